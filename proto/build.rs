@@ -1,0 +1,33 @@
+//! Compiles `chat/v1/*.proto` with protox (pure Rust: nothing to install), then generates
+//! prost types and their canonical protobuf-JSON serde impls (pbjson).
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+const PROTOS: &[&str] = &[
+    "chat/v1/errors.proto",
+    "chat/v1/models.proto",
+    "chat/v1/auth.proto",
+    "chat/v1/frames.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let fds = protox::compile(PROTOS, ["."])?;
+    let descriptor_bytes = fds.encode_to_vec();
+    fs::write(out_dir.join("chat_v1_descriptor.bin"), &descriptor_bytes)?;
+
+    prost_build::Config::new().compile_fds(fds)?;
+
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptor_bytes)?
+        .preserve_proto_field_names()
+        .emit_fields()
+        .ignore_unknown_fields()
+        .build(&[".chat.v1"])?;
+    Ok(())
+}

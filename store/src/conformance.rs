@@ -1,0 +1,228 @@
+//! The store conformance suite: every backend must pass every check here. Each check takes
+//! a fresh, empty store and a bucket width (ms) matching the store's configuration.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use crate::{
+    MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, Store, StoreError,
+    UserRecord,
+};
+
+fn user(id: u64, name: &str) -> UserRecord {
+    UserRecord {
+        id,
+        username: name.into(),
+        display_name: name.to_uppercase(),
+        password_hash: "$argon2id$fake".into(),
+        created_at_ms: 1,
+    }
+}
+
+fn room(id: u64, kind: RoomKind) -> RoomRecord {
+    RoomRecord {
+        id,
+        kind,
+        name: if kind == RoomKind::Group {
+            "g".into()
+        } else {
+            String::new()
+        },
+        created_by: 1,
+        created_at_ms: 1,
+    }
+}
+
+fn msg(room_id: u64, seq: u64, at: i64) -> MessageRecord {
+    MessageRecord {
+        room_id,
+        seq,
+        id: 1000 + seq,
+        sender_id: 1,
+        client_msg_id: format!("c{seq}"),
+        body: format!("m{seq}"),
+        sent_at_ms: at,
+    }
+}
+
+pub async fn users(store: &dyn Store) {
+    store.create_user(user(1, "alice")).await.unwrap();
+    assert_eq!(
+        store.create_user(user(2, "alice")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(store.user_by_id(1).await.unwrap(), Some(user(1, "alice")));
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(user(1, "alice"))
+    );
+    assert_eq!(store.user_by_id(2).await.unwrap(), None);
+    assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+}
+
+pub async fn refresh_tokens(store: &dyn Store) {
+    let rec = RefreshRecord {
+        user_id: 1,
+        family_id: 7,
+        expires_at_ms: 99,
+    };
+    store.put_refresh_token([1; 32], rec.clone()).await.unwrap();
+    assert_eq!(
+        store.consume_refresh_token([1; 32]).await.unwrap(),
+        RefreshOutcome::Fresh(rec.clone())
+    );
+    assert_eq!(
+        store.consume_refresh_token([1; 32]).await.unwrap(),
+        RefreshOutcome::Reused(rec.clone())
+    );
+    assert_eq!(
+        store.consume_refresh_token([2; 32]).await.unwrap(),
+        RefreshOutcome::Unknown
+    );
+    store.put_refresh_token([3; 32], rec).await.unwrap();
+    store.revoke_refresh_family(7).await.unwrap();
+    assert_eq!(
+        store.consume_refresh_token([3; 32]).await.unwrap(),
+        RefreshOutcome::Revoked
+    );
+}
+
+pub async fn rooms_and_members(store: &dyn Store) {
+    store
+        .create_room(room(10, RoomKind::Group), vec![1, 2, 3])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.room(10).await.unwrap(),
+        Some(room(10, RoomKind::Group))
+    );
+    assert_eq!(store.members(10).await.unwrap(), vec![1, 2, 3]);
+    store.add_members(10, vec![4, 2]).await.unwrap();
+    store.remove_member(10, 1).await.unwrap();
+    store.remove_member(10, 1).await.unwrap();
+    assert_eq!(store.members(10).await.unwrap(), vec![2, 3, 4]);
+    assert_eq!(store.user_rooms(2).await.unwrap(), vec![10]);
+    assert!(store.user_rooms(1).await.unwrap().is_empty());
+    assert_eq!(store.room(11).await.unwrap(), None);
+}
+
+pub async fn direct_rooms(store: &dyn Store) {
+    assert_eq!(store.direct_room(1, 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .create_direct_room(room(20, RoomKind::Direct), 2, 1)
+            .await
+            .unwrap(),
+        20
+    );
+    // A racing second creation returns the first room and creates nothing.
+    assert_eq!(
+        store
+            .create_direct_room(room(21, RoomKind::Direct), 1, 2)
+            .await
+            .unwrap(),
+        20
+    );
+    assert_eq!(store.direct_room(1, 2).await.unwrap(), Some(20));
+    assert_eq!(store.room(21).await.unwrap(), None);
+    assert_eq!(store.members(20).await.unwrap(), vec![1, 2]);
+}
+
+pub async fn conditional_append(store: &dyn Store) {
+    assert_eq!(store.room_head(5).await.unwrap().last_seq, 0);
+    store
+        .append_messages(5, 0, vec![msg(5, 1, 10), msg(5, 2, 11)])
+        .await
+        .unwrap();
+    // A stale writer that also thinks the log ends at 0 loses, and writes nothing.
+    let stale = store.append_messages(5, 0, vec![msg(5, 1, 12)]).await;
+    assert_eq!(
+        stale,
+        Err(StoreError::Conflict {
+            expected: 0,
+            found: 2
+        })
+    );
+    // Gaps and foreign rooms are refused.
+    assert!(matches!(
+        store.append_messages(5, 2, vec![msg(5, 4, 12)]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.append_messages(5, 2, vec![msg(6, 3, 12)]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let head = store.room_head(5).await.unwrap();
+    assert_eq!(head.last_seq, 2);
+    assert_eq!(head.last_message, Some(msg(5, 2, 11)));
+    let found = store.find_client_message(5, 1, "c2").await.unwrap();
+    assert_eq!(found, Some(msg(5, 2, 11)));
+    assert_eq!(store.find_client_message(5, 1, "nope").await.unwrap(), None);
+    assert_eq!(store.find_client_message(5, 2, "c2").await.unwrap(), None);
+}
+
+/// Appends 30 messages spread over at least 4 buckets, then pages backwards.
+pub async fn history_across_buckets(store: &dyn Store, bucket_width_ms: i64) {
+    let room = 9;
+    let mut last = 0;
+    for chunk in 0..6u64 {
+        let batch: Vec<_> = (1..=5u64)
+            .map(|i| {
+                let seq = chunk * 5 + i;
+                // Every chunk lands in its own bucket, and skips one bucket in between.
+                let at =
+                    i64::try_from(chunk).unwrap() * 2 * bucket_width_ms + i64::try_from(i).unwrap();
+                msg(room, seq, at)
+            })
+            .collect();
+        store.append_messages(room, last, batch).await.unwrap();
+        last += 5;
+    }
+    let newest = store.history(room, 0, 7).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (24..=30).rev().collect::<Vec<_>>()
+    );
+    let mut seen = Vec::new();
+    let mut before = 0;
+    loop {
+        let page = store.history(room, before, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().unwrap().seq;
+        seen.extend(page.into_iter().map(|m| m.seq));
+    }
+    assert_eq!(seen, (1..=30).rev().collect::<Vec<_>>());
+    assert_eq!(store.history(room, 12, 100).await.unwrap().len(), 11);
+    assert!(store.history(room, 1, 100).await.unwrap().is_empty());
+    assert!(store.history(404, 0, 100).await.unwrap().is_empty());
+}
+
+/// Many rooms appending at once all succeed and each log stays dense.
+pub async fn concurrent_appends(store: std::sync::Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for room in 100..120u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 1..=20u64 {
+                store
+                    .append_messages(
+                        room,
+                        seq - 1,
+                        vec![msg(room, seq, i64::try_from(seq).unwrap())],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for room in 100..120u64 {
+        let all = store.history(room, 0, 100).await.unwrap();
+        assert_eq!(
+            all.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=20).rev().collect::<Vec<_>>()
+        );
+    }
+}

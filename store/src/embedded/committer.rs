@@ -1,0 +1,161 @@
+//! Group commit: one thread folds the appends of many rooms into one atomic, synced write.
+//!
+//! Each request is validated against the log's durable end (including earlier requests of
+//! the same batch) before anything of it is staged, so a rejected request writes nothing.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, mpsc},
+};
+
+use tokio::sync::oneshot;
+
+use super::Tables;
+use crate::{MessageRecord, RoomHead, RoomId, Seq, StoreError, StoreResult, keys};
+
+/// One room's conditional append, waiting for its batch.
+pub(crate) struct AppendRequest {
+    pub room: RoomId,
+    pub expected_last_seq: Seq,
+    pub messages: Vec<MessageRecord>,
+    pub reply: oneshot::Sender<StoreResult<()>>,
+}
+
+/// Starts the committer thread; it ends when every sender is dropped.
+pub(crate) fn spawn(
+    tables: Arc<Tables>,
+    max_batch: usize,
+) -> StoreResult<mpsc::Sender<AppendRequest>> {
+    let (tx, rx) = mpsc::channel::<AppendRequest>();
+    std::thread::Builder::new()
+        .name("store-committer".into())
+        .spawn(move || run(&tables, &rx, max_batch))
+        .map_err(|e| StoreError::Backend(format!("spawn committer: {e}")))?;
+    Ok(tx)
+}
+
+fn run(tables: &Tables, rx: &mpsc::Receiver<AppendRequest>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut requests = vec![first];
+        while requests.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        commit_group(tables, requests);
+    }
+}
+
+fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
+    let mut batch = tables.db.batch();
+    let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
+    let mut accepted = Vec::with_capacity(requests.len());
+    for req in requests {
+        match stage(tables, &mut batch, &mut heads, &req) {
+            Ok(()) => accepted.push(req.reply),
+            Err(e) => {
+                let _ = req.reply.send(Err(e));
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    let result = stage_heads(tables, &mut batch, &heads).and_then(|()| tables.commit(batch));
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "group commit failed");
+    }
+    for reply in accepted {
+        let _ = reply.send(result.clone());
+    }
+}
+
+fn stage_heads(
+    tables: &Tables,
+    batch: &mut fjall::OwnedWriteBatch,
+    heads: &HashMap<RoomId, RoomHead>,
+) -> StoreResult<()> {
+    for (room, head) in heads {
+        batch.insert(&tables.heads, room.to_be_bytes(), serde_json::to_vec(head)?);
+    }
+    Ok(())
+}
+
+fn stage(
+    tables: &Tables,
+    batch: &mut fjall::OwnedWriteBatch,
+    heads: &mut HashMap<RoomId, RoomHead>,
+    req: &AppendRequest,
+) -> StoreResult<()> {
+    validate_shape(req)?;
+    let head = match heads.get(&req.room) {
+        Some(h) => h.clone(),
+        None => tables.head(req.room)?,
+    };
+    if head.last_seq != req.expected_last_seq {
+        return Err(StoreError::Conflict {
+            expected: req.expected_last_seq,
+            found: head.last_seq,
+        });
+    }
+    // Encode everything first so a bad record leaves the batch untouched.
+    let mut staged = Vec::with_capacity(req.messages.len());
+    for m in &req.messages {
+        staged.push(serde_json::to_vec(m)?);
+    }
+    let mut prev_bucket = head
+        .last_message
+        .as_ref()
+        .map(|m| tables.bucket_of(m.sent_at_ms));
+    for (m, value) in req.messages.iter().zip(staged) {
+        let bucket = tables.bucket_of(m.sent_at_ms);
+        if prev_bucket != Some(bucket) {
+            batch.insert(
+                &tables.buckets,
+                keys::key_u64s([req.room, bucket]),
+                m.seq.to_be_bytes(),
+            );
+            prev_bucket = Some(bucket);
+        }
+        batch.insert(
+            &tables.messages,
+            keys::message(req.room, bucket, m.seq),
+            value,
+        );
+        batch.insert(
+            &tables.idempotency,
+            keys::idempotency(req.room, m.sender_id, &m.client_msg_id),
+            keys::key_u64s([bucket, m.seq]),
+        );
+    }
+    let last = req.messages.last().cloned();
+    heads.insert(
+        req.room,
+        RoomHead {
+            last_seq: last.as_ref().map_or(head.last_seq, |m| m.seq),
+            last_message: last.or(head.last_message),
+        },
+    );
+    Ok(())
+}
+
+/// Seqs must continue the log densely, all in the request's room, in non-decreasing time.
+fn validate_shape(req: &AppendRequest) -> StoreResult<()> {
+    if req.messages.is_empty() {
+        return Err(StoreError::Invalid("empty append".into()));
+    }
+    let mut expected = req.expected_last_seq;
+    let mut last_time = i64::MIN;
+    for m in &req.messages {
+        expected += 1;
+        if m.room_id != req.room || m.seq != expected || m.sent_at_ms < last_time {
+            return Err(StoreError::Invalid(format!(
+                "message seq {} of room {} does not continue the log at {expected}",
+                m.seq, m.room_id
+            )));
+        }
+        last_time = m.sent_at_ms;
+    }
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The embedded backend: fjall (an LSM-tree) under a local data directory.
+//!
+//! One keyspace per table. Message appends from all rooms go through one committer thread
+//! that batches them into a single journal write and fsync (group commit); other writes are
+//! rare and commit on their own, also synced.
+
+mod committer;
+
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    sync::{Arc, Mutex, mpsc},
+};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::{
+    MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq, Store,
+    StoreError, StoreResult, UserId, UserRecord, keys,
+};
+
+/// Settings of the embedded backend.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// Directory holding the database (created if missing).
+    pub path: PathBuf,
+    /// Width of a message partition in ms (`bucket = sent_at_ms / width`).
+    pub bucket_width_ms: i64,
+    /// fsync every commit. Turning this off loses acked data on power loss: tests only.
+    pub fsync: bool,
+    /// Most append requests folded into one group commit.
+    pub max_batch: usize,
+}
+
+/// The tables, shared by the async front and the committer thread.
+pub(crate) struct Tables {
+    db: Database,
+    users: Keyspace,
+    usernames: Keyspace,
+    refresh: Keyspace,
+    revoked_families: Keyspace,
+    rooms: Keyspace,
+    direct: Keyspace,
+    members: Keyspace,
+    user_rooms: Keyspace,
+    heads: Keyspace,
+    buckets: Keyspace,
+    messages: Keyspace,
+    idempotency: Keyspace,
+    bucket_width_ms: i64,
+    persist: Option<PersistMode>,
+    /// Serializes the rare read-modify-write operations (unique usernames, direct pairs,
+    /// refresh-token consumption) so each is atomic.
+    rmw: Mutex<()>,
+}
+
+/// A stored refresh token and whether it has been spent.
+#[derive(Serialize, Deserialize)]
+struct StoredRefresh {
+    record: RefreshRecord,
+    used: bool,
+}
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    tables: Arc<Tables>,
+    appends: mpsc::Sender<committer::AppendRequest>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store and starts its committer thread.
+    pub fn open(config: EmbeddedConfig) -> StoreResult<Self> {
+        if config.bucket_width_ms <= 0 {
+            return Err(StoreError::Invalid("bucket width must be positive".into()));
+        }
+        std::fs::create_dir_all(&config.path)
+            .map_err(|e| StoreError::Backend(format!("create {}: {e}", config.path.display())))?;
+        let db = Database::builder(&config.path).open()?;
+        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let tables = Arc::new(Tables {
+            users: ks("users")?,
+            usernames: ks("usernames")?,
+            refresh: ks("refresh")?,
+            revoked_families: ks("revoked_families")?,
+            rooms: ks("rooms")?,
+            direct: ks("direct")?,
+            members: ks("members")?,
+            user_rooms: ks("user_rooms")?,
+            heads: ks("heads")?,
+            buckets: ks("buckets")?,
+            messages: ks("messages")?,
+            idempotency: ks("idempotency")?,
+            bucket_width_ms: config.bucket_width_ms,
+            persist: config.fsync.then_some(PersistMode::SyncAll),
+            rmw: Mutex::new(()),
+            db,
+        });
+        let appends = committer::spawn(tables.clone(), config.max_batch.max(1))?;
+        Ok(Self { tables, appends })
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tables) -> StoreResult<T> + Send + 'static,
+    {
+        let tables = self.tables.clone();
+        tokio::task::spawn_blocking(move || f(&tables))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+impl Tables {
+    fn bucket_of(&self, sent_at_ms: i64) -> u64 {
+        u64::try_from(sent_at_ms.max(0) / self.bucket_width_ms).unwrap_or(0)
+    }
+
+    fn commit(&self, batch: fjall::OwnedWriteBatch) -> StoreResult<()> {
+        batch.durability(self.persist).commit()?;
+        Ok(())
+    }
+
+    fn lock_rmw(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding this lock cannot leave tables half-written (batches are
+        // atomic), so a poisoned lock is safe to keep using.
+        self.rmw.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        ks: &Keyspace,
+        key: &[u8],
+    ) -> StoreResult<Option<T>> {
+        match ks.get(key)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn head(&self, room: RoomId) -> StoreResult<RoomHead> {
+        Ok(self
+            .get_json(&self.heads, &room.to_be_bytes())?
+            .unwrap_or_default())
+    }
+
+    fn insert_room(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        room: &RoomRecord,
+        members: &[UserId],
+    ) -> StoreResult<()> {
+        batch.insert(
+            &self.rooms,
+            room.id.to_be_bytes(),
+            serde_json::to_vec(room)?,
+        );
+        for &user in members {
+            batch.insert(&self.members, keys::key_u64s([room.id, user]), []);
+            batch.insert(&self.user_rooms, keys::key_u64s([user, room.id]), []);
+        }
+        Ok(())
+    }
+
+    fn second_ids(&self, ks: &Keyspace, first: u64) -> StoreResult<Vec<u64>> {
+        let mut out = Vec::new();
+        for kv in ks.prefix(first.to_be_bytes()) {
+            let key = kv.key()?;
+            let id = keys::read_u64(&key, 1)
+                .ok_or_else(|| StoreError::Corrupt("short membership key".into()))?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    fn history(&self, room: RoomId, before: Seq, limit: usize) -> StoreResult<Vec<MessageRecord>> {
+        let before = if before == 0 { Seq::MAX } else { before };
+        let mut out = Vec::with_capacity(limit.min(128));
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Buckets newest first; skip those that start at or after `before`.
+        for kv in self.buckets.prefix(room.to_be_bytes()).rev() {
+            let (key, value) = kv.into_inner()?;
+            let bucket = keys::read_u64(&key, 1)
+                .ok_or_else(|| StoreError::Corrupt("short bucket key".into()))?;
+            let first_seq = keys::read_u64(&value, 0)
+                .ok_or_else(|| StoreError::Corrupt("short bucket value".into()))?;
+            if first_seq >= before {
+                continue;
+            }
+            let start = keys::message(room, bucket, 0);
+            let end = keys::message(room, bucket, before);
+            for kv in self.messages.range(start..end).rev() {
+                let value = kv.value()?;
+                out.push(serde_json::from_slice(&value)?);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            if t.usernames.contains_key(user.username.as_bytes())? {
+                return Err(StoreError::AlreadyExists);
+            }
+            let mut batch = t.db.batch();
+            batch.insert(
+                &t.usernames,
+                user.username.as_bytes(),
+                user.id.to_be_bytes(),
+            );
+            batch.insert(&t.users, user.id.to_be_bytes(), serde_json::to_vec(&user)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.blocking(move |t| t.get_json(&t.users, &id.to_be_bytes()))
+            .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.blocking(move |t| {
+            let Some(id) = t.usernames.get(username.as_bytes())? else {
+                return Ok(None);
+            };
+            let id = keys::read_u64(&id, 0)
+                .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
+            t.get_json(&t.users, &id.to_be_bytes())
+        })
+        .await
+    }
+
+    async fn put_refresh_token(
+        &self,
+        token_hash: [u8; 32],
+        record: RefreshRecord,
+    ) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            let stored = StoredRefresh {
+                record,
+                used: false,
+            };
+            batch.insert(&t.refresh, token_hash, serde_json::to_vec(&stored)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut stored) = t.get_json::<StoredRefresh>(&t.refresh, &token_hash)? else {
+                return Ok(RefreshOutcome::Unknown);
+            };
+            if t.revoked_families
+                .contains_key(stored.record.family_id.to_be_bytes())?
+            {
+                return Ok(RefreshOutcome::Revoked);
+            }
+            if stored.used {
+                return Ok(RefreshOutcome::Reused(stored.record));
+            }
+            stored.used = true;
+            let mut batch = t.db.batch();
+            batch.insert(&t.refresh, token_hash, serde_json::to_vec(&stored)?);
+            t.commit(batch)?;
+            Ok(RefreshOutcome::Fresh(stored.record))
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.insert(&t.revoked_families, family_id.to_be_bytes(), []);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            t.insert_room(&mut batch, &room, &members)?;
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn create_direct_room(
+        &self,
+        room: RoomRecord,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<RoomId> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let pair = keys::direct_pair(a, b);
+            if let Some(existing) = t.direct.get(&pair)? {
+                return keys::read_u64(&existing, 0)
+                    .ok_or_else(|| StoreError::Corrupt("short direct value".into()));
+            }
+            let mut batch = t.db.batch();
+            batch.insert(&t.direct, pair, room.id.to_be_bytes());
+            let members: BTreeSet<UserId> = [a, b].into();
+            t.insert_room(&mut batch, &room, &members.into_iter().collect::<Vec<_>>())?;
+            t.commit(batch)?;
+            Ok(room.id)
+        })
+        .await
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>> {
+        self.blocking(move |t| {
+            Ok(t.direct
+                .get(keys::direct_pair(a, b))?
+                .and_then(|v| keys::read_u64(&v, 0)))
+        })
+        .await
+    }
+
+    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+        self.blocking(move |t| t.get_json(&t.rooms, &id.to_be_bytes()))
+            .await
+    }
+
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>> {
+        self.blocking(move |t| t.second_ids(&t.members, room)).await
+    }
+
+    async fn add_members(&self, room: RoomId, users: Vec<UserId>) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            for user in users {
+                batch.insert(&t.members, keys::key_u64s([room, user]), []);
+                batch.insert(&t.user_rooms, keys::key_u64s([user, room]), []);
+            }
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.remove(&t.members, keys::key_u64s([room, user]));
+            batch.remove(&t.user_rooms, keys::key_u64s([user, room]));
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
+        self.blocking(move |t| t.second_ids(&t.user_rooms, user))
+            .await
+    }
+
+    async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead> {
+        self.blocking(move |t| t.head(room)).await
+    }
+
+    async fn append_messages(
+        &self,
+        room: RoomId,
+        expected_last_seq: Seq,
+        messages: Vec<MessageRecord>,
+    ) -> StoreResult<()> {
+        let (reply, done) = oneshot::channel();
+        self.appends
+            .send(committer::AppendRequest {
+                room,
+                expected_last_seq,
+                messages,
+                reply,
+            })
+            .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        before_seq: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        self.blocking(move |t| t.history(room, before_seq, limit))
+            .await
+    }
+
+    async fn find_client_message(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let key = keys::idempotency(room, sender, client_msg_id);
+        self.blocking(move |t| {
+            let Some(v) = t.idempotency.get(&key)? else {
+                return Ok(None);
+            };
+            let (Some(bucket), Some(seq)) = (keys::read_u64(&v, 0), keys::read_u64(&v, 1)) else {
+                return Err(StoreError::Corrupt("short idempotency value".into()));
+            };
+            t.get_json(&t.messages, &keys::message(room, bucket, seq))
+        })
+        .await
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.blocking(|t| {
+            t.db.persist(PersistMode::SyncAll)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! Storage for the chat cluster: the [`Store`] trait every backend implements, the record
+//! types it stores, and the embedded backend (fjall on local disk, zero configuration).
+//!
+//! A CQL backend (ScyllaDB / Cassandra) implements the same trait later; both pass the one
+//! [`conformance`] suite. Messages are keyed `(room_id, bucket, seq)` in every backend, where
+//! `bucket = sent_at_ms / bucket_width_ms`, so history pages walk buckets backwards.
+//!
+//! Depends on no other workspace crate: it knows records, not the wire protocol or actors.
+
+mod embedded;
+mod error;
+mod keys;
+mod records;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+use std::sync::Arc;
+
+pub use embedded::{EmbeddedConfig, EmbeddedStore};
+pub use error::StoreError;
+pub use records::{
+    MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord, UserRecord,
+};
+
+/// A user id (snowflake).
+pub type UserId = u64;
+/// A room id (snowflake).
+pub type RoomId = u64;
+/// A per-room message sequence number: 1, 2, 3, ... with no gaps.
+pub type Seq = u64;
+
+/// Result type of every store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A shared handle to a store backend.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Everything the messenger persists. Every write is durable when its future resolves `Ok`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user. `AlreadyExists` when the username is taken.
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by (normalized) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+
+    /// Stores a new refresh token under the SHA-256 of its secret.
+    async fn put_refresh_token(
+        &self,
+        token_hash: [u8; 32],
+        record: RefreshRecord,
+    ) -> StoreResult<()>;
+    /// Atomically marks a refresh token used and says what it was.
+    async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome>;
+    /// Revokes every token of a refresh-token family (log-out, reuse detected).
+    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()>;
+
+    /// Creates a group room with its initial members.
+    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()>;
+    /// Creates the direct room of a pair unless one exists; returns the pair's room id
+    /// (the existing one when another request won the race).
+    async fn create_direct_room(
+        &self,
+        room: RoomRecord,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<RoomId>;
+    /// The direct room of a pair, if any.
+    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>>;
+    /// A room's metadata.
+    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
+    /// A room's current members, ascending by id.
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>>;
+    /// Adds members (idempotent).
+    async fn add_members(&self, room: RoomId, users: Vec<UserId>) -> StoreResult<()>;
+    /// Removes a member (idempotent).
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
+    /// The rooms a user belongs to.
+    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
+
+    /// The newest durable state of a room's message log.
+    async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
+    /// Appends consecutive messages to a room's log if and only if the log currently ends at
+    /// `expected_last_seq` (else `Conflict`: another writer got there first). Backends batch
+    /// concurrent appends from many rooms into one durable write (group commit).
+    async fn append_messages(
+        &self,
+        room: RoomId,
+        expected_last_seq: Seq,
+        messages: Vec<MessageRecord>,
+    ) -> StoreResult<()>;
+    /// Up to `limit` messages with `seq < before_seq` (all when `before_seq` is 0),
+    /// newest first.
+    async fn history(
+        &self,
+        room: RoomId,
+        before_seq: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    /// The message a sender already sent to a room with this client message id, if any.
+    async fn find_client_message(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<MessageRecord>>;
+
+    /// Makes every write so far durable (used at shutdown).
+    async fn flush(&self) -> StoreResult<()>;
+}

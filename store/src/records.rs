@@ -1,0 +1,96 @@
+//! Records as the store keeps them (independent of the wire protocol).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{RoomId, Seq, UserId};
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Snowflake id.
+    pub id: UserId,
+    /// Normalized (lowercase) unique username.
+    pub username: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// A refresh token, stored under the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// Whose token it is.
+    pub user_id: UserId,
+    /// All tokens rotated from one log-in share a family; revoking it revokes them all.
+    pub family_id: u64,
+    /// Expiry, ms since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
+/// What consuming a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// First use: the token is now spent.
+    Fresh(RefreshRecord),
+    /// The token was already spent: a sign of theft, the caller should revoke the family.
+    Reused(RefreshRecord),
+    /// The token's family was revoked.
+    Revoked,
+    /// No such token.
+    Unknown,
+}
+
+/// Direct (two members, one per pair) or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomKind {
+    /// One room per pair of users.
+    Direct,
+    /// A named room with any number of members (up to the configured maximum).
+    Group,
+}
+
+/// A room's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    /// Snowflake id.
+    pub id: RoomId,
+    /// Direct or group.
+    pub kind: RoomKind,
+    /// Group name; empty for direct rooms.
+    pub name: String,
+    /// Creator.
+    pub created_by: UserId,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// One message in a room's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The room.
+    pub room_id: RoomId,
+    /// Dense per-room sequence number.
+    pub seq: Seq,
+    /// Snowflake id.
+    pub id: u64,
+    /// Author.
+    pub sender_id: UserId,
+    /// The sender's idempotency key.
+    pub client_msg_id: String,
+    /// Text.
+    pub body: String,
+    /// Sequencing time, ms since the Unix epoch; non-decreasing along seq.
+    pub sent_at_ms: i64,
+}
+
+/// The durable end of a room's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomHead {
+    /// Seq of the newest durable message (0 when none).
+    pub last_seq: Seq,
+    /// The newest durable message.
+    pub last_message: Option<MessageRecord>,
+}
