@@ -1,1 +1,151 @@
-//! placeholder
+//! The messenger's rules, as ractor actors. No transport code lives here: transports decode
+//! frames and hand them to a [`connection::ConnectionActor`], the one command dispatcher.
+//!
+//! Supervision tree of a node (every child is linked to its parent; stopping the root stops
+//! all of them):
+//!
+//! ```text
+//! NodeRoot (ractor root, spawned by ChatSystem::start)
+//! ├── RoomSupervisor ─── RoomActor*        one per active room; activated on demand, stopped
+//! │                                        when idle, restarted from the store after a crash
+//! ├── UserSupervisor ─── UserSessionActor* one per online user; stops a grace period after
+//! │                                        the user's last connection closes
+//! └── ConnectionSupervisor ── ConnectionActor*  one per socket; never restarted (the client
+//!                                          reconnects and recovers by seq)
+//! ```
+//!
+//! Alongside the tree: the [`hub::Hub`] (local fan-out by topic) and the [`bus::Bus`]
+//! (in-process now, NATS in a cluster). May depend on `chat-proto` and `chat-store`; never on
+//! the gateway or the node.
+
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod connection;
+mod convert;
+pub mod core;
+pub mod error;
+pub mod hub;
+pub mod ids;
+pub mod outbound;
+pub mod room;
+pub mod user;
+
+use std::{sync::Arc, time::Duration};
+
+use chat_proto::v1::CloseCode;
+use chat_store::SharedStore;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+pub use crate::{
+    auth::{AuthConfig, AuthService, TokenSigner},
+    config::ChatConfig,
+    connection::ConnectionRegistry,
+    core::Core,
+    error::{ChatError, Reason},
+    room::RoomDirectory,
+    user::UserDirectory,
+};
+
+/// Everything a command needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// Shared wiring.
+    pub core: Arc<Core>,
+    /// Accounts and tokens.
+    pub auth: AuthService,
+    /// Room actors.
+    pub rooms: RoomDirectory,
+    /// User sessions.
+    pub users: UserDirectory,
+    /// Live connections.
+    pub connections: ConnectionRegistry,
+}
+
+/// How to build a node's actor system.
+pub struct SystemConfig {
+    /// Messenger limits.
+    pub chat: ChatConfig,
+    /// Account settings.
+    pub auth: AuthConfig,
+    /// Token signing keys.
+    pub signer: TokenSigner,
+    /// This node's name.
+    pub node_id: String,
+    /// This node's number for id generation (0..1024).
+    pub node_index: u16,
+    /// Enables test-only fault injection.
+    pub fault_injection: bool,
+}
+
+/// The root of a node's supervision tree: it only parents the supervisors.
+struct NodeRoot;
+
+impl Actor for NodeRoot {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// A running actor system.
+pub struct ChatSystem {
+    /// The services transports call.
+    pub services: Services,
+    root: ActorRef<()>,
+}
+
+impl ChatSystem {
+    /// Builds the hub, bus and supervision tree over `store`.
+    pub async fn start(config: SystemConfig, store: SharedStore) -> Result<Self, ChatError> {
+        config.chat.validate().map_err(ChatError::Internal)?;
+        let hub = Arc::new(hub::Hub::new());
+        let ids = Arc::new(ids::IdGenerator::new(config.node_index));
+        let core = Arc::new(Core {
+            config: config.chat,
+            store: store.clone(),
+            ids: ids.clone(),
+            bus: Arc::new(bus::LocalBus::new(hub.clone())),
+            hub,
+            node_id: config.node_id,
+            fault_injection: config.fault_injection,
+        });
+        let (root, _) = Actor::spawn(None, NodeRoot, ())
+            .await
+            .map_err(|e| ChatError::Internal(format!("spawn root: {e}")))?;
+        let rooms = RoomDirectory::start(core.clone(), Some(root.get_cell())).await?;
+        let users = UserDirectory::start(core.clone(), Some(root.get_cell())).await?;
+        let connections = ConnectionRegistry::default();
+        connections.start(Some(root.get_cell())).await?;
+        let auth = AuthService::new(config.auth, store, ids, config.signer)?;
+        Ok(Self {
+            services: Services {
+                core,
+                auth,
+                rooms,
+                users,
+                connections,
+            },
+            root,
+        })
+    }
+
+    /// Ordered shutdown within `deadline`: tell clients to reconnect elsewhere, drain rooms
+    /// (every accepted send is acked or failed), flush the store, stop the tree.
+    pub async fn shutdown(self, deadline: Duration) {
+        self.services
+            .connections
+            .close_all(CloseCode::Draining, "node shutting down");
+        self.services.rooms.drain_all(deadline).await;
+        if let Err(e) = self.services.core.store.flush().await {
+            tracing::error!(error = %e, "store flush at shutdown failed");
+        }
+        let _ = self
+            .root
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+    }
+}

@@ -1,1 +1,119 @@
-//! placeholder
+//! Transports of a node: HTTP (accounts, health), WebSocket `/v1/ws` (both subprotocols).
+//! Transports stay thin: they decode frames and hand them to the connection actor, the one
+//! command dispatcher, and write what its outbound queue yields. No business logic here.
+//!
+//! May depend on `chat-actors` and `chat-proto`; never on the store or the node.
+
+mod error;
+mod http;
+mod ws;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use axum::Router;
+use chat_actors::Services;
+use serde::{Deserialize, Serialize};
+
+pub use error::{http_status, ws_close_code};
+
+/// Settings of the transports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address for HTTP and WebSocket. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// Largest client frame in bytes; larger ones get `FRAME_TOO_LARGE`. Default 65536.
+    pub max_frame_bytes: usize,
+    /// Frames larger than this are not even read: the socket closes with 1009. Default 1 MiB.
+    pub hard_frame_limit_bytes: usize,
+    /// Largest HTTP request body in bytes (accounts API). Default 16384.
+    pub max_body_bytes: usize,
+    /// Most queued frames written per flush. Default 64.
+    pub write_coalesce: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_frame_bytes: 64 * 1024,
+            hard_frame_limit_bytes: 1024 * 1024,
+            max_body_bytes: 16 * 1024,
+            write_coalesce: 64,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_frame_bytes == 0 || self.max_body_bytes == 0 || self.write_coalesce == 0 {
+            return Err(
+                "http.max_frame_bytes, max_body_bytes and write_coalesce must be positive".into(),
+            );
+        }
+        if self.hard_frame_limit_bytes < self.max_frame_bytes {
+            return Err("http.hard_frame_limit_bytes must be at least http.max_frame_bytes".into());
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of the transports.
+#[derive(Clone)]
+pub struct Gateway {
+    services: Services,
+    config: Arc<GatewayConfig>,
+    ready: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
+}
+
+impl Gateway {
+    /// Transports over `services`.
+    pub fn new(services: Services, config: GatewayConfig) -> Self {
+        Self {
+            services,
+            config: Arc::new(config),
+            ready: Arc::new(AtomicBool::new(false)),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Marks the node ready (or not) for `/readyz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Marks the node draining: `/readyz` fails and new sockets are refused.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// The HTTP router with every route.
+    pub fn router(&self) -> Router {
+        http::routes(self.clone())
+    }
+
+    /// Serves HTTP and WebSocket on `listener` until `stop` resolves (then stops accepting
+    /// and waits for open requests and sockets to finish).
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(stop)
+            .await
+    }
+}

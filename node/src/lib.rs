@@ -1,1 +1,116 @@
-//! placeholder
+//! `chatnode`: one node of the chat cluster. This crate only wires the layers together:
+//! config -> store -> actor system -> gateway, and shuts them down in order. Tests call
+//! [`start`] / [`run`] exactly as the binary does.
+//!
+//! May depend on every other workspace crate; nothing depends on it.
+
+pub mod config;
+mod keys;
+pub mod logging;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use chat_actors::{ChatSystem, SystemConfig, TokenSigner};
+use chat_gateway::Gateway;
+use chat_store::{EmbeddedConfig, EmbeddedStore, SharedStore};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use config::NodeConfig;
+
+/// A running node.
+pub struct RunningNode {
+    /// Where HTTP and WebSocket listen (the real port when configured with port 0).
+    pub http_addr: SocketAddr,
+    gateway: Gateway,
+    system: ChatSystem,
+    server: JoinHandle<()>,
+    stop_accepting: watch::Sender<bool>,
+    shutdown_timeout: Duration,
+    _data_lock: keys::DataDirLock,
+}
+
+/// Starts a node: opens the store, starts the actors, binds the listener.
+pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
+    config.validate()?;
+    let data_dir = config.node.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let data_lock = keys::DataDirLock::acquire(&data_dir)?;
+    let signing_key = keys::signing_key(config.auth.signing_key.as_deref(), &data_dir)?;
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open(EmbeddedConfig {
+            path: data_dir.join("store"),
+            bucket_width_ms: config.store.bucket_width_ms(),
+            fsync: config.store.fsync,
+            max_batch: config.store.group_commit_max,
+        })
+        .context("cannot open the embedded store")?,
+    );
+    let system = ChatSystem::start(
+        SystemConfig {
+            chat: config.chat.clone(),
+            auth: config.auth.tokens.clone(),
+            signer: TokenSigner::new("k1", signing_key),
+            node_id: config.node_id(),
+            node_index: config.node.node_index,
+            fault_injection: config.debug.fault_injection,
+        },
+        store,
+    )
+    .await
+    .context("cannot start the actor system")?;
+    let gateway = Gateway::new(system.services.clone(), config.http.clone());
+    let listener = TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let (stop_accepting, mut stop_rx) = watch::channel(false);
+    let server_gateway = gateway.clone();
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = server_gateway.serve(listener, stopped).await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    gateway.set_ready(true);
+    tracing::info!(%http_addr, node_id = %config.node_id(), data_dir = %data_dir.display(), "listening");
+    Ok(RunningNode {
+        http_addr,
+        gateway,
+        system,
+        server,
+        stop_accepting,
+        shutdown_timeout: Duration::from_secs(config.node.shutdown_timeout_secs),
+        _data_lock: data_lock,
+    })
+}
+
+impl RunningNode {
+    /// Ordered shutdown: fail readiness, stop accepting, tell clients to reconnect elsewhere,
+    /// drain rooms (every accepted send is acked or failed), flush the store.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.gateway.set_draining();
+        let _ = self.stop_accepting.send(true);
+        let deadline = self.shutdown_timeout;
+        self.system.shutdown(deadline).await;
+        if tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("http server did not stop in time");
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Runs a node until `shutdown` resolves, then shuts it down in order.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let node = start(config).await?;
+    shutdown.await;
+    node.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Accounts and sessions: sign-up, log-in (Argon2id), access tokens (signed, short-lived) and
+//! refresh tokens (opaque, single-use, rotated, revocable by family).
+
+mod token;
+pub mod validate;
+
+use std::sync::Arc;
+
+use argon2::{
+    Argon2, Params,
+    password_hash::{PasswordHasher, PasswordVerifier},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use chat_store::{RefreshOutcome, RefreshRecord, SharedStore, StoreError, UserId, UserRecord};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use token::{Claims, TokenError, TokenSigner};
+
+use crate::{
+    error::{ChatError, Reason},
+    ids::{IdGenerator, now_ms},
+};
+
+/// Settings of the account service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Access token lifetime in seconds. Default 900 (15 minutes).
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
+    pub refresh_ttl_secs: u64,
+    /// Argon2id memory cost in KiB. Default 19456 (OWASP's recommendation).
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes. Default 2.
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            argon2_memory_kib: Params::DEFAULT_M_COST,
+            argon2_iterations: Params::DEFAULT_T_COST,
+        }
+    }
+}
+
+/// A freshly issued token pair.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    /// The account.
+    pub user: UserRecord,
+    /// Signed access token.
+    pub access_token: String,
+    /// Opaque refresh token.
+    pub refresh_token: String,
+    /// Access token expiry (ms since epoch).
+    pub access_expires_at_ms: i64,
+    /// Refresh token expiry (ms since epoch).
+    pub refresh_expires_at_ms: i64,
+}
+
+/// The account service. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AuthConfig,
+    store: SharedStore,
+    ids: Arc<IdGenerator>,
+    signer: TokenSigner,
+    params: Params,
+    /// Verified against when the username is unknown, so timing does not reveal which
+    /// usernames exist.
+    dummy_hash: String,
+}
+
+fn bad_credentials() -> ChatError {
+    ChatError::Unauthenticated(Reason::BadCredentials, "wrong username or password".into())
+}
+
+fn refresh_invalid() -> ChatError {
+    ChatError::Unauthenticated(
+        Reason::RefreshTokenInvalid,
+        "refresh token is invalid, expired or revoked; log in again".into(),
+    )
+}
+
+fn secs(ms: i64) -> i64 {
+    ms / 1000
+}
+
+impl AuthService {
+    /// Builds the service. Fails when the Argon2 parameters are out of range.
+    pub fn new(
+        config: AuthConfig,
+        store: SharedStore,
+        ids: Arc<IdGenerator>,
+        signer: TokenSigner,
+    ) -> Result<Self, ChatError> {
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
+            .map_err(|e| ChatError::Internal(format!("argon2 params: {e}")))?;
+        let dummy_hash = hash_password(&params, "dummy password for timing")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                ids,
+                signer,
+                params,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// Creates an account and logs it in.
+    pub async fn signup(
+        &self,
+        username: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<IssuedTokens, ChatError> {
+        let username = validate::username(username)?;
+        let display_name = validate::display_name(display_name)?;
+        validate::password(password)?;
+        if self
+            .inner
+            .store
+            .user_by_username(&username)
+            .await?
+            .is_some()
+        {
+            return Err(username_taken());
+        }
+        let params = self.inner.params.clone();
+        let password = password.to_owned();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&params, &password))
+            .await
+            .map_err(|e| ChatError::Internal(e.to_string()))??;
+        let user = UserRecord {
+            id: self.inner.ids.next_id(),
+            username,
+            display_name,
+            password_hash,
+            created_at_ms: now_ms(),
+        };
+        match self.inner.store.create_user(user.clone()).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(username_taken()),
+            Err(e) => return Err(e.into()),
+        }
+        self.issue(user, self.inner.ids.next_id()).await
+    }
+
+    /// Checks credentials and issues a token pair.
+    pub async fn login(&self, username: &str, password: &str) -> Result<IssuedTokens, ChatError> {
+        let user = match validate::username(username) {
+            Ok(name) => self.inner.store.user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map_or_else(
+            || self.inner.dummy_hash.clone(),
+            |u| u.password_hash.clone(),
+        );
+        let password = password.to_owned();
+        let params = self.inner.params.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            Argon2::from(params)
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|e| ChatError::Internal(e.to_string()))?;
+        match user {
+            Some(user) if matches => self.issue(user, self.inner.ids.next_id()).await,
+            _ => Err(bad_credentials()),
+        }
+    }
+
+    /// Trades a refresh token for a new pair. A token used twice revokes its whole family.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, ChatError> {
+        let hash = hash_refresh(refresh_token);
+        match self.inner.store.consume_refresh_token(hash).await? {
+            RefreshOutcome::Fresh(rec) if rec.expires_at_ms > now_ms() => {
+                let user = self
+                    .inner
+                    .store
+                    .user_by_id(rec.user_id)
+                    .await?
+                    .ok_or_else(refresh_invalid)?;
+                self.issue(user, rec.family_id).await
+            }
+            RefreshOutcome::Reused(rec) => {
+                tracing::warn!(
+                    user_id = rec.user_id,
+                    "refresh token reused; revoking family"
+                );
+                self.inner
+                    .store
+                    .revoke_refresh_family(rec.family_id)
+                    .await?;
+                Err(refresh_invalid())
+            }
+            _ => Err(refresh_invalid()),
+        }
+    }
+
+    /// Revokes the refresh token's family. Unknown tokens are ignored (log-out is idempotent).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ChatError> {
+        let hash = hash_refresh(refresh_token);
+        match self.inner.store.consume_refresh_token(hash).await? {
+            RefreshOutcome::Fresh(rec) | RefreshOutcome::Reused(rec) => {
+                self.inner
+                    .store
+                    .revoke_refresh_family(rec.family_id)
+                    .await?;
+            }
+            RefreshOutcome::Revoked | RefreshOutcome::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Verifies an access token and returns the user id it names.
+    pub fn verify_access(&self, token: &str) -> Result<UserId, ChatError> {
+        if token.is_empty() {
+            return Err(ChatError::Unauthenticated(
+                Reason::TokenMissing,
+                "access token missing".into(),
+            ));
+        }
+        match self.inner.signer.verify(token, secs(now_ms())) {
+            Ok(claims) => claims.sub.parse().map_err(|_| {
+                ChatError::Unauthenticated(Reason::TokenInvalid, "access token is invalid".into())
+            }),
+            Err(TokenError::Expired) => Err(ChatError::Unauthenticated(
+                Reason::TokenExpired,
+                "access token expired; refresh it".into(),
+            )),
+            Err(TokenError::Invalid) => Err(ChatError::Unauthenticated(
+                Reason::TokenInvalid,
+                "access token is invalid".into(),
+            )),
+        }
+    }
+
+    async fn issue(&self, user: UserRecord, family_id: u64) -> Result<IssuedTokens, ChatError> {
+        let now = now_ms();
+        let ttl = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let access_expires_at_ms = now.saturating_add(ttl(self.inner.config.access_ttl_secs));
+        let refresh_expires_at_ms = now.saturating_add(ttl(self.inner.config.refresh_ttl_secs));
+        let access_token = self.inner.signer.sign(&Claims {
+            sub: user.id.to_string(),
+            iat: secs(now),
+            exp: secs(access_expires_at_ms),
+        });
+        let refresh_token = random_token()?;
+        self.inner
+            .store
+            .put_refresh_token(
+                hash_refresh(&refresh_token),
+                RefreshRecord {
+                    user_id: user.id,
+                    family_id,
+                    expires_at_ms: refresh_expires_at_ms,
+                },
+            )
+            .await?;
+        Ok(IssuedTokens {
+            user,
+            access_token,
+            refresh_token,
+            access_expires_at_ms,
+            refresh_expires_at_ms,
+        })
+    }
+}
+
+fn username_taken() -> ChatError {
+    ChatError::AlreadyExists(Reason::UsernameTaken, "that username is taken".into())
+}
+
+fn hash_password(params: &Params, password: &str) -> Result<String, ChatError> {
+    Argon2::from(params.clone())
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ChatError::Internal(format!("argon2: {e}")))
+}
+
+fn hash_refresh(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn random_token() -> Result<String, ChatError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ChatError::Internal(format!("rng: {e}")))?;
+    Ok(B64.encode(bytes))
+}
+
+/// Makes a random signing key (for a node without a configured one).
+pub fn generate_signing_key() -> Result<Vec<u8>, ChatError> {
+    let mut bytes = vec![0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ChatError::Internal(format!("rng: {e}")))?;
+    Ok(bytes)
+}

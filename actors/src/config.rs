@@ -1,0 +1,91 @@
+//! The messenger's tunable rules and limits. The node embeds this in its layered config.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits and timings of the messenger. Every field has a documented default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Most members a room may have, creator included. Default 1000.
+    pub max_room_members: usize,
+    /// Largest message body in bytes of UTF-8. Default 4096.
+    pub max_message_bytes: usize,
+    /// Longest group room name in characters. Default 100.
+    pub max_room_name_chars: usize,
+    /// Most messages one history page returns. Default 100.
+    pub max_history_page: usize,
+    /// Messages a room actor keeps in memory to serve recent history. Default 256.
+    pub recent_cache: usize,
+    /// Idempotency keys a room actor remembers in memory before asking the store. Default 4096.
+    pub idempotency_cache: usize,
+    /// Most messages a room submits to the store in one append. Default 512.
+    pub max_append_batch: usize,
+    /// A room actor with no activity for this long stops (it restarts on demand). Default 300.
+    pub room_idle_secs: u64,
+    /// A user session lingers this long after its last connection closes. Default 30.
+    pub user_session_grace_secs: u64,
+    /// A socket must authenticate within this many seconds of opening. Default 10.
+    pub auth_timeout_secs: u64,
+    /// Frames a connection may have queued for its client before it is cut off. Default 1024.
+    pub outbound_queue: usize,
+    /// Commands a connection may have in flight before its reader waits. Default 128.
+    pub max_inflight_per_connection: usize,
+    /// Timeout for one call between actors, in ms. Default 5000.
+    pub call_timeout_ms: u64,
+    /// Most rooms one room-list reply holds. Default 500.
+    pub max_room_list: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_room_members: 1000,
+            max_message_bytes: 4096,
+            max_room_name_chars: 100,
+            max_history_page: 100,
+            recent_cache: 256,
+            idempotency_cache: 4096,
+            max_append_batch: 512,
+            room_idle_secs: 300,
+            user_session_grace_secs: 30,
+            auth_timeout_secs: 10,
+            outbound_queue: 1024,
+            max_inflight_per_connection: 128,
+            call_timeout_ms: 5000,
+            max_room_list: 500,
+        }
+    }
+}
+
+impl ChatConfig {
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_room_members", self.max_room_members),
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_room_name_chars", self.max_room_name_chars),
+            ("max_history_page", self.max_history_page),
+            ("recent_cache", self.recent_cache),
+            ("idempotency_cache", self.idempotency_cache),
+            ("max_append_batch", self.max_append_batch),
+            ("outbound_queue", self.outbound_queue),
+            (
+                "max_inflight_per_connection",
+                self.max_inflight_per_connection,
+            ),
+            ("max_room_list", self.max_room_list),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("chat.{name} must be at least 1"));
+            }
+        }
+        if self.max_room_members < 2 {
+            return Err("chat.max_room_members must be at least 2".into());
+        }
+        if self.call_timeout_ms == 0 || self.auth_timeout_secs == 0 {
+            return Err("chat.call_timeout_ms and chat.auth_timeout_secs must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! The commands that need no per-connection state: validation, then the room actor or the
+//! store. Shared by every transport through the connection actor.
+
+use std::{collections::BTreeSet, future::Future, time::Duration};
+
+use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
+use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
+
+use crate::{
+    Services, convert,
+    error::{ChatError, Reason},
+    ids::now_ms,
+    room::{Ack, RoomMessage, SendRequest, snapshot_to_proto},
+};
+
+const MAX_CLIENT_MSG_ID: usize = 64;
+const DEFAULT_HISTORY_PAGE: usize = 50;
+const DEFAULT_ROOM_LIST: usize = 100;
+
+/// The protocol form of an ack.
+pub fn ack_to_proto(a: &Ack) -> v1::SendAck {
+    v1::SendAck {
+        room_id: a.room_id,
+        client_msg_id: a.client_msg_id.clone(),
+        seq: a.seq,
+        message_id: a.message_id,
+        sent_at_ms: a.sent_at_ms,
+    }
+}
+
+fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), ChatError> {
+    let id = &send.client_msg_id;
+    if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID || id.chars().any(char::is_control) {
+        return Err(ChatError::invalid(
+            Reason::InvalidClientMsgId,
+            format!("client_msg_id must be 1-{MAX_CLIENT_MSG_ID} bytes without control characters"),
+        ));
+    }
+    if send.body.trim().is_empty() {
+        return Err(ChatError::invalid(
+            Reason::EmptyMessage,
+            "message body is empty",
+        ));
+    }
+    let max = services.core.config.max_message_bytes;
+    if send.body.len() > max {
+        return Err(ChatError::invalid(
+            Reason::MessageTooLong,
+            format!("message body exceeds {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a send and hands it to its room, in call order. The returned future resolves
+/// to the ack once the message is durable.
+pub async fn start_send(
+    services: &Services,
+    sender: UserId,
+    send: v1::SendMessage,
+) -> Result<impl Future<Output = Result<Ack, ChatError>> + use<>, ChatError> {
+    validate_send(services, &send)?;
+    let actor = services.rooms.get(send.room_id).await?;
+    let (tx, rx) = ractor::concurrency::oneshot();
+    let request = SendRequest {
+        sender,
+        client_msg_id: send.client_msg_id,
+        body: send.body,
+    };
+    actor
+        .cast(RoomMessage::Send(request, tx.into()))
+        .map_err(|_| ChatError::room_unavailable())?;
+    let timeout = Duration::from_millis(services.core.config.call_timeout_ms);
+    Ok(async move {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            // Dropped reply (the room crashed) or timeout: the outcome is unknown, and a
+            // retry with the same client_msg_id is safe.
+            _ => Err(ChatError::room_unavailable()),
+        }
+    })
+}
+
+/// Leaves a room.
+pub async fn leave(services: &Services, user: UserId, room: RoomId) -> Result<(), ChatError> {
+    services
+        .rooms
+        .call(room, |r| RoomMessage::Leave { user, reply: r })
+        .await
+}
+
+/// Runs a stateless command for an authenticated user.
+pub async fn execute(
+    services: &Services,
+    user: &UserRecord,
+    command: Command,
+) -> Result<Payload, ChatError> {
+    match command {
+        Command::Ping(_) => Ok(Payload::Pong(v1::Pong {
+            server_time_ms: now_ms(),
+        })),
+        Command::GetUser(q) => get_user(services, q)
+            .await
+            .map(|u| Payload::User(convert::user(&u))),
+        Command::CreateDirectRoom(c) => create_direct(services, user.id, c.peer_id)
+            .await
+            .map(Payload::Room),
+        Command::CreateGroupRoom(c) => create_group(services, user.id, c).await.map(Payload::Room),
+        Command::InviteMembers(i) => {
+            let by = user.id;
+            let users = i.user_ids;
+            let snapshot = services
+                .rooms
+                .call(i.room_id, |r| RoomMessage::Invite {
+                    by: Some(by),
+                    users: users.clone(),
+                    reply: r,
+                })
+                .await?;
+            Ok(Payload::Room(snapshot_to_proto(&snapshot)))
+        }
+        Command::ListRooms(l) => list_rooms(services, user.id, l.limit)
+            .await
+            .map(Payload::RoomList),
+        Command::GetHistory(h) => history(services, user.id, h).await.map(Payload::History),
+        Command::Authenticate(_)
+        | Command::OpenRoom(_)
+        | Command::CloseRoom(_)
+        | Command::SendMessage(_)
+        | Command::LeaveRoom(_) => Err(ChatError::Internal(
+            "connection command routed as stateless".into(),
+        )),
+    }
+}
+
+async fn get_user(services: &Services, q: v1::GetUser) -> Result<UserRecord, ChatError> {
+    let store = &services.core.store;
+    let found = match (q.username.is_empty(), q.user_id) {
+        (false, 0) => {
+            store
+                .user_by_username(&q.username.trim().to_ascii_lowercase())
+                .await?
+        }
+        (true, id) if id != 0 => store.user_by_id(id).await?,
+        _ => {
+            return Err(ChatError::invalid(
+                Reason::InvalidArgument,
+                "set exactly one of username and user_id",
+            ));
+        }
+    };
+    found.ok_or_else(user_not_found)
+}
+
+fn user_not_found() -> ChatError {
+    ChatError::NotFound(Reason::UserNotFound, "no such user".into())
+}
+
+async fn require_users(services: &Services, users: &BTreeSet<UserId>) -> Result<(), ChatError> {
+    for &u in users {
+        if services.core.store.user_by_id(u).await?.is_none() {
+            return Err(ChatError::NotFound(
+                Reason::UserNotFound,
+                format!("no user with id {u}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn create_direct(
+    services: &Services,
+    me: UserId,
+    peer: UserId,
+) -> Result<v1::Room, ChatError> {
+    if peer == me {
+        return Err(ChatError::invalid(
+            Reason::CannotDirectSelf,
+            "a direct room needs another user",
+        ));
+    }
+    require_users(services, &[peer].into()).await?;
+    let store = &services.core.store;
+    let room_id = match store.direct_room(me, peer).await? {
+        Some(id) => id,
+        None => {
+            let record = RoomRecord {
+                id: services.core.ids.next_id(),
+                kind: RoomKind::Direct,
+                name: String::new(),
+                created_by: me,
+                created_at_ms: now_ms(),
+            };
+            store.create_direct_room(record, me, peer).await?
+        }
+    };
+    // Asking again re-adds whoever left, and returns the room as it stands.
+    let snapshot = services
+        .rooms
+        .call(room_id, |r| RoomMessage::Invite {
+            by: None,
+            users: vec![me, peer],
+            reply: r,
+        })
+        .await?;
+    Ok(snapshot_to_proto(&snapshot))
+}
+
+async fn create_group(
+    services: &Services,
+    me: UserId,
+    c: v1::CreateGroupRoom,
+) -> Result<v1::Room, ChatError> {
+    let name = c.name.trim();
+    let max_name = services.core.config.max_room_name_chars;
+    if name.is_empty() || name.chars().count() > max_name || name.chars().any(char::is_control) {
+        return Err(ChatError::invalid(
+            Reason::InvalidRoomName,
+            format!("room name must be 1-{max_name} characters without control characters"),
+        ));
+    }
+    let mut members: BTreeSet<UserId> = c.member_ids.into_iter().collect();
+    members.remove(&me);
+    let max = services.core.config.max_room_members;
+    if members.len() + 1 > max {
+        return Err(ChatError::ResourceExhausted(
+            Reason::RoomFull,
+            format!("a room holds at most {max} members"),
+            0,
+        ));
+    }
+    require_users(services, &members).await?;
+    members.insert(me);
+    let record = RoomRecord {
+        id: services.core.ids.next_id(),
+        kind: RoomKind::Group,
+        name: name.to_owned(),
+        created_by: me,
+        created_at_ms: now_ms(),
+    };
+    let members: Vec<UserId> = members.into_iter().collect();
+    services
+        .core
+        .store
+        .create_room(record.clone(), members.clone())
+        .await?;
+    Ok(convert::room(&record, &members, 0))
+}
+
+async fn list_rooms(
+    services: &Services,
+    me: UserId,
+    limit: u32,
+) -> Result<v1::RoomList, ChatError> {
+    let max = services.core.config.max_room_list;
+    let limit = match usize::try_from(limit).unwrap_or(usize::MAX) {
+        0 => DEFAULT_ROOM_LIST.min(max),
+        n if n <= max => n,
+        _ => {
+            return Err(ChatError::invalid(
+                Reason::InvalidLimit,
+                format!("limit must be 0-{max}"),
+            ));
+        }
+    };
+    let store = &services.core.store;
+    let mut rooms = Vec::new();
+    for room_id in store.user_rooms(me).await? {
+        let Some(record) = store.room(room_id).await? else {
+            continue;
+        };
+        let members = store.members(room_id).await?;
+        let head = store.room_head(room_id).await?;
+        let last_activity_ms = head
+            .last_message
+            .as_ref()
+            .map_or(record.created_at_ms, |m| m.sent_at_ms);
+        rooms.push(v1::RoomSummary {
+            room: Some(convert::room(&record, &members, head.last_seq)),
+            last_message: head.last_message.as_ref().map(convert::message),
+            last_activity_ms,
+        });
+    }
+    rooms.sort_by(|a, b| {
+        b.last_activity_ms.cmp(&a.last_activity_ms).then_with(|| {
+            b.room
+                .as_ref()
+                .map(|r| r.id)
+                .cmp(&a.room.as_ref().map(|r| r.id))
+        })
+    });
+    rooms.truncate(limit);
+    Ok(v1::RoomList { rooms })
+}
+
+async fn history(
+    services: &Services,
+    me: UserId,
+    h: v1::GetHistory,
+) -> Result<v1::History, ChatError> {
+    let max = services.core.config.max_history_page;
+    let limit = match usize::try_from(h.limit).unwrap_or(usize::MAX) {
+        0 => DEFAULT_HISTORY_PAGE.min(max),
+        n if n <= max => n,
+        _ => {
+            return Err(ChatError::invalid(
+                Reason::InvalidLimit,
+                format!("limit must be 0-{max}"),
+            ));
+        }
+    };
+    let room_id = h.room_id;
+    let before = h.before_seq;
+    let page = services
+        .rooms
+        .call(room_id, |r| RoomMessage::History {
+            user: me,
+            before,
+            limit,
+            reply: r,
+        })
+        .await?;
+    Ok(v1::History {
+        room_id,
+        messages: page.messages.iter().map(convert::message).collect(),
+        has_more: page.has_more,
+    })
+}

@@ -1,0 +1,319 @@
+//! `ConnectionActor`: one per client connection, on the node holding the socket. The
+//! transport decodes frames and hands them here (the one command dispatcher for every
+//! transport); replies and events leave through the connection's bounded outbound queue.
+//!
+//! Commands that touch only this connection's state (authenticate, open, close) run inline,
+//! in order. Sends are handed to their room in order, then their acks are awaited off the
+//! actor, so one client can pipeline many sends. Everything else runs as a task. The number
+//! of commands in flight is bounded by permits the transport's reader must acquire.
+
+mod commands;
+mod supervisor;
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chat_proto::v1::{
+    self, Authenticated, ClientFrame, CloseCode, ServerFrame, client_frame::Command,
+    server_frame::Payload,
+};
+use chat_store::{RoomId, UserRecord};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::OwnedSemaphorePermit;
+
+pub use supervisor::{ConnectionHandle, ConnectionRegistry};
+
+use crate::{
+    Services,
+    error::{ChatError, Reason},
+    hub::Topic,
+    outbound::OutboundSender,
+};
+
+/// Messages to a connection actor.
+pub enum ConnectionMessage {
+    /// A decoded client frame, with the reader's in-flight permit.
+    Frame(ClientFrame, Option<OwnedSemaphorePermit>),
+    /// The transport could not decode a frame; answer with this error.
+    Reject(u32, ChatError),
+    /// The transport closed (client gone).
+    TransportClosed,
+    /// The authentication deadline passed.
+    AuthDeadline,
+}
+
+impl ractor::Message for ConnectionMessage {}
+
+/// Start-up arguments.
+pub struct ConnectionArgs {
+    /// Node-local id of this connection.
+    pub conn_id: u64,
+    /// Everything commands need.
+    pub services: Services,
+    /// The client's queue.
+    pub outbound: OutboundSender,
+}
+
+/// The connection's state.
+pub struct ConnectionState {
+    conn_id: u64,
+    services: Services,
+    outbound: OutboundSender,
+    user: Option<Arc<UserRecord>>,
+    open_rooms: HashSet<RoomId>,
+}
+
+/// The connection actor (see the module docs).
+pub struct ConnectionActor;
+
+/// Builds a reply frame.
+pub fn reply(request_id: u32, payload: Payload) -> ServerFrame {
+    ServerFrame {
+        request_id,
+        payload: Some(payload),
+    }
+}
+
+/// Builds an error reply frame.
+pub fn error_frame(request_id: u32, error: &ChatError) -> ServerFrame {
+    reply(request_id, Payload::Error(error.to_proto()))
+}
+
+impl Actor for ConnectionActor {
+    type Msg = ConnectionMessage;
+    type State = ConnectionState;
+    type Arguments = ConnectionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConnectionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let deadline = Duration::from_secs(args.services.core.config.auth_timeout_secs);
+        myself.send_after(deadline, || ConnectionMessage::AuthDeadline);
+        Ok(ConnectionState {
+            conn_id: args.conn_id,
+            services: args.services,
+            outbound: args.outbound,
+            user: None,
+            open_rooms: HashSet::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let hub = &state.services.core.hub;
+        for room in state.open_rooms.drain() {
+            hub.unsubscribe(Topic::Room(room), state.conn_id);
+        }
+        if let Some(user) = &state.user {
+            hub.unsubscribe(Topic::User(user.id), state.conn_id);
+            state.services.users.detach(user.id, state.conn_id);
+        }
+        state.services.connections.remove(state.conn_id);
+        // If the transport is still up (the actor stopped for another reason), end it.
+        state
+            .outbound
+            .close(CloseCode::Draining, "connection ended");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ConnectionMessage::Frame(frame, permit) => on_frame(state, frame, permit).await,
+            ConnectionMessage::Reject(request_id, error) => {
+                state.outbound.send_frame(error_frame(request_id, &error));
+            }
+            ConnectionMessage::TransportClosed => myself.stop(None),
+            ConnectionMessage::AuthDeadline => {
+                if state.user.is_none() {
+                    state
+                        .outbound
+                        .close(CloseCode::AuthTimeout, "authentication timeout");
+                    myself.stop(Some("auth timeout".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn on_frame(
+    state: &mut ConnectionState,
+    frame: ClientFrame,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let request_id = frame.request_id;
+    let Some(command) = frame.command else {
+        let e = ChatError::invalid(Reason::UnknownCommand, "unknown or missing command");
+        state.outbound.send_frame(error_frame(request_id, &e));
+        return;
+    };
+    let Some(user) = state.user.clone() else {
+        if let Command::Authenticate(a) = command {
+            authenticate(state, request_id, &a.access_token).await;
+        } else {
+            let e =
+                ChatError::Unauthenticated(Reason::NotAuthenticated, "authenticate first".into());
+            state.outbound.send_frame(error_frame(request_id, &e));
+        }
+        return;
+    };
+    match command {
+        Command::Authenticate(_) => {
+            let e = ChatError::FailedPrecondition(
+                Reason::AlreadyAuthenticated,
+                "already authenticated".into(),
+            );
+            state.outbound.send_frame(error_frame(request_id, &e));
+        }
+        Command::OpenRoom(open) => open_room(state, &user, request_id, open.room_id).await,
+        Command::CloseRoom(close) => {
+            state
+                .services
+                .core
+                .hub
+                .unsubscribe(Topic::Room(close.room_id), state.conn_id);
+            state.open_rooms.remove(&close.room_id);
+            state
+                .outbound
+                .send_frame(reply(request_id, Payload::Ok(v1::Ok {})));
+        }
+        Command::SendMessage(send) => {
+            let pending = commands::start_send(&state.services, user.id, send).await;
+            let outbound = state.outbound.clone();
+            tokio::spawn(async move {
+                let frame = match pending {
+                    Ok(ack) => match ack.await {
+                        Ok(ack) => {
+                            reply(request_id, Payload::SendAck(commands::ack_to_proto(&ack)))
+                        }
+                        Err(e) => error_frame(request_id, &e),
+                    },
+                    Err(e) => error_frame(request_id, &e),
+                };
+                outbound.send_frame(frame);
+                drop(permit);
+            });
+        }
+        Command::LeaveRoom(leave) => {
+            let room = leave.room_id;
+            let result = commands::leave(&state.services, user.id, room).await;
+            if result.is_ok() {
+                state
+                    .services
+                    .core
+                    .hub
+                    .unsubscribe(Topic::Room(room), state.conn_id);
+                state.open_rooms.remove(&room);
+            }
+            let frame = match result {
+                Ok(()) => reply(request_id, Payload::Ok(v1::Ok {})),
+                Err(e) => error_frame(request_id, &e),
+            };
+            state.outbound.send_frame(frame);
+        }
+        other => {
+            let services = state.services.clone();
+            let outbound = state.outbound.clone();
+            tokio::spawn(async move {
+                let frame = match commands::execute(&services, &user, other).await {
+                    Ok(payload) => reply(request_id, payload),
+                    Err(e) => error_frame(request_id, &e),
+                };
+                outbound.send_frame(frame);
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str) {
+    let services = &state.services;
+    let result = match services.auth.verify_access(token) {
+        Ok(id) => match services.core.store.user_by_id(id).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(ChatError::Unauthenticated(
+                Reason::TokenInvalid,
+                "account no longer exists".into(),
+            )),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(user) => {
+            let user = Arc::new(user);
+            services.core.hub.subscribe(
+                Topic::User(user.id),
+                state.conn_id,
+                user.id,
+                state.outbound.clone(),
+                false,
+            );
+            services.users.attach(user.id, state.conn_id);
+            let payload = Payload::Authenticated(Authenticated {
+                user: Some(crate::convert::user(&user)),
+                node_id: services.core.node_id.clone(),
+            });
+            state.outbound.send_frame(reply(request_id, payload));
+            state.user = Some(user);
+        }
+        Err(e) => {
+            state.outbound.send_frame(error_frame(request_id, &e));
+            if matches!(e, ChatError::Unauthenticated(..)) {
+                state
+                    .outbound
+                    .close(CloseCode::Unauthenticated, e.reason().as_str());
+            }
+        }
+    }
+}
+
+async fn open_room(state: &mut ConnectionState, user: &UserRecord, request_id: u32, room: RoomId) {
+    let hub = &state.services.core.hub;
+    // Subscribe before taking the snapshot, buffering, so no event falls between the two.
+    let sub = hub.subscribe(
+        Topic::Room(room),
+        state.conn_id,
+        user.id,
+        state.outbound.clone(),
+        true,
+    );
+    let user_id = user.id;
+    match state
+        .services
+        .rooms
+        .call(room, |r| crate::room::RoomMessage::Open {
+            user: user_id,
+            reply: r,
+        })
+        .await
+    {
+        Ok(snapshot) => {
+            let frame = reply(
+                request_id,
+                Payload::RoomOpened(v1::RoomOpened {
+                    room: Some(crate::room::snapshot_to_proto(&snapshot)),
+                }),
+            );
+            sub.activate(snapshot.last_seq, |sink| {
+                sink.send_frame(frame);
+            });
+            state.open_rooms.insert(room);
+        }
+        Err(e) => {
+            // A failed re-open leaves the room closed: its old subscription was replaced.
+            hub.unsubscribe(Topic::Room(room), state.conn_id);
+            state.open_rooms.remove(&room);
+            state.outbound.send_frame(error_frame(request_id, &e));
+        }
+    }
+}

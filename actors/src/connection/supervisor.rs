@@ -1,0 +1,161 @@
+//! `ConnectionSupervisor`: parent of every connection actor on this node. A connection is
+//! never restarted (the client reconnects and recovers by seq); a crashed one has its socket
+//! closed. The registry lets the node tell every client to reconnect elsewhere at shutdown.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use chat_proto::v1::CloseCode;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::Semaphore;
+
+use super::{ConnectionActor, ConnectionArgs, ConnectionMessage};
+use crate::{
+    Services,
+    error::ChatError,
+    outbound::{OutboundReceiver, OutboundSender, outbound_queue},
+};
+
+/// The connection supervisor.
+pub struct ConnectionSupervisor;
+
+impl Actor for ConnectionSupervisor {
+    type Msg = ();
+    type State = ConnectionRegistry;
+    type Arguments = ConnectionRegistry;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        registry: ConnectionRegistry,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(registry)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        registry: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, error) = event {
+            tracing::error!(%error, "connection actor crashed; closing its socket");
+            registry.close_actor(&cell);
+        }
+        Ok(())
+    }
+}
+
+/// What the transport holds for one connection.
+pub struct ConnectionHandle {
+    /// Node-local id.
+    pub conn_id: u64,
+    /// The actor to send decoded frames to.
+    pub actor: ActorRef<ConnectionMessage>,
+    /// The writer's queue.
+    pub outbound: OutboundReceiver,
+    /// Permits bounding commands in flight; acquire one per frame.
+    pub permits: Arc<Semaphore>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_conn: HashMap<u64, (ractor::ActorId, OutboundSender)>,
+}
+
+/// The live connections of this node. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ConnectionRegistry {
+    next_id: Arc<AtomicU64>,
+    entries: Arc<Mutex<Entries>>,
+    supervisor: Arc<Mutex<Option<ActorCell>>>,
+}
+
+impl ConnectionRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the connection supervisor under `parent`.
+    pub async fn start(&self, parent: Option<ActorCell>) -> Result<(), ChatError> {
+        let spawned = match parent {
+            Some(p) => Actor::spawn_linked(None, ConnectionSupervisor, self.clone(), p).await,
+            None => Actor::spawn(None, ConnectionSupervisor, self.clone()).await,
+        };
+        let (actor, _) = spawned
+            .map_err(|e| ChatError::Internal(format!("spawn connection supervisor: {e}")))?;
+        *self.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(actor.get_cell());
+        Ok(())
+    }
+
+    /// Opens a connection: its queue and its actor.
+    pub async fn open(&self, services: &Services) -> Result<ConnectionHandle, ChatError> {
+        let config = &services.core.config;
+        let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = outbound_queue(config.outbound_queue);
+        let args = ConnectionArgs {
+            conn_id,
+            services: services.clone(),
+            outbound: tx.clone(),
+        };
+        let parent = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ChatError::Internal("connection supervisor not started".into()))?;
+        let (actor, _) = Actor::spawn_linked(None, ConnectionActor, args, parent)
+            .await
+            .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
+        self.lock().by_conn.insert(conn_id, (actor.get_id(), tx));
+        Ok(ConnectionHandle {
+            conn_id,
+            actor,
+            outbound: rx,
+            permits: Arc::new(Semaphore::new(config.max_inflight_per_connection)),
+        })
+    }
+
+    /// Forgets a connection (its actor stopped).
+    pub fn remove(&self, conn_id: u64) {
+        self.lock().by_conn.remove(&conn_id);
+    }
+
+    fn close_actor(&self, cell: &ActorCell) {
+        let mut entries = self.lock();
+        let id = cell.get_id();
+        let conn = entries
+            .by_conn
+            .iter()
+            .find(|(_, (a, _))| *a == id)
+            .map(|(c, _)| *c);
+        if let Some((_, tx)) = conn.and_then(|c| entries.by_conn.remove(&c)) {
+            tx.close_with(crate::outbound::CloseRequest {
+                code: 1011,
+                reason: "internal error".into(),
+            });
+        }
+    }
+
+    /// Asks every client to reconnect elsewhere (shutdown).
+    pub fn close_all(&self, code: CloseCode, reason: &str) {
+        for (_, tx) in self.lock().by_conn.values() {
+            tx.close(code, reason);
+        }
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.lock().by_conn.len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,44 @@
+//! Records to protocol values.
+
+use chat_proto::v1;
+use chat_store::{MessageRecord, RoomKind, RoomRecord, UserRecord};
+
+/// A user's public profile (never the password hash).
+pub fn user(u: &UserRecord) -> v1::User {
+    v1::User {
+        id: u.id,
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        created_at_ms: u.created_at_ms,
+    }
+}
+
+/// A message.
+pub fn message(m: &MessageRecord) -> v1::Message {
+    v1::Message {
+        room_id: m.room_id,
+        seq: m.seq,
+        id: m.id,
+        sender_id: m.sender_id,
+        client_msg_id: m.client_msg_id.clone(),
+        body: m.body.clone(),
+        sent_at_ms: m.sent_at_ms,
+    }
+}
+
+/// A room with its members.
+pub fn room(r: &RoomRecord, members: &[u64], last_seq: u64) -> v1::Room {
+    v1::Room {
+        id: r.id,
+        kind: match r.kind {
+            RoomKind::Direct => v1::RoomKind::Direct,
+            RoomKind::Group => v1::RoomKind::Group,
+        }
+        .into(),
+        name: r.name.clone(),
+        member_ids: members.to_vec(),
+        created_by: r.created_by,
+        created_at_ms: r.created_at_ms,
+        last_seq,
+    }
+}

@@ -1,0 +1,212 @@
+//! The one error type of the messenger, and its protocol form.
+
+use chat_proto::v1::{self, ErrorCode};
+use chat_store::StoreError;
+
+/// A stable, documented, machine-readable reason (docs/protocol.md lists them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Reason {
+    InvalidUsername,
+    InvalidDisplayName,
+    InvalidPassword,
+    UsernameTaken,
+    BadCredentials,
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    RefreshTokenInvalid,
+    NotAuthenticated,
+    AlreadyAuthenticated,
+    MalformedFrame,
+    MalformedRequest,
+    UnknownCommand,
+    FrameTooLarge,
+    EmptyMessage,
+    MessageTooLong,
+    InvalidClientMsgId,
+    InvalidRoomName,
+    InvalidLimit,
+    InvalidArgument,
+    UserNotFound,
+    RoomNotFound,
+    NotAMember,
+    NotAGroupRoom,
+    RoomFull,
+    CannotDirectSelf,
+    RoomUnavailable,
+    StoreUnavailable,
+    Draining,
+    Internal,
+}
+
+impl Reason {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidUsername => "INVALID_USERNAME",
+            Self::InvalidDisplayName => "INVALID_DISPLAY_NAME",
+            Self::InvalidPassword => "INVALID_PASSWORD",
+            Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::BadCredentials => "BAD_CREDENTIALS",
+            Self::TokenMissing => "TOKEN_MISSING",
+            Self::TokenInvalid => "TOKEN_INVALID",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
+            Self::NotAuthenticated => "NOT_AUTHENTICATED",
+            Self::AlreadyAuthenticated => "ALREADY_AUTHENTICATED",
+            Self::MalformedFrame => "MALFORMED_FRAME",
+            Self::MalformedRequest => "MALFORMED_REQUEST",
+            Self::UnknownCommand => "UNKNOWN_COMMAND",
+            Self::FrameTooLarge => "FRAME_TOO_LARGE",
+            Self::EmptyMessage => "EMPTY_MESSAGE",
+            Self::MessageTooLong => "MESSAGE_TOO_LONG",
+            Self::InvalidClientMsgId => "INVALID_CLIENT_MSG_ID",
+            Self::InvalidRoomName => "INVALID_ROOM_NAME",
+            Self::InvalidLimit => "INVALID_LIMIT",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::RoomNotFound => "ROOM_NOT_FOUND",
+            Self::NotAMember => "NOT_A_MEMBER",
+            Self::NotAGroupRoom => "NOT_A_GROUP_ROOM",
+            Self::RoomFull => "ROOM_FULL",
+            Self::CannotDirectSelf => "CANNOT_DIRECT_SELF",
+            Self::RoomUnavailable => "ROOM_UNAVAILABLE",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
+            Self::Draining => "DRAINING",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Why a request failed. Each variant is one protocol error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    /// `INVALID_ARGUMENT`
+    #[error("{1}")]
+    InvalidArgument(Reason, String),
+    /// `NOT_FOUND`
+    #[error("{1}")]
+    NotFound(Reason, String),
+    /// `ALREADY_EXISTS`
+    #[error("{1}")]
+    AlreadyExists(Reason, String),
+    /// `PERMISSION_DENIED`
+    #[error("{1}")]
+    PermissionDenied(Reason, String),
+    /// `RESOURCE_EXHAUSTED`, with an optional retry-after in ms.
+    #[error("{1}")]
+    ResourceExhausted(Reason, String, u32),
+    /// `FAILED_PRECONDITION`
+    #[error("{1}")]
+    FailedPrecondition(Reason, String),
+    /// `UNAUTHENTICATED`
+    #[error("{1}")]
+    Unauthenticated(Reason, String),
+    /// `UNAVAILABLE` (always retryable)
+    #[error("{1}")]
+    Unavailable(Reason, String),
+    /// `INTERNAL`: the detail is logged, never sent to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ChatError {
+    /// `INVALID_ARGUMENT` with a reason.
+    pub fn invalid(reason: Reason, message: impl Into<String>) -> Self {
+        Self::InvalidArgument(reason, message.into())
+    }
+
+    /// The room does not exist, or the caller may not know it does.
+    pub fn room_not_found() -> Self {
+        Self::NotFound(Reason::RoomNotFound, "no such room".into())
+    }
+
+    /// The caller is not a member of the room.
+    pub fn not_a_member() -> Self {
+        Self::PermissionDenied(
+            Reason::NotAMember,
+            "you are not a member of this room".into(),
+        )
+    }
+
+    /// The room's actor could not answer in time, or restarted: retry.
+    pub fn room_unavailable() -> Self {
+        Self::Unavailable(
+            Reason::RoomUnavailable,
+            "room temporarily unavailable, retry".into(),
+        )
+    }
+
+    /// The protocol error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArgument(..) => ErrorCode::InvalidArgument,
+            Self::NotFound(..) => ErrorCode::NotFound,
+            Self::AlreadyExists(..) => ErrorCode::AlreadyExists,
+            Self::PermissionDenied(..) => ErrorCode::PermissionDenied,
+            Self::ResourceExhausted(..) => ErrorCode::ResourceExhausted,
+            Self::FailedPrecondition(..) => ErrorCode::FailedPrecondition,
+            Self::Unauthenticated(..) => ErrorCode::Unauthenticated,
+            Self::Unavailable(..) => ErrorCode::Unavailable,
+            Self::Internal(..) => ErrorCode::Internal,
+        }
+    }
+
+    /// The documented reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::InvalidArgument(r, _)
+            | Self::NotFound(r, _)
+            | Self::AlreadyExists(r, _)
+            | Self::PermissionDenied(r, _)
+            | Self::ResourceExhausted(r, _, _)
+            | Self::FailedPrecondition(r, _)
+            | Self::Unauthenticated(r, _)
+            | Self::Unavailable(r, _) => *r,
+            Self::Internal(_) => Reason::Internal,
+        }
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(..) | Self::ResourceExhausted(..))
+    }
+
+    /// The protocol value sent to clients. Internal details are replaced by a generic text.
+    pub fn to_proto(&self) -> v1::Error {
+        let message = match self {
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let retry_after_ms = match self {
+            Self::ResourceExhausted(_, _, ms) => *ms,
+            _ => 0,
+        };
+        v1::Error {
+            code: self.code().into(),
+            reason: self.reason().as_str().to_owned(),
+            message,
+            retryable: self.retryable(),
+            retry_after_ms,
+        }
+    }
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::Unavailable(
+                    Reason::StoreUnavailable,
+                    "storage temporarily unavailable, retry".into(),
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}

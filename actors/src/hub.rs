@@ -1,0 +1,276 @@
+//! The node's hub: for each topic (a room, a user) with local interest, the local
+//! subscriptions to fan events out to. The bus delivers each event to the hub once per node;
+//! the hub copies a pointer to the shared, encode-once frame into each subscriber's queue.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use chat_proto::v1::CloseCode;
+use chat_store::{RoomId, Seq, UserId};
+
+use crate::outbound::{EncodedFrame, OutboundSender};
+
+/// What an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Everything that happens in a room (messages, membership).
+    Room(RoomId),
+    /// Everything addressed to a user wherever they are connected.
+    User(UserId),
+}
+
+/// One published event.
+#[derive(Debug)]
+pub struct Event {
+    /// The frame to deliver (request id 0).
+    pub frame: Arc<EncodedFrame>,
+    /// The message seq when the event is a room message: each subscription delivers a seq at
+    /// most once and never one lower than it already delivered.
+    pub seq: Option<Seq>,
+    /// Users whose subscriptions to the topic end with this event (they left the room).
+    pub remove_users: Vec<UserId>,
+}
+
+/// Most events a subscription holds while its snapshot is being taken.
+const MAX_BUFFERED: usize = 4096;
+
+#[derive(Debug)]
+enum SubState {
+    /// Collecting events until the subscriber has its snapshot.
+    Buffering {
+        events: Vec<Arc<Event>>,
+        overflow: bool,
+    },
+    /// Delivering; `last_seq` is the highest message seq delivered.
+    Live { last_seq: Seq },
+}
+
+/// One connection's interest in one topic.
+#[derive(Debug)]
+pub struct Subscription {
+    conn_id: u64,
+    user_id: UserId,
+    sink: OutboundSender,
+    state: Mutex<SubState>,
+}
+
+impl Subscription {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SubState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Delivers (or buffers) an event. False when the subscriber is gone.
+    fn offer(&self, event: &Arc<Event>) -> bool {
+        let mut state = self.lock();
+        match &mut *state {
+            SubState::Buffering { events, overflow } => {
+                if events.len() < MAX_BUFFERED {
+                    events.push(event.clone());
+                } else {
+                    *overflow = true;
+                }
+                true
+            }
+            SubState::Live { last_seq } => {
+                if let Some(seq) = event.seq {
+                    if seq <= *last_seq {
+                        return !self.sink.is_closed();
+                    }
+                    *last_seq = seq;
+                }
+                self.sink.send(event.frame.clone()) || !self.sink.is_closed()
+            }
+        }
+    }
+
+    /// Ends buffering: runs `first` (which queues the snapshot reply), then delivers the
+    /// buffered events newer than `snapshot_seq`, all under the lock so nothing interleaves.
+    pub fn activate(&self, snapshot_seq: Seq, first: impl FnOnce(&OutboundSender)) {
+        let mut state = self.lock();
+        first(&self.sink);
+        let mut last_seq = snapshot_seq;
+        if let SubState::Buffering { events, overflow } = &mut *state {
+            if *overflow {
+                self.sink.close(
+                    CloseCode::SlowConsumer,
+                    "too many events while opening a room",
+                );
+            }
+            for event in events.drain(..) {
+                match event.seq {
+                    Some(seq) if seq <= last_seq => continue,
+                    Some(seq) => last_seq = seq,
+                    None => {}
+                }
+                self.sink.send(event.frame.clone());
+            }
+        }
+        *state = SubState::Live { last_seq };
+    }
+
+    /// The connection this subscription belongs to.
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+}
+
+/// Local fan-out of events, by topic.
+#[derive(Debug, Default)]
+pub struct Hub {
+    topics: RwLock<HashMap<Topic, Vec<Arc<Subscription>>>>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a subscription. A `buffering` one holds events until [`Subscription::activate`].
+    /// Replaces an earlier subscription of the same connection to the same topic.
+    pub fn subscribe(
+        &self,
+        topic: Topic,
+        conn_id: u64,
+        user_id: UserId,
+        sink: OutboundSender,
+        buffering: bool,
+    ) -> Arc<Subscription> {
+        let state = if buffering {
+            SubState::Buffering {
+                events: Vec::new(),
+                overflow: false,
+            }
+        } else {
+            SubState::Live { last_seq: 0 }
+        };
+        let sub = Arc::new(Subscription {
+            conn_id,
+            user_id,
+            sink,
+            state: Mutex::new(state),
+        });
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let subs = topics.entry(topic).or_default();
+        subs.retain(|s| s.conn_id != conn_id);
+        subs.push(sub.clone());
+        sub
+    }
+
+    /// Removes a connection's subscription to a topic (no-op when absent).
+    pub fn unsubscribe(&self, topic: Topic, conn_id: u64) {
+        self.remove_where(topic, |s| s.conn_id == conn_id);
+    }
+
+    fn remove_where(&self, topic: Topic, pred: impl Fn(&Subscription) -> bool) {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(subs) = topics.get_mut(&topic) {
+            subs.retain(|s| !pred(s));
+            if subs.is_empty() {
+                topics.remove(&topic);
+            }
+        }
+    }
+
+    /// Delivers an event to every local subscription of its topic, then drops subscriptions
+    /// whose connection is gone or whose user left.
+    pub fn deliver(&self, topic: Topic, event: &Arc<Event>) {
+        let mut dead = false;
+        {
+            let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            let Some(subs) = topics.get(&topic) else {
+                return;
+            };
+            for sub in subs {
+                dead |= !sub.offer(event);
+            }
+        }
+        if dead || !event.remove_users.is_empty() {
+            self.remove_where(topic, |s| {
+                s.sink.is_closed() || event.remove_users.contains(&s.user_id)
+            });
+        }
+    }
+
+    /// Number of local subscriptions to a topic.
+    pub fn subscribers(&self, topic: Topic) -> usize {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        topics.get(&topic).map_or(0, Vec::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::{Outbound, outbound_queue};
+    use chat_proto::v1::{Message, ServerFrame, server_frame::Payload};
+
+    fn msg_event(seq: Seq) -> Arc<Event> {
+        Arc::new(Event {
+            frame: EncodedFrame::new(ServerFrame {
+                request_id: 0,
+                payload: Some(Payload::Message(Message {
+                    seq,
+                    ..Default::default()
+                })),
+            }),
+            seq: Some(seq),
+            remove_users: vec![],
+        })
+    }
+
+    fn seq_of(o: Outbound) -> Seq {
+        match o {
+            Outbound::Frame(f) => match &f.frame().payload {
+                Some(Payload::Message(m)) => m.seq,
+                _ => 0,
+            },
+            Outbound::Close(_) => u64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn buffering_then_activate_delivers_each_seq_once_in_order() {
+        let hub = Hub::new();
+        let (tx, mut rx) = outbound_queue(16);
+        let sub = hub.subscribe(Topic::Room(1), 1, 9, tx, true);
+        for s in [4, 5, 6] {
+            hub.deliver(Topic::Room(1), &msg_event(s));
+        }
+        // The snapshot already covers seq 5.
+        sub.activate(5, |sink| {
+            sink.send(msg_event(100).frame.clone());
+        });
+        hub.deliver(Topic::Room(1), &msg_event(6));
+        hub.deliver(Topic::Room(1), &msg_event(7));
+        let got: Vec<Seq> = [
+            rx.next().await.unwrap(),
+            rx.next().await.unwrap(),
+            rx.next().await.unwrap(),
+        ]
+        .into_iter()
+        .map(seq_of)
+        .collect();
+        assert_eq!(got, vec![100, 6, 7]);
+        assert!(rx.try_next_frame().is_none());
+    }
+
+    #[tokio::test]
+    async fn leaving_users_and_dead_connections_are_dropped() {
+        let hub = Hub::new();
+        let (a, _ra) = outbound_queue(16);
+        let (b, rb) = outbound_queue(16);
+        hub.subscribe(Topic::Room(1), 1, 10, a, false);
+        hub.subscribe(Topic::Room(1), 2, 20, b, false);
+        drop(rb);
+        let leave = Arc::new(Event {
+            frame: msg_event(1).frame.clone(),
+            seq: None,
+            remove_users: vec![10],
+        });
+        hub.deliver(Topic::Room(1), &leave);
+        assert_eq!(hub.subscribers(Topic::Room(1)), 0);
+    }
+}

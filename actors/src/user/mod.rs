@@ -1,0 +1,114 @@
+//! `UserSessionActor`: one per online user on this node. It is the user's presence
+//! authority (online while any of their connections is) and the place where the user's
+//! devices meet. It lingers a grace period after the last connection closes, then asks its
+//! supervisor to stop it; the supervisor serializes that with new attaches so none is lost.
+
+mod supervisor;
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chat_store::UserId;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+pub use supervisor::{UserDirectory, UserSupervisor, UserSupervisorMessage};
+
+use crate::core::Core;
+
+/// Messages to a user session.
+pub enum UserMessage {
+    /// A connection of this user opened.
+    Attach(u64),
+    /// A connection of this user closed.
+    Detach(u64),
+    /// Is any connection of this user open?
+    IsOnline(RpcReplyPort<bool>),
+    /// The grace period of generation `n` ended.
+    GraceExpired(u64),
+    /// Stop if still without connections (asked by the supervisor); replies whether it stops.
+    StopIfIdle(RpcReplyPort<bool>),
+}
+
+impl ractor::Message for UserMessage {}
+
+/// Start-up arguments.
+pub struct UserArgs {
+    /// The user.
+    pub user_id: UserId,
+    /// Shared wiring.
+    pub core: Arc<Core>,
+    /// The supervisor to ask for a stop.
+    pub supervisor: ActorRef<UserSupervisorMessage>,
+}
+
+/// The session's state.
+pub struct UserState {
+    args: UserArgs,
+    connections: HashSet<u64>,
+    /// Bumped on every change, so a stale grace timer does nothing.
+    generation: u64,
+}
+
+/// The user session actor (see the module docs).
+pub struct UserSessionActor;
+
+impl Actor for UserSessionActor {
+    type Msg = UserMessage;
+    type State = UserState;
+    type Arguments = UserArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: UserArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(UserState {
+            args,
+            connections: HashSet::new(),
+            generation: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            UserMessage::Attach(conn) => {
+                state.generation += 1;
+                if state.connections.insert(conn) && state.connections.len() == 1 {
+                    tracing::debug!(user = state.args.user_id, "user online");
+                }
+            }
+            UserMessage::Detach(conn) => {
+                state.generation += 1;
+                if state.connections.remove(&conn) && state.connections.is_empty() {
+                    tracing::debug!(user = state.args.user_id, "user offline");
+                    let generation = state.generation;
+                    let grace = Duration::from_secs(state.args.core.config.user_session_grace_secs);
+                    myself.send_after(grace, move || UserMessage::GraceExpired(generation));
+                }
+            }
+            UserMessage::IsOnline(reply) => {
+                let _ = reply.send(!state.connections.is_empty());
+            }
+            UserMessage::GraceExpired(generation) => {
+                if generation == state.generation && state.connections.is_empty() {
+                    let _ = state
+                        .args
+                        .supervisor
+                        .cast(UserSupervisorMessage::Idle(state.args.user_id));
+                }
+            }
+            UserMessage::StopIfIdle(reply) => {
+                let idle = state.connections.is_empty();
+                let _ = reply.send(idle);
+                if idle {
+                    myself.stop(Some("idle".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! HTTP routes: accounts (JSON bodies, protobuf JSON mapping), health, readiness, the
+//! WebSocket upgrade, and (only when enabled) the test-only fault hook.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chat_actors::{ChatError, Reason, auth::IssuedTokens};
+use chat_proto::v1::{
+    AuthTokens, Empty, ErrorResponse, LoginRequest, LogoutRequest, RefreshRequest, SignupRequest,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Gateway, error::http_status, ws};
+
+pub fn routes(gateway: Gateway) -> Router {
+    let mut router = Router::new()
+        .route("/v1/auth/signup", post(signup))
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/logout", post(logout))
+        .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if gateway.services.core.fault_injection {
+        router = router.route("/debug/rooms/{room_id}/fault", post(inject_room_fault));
+    }
+    router.fallback(not_found).with_state(gateway)
+}
+
+/// A protobuf-JSON response.
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The response for an error: its HTTP status and `{"error": {...}}`.
+pub fn error_response(e: &ChatError) -> Response {
+    if let ChatError::Internal(detail) = e {
+        tracing::error!(%detail, "internal error");
+    }
+    json(
+        http_status(e),
+        &ErrorResponse {
+            error: Some(e.to_proto()),
+        },
+    )
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ChatError::invalid(
+            Reason::MalformedRequest,
+            format!("malformed JSON body: {e}"),
+        )
+    })
+}
+
+fn tokens(t: IssuedTokens) -> AuthTokens {
+    AuthTokens {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        access_expires_at_ms: t.access_expires_at_ms,
+        refresh_expires_at_ms: t.refresh_expires_at_ms,
+        user: Some(chat_proto::v1::User {
+            id: t.user.id,
+            username: t.user.username,
+            display_name: t.user.display_name,
+            created_at_ms: t.user.created_at_ms,
+        }),
+        token_type: "Bearer".into(),
+    }
+}
+
+fn respond(status: StatusCode, r: Result<IssuedTokens, ChatError>) -> Response {
+    match r {
+        Ok(t) => json(status, &tokens(t)),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn signup(State(g): State<Gateway>, body: Bytes) -> Response {
+    let req: SignupRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    respond(
+        StatusCode::CREATED,
+        g.services
+            .auth
+            .signup(&req.username, &req.display_name, &req.password)
+            .await,
+    )
+}
+
+async fn login(State(g): State<Gateway>, body: Bytes) -> Response {
+    let req: LoginRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    respond(
+        StatusCode::OK,
+        g.services.auth.login(&req.username, &req.password).await,
+    )
+}
+
+async fn refresh(State(g): State<Gateway>, body: Bytes) -> Response {
+    let req: RefreshRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    respond(
+        StatusCode::OK,
+        g.services.auth.refresh(&req.refresh_token).await,
+    )
+}
+
+async fn logout(State(g): State<Gateway>, body: Bytes) -> Response {
+    let req: LogoutRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    match g.services.auth.logout(&req.refresh_token).await {
+        Ok(()) => json(StatusCode::OK, &Empty {}),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(g): State<Gateway>) -> Response {
+    if g.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else if g.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    error_response(&ChatError::NotFound(
+        Reason::InvalidArgument,
+        "no such endpoint".into(),
+    ))
+}
+
+async fn inject_room_fault(State(g): State<Gateway>, Path(room_id): Path<u64>) -> Response {
+    match g.services.rooms.inject_fault(room_id).await {
+        Ok(()) => json(StatusCode::OK, &Empty {}),
+        Err(e) => error_response(&e),
+    }
+}

@@ -1,0 +1,207 @@
+//! WebSocket `/v1/ws`: subprotocol `chat.v1.json` (text frames of protobuf JSON, the default)
+//! or `chat.v1.proto` (binary protobuf frames). A reader half decodes frames into the
+//! connection actor; a writer half drains the outbound queue, coalescing queued frames into
+//! one flush. When either half ends, the other is dropped.
+
+use axum::{
+    extract::{
+        Query, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chat_actors::{
+    ChatError, Reason,
+    connection::{ConnectionHandle, ConnectionMessage},
+    outbound::{EncodedFrame, Outbound, OutboundReceiver},
+};
+use chat_proto::{
+    Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame,
+    v1::{Authenticate, ClientFrame, client_frame::Command},
+};
+use futures::{SinkExt, StreamExt, stream::SplitSink};
+use serde::Deserialize;
+
+use crate::Gateway;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    access_token: Option<String>,
+}
+
+/// Picks the codec from `Sec-WebSocket-Protocol`; JSON when none is asked for.
+fn negotiate(headers: &HeaderMap) -> Option<(Codec, Option<&'static str>)> {
+    let Some(requested) = headers.get(header::SEC_WEBSOCKET_PROTOCOL) else {
+        return Some((Codec::Json, None));
+    };
+    let requested = requested.to_str().ok()?;
+    requested.split(',').map(str::trim).find_map(|p| match p {
+        SUBPROTOCOL_JSON => Some((Codec::Json, Some(SUBPROTOCOL_JSON))),
+        SUBPROTOCOL_PROTO => Some((Codec::Proto, Some(SUBPROTOCOL_PROTO))),
+        _ => None,
+    })
+}
+
+pub async fn upgrade(
+    State(g): State<Gateway>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if g.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    let Some((codec, protocol)) = negotiate(&headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "unsupported subprotocol; use chat.v1.json or chat.v1.proto",
+        )
+            .into_response();
+    };
+    let mut ws = ws
+        .max_message_size(g.config.hard_frame_limit_bytes)
+        .max_frame_size(g.config.hard_frame_limit_bytes)
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    if let Some(p) = protocol {
+        ws = ws.protocols([p]);
+    }
+    ws.on_upgrade(move |socket| serve(g, socket, codec, query.access_token))
+}
+
+async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String>) {
+    let handle = match g.services.connections.open(&g.services).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open connection");
+            return;
+        }
+    };
+    let ConnectionHandle {
+        actor,
+        outbound,
+        permits,
+        ..
+    } = handle;
+    if let Some(token) = token {
+        let frame = ClientFrame {
+            request_id: 0,
+            command: Some(Command::Authenticate(Authenticate {
+                access_token: token,
+            })),
+        };
+        let _ = actor.cast(ConnectionMessage::Frame(frame, None));
+    }
+    let (sink, mut stream) = socket.split();
+    let writer = write_loop(sink, outbound, codec, g.config.write_coalesce);
+    let reader = async {
+        while let Some(Ok(message)) = stream.next().await {
+            let bytes = match (codec, message) {
+                (Codec::Json, Message::Text(t)) => t.into(),
+                (Codec::Proto, Message::Binary(b)) => b,
+                (_, Message::Close(_)) => break,
+                (_, Message::Ping(_) | Message::Pong(_)) => continue,
+                (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => {
+                    let e = ChatError::invalid(
+                        Reason::MalformedFrame,
+                        "wrong frame type: chat.v1.json uses text frames, chat.v1.proto binary frames",
+                    );
+                    let _ = actor.cast(ConnectionMessage::Reject(0, e));
+                    continue;
+                }
+            };
+            if bytes.len() > g.config.max_frame_bytes {
+                let e = ChatError::invalid(
+                    Reason::FrameTooLarge,
+                    format!("frame exceeds {} bytes", g.config.max_frame_bytes),
+                );
+                let _ = actor.cast(ConnectionMessage::Reject(request_id_hint(codec, &bytes), e));
+                continue;
+            }
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let message = match decode_client_frame(codec, &bytes) {
+                Ok(frame) => ConnectionMessage::Frame(frame, Some(permit)),
+                Err(e) => ConnectionMessage::Reject(
+                    request_id_hint(codec, &bytes),
+                    ChatError::invalid(Reason::MalformedFrame, e.to_string()),
+                ),
+            };
+            if actor.cast(message).is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+    }
+    let _ = actor.cast(ConnectionMessage::TransportClosed);
+}
+
+/// The request id of a frame that failed to decode, when it can be recovered (JSON only), so
+/// the client can match the error to its request.
+fn request_id_hint(codec: Codec, bytes: &[u8]) -> u32 {
+    if codec != Codec::Json {
+        return 0;
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes)
+    else {
+        return 0;
+    };
+    map.get("request_id")
+        .or_else(|| map.get("requestId"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+fn to_message(codec: Codec, frame: &EncodedFrame) -> Message {
+    let bytes = frame.bytes(codec);
+    match codec {
+        // JSON encoding always yields UTF-8.
+        Codec::Json => match Utf8Bytes::try_from(bytes) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Text(Utf8Bytes::from_static("{}")),
+        },
+        Codec::Proto => Message::Binary(bytes),
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: OutboundReceiver,
+    codec: Codec,
+    coalesce: usize,
+) {
+    while let Some(next) = outbound.next().await {
+        match next {
+            Outbound::Frame(frame) => {
+                if sink.feed(to_message(codec, &frame)).await.is_err() {
+                    return;
+                }
+                for _ in 1..coalesce {
+                    let Some(frame) = outbound.try_next_frame() else {
+                        break;
+                    };
+                    if sink.feed(to_message(codec, &frame)).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            Outbound::Close(close) => {
+                let frame = CloseFrame {
+                    code: close.code,
+                    reason: Utf8Bytes::from(close.reason),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Layered configuration: compiled-in defaults, then an optional TOML file, then environment
+//! variables `CHAT__SECTION__KEY` (e.g. `CHAT__HTTP__LISTEN=0.0.0.0:8080`).
+
+use std::path::{Path, PathBuf};
+
+use chat_actors::{AuthConfig, ChatConfig};
+use chat_gateway::GatewayConfig;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Identity and lifecycle.
+    pub node: NodeSection,
+    /// HTTP and WebSocket transports.
+    pub http: GatewayConfig,
+    /// Storage backend.
+    pub store: StoreSection,
+    /// Accounts and tokens.
+    pub auth: AuthSection,
+    /// Messenger limits and timings.
+    pub chat: ChatConfig,
+    /// Logging.
+    pub log: LogSection,
+    /// Test-only switches. Never enable in production.
+    pub debug: DebugSection,
+}
+
+/// Identity and lifecycle of the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// Directory for the embedded store and generated keys. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Name of this node in logs and replies. Default: `node-<node_index>`.
+    pub node_id: Option<String>,
+    /// This node's number (0-1023) in generated ids; unique per cluster. Default 0.
+    pub node_index: u16,
+    /// Seconds allowed for an orderly shutdown before the node exits anyway. Default 20.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            node_id: None,
+            node_index: 0,
+            shutdown_timeout_secs: 20,
+        }
+    }
+}
+
+/// Which storage backend and how it behaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// `embedded` (fjall under `node.data_dir`). Default `embedded`.
+    pub backend: String,
+    /// Width of a message partition (time bucket) in seconds. Default 864000 (10 days).
+    pub bucket_width_secs: u64,
+    /// Override of the bucket width in ms (tests use tiny buckets). Default unset.
+    pub bucket_width_ms: Option<u64>,
+    /// fsync each group commit. Turning it off loses acked messages on power loss. Default true.
+    pub fsync: bool,
+    /// Most room appends folded into one group commit. Default 1024.
+    pub group_commit_max: usize,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            backend: "embedded".into(),
+            bucket_width_secs: 10 * 24 * 3600,
+            bucket_width_ms: None,
+            fsync: true,
+            group_commit_max: 1024,
+        }
+    }
+}
+
+impl StoreSection {
+    /// The effective bucket width in ms.
+    pub fn bucket_width_ms(&self) -> i64 {
+        let ms = self
+            .bucket_width_ms
+            .unwrap_or(self.bucket_width_secs.saturating_mul(1000));
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+}
+
+/// Accounts and tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// Token-signing key, base64 (at least 32 bytes decoded). Default unset: a key is
+    /// generated once and kept in `<data_dir>/token-signing.key`.
+    pub signing_key: Option<String>,
+    /// Lifetimes and password hashing cost.
+    #[serde(flatten)]
+    pub tokens: AuthConfig,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter, e.g. `chat_actors=debug,info`. Default `info,fjall=warn,lsm_tree=warn`.
+    pub level: String,
+    /// `text` or `json`. Default `text`.
+    pub format: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info,fjall=warn,lsm_tree=warn".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// Test-only switches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebugSection {
+    /// Enables `POST /debug/rooms/{id}/fault`, which crashes a room actor. Default false.
+    pub fault_injection: bool,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or parsed.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl NodeConfig {
+    /// Loads defaults, then `file` (if any), then `CHAT__*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(NodeConfig::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: NodeConfig = figment
+            .merge(Env::prefixed("CHAT__").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate().map_err(ConfigError::Invalid)?;
+        self.chat.validate().map_err(ConfigError::Invalid)?;
+        if self.store.backend != "embedded" {
+            return Err(ConfigError::Invalid(format!(
+                "store.backend {:?} is not supported (use \"embedded\")",
+                self.store.backend
+            )));
+        }
+        if self.store.bucket_width_ms() <= 0 || self.store.group_commit_max == 0 {
+            return Err(ConfigError::Invalid(
+                "store.bucket_width and store.group_commit_max must be positive".into(),
+            ));
+        }
+        if self.node.node_index >= 1024 {
+            return Err(ConfigError::Invalid(
+                "node.node_index must be below 1024".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(
+                "log.format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The node's name.
+    pub fn node_id(&self) -> String {
+        self.node
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", self.node.node_index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_parse_and_validate() {
+        let config = NodeConfig::load(None).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:8080");
+        assert_eq!(config.node.data_dir, PathBuf::from("data"));
+        assert_eq!(config.store.backend, "embedded");
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../chatnode.example.toml");
+        let config = NodeConfig::load(Some(&path)).unwrap();
+        assert_eq!(config, NodeConfig::default());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = NodeConfig::default();
+        c.chat.max_room_members = 1;
+        assert!(c.validate().is_err());
+        let mut c = NodeConfig::default();
+        c.store.backend = "cassandra".into();
+        assert!(c.validate().is_err());
+    }
+}
