@@ -168,9 +168,14 @@ impl ChatError {
         }
     }
 
-    /// Whether the same request may succeed later.
+    /// Whether the same request may succeed later: always for `UNAVAILABLE`, and for
+    /// `RESOURCE_EXHAUSTED` when a retry-after is given (a rate limit, not a hard limit).
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(..) | Self::ResourceExhausted(..))
+        match self {
+            Self::Unavailable(..) => true,
+            Self::ResourceExhausted(_, _, retry_after_ms) => *retry_after_ms > 0,
+            _ => false,
+        }
     }
 
     /// The protocol value sent to clients. Internal details are replaced by a generic text.

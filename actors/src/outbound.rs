@@ -55,6 +55,25 @@ pub struct CloseRequest {
     pub code: u16,
     /// A short reason for the client.
     pub reason: String,
+    /// Close before writing what is still queued (a client that does not read would never
+    /// let the queue drain). Otherwise queued frames (e.g. the error that explains the close)
+    /// are written first.
+    pub immediate: bool,
+}
+
+impl CloseRequest {
+    /// A close that first writes what is queued.
+    pub fn after_queued(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+            immediate: false,
+        }
+    }
+}
+
+fn close_code(code: CloseCode) -> u16 {
+    u16::try_from(code as i32).unwrap_or(1011)
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +130,11 @@ impl OutboundSender {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(CloseCode::SlowConsumer, "outbound queue overflow");
+                self.close_with(CloseRequest {
+                    code: close_code(CloseCode::SlowConsumer),
+                    reason: "outbound queue overflow".into(),
+                    immediate: true,
+                });
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -123,12 +146,10 @@ impl OutboundSender {
         self.send(EncodedFrame::new(frame))
     }
 
-    /// Asks the writer to close the connection (first request wins).
+    /// Asks the writer to close the connection after writing what is queued (first request
+    /// wins).
     pub fn close(&self, code: CloseCode, reason: &str) {
-        self.close_with(CloseRequest {
-            code: u16::try_from(code as i32).unwrap_or(1011),
-            reason: reason.to_owned(),
-        });
+        self.close_with(CloseRequest::after_queued(close_code(code), reason));
     }
 
     /// Asks the writer to close with a raw close code.
@@ -149,23 +170,31 @@ impl OutboundSender {
 }
 
 impl OutboundReceiver {
-    fn take_close(&self) -> Option<CloseRequest> {
+    /// The pending close, if any: an immediate one at once, a graceful one once the frames
+    /// queued before it are written.
+    fn poll_close(&mut self) -> Option<Outbound> {
         if !self.shared.closing.load(Ordering::Acquire) {
             return None;
         }
-        self.shared.close.lock().ok().and_then(|mut s| s.take())
+        let mut slot = self.shared.close.lock().unwrap_or_else(|p| p.into_inner());
+        let request = slot.take()?;
+        if !request.immediate
+            && let Ok(frame) = self.rx.try_recv()
+        {
+            *slot = Some(request);
+            return Some(Outbound::Frame(frame));
+        }
+        Some(Outbound::Close(request))
     }
 
     /// Waits for the next thing to do. `None` when every sender is gone.
     pub async fn next(&mut self) -> Option<Outbound> {
-        if let Some(close) = self.take_close() {
-            return Some(Outbound::Close(close));
+        if let Some(next) = self.poll_close() {
+            return Some(next);
         }
         tokio::select! {
             biased;
-            () = self.shared.notify.notified() => {
-                self.take_close().map(Outbound::Close)
-            }
+            () = self.shared.notify.notified() => self.poll_close(),
             frame = self.rx.recv() => frame.map(Outbound::Frame),
         }
     }
@@ -219,5 +248,18 @@ mod tests {
         drop(tx);
         drop(f);
         assert!(rx.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn graceful_close_writes_queued_frames_first() {
+        let (tx, mut rx) = outbound_queue(8);
+        tx.send(pong());
+        tx.close(CloseCode::Unauthenticated, "bye");
+        assert!(!tx.send(pong()), "nothing is queued after a close");
+        assert!(matches!(rx.next().await, Some(Outbound::Frame(_))));
+        match rx.next().await {
+            Some(Outbound::Close(c)) => assert_eq!((c.code, c.immediate), (4100, false)),
+            other => panic!("{other:?}"),
+        }
     }
 }

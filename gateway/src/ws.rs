@@ -14,7 +14,7 @@ use axum::{
 use chat_actors::{
     ChatError, Reason,
     connection::{ConnectionHandle, ConnectionMessage},
-    outbound::{EncodedFrame, Outbound, OutboundReceiver},
+    outbound::{CloseRequest, EncodedFrame, Outbound, OutboundReceiver},
 };
 use chat_proto::{
     Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame,
@@ -82,6 +82,7 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
         actor,
         outbound,
         permits,
+        closer,
         ..
     } = handle;
     if let Some(token) = token {
@@ -95,12 +96,18 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
     }
     let (sink, mut stream) = socket.split();
     let writer = write_loop(sink, outbound, codec, g.config.write_coalesce);
+    tokio::pin!(writer);
     let reader = async {
-        while let Some(Ok(message)) = stream.next().await {
+        loop {
+            let message = match stream.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return Some(read_error_close(e)),
+                None => return None,
+            };
             let bytes = match (codec, message) {
                 (Codec::Json, Message::Text(t)) => t.into(),
                 (Codec::Proto, Message::Binary(b)) => b,
-                (_, Message::Close(_)) => break,
+                (_, Message::Close(_)) => return None,
                 (_, Message::Ping(_) | Message::Pong(_)) => continue,
                 (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => {
                     let e = ChatError::invalid(
@@ -120,7 +127,7 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
                 continue;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
+                return None;
             };
             let message = match decode_client_frame(codec, &bytes) {
                 Ok(frame) => ConnectionMessage::Frame(frame, Some(permit)),
@@ -130,15 +137,43 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
                 ),
             };
             if actor.cast(message).is_err() {
-                break;
+                return None;
             }
         }
     };
-    tokio::select! {
-        () = writer => {}
-        () = reader => {}
+    let reader_end = tokio::select! {
+        () = &mut writer => None,
+        end = reader => end,
+    };
+    if let Some(close) = reader_end {
+        // The read side broke (e.g. a frame over the hard limit) but the socket may still
+        // take a close frame that says why.
+        closer.close_with(close);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     }
     let _ = actor.cast(ConnectionMessage::TransportClosed);
+}
+
+/// The close to attempt after a read error: 1009 for an oversized message, else 1002.
+fn read_error_close(error: axum::Error) -> CloseRequest {
+    use tokio_tungstenite::tungstenite::{Error as WsError, error::CapacityError};
+    let too_big = error
+        .into_inner()
+        .downcast::<WsError>()
+        .is_ok_and(|e| matches!(*e, WsError::Capacity(CapacityError::MessageTooLong { .. })));
+    if too_big {
+        CloseRequest {
+            code: 1009,
+            reason: "frame too large".into(),
+            immediate: true,
+        }
+    } else {
+        CloseRequest {
+            code: 1002,
+            reason: "protocol error".into(),
+            immediate: true,
+        }
+    }
 }
 
 /// The request id of a frame that failed to decode, when it can be recovered (JSON only), so

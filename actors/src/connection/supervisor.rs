@@ -59,6 +59,8 @@ pub struct ConnectionHandle {
     pub actor: ActorRef<ConnectionMessage>,
     /// The writer's queue.
     pub outbound: OutboundReceiver,
+    /// For the transport to request a close itself (e.g. a frame over the hard limit).
+    pub closer: OutboundSender,
     /// Permits bounding commands in flight; acquire one per frame.
     pub permits: Arc<Semaphore>,
 }
@@ -112,11 +114,14 @@ impl ConnectionRegistry {
         let (actor, _) = Actor::spawn_linked(None, ConnectionActor, args, parent)
             .await
             .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
-        self.lock().by_conn.insert(conn_id, (actor.get_id(), tx));
+        self.lock()
+            .by_conn
+            .insert(conn_id, (actor.get_id(), tx.clone()));
         Ok(ConnectionHandle {
             conn_id,
             actor,
             outbound: rx,
+            closer: tx,
             permits: Arc::new(Semaphore::new(config.max_inflight_per_connection)),
         })
     }
@@ -135,10 +140,10 @@ impl ConnectionRegistry {
             .find(|(_, (a, _))| *a == id)
             .map(|(c, _)| *c);
         if let Some((_, tx)) = conn.and_then(|c| entries.by_conn.remove(&c)) {
-            tx.close_with(crate::outbound::CloseRequest {
-                code: 1011,
-                reason: "internal error".into(),
-            });
+            tx.close_with(crate::outbound::CloseRequest::after_queued(
+                1011,
+                "internal error",
+            ));
         }
     }
 

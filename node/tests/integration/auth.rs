@@ -1,0 +1,240 @@
+use chat_actors::auth::{Claims, TokenSigner};
+use chat_proto::v1::{ErrorCode, server_frame::Payload};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn signup_login_refresh_logout() {
+    let node = TestNode::start().await;
+    let http = node.http();
+    let alice = http.signup("Alice").await;
+    assert_eq!(alice.username, "alice");
+
+    let (status, body) = http
+        .post(
+            "/v1/auth/signup",
+            &json!({"username": "alice", "display_name": "A2", "password": "whatever123"}),
+        )
+        .await;
+    assert_eq!((status, reason(&body)), (409, "USERNAME_TAKEN"));
+
+    let (status, body) = http
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "alice", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let login = account(&body);
+    assert_eq!(login.id, alice.id);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(
+        body.to_string().find("password").is_none(),
+        "no password data in replies"
+    );
+
+    for (username, password) in [
+        ("alice", "wrong password"),
+        ("nobody", "correct horse"),
+        ("", ""),
+    ] {
+        let (status, body) = http
+            .post(
+                "/v1/auth/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            (status, reason(&body)),
+            (401, "BAD_CREDENTIALS"),
+            "{username}"
+        );
+    }
+
+    // Refresh rotates: the new pair works, the old refresh token does not.
+    let (status, body) = http
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": login.refresh_token}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = account(&body);
+    assert_ne!(rotated.refresh_token, login.refresh_token);
+    let mut c = Client::connect(node.addr, &rotated.access_token, Wire::Json).await;
+    assert!(matches!(
+        c.call(chat_proto::v1::client_frame::Command::Ping(
+            Default::default()
+        ))
+        .await,
+        Payload::Pong(_)
+    ));
+
+    // Re-using the spent token is theft: it fails and revokes the family, rotated one included.
+    let (status, body) = http
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": login.refresh_token}),
+        )
+        .await;
+    assert_eq!((status, reason(&body)), (401, "REFRESH_TOKEN_INVALID"));
+    let (status, _) = http
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": rotated.refresh_token}),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // Log-out revokes; logging out twice is fine.
+    let (status, _) = http
+        .post(
+            "/v1/auth/logout",
+            &json!({"refresh_token": alice.refresh_token}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = http
+        .post(
+            "/v1/auth/logout",
+            &json!({"refresh_token": alice.refresh_token}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = http
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": alice.refresh_token}),
+        )
+        .await;
+    assert_eq!((status, reason(&body)), (401, "REFRESH_TOKEN_INVALID"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn signup_input_errors_store_nothing() {
+    let node = TestNode::start().await;
+    let http = node.http();
+    let cases = [
+        (
+            json!({"username": "ab", "display_name": "x", "password": "long enough"}),
+            "INVALID_USERNAME",
+        ),
+        (
+            json!({"username": "9lives", "display_name": "x", "password": "long enough"}),
+            "INVALID_USERNAME",
+        ),
+        (
+            json!({"username": "has space", "display_name": "x", "password": "long enough"}),
+            "INVALID_USERNAME",
+        ),
+        (
+            json!({"username": "okname", "display_name": "", "password": "long enough"}),
+            "INVALID_DISPLAY_NAME",
+        ),
+        (
+            json!({"username": "okname", "display_name": "a\u{7}b", "password": "long enough"}),
+            "INVALID_DISPLAY_NAME",
+        ),
+        (
+            json!({"username": "okname", "display_name": "x", "password": "short"}),
+            "INVALID_PASSWORD",
+        ),
+        (
+            json!({"username": 5, "display_name": "x", "password": "long enough"}),
+            "MALFORMED_REQUEST",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = http.post("/v1/auth/signup", &body).await;
+        assert_eq!((status, reason(&reply)), (400, expected), "{body}");
+    }
+    let (status, reply) = http.post_raw("/v1/auth/signup", "{not json".into()).await;
+    assert_eq!((status, reason(&reply)), (400, "MALFORMED_REQUEST"));
+    let (status, reply) = http.post_raw("/v1/auth/signup", "x".repeat(100_000)).await;
+    assert_eq!(status, 413, "{reply}");
+    // None of the above created "okname".
+    let (status, reply) = http
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "okname", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!((status, reason(&reply)), (401, "BAD_CREDENTIALS"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn socket_tokens_missing_bad_and_expired() {
+    let node = TestNode::start().await;
+    let alice = node.http().signup("alice").await;
+
+    // No token in the URL: commands are refused until an authenticate frame.
+    let mut c = Client::connect_raw(node.addr, None, Wire::Json).await;
+    let p = c
+        .call(chat_proto::v1::client_frame::Command::Ping(
+            Default::default(),
+        ))
+        .await;
+    assert_error(p, ErrorCode::Unauthenticated, "NOT_AUTHENTICATED");
+    let p = c
+        .call(chat_proto::v1::client_frame::Command::Authenticate(
+            chat_proto::v1::Authenticate {
+                access_token: alice.access_token.clone(),
+            },
+        ))
+        .await;
+    assert!(
+        matches!(p, Payload::Authenticated(ref a) if a.user.as_ref().unwrap().id == alice.id),
+        "{p:?}"
+    );
+    let p = c
+        .call(chat_proto::v1::client_frame::Command::Authenticate(
+            chat_proto::v1::Authenticate {
+                access_token: alice.access_token.clone(),
+            },
+        ))
+        .await;
+    assert_error(p, ErrorCode::FailedPrecondition, "ALREADY_AUTHENTICATED");
+
+    // A forged token: error frame, then close 4100.
+    let mut c = Client::connect_raw(node.addr, Some("not.a.token"), Wire::Json).await;
+    let f = c.next_frame().await.unwrap();
+    assert_error(
+        f.payload.unwrap(),
+        ErrorCode::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_eq!(c.closed_code().await, Some(4100));
+
+    // An expired but genuine token.
+    let key = base64_decode(SIGNING_KEY_B64);
+    let expired = TokenSigner::new("k1", key).sign(&Claims {
+        sub: alice.id.to_string(),
+        iat: 0,
+        exp: 1,
+    });
+    let mut c = Client::connect_raw(node.addr, Some(&expired), Wire::Json).await;
+    let f = c.next_frame().await.unwrap();
+    assert_error(
+        f.payload.unwrap(),
+        ErrorCode::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
+    assert_eq!(c.closed_code().await, Some(4100));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_socket_is_closed_after_the_deadline() {
+    let node = TestNode::start_with(|c| c.chat.auth_timeout_secs = 1).await;
+    let mut c = Client::connect_raw(node.addr, None, Wire::Json).await;
+    assert_eq!(c.closed_code().await, Some(4002));
+    node.stop().await;
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: real nodes on port 0, real clients, the public protocol only.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod auth;
+mod bad_input;
+mod chat;
+mod common;
+mod durability;
+mod rooms;

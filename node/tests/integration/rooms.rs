@@ -1,0 +1,240 @@
+use chat_proto::v1::{self, ErrorCode, client_frame::Command, server_frame::Payload};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn invite_leave_and_membership_events() {
+    let node = TestNode::start_with(|c| c.chat.max_room_members = 3).await;
+    let http = node.http();
+    let (ann, ben, cat, dan) = (
+        http.signup("ann").await,
+        http.signup("ben").await,
+        http.signup("cat").await,
+        http.signup("dan").await,
+    );
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
+    let room = a.create_group("  Book club  ", &[ben.id]).await;
+    assert_eq!(room.name, "Book club");
+    a.open(room.id).await;
+
+    // Cat is not a member yet.
+    assert_error(
+        c.history(room.id, 0, 10).await,
+        ErrorCode::PermissionDenied,
+        "NOT_A_MEMBER",
+    );
+    let p = c
+        .call(Command::OpenRoom(v1::OpenRoom { room_id: room.id }))
+        .await;
+    assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
+    let p = c
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: room.id,
+            user_ids: vec![cat.id],
+        }))
+        .await;
+    assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
+
+    a.say_ok(room.id, "1", "before cat").await;
+    let p = a
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: room.id,
+            user_ids: vec![999],
+        }))
+        .await;
+    assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
+    let p = a
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: room.id,
+            user_ids: vec![cat.id],
+        }))
+        .await;
+    let Payload::Room(after) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(after.member_ids.len(), 3);
+    // Full: the limit is 3.
+    let p = a
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: room.id,
+            user_ids: vec![dan.id],
+        }))
+        .await;
+    assert_error(p, ErrorCode::ResourceExhausted, "ROOM_FULL");
+
+    let event = a.next_event().await;
+    let Some(Payload::Message(m)) = event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!(m.body, "before cat");
+    let event = a.next_event().await;
+    let Some(Payload::MembersChanged(mc)) = event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!((mc.joined, mc.actor_id), (vec![cat.id], ann.id));
+
+    // Cat now sees the history, including what came before the invitation.
+    c.open(room.id).await;
+    assert_eq!(c.history_ok(room.id, 0, 10).await.messages.len(), 1);
+    c.say_ok(room.id, "c1", "hi all").await;
+    assert_eq!(a.next_message().await.body, "hi all");
+
+    // Cat leaves: no more sends, history or live messages for cat.
+    assert!(matches!(
+        c.call(Command::LeaveRoom(v1::LeaveRoom { room_id: room.id }))
+            .await,
+        Payload::Ok(_)
+    ));
+    let event = a.next_event().await;
+    let Some(Payload::MembersChanged(mc)) = event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!(mc.left, vec![cat.id]);
+    assert_error(
+        c.say(room.id, "c2", "still here?").await,
+        ErrorCode::PermissionDenied,
+        "NOT_A_MEMBER",
+    );
+    assert_error(
+        c.history(room.id, 0, 10).await,
+        ErrorCode::PermissionDenied,
+        "NOT_A_MEMBER",
+    );
+    let p = c
+        .call(Command::LeaveRoom(v1::LeaveRoom { room_id: room.id }))
+        .await;
+    assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
+    a.say_ok(room.id, "2", "after cat").await;
+    assert_eq!(a.next_message().await.body, "after cat");
+    // Cat got its own leave event and nothing after it.
+    let p = c.call(Command::Ping(v1::Ping {})).await;
+    assert!(matches!(p, Payload::Pong(_)));
+    let mut cat_saw_after = false;
+    while let Some(e) = c.events_pop() {
+        if let Some(Payload::Message(m)) = e.payload {
+            cat_saw_after |= m.body == "after cat";
+        }
+    }
+    assert!(!cat_saw_after);
+
+    // Direct rooms cannot take invitations.
+    let direct = a.create_direct(ben.id).await;
+    let p = a
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: direct.id,
+            user_ids: vec![cat.id],
+        }))
+        .await;
+    assert_error(p, ErrorCode::FailedPrecondition, "NOT_A_GROUP_ROOM");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn room_list_is_ordered_by_activity_with_last_message() {
+    let node = TestNode::start().await;
+    let http = node.http();
+    let (ann, ben, cat) = (
+        http.signup("ann").await,
+        http.signup("ben").await,
+        http.signup("cat").await,
+    );
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let r1 = a.create_group("first", &[ben.id]).await;
+    let r2 = a.create_direct(cat.id).await;
+    let r3 = a.create_group("third", &[]).await;
+    a.say_ok(r1.id, "x", "old news").await;
+    a.say_ok(r2.id, "y", "newest").await;
+
+    let Payload::RoomList(list) = a.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    else {
+        panic!()
+    };
+    let ids: Vec<u64> = list
+        .rooms
+        .iter()
+        .map(|s| s.room.as_ref().unwrap().id)
+        .collect();
+    assert_eq!(ids, vec![r2.id, r1.id, r3.id]);
+    assert_eq!(list.rooms[0].last_message.as_ref().unwrap().body, "newest");
+    assert_eq!(list.rooms[0].room.as_ref().unwrap().last_seq, 1);
+    assert!(list.rooms[2].last_message.is_none());
+
+    let Payload::RoomList(one) = a.call(Command::ListRooms(v1::ListRooms { limit: 1 })).await
+    else {
+        panic!()
+    };
+    assert_eq!(one.rooms.len(), 1);
+    let p = a
+        .call(Command::ListRooms(v1::ListRooms { limit: 100_000 }))
+        .await;
+    assert_error(p, ErrorCode::InvalidArgument, "INVALID_LIMIT");
+
+    // Ben sees only his room.
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    let Payload::RoomList(list) = b.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    else {
+        panic!()
+    };
+    assert_eq!(list.rooms.len(), 1);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn users_are_found_by_name_or_id_without_secrets() {
+    let node = TestNode::start().await;
+    let http = node.http();
+    let ann = http.signup("ann").await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let p = a
+        .call(Command::GetUser(v1::GetUser {
+            username: "ANN".into(),
+            user_id: 0,
+        }))
+        .await;
+    let Payload::User(u) = p else { panic!("{p:?}") };
+    assert_eq!((u.id, u.display_name.as_str()), (ann.id, "ANN"));
+    let p = a
+        .call(Command::GetUser(v1::GetUser {
+            username: String::new(),
+            user_id: ann.id,
+        }))
+        .await;
+    assert!(matches!(p, Payload::User(_)));
+    let p = a
+        .call(Command::GetUser(v1::GetUser {
+            username: "ghost".into(),
+            user_id: 0,
+        }))
+        .await;
+    assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
+    let p = a
+        .call(Command::GetUser(v1::GetUser {
+            username: "ann".into(),
+            user_id: ann.id,
+        }))
+        .await;
+    assert_error(p, ErrorCode::InvalidArgument, "INVALID_ARGUMENT");
+    let p = a
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+            peer_id: ann.id,
+        }))
+        .await;
+    assert_error(p, ErrorCode::InvalidArgument, "CANNOT_DIRECT_SELF");
+    let p = a
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+            peer_id: 12345,
+        }))
+        .await;
+    assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
+    for name in ["", "   ", &"n".repeat(101)] {
+        let p = a
+            .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+                name: name.into(),
+                member_ids: vec![],
+            }))
+            .await;
+        assert_error(p, ErrorCode::InvalidArgument, "INVALID_ROOM_NAME");
+    }
+    node.stop().await;
+}
