@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (README "Quick start", step 2). Installs and starts whatever the
+# tests need, then runs every test of the workspace. A missing service fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+# The single node needs nothing installed: embedded store, in-process bus.
+cargo test --workspace --locked
