@@ -17,7 +17,7 @@ pub mod conformance;
 
 use std::sync::Arc;
 
-pub use embedded::{EmbeddedConfig, EmbeddedStore};
+pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::StoreError;
 pub use records::{
     MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord, UserRecord,

@@ -30,6 +30,8 @@ use crate::{
 };
 
 /// Messages to a connection actor.
+// Local-only today; variants become RactorClusterMessage when they cross nodes.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum ConnectionMessage {
     /// A decoded client frame, with the reader's in-flight permit.
     Frame(ClientFrame, Option<OwnedSemaphorePermit>),
@@ -40,8 +42,6 @@ pub enum ConnectionMessage {
     /// The authentication deadline passed.
     AuthDeadline,
 }
-
-impl ractor::Message for ConnectionMessage {}
 
 /// Start-up arguments.
 pub struct ConnectionArgs {
@@ -317,3 +317,6 @@ async fn open_room(state: &mut ConnectionState, user: &UserRecord, request_id: u
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

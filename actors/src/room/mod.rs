@@ -92,6 +92,8 @@ pub struct HistoryPage {
 }
 
 /// Everything a room actor does.
+// Local-only today; variants become RactorClusterMessage when they cross nodes.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum RoomMessage {
     /// Sequence and persist a message.
     Send(SendRequest, Reply<Ack>),
@@ -138,8 +140,6 @@ pub enum RoomMessage {
     /// Test-only: fail the actor as a crash would (ignored unless fault injection is on).
     InjectFault,
 }
-
-impl ractor::Message for RoomMessage {}
 
 /// Start-up arguments.
 pub struct RoomArgs {

@@ -5,7 +5,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chat_store::RoomId;
@@ -20,6 +20,8 @@ use crate::{core::Core, error::ChatError};
 type RoomMap = Arc<RwLock<HashMap<RoomId, ActorRef<RoomMessage>>>>;
 
 /// Messages to the room supervisor.
+// Local-only today; variants become RactorClusterMessage when they cross nodes.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum RoomSupervisorMessage {
     /// Find or activate the actor of a room.
     Get(
@@ -29,8 +31,6 @@ pub enum RoomSupervisorMessage {
     /// Drain every room (shutdown); replies when all have stopped or the deadline passed.
     DrainAll(Duration, RpcReplyPort<()>),
 }
-
-impl ractor::Message for RoomSupervisorMessage {}
 
 /// The room supervisor (see the module docs).
 pub struct RoomSupervisor;
@@ -42,6 +42,29 @@ pub struct RoomSupervisorState {
     by_actor: HashMap<ActorId, RoomId>,
     /// Rooms whose last actor ended abnormally: the next one re-publishes its tail.
     needs_recovery: HashSet<RoomId>,
+    /// Recent eager restarts per room: (window start, count), to stop restart loops.
+    restarts: HashMap<RoomId, (Instant, u32)>,
+}
+
+/// At most this many eager restarts of one room per window; beyond, it restarts on demand.
+const MAX_RESTARTS: u32 = 3;
+const RESTART_WINDOW: Duration = Duration::from_secs(10);
+
+impl RoomSupervisorState {
+    /// Counts a restart of `room`; false when the room has crashed too often lately.
+    fn allow_restart(&mut self, room: RoomId) -> bool {
+        let now = Instant::now();
+        let entry = self.restarts.entry(room).or_insert((now, 0));
+        if now.duration_since(entry.0) > RESTART_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        self.restarts
+            .retain(|_, (start, _)| now.duration_since(*start) <= RESTART_WINDOW);
+        self.restarts
+            .get(&room)
+            .is_some_and(|(_, n)| *n <= MAX_RESTARTS)
+    }
 }
 
 impl Actor for RoomSupervisor {
@@ -58,6 +81,7 @@ impl Actor for RoomSupervisor {
             core,
             rooms,
             by_actor: HashMap::new(),
+            restarts: HashMap::new(),
             needs_recovery: HashSet::new(),
         })
     }
@@ -108,8 +132,12 @@ impl Actor for RoomSupervisor {
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 if let Some(room) = forget(state, &cell) {
-                    tracing::error!(room, %error, "room actor crashed; restarting from the store");
                     state.needs_recovery.insert(room);
+                    if !state.allow_restart(room) {
+                        tracing::error!(room, %error, "room actor crashed repeatedly; it restarts on demand");
+                        return Ok(());
+                    }
+                    tracing::error!(room, %error, "room actor crashed; restarting from the store");
                     if let Err(e) = activate(&myself, state, room).await {
                         tracing::warn!(room, error = %e, "room restart failed; it restarts on demand");
                     }

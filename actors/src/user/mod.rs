@@ -15,6 +15,8 @@ pub use supervisor::{UserDirectory, UserSupervisor, UserSupervisorMessage};
 use crate::core::Core;
 
 /// Messages to a user session.
+// Local-only today; variants become RactorClusterMessage when they cross nodes.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum UserMessage {
     /// A connection of this user opened.
     Attach(u64),
@@ -27,8 +29,6 @@ pub enum UserMessage {
     /// Stop if still without connections (asked by the supervisor); replies whether it stops.
     StopIfIdle(RpcReplyPort<bool>),
 }
-
-impl ractor::Message for UserMessage {}
 
 /// Start-up arguments.
 pub struct UserArgs {

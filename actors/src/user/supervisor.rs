@@ -13,6 +13,8 @@ use super::{UserArgs, UserMessage, UserSessionActor};
 use crate::{core::Core, error::ChatError};
 
 /// Messages to the user supervisor.
+// Local-only today; variants become RactorClusterMessage when they cross nodes.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum UserSupervisorMessage {
     /// A connection of a user opened.
     Attach(UserId, u64),
@@ -23,8 +25,6 @@ pub enum UserSupervisorMessage {
     /// A session has been without connections for its grace period.
     Idle(UserId),
 }
-
-impl ractor::Message for UserSupervisorMessage {}
 
 /// The user supervisor.
 pub struct UserSupervisor;

@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, mpsc},
+    sync::{Arc, atomic::Ordering, mpsc},
 };
 
 use tokio::sync::oneshot;
@@ -47,7 +47,7 @@ fn run(tables: &Tables, rx: &mpsc::Receiver<AppendRequest>, max_batch: usize) {
     }
 }
 
-fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
+pub(crate) fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
     let mut batch = tables.db.batch();
     let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut accepted = Vec::with_capacity(requests.len());
@@ -63,8 +63,14 @@ fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
         return;
     }
     let result = stage_heads(tables, &mut batch, &heads).and_then(|()| tables.commit(batch));
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "group commit failed");
+    match &result {
+        Ok(()) => {
+            tables.group_commits.fetch_add(1, Ordering::Relaxed);
+            tables
+                .appends
+                .fetch_add(accepted.len() as u64, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!(error = %e, "group commit failed"),
     }
     for reply in accepted {
         let _ = reply.send(result.clone());

@@ -9,7 +9,11 @@ mod committer;
 use std::{
     collections::BTreeSet,
     path::PathBuf,
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
 };
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -54,6 +58,19 @@ pub(crate) struct Tables {
     /// Serializes the rare read-modify-write operations (unique usernames, direct pairs,
     /// refresh-token consumption) so each is atomic.
     rmw: Mutex<()>,
+    /// Group commits written (one journal write + fsync each).
+    group_commits: AtomicU64,
+    /// Room appends made durable.
+    appends: AtomicU64,
+}
+
+/// Counters of the write path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbeddedStats {
+    /// Group commits written (one journal write + fsync each).
+    pub group_commits: u64,
+    /// Room appends made durable; appends / group_commits is the batching factor.
+    pub appends: u64,
 }
 
 /// A stored refresh token and whether it has been spent.
@@ -96,10 +113,20 @@ impl EmbeddedStore {
             bucket_width_ms: config.bucket_width_ms,
             persist: config.fsync.then_some(PersistMode::SyncAll),
             rmw: Mutex::new(()),
+            group_commits: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
             db,
         });
         let appends = committer::spawn(tables.clone(), config.max_batch.max(1))?;
         Ok(Self { tables, appends })
+    }
+
+    /// Write-path counters.
+    pub fn stats(&self) -> EmbeddedStats {
+        EmbeddedStats {
+            group_commits: self.tables.group_commits.load(Ordering::Relaxed),
+            appends: self.tables.appends.load(Ordering::Relaxed),
+        }
     }
 
     async fn blocking<T, F>(&self, f: F) -> StoreResult<T>

@@ -68,3 +68,68 @@ fn rejects_zero_bucket_width() {
     });
     assert!(matches!(r, Err(StoreError::Invalid(_))));
 }
+
+fn message(room: u64, seq: u64) -> MessageRecord {
+    MessageRecord {
+        room_id: room,
+        seq,
+        id: seq,
+        sender_id: 1,
+        client_msg_id: format!("c{seq}"),
+        body: "b".into(),
+        sent_at_ms: 10,
+    }
+}
+
+#[tokio::test]
+async fn one_group_commit_serves_many_rooms_and_judges_each_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut replies = Vec::new();
+    let mut requests = Vec::new();
+    let mut request = |room, expected, messages| {
+        let (reply, rx) = oneshot::channel();
+        requests.push(committer::AppendRequest {
+            room,
+            expected_last_seq: expected,
+            messages,
+            reply,
+        });
+        replies.push(rx);
+    };
+    request(1, 0, vec![message(1, 1), message(1, 2)]);
+    request(2, 0, vec![message(2, 1)]);
+    // Continues room 1 from the end staged just before it, in the same group.
+    request(1, 2, vec![message(1, 3)]);
+    // A stale writer of room 2.
+    request(2, 0, vec![message(2, 1)]);
+    // A gap.
+    request(3, 0, vec![message(3, 2)]);
+    committer::commit_group(&store.tables, requests);
+    let mut results = Vec::new();
+    for rx in replies {
+        results.push(rx.await.unwrap());
+    }
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(results[1], Ok(()));
+    assert_eq!(results[2], Ok(()));
+    assert_eq!(
+        results[3],
+        Err(StoreError::Conflict {
+            expected: 0,
+            found: 1
+        })
+    );
+    assert!(matches!(results[4], Err(StoreError::Invalid(_))));
+    assert_eq!(
+        store.stats(),
+        EmbeddedStats {
+            group_commits: 1,
+            appends: 3
+        }
+    );
+    assert_eq!(store.room_head(1).await.unwrap().last_seq, 3);
+    assert_eq!(store.room_head(2).await.unwrap().last_seq, 1);
+    assert_eq!(store.room_head(3).await.unwrap().last_seq, 0);
+    assert!(store.history(3, 0, 10).await.unwrap().is_empty());
+}
