@@ -13,8 +13,8 @@ pub fn user(u: &UserRecord) -> v1::User {
     }
 }
 
-/// A message.
-pub fn message(m: &MessageRecord) -> v1::Message {
+/// A message with its unread count.
+pub fn message(m: &MessageRecord, unread: u32) -> v1::Message {
     v1::Message {
         room_id: m.room_id,
         seq: m.seq,
@@ -23,7 +23,14 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         client_msg_id: m.client_msg_id.clone(),
         body: m.body.clone(),
         sent_at_ms: m.sent_at_ms,
+        unread,
     }
+}
+
+/// The first `PREVIEW_CHARS` characters of a message, for chat-list updates.
+pub fn preview(body: &str) -> String {
+    const PREVIEW_CHARS: usize = 100;
+    body.chars().take(PREVIEW_CHARS).collect()
 }
 
 /// A room with its members.

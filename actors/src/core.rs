@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chat_store::SharedStore;
 
-use crate::{bus::Bus, config::ChatConfig, hub::Hub, ids::IdGenerator};
+use crate::{bus::Bus, config::ChatConfig, hub::Hub, ids::IdGenerator, presence::Presence};
 
 /// Shared, immutable wiring of one node's actors.
 pub struct Core {
@@ -16,6 +16,8 @@ pub struct Core {
     pub ids: Arc<IdGenerator>,
     /// Local fan-out.
     pub hub: Arc<Hub>,
+    /// Who is online.
+    pub presence: Arc<Presence>,
     /// Cross-node (or in-process) publication.
     pub bus: Arc<dyn Bus>,
     /// This node's name.

@@ -3,7 +3,7 @@
 //! the hub copies a pointer to the shared, encode-once frame into each subscriber's queue.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, RwLock},
 };
 
@@ -31,6 +31,51 @@ pub struct Event {
     pub seq: Option<Seq>,
     /// Users whose subscriptions to the topic end with this event (they left the room).
     pub remove_users: Vec<UserId>,
+    /// Not delivered to connections that have this room open (chat-list updates: those
+    /// connections get the full message instead).
+    pub skip_if_open: Option<RoomId>,
+}
+
+impl Event {
+    /// An event for every subscriber of its topic.
+    pub fn new(frame: Arc<EncodedFrame>) -> Self {
+        Self {
+            frame,
+            seq: None,
+            remove_users: Vec::new(),
+            skip_if_open: None,
+        }
+    }
+}
+
+/// The rooms a connection has open, shared between the connection and the hub.
+#[derive(Debug, Default)]
+pub struct OpenRooms(Mutex<HashSet<RoomId>>);
+
+impl OpenRooms {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks a room open.
+    pub fn insert(&self, room: RoomId) {
+        self.lock().insert(room);
+    }
+
+    /// Marks a room closed; true if it was open.
+    pub fn remove(&self, room: RoomId) -> bool {
+        self.lock().remove(&room)
+    }
+
+    /// Whether a room is open.
+    pub fn contains(&self, room: RoomId) -> bool {
+        self.lock().contains(&room)
+    }
+
+    /// Closes every room, returning them.
+    pub fn drain(&self) -> Vec<RoomId> {
+        self.lock().drain().collect()
+    }
 }
 
 /// Most events a subscription holds while its snapshot is being taken.
@@ -54,6 +99,7 @@ pub struct Subscription {
     user_id: UserId,
     sink: OutboundSender,
     state: Mutex<SubState>,
+    open_rooms: Option<Arc<OpenRooms>>,
 }
 
 impl Subscription {
@@ -63,6 +109,11 @@ impl Subscription {
 
     /// Delivers (or buffers) an event. False when the subscriber is gone.
     fn offer(&self, event: &Arc<Event>) -> bool {
+        if let (Some(room), Some(open)) = (event.skip_if_open, &self.open_rooms)
+            && open.contains(room)
+        {
+            return !self.sink.is_closed();
+        }
         let mut state = self.lock();
         match &mut *state {
             SubState::Buffering { events, overflow } => {
@@ -138,6 +189,20 @@ impl Hub {
         sink: OutboundSender,
         buffering: bool,
     ) -> Arc<Subscription> {
+        self.subscribe_filtered(topic, conn_id, user_id, sink, buffering, None)
+    }
+
+    /// Like [`Hub::subscribe`], but skips events that ask to skip connections with their room
+    /// in `open_rooms`.
+    pub fn subscribe_filtered(
+        &self,
+        topic: Topic,
+        conn_id: u64,
+        user_id: UserId,
+        sink: OutboundSender,
+        buffering: bool,
+        open_rooms: Option<Arc<OpenRooms>>,
+    ) -> Arc<Subscription> {
         let state = if buffering {
             SubState::Buffering {
                 events: Vec::new(),
@@ -151,6 +216,7 @@ impl Hub {
             user_id,
             sink,
             state: Mutex::new(state),
+            open_rooms,
         });
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let subs = topics.entry(topic).or_default();
@@ -218,6 +284,7 @@ mod tests {
             }),
             seq: Some(seq),
             remove_users: vec![],
+            skip_if_open: None,
         })
     }
 
@@ -266,11 +333,28 @@ mod tests {
         hub.subscribe(Topic::Room(1), 2, 20, b, false);
         drop(rb);
         let leave = Arc::new(Event {
-            frame: msg_event(1).frame.clone(),
-            seq: None,
             remove_users: vec![10],
+            ..Event::new(msg_event(1).frame.clone())
         });
         hub.deliver(Topic::Room(1), &leave);
         assert_eq!(hub.subscribers(Topic::Room(1)), 0);
+    }
+
+    #[tokio::test]
+    async fn chat_list_updates_skip_connections_with_the_room_open() {
+        let hub = Hub::new();
+        let (a, mut ra) = outbound_queue(16);
+        let (b, mut rb) = outbound_queue(16);
+        let open = Arc::new(OpenRooms::default());
+        open.insert(5);
+        hub.subscribe_filtered(Topic::User(1), 1, 1, a, false, Some(open));
+        hub.subscribe_filtered(Topic::User(1), 2, 1, b, false, Some(Arc::default()));
+        let update = Arc::new(Event {
+            skip_if_open: Some(5),
+            ..Event::new(msg_event(9).frame.clone())
+        });
+        hub.deliver(Topic::User(1), &update);
+        assert!(ra.try_next_frame().is_none());
+        assert!(rb.try_next_frame().is_some());
     }
 }

@@ -28,6 +28,7 @@ pub mod error;
 pub mod hub;
 pub mod ids;
 pub mod outbound;
+pub mod presence;
 pub mod room;
 pub mod user;
 
@@ -110,6 +111,7 @@ impl ChatSystem {
             ids: ids.clone(),
             bus: Arc::new(bus::LocalBus::new(hub.clone())),
             hub,
+            presence: Arc::default(),
             node_id: config.node_id,
             fault_injection: config.fault_injection,
         });

@@ -7,7 +7,7 @@ use axum::{
     extract::{DefaultBodyLimit, Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use chat_actors::{ChatError, Reason, auth::IssuedTokens};
 use chat_proto::v1::{
@@ -15,7 +15,7 @@ use chat_proto::v1::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Gateway, error::http_status, ws};
+use crate::{Gateway, error::http_status, poll, ws};
 
 pub fn routes(gateway: Gateway) -> Router {
     let mut router = Router::new()
@@ -25,6 +25,10 @@ pub fn routes(gateway: Gateway) -> Router {
         .route("/v1/auth/logout", post(logout))
         .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
         .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/poll/sessions", post(poll::open))
+        .route("/v1/poll", get(poll::poll))
+        .route("/v1/poll/{session_id}/commands", post(poll::command))
+        .route("/v1/poll/{session_id}", delete(poll::close))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if gateway.services.core.fault_injection {
@@ -34,7 +38,7 @@ pub fn routes(gateway: Gateway) -> Router {
 }
 
 /// A protobuf-JSON response.
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

@@ -6,6 +6,7 @@
 
 mod error;
 mod http;
+mod poll;
 mod ws;
 
 use std::sync::{
@@ -33,6 +34,15 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Most queued frames written per flush. Default 64.
     pub write_coalesce: usize,
+    /// How long `GET /v1/poll` holds when there is nothing to return, in ms. Default 25000.
+    pub poll_timeout_ms: u64,
+    /// Frames a long-poll session keeps for its client; older ones are dropped and a cursor
+    /// pointing at them gets `CURSOR_EXPIRED`. Default 1024.
+    pub poll_buffer: usize,
+    /// Most frames one poll returns. Default 256.
+    pub poll_max_batch: usize,
+    /// A long-poll session not polled for this long is closed. Default 60.
+    pub poll_session_idle_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -43,6 +53,10 @@ impl Default for GatewayConfig {
             hard_frame_limit_bytes: 1024 * 1024,
             max_body_bytes: 16 * 1024,
             write_coalesce: 64,
+            poll_timeout_ms: 25_000,
+            poll_buffer: 1024,
+            poll_max_batch: 256,
+            poll_session_idle_secs: 60,
         }
     }
 }
@@ -50,9 +64,16 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     /// Checks that the values make sense together.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_frame_bytes == 0 || self.max_body_bytes == 0 || self.write_coalesce == 0 {
+        let sizes = [
+            self.max_frame_bytes,
+            self.max_body_bytes,
+            self.write_coalesce,
+            self.poll_buffer,
+            self.poll_max_batch,
+        ];
+        if sizes.contains(&0) || self.poll_session_idle_secs == 0 {
             return Err(
-                "http.max_frame_bytes, max_body_bytes and write_coalesce must be positive".into(),
+                "http sizes, counts and the poll session idle time must be positive".into(),
             );
         }
         if self.hard_frame_limit_bytes < self.max_frame_bytes {
@@ -69,16 +90,19 @@ pub struct Gateway {
     config: Arc<GatewayConfig>,
     ready: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
+    polls: Arc<poll::PollSessions>,
 }
 
 impl Gateway {
     /// Transports over `services`.
     pub fn new(services: Services, config: GatewayConfig) -> Self {
+        let polls = poll::PollSessions::start(&config);
         Self {
             services,
             config: Arc::new(config),
             ready: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
+            polls,
         }
     }
 

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, Store, StoreError,
-    UserRecord,
+    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, Store,
+    StoreError, UserRecord,
 };
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -95,7 +95,7 @@ pub async fn rooms_and_members(store: &dyn Store) {
         Some(room(10, RoomKind::Group))
     );
     assert_eq!(store.members(10).await.unwrap(), vec![1, 2, 3]);
-    store.add_members(10, vec![4, 2]).await.unwrap();
+    store.add_members(10, vec![4, 2], 0).await.unwrap();
     store.remove_member(10, 1).await.unwrap();
     store.remove_member(10, 1).await.unwrap();
     assert_eq!(store.members(10).await.unwrap(), vec![2, 3, 4]);
@@ -129,11 +129,17 @@ pub async fn direct_rooms(store: &dyn Store) {
 pub async fn conditional_append(store: &dyn Store) {
     assert_eq!(store.room_head(5).await.unwrap().last_seq, 0);
     store
-        .append_messages(5, 0, vec![msg(5, 1, 10), msg(5, 2, 11)])
+        .append(
+            5,
+            0,
+            AppendBatch::messages(vec![msg(5, 1, 10), msg(5, 2, 11)]),
+        )
         .await
         .unwrap();
     // A stale writer that also thinks the log ends at 0 loses, and writes nothing.
-    let stale = store.append_messages(5, 0, vec![msg(5, 1, 12)]).await;
+    let stale = store
+        .append(5, 0, AppendBatch::messages(vec![msg(5, 1, 12)]))
+        .await;
     assert_eq!(
         stale,
         Err(StoreError::Conflict {
@@ -143,11 +149,15 @@ pub async fn conditional_append(store: &dyn Store) {
     );
     // Gaps and foreign rooms are refused.
     assert!(matches!(
-        store.append_messages(5, 2, vec![msg(5, 4, 12)]).await,
+        store
+            .append(5, 2, AppendBatch::messages(vec![msg(5, 4, 12)]))
+            .await,
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
-        store.append_messages(5, 2, vec![msg(6, 3, 12)]).await,
+        store
+            .append(5, 2, AppendBatch::messages(vec![msg(6, 3, 12)]))
+            .await,
         Err(StoreError::Invalid(_))
     ));
     let head = store.room_head(5).await.unwrap();
@@ -173,7 +183,10 @@ pub async fn history_across_buckets(store: &dyn Store, bucket_width_ms: i64) {
                 msg(room, seq, at)
             })
             .collect();
-        store.append_messages(room, last, batch).await.unwrap();
+        store
+            .append(room, last, AppendBatch::messages(batch))
+            .await
+            .unwrap();
         last += 5;
     }
     let newest = store.history(room, 0, 7).await.unwrap();
@@ -205,10 +218,10 @@ pub async fn concurrent_appends(store: std::sync::Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             for seq in 1..=20u64 {
                 store
-                    .append_messages(
+                    .append(
                         room,
                         seq - 1,
-                        vec![msg(room, seq, i64::try_from(seq).unwrap())],
+                        AppendBatch::messages(vec![msg(room, seq, i64::try_from(seq).unwrap())]),
                     )
                     .await
                     .unwrap();
@@ -225,4 +238,50 @@ pub async fn concurrent_appends(store: std::sync::Arc<dyn Store>) {
             (1..=20).rev().collect::<Vec<_>>()
         );
     }
+}
+
+pub async fn read_cursors(store: &dyn Store) {
+    store
+        .create_room(room(30, RoomKind::Group), vec![1, 2])
+        .await
+        .unwrap();
+    assert!(store.read_cursors(30).await.unwrap().is_empty());
+    assert_eq!(store.read_cursor(30, 1).await.unwrap(), 0);
+    let cursors = |c: Vec<(u64, u64)>| AppendBatch {
+        messages: vec![],
+        cursors: c,
+    };
+    store
+        .append(30, 0, cursors(vec![(1, 5), (2, 3)]))
+        .await
+        .unwrap();
+    store.append(30, 0, cursors(vec![(1, 7)])).await.unwrap();
+    // Cursor moves are conditional like messages.
+    assert!(matches!(
+        store.append(30, 4, cursors(vec![(1, 9)])).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 7), (2, 3)]);
+    assert_eq!(store.read_cursor(30, 1).await.unwrap(), 7);
+    // Messages and cursors commit together; newcomers start at the given cursor.
+    store
+        .append(
+            30,
+            0,
+            AppendBatch {
+                messages: vec![msg(30, 1, 5)],
+                cursors: vec![(1, 1)],
+            },
+        )
+        .await
+        .unwrap();
+    store.add_members(30, vec![3], 1).await.unwrap();
+    assert_eq!(store.read_cursor(30, 3).await.unwrap(), 1);
+    assert!(matches!(
+        store.append(30, 1, AppendBatch::default()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Leaving forgets the cursor.
+    store.remove_member(30, 2).await.unwrap();
+    assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 1), (3, 1)]);
 }

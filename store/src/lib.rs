@@ -20,7 +20,8 @@ use std::sync::Arc;
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::StoreError;
 pub use records::{
-    MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord, UserRecord,
+    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord,
+    UserRecord,
 };
 
 /// A user id (snowflake).
@@ -73,23 +74,35 @@ pub trait Store: Send + Sync + 'static {
     async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
     /// A room's current members, ascending by id.
     async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>>;
-    /// Adds members (idempotent).
-    async fn add_members(&self, room: RoomId, users: Vec<UserId>) -> StoreResult<()>;
-    /// Removes a member (idempotent).
+    /// Adds members (idempotent) with their read cursor at `read_through` (a newcomer has
+    /// nothing unread from before they joined).
+    async fn add_members(
+        &self,
+        room: RoomId,
+        users: Vec<UserId>,
+        read_through: Seq,
+    ) -> StoreResult<()>;
+    /// Removes a member and their read cursor (idempotent).
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
     /// The rooms a user belongs to.
     async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
 
+    /// Every stored read cursor of a room: `(user, last read seq)`.
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
+    /// One user's read cursor in a room (0 when none is stored).
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq>;
+
     /// The newest durable state of a room's message log.
     async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
-    /// Appends consecutive messages to a room's log if and only if the log currently ends at
-    /// `expected_last_seq` (else `Conflict`: another writer got there first). Backends batch
-    /// concurrent appends from many rooms into one durable write (group commit).
-    async fn append_messages(
+    /// Appends consecutive messages (and read-cursor moves) to a room's log if and only if
+    /// the log currently ends at `expected_last_seq` (else `Conflict`: another writer got
+    /// there first, and nothing is written). Backends batch concurrent appends from many
+    /// rooms into one durable write (group commit).
+    async fn append(
         &self,
         room: RoomId,
         expected_last_seq: Seq,
-        messages: Vec<MessageRecord>,
+        batch: AppendBatch,
     ) -> StoreResult<()>;
     /// Up to `limit` messages with `seq < before_seq` (all when `before_seq` is 0),
     /// newest first.

@@ -94,3 +94,22 @@ pub struct RoomHead {
     /// The newest durable message.
     pub last_message: Option<MessageRecord>,
 }
+
+/// One conditional write to a room's log: new messages and read-cursor moves, together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendBatch {
+    /// Messages continuing the log densely (may be empty when only cursors move).
+    pub messages: Vec<MessageRecord>,
+    /// `(user, last read seq)` to store; the room actor only ever moves them forward.
+    pub cursors: Vec<(UserId, Seq)>,
+}
+
+impl AppendBatch {
+    /// A batch of messages only.
+    pub fn messages(messages: Vec<MessageRecord>) -> Self {
+        Self {
+            messages,
+            cursors: Vec::new(),
+        }
+    }
+}

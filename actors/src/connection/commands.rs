@@ -1,7 +1,7 @@
 //! The commands that need no per-connection state: validation, then the room actor or the
 //! store. Shared by every transport through the connection actor.
 
-use std::{collections::BTreeSet, future::Future, time::Duration};
+use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
 
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
@@ -9,7 +9,9 @@ use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 use crate::{
     Services, convert,
     error::{ChatError, Reason},
+    hub::{Event, Topic},
     ids::now_ms,
+    outbound::EncodedFrame,
     room::{Ack, RoomMessage, SendRequest, snapshot_to_proto},
 };
 
@@ -119,6 +121,30 @@ pub async fn execute(
                 .await?;
             Ok(Payload::Room(snapshot_to_proto(&snapshot)))
         }
+        Command::MarkRead(m) => {
+            let (me, seq) = (user.id, m.seq);
+            services
+                .rooms
+                .call(m.room_id, |r| RoomMessage::MarkRead {
+                    user: me,
+                    seq,
+                    reply: r,
+                })
+                .await?;
+            Ok(Payload::Ok(v1::Ok {}))
+        }
+        Command::Typing(t) => {
+            let me = user.id;
+            services
+                .rooms
+                .call(t.room_id, |r| RoomMessage::Typing { user: me, reply: r })
+                .await?;
+            Ok(Payload::Ok(v1::Ok {}))
+        }
+        Command::GetUnreadTotal(_) => {
+            let total = unread_total(services, user.id).await?;
+            Ok(Payload::UnreadTotal(v1::UnreadTotal { total }))
+        }
         Command::ListRooms(l) => list_rooms(services, user.id, l.limit)
             .await
             .map(Payload::RoomList),
@@ -191,7 +217,13 @@ async fn create_direct(
                 created_by: me,
                 created_at_ms: now_ms(),
             };
-            store.create_direct_room(record, me, peer).await?
+            let id = store.create_direct_room(record.clone(), me, peer).await?;
+            if id == record.id {
+                let mut members = vec![me, peer];
+                members.sort_unstable();
+                announce_new_room(services, &record, &members);
+            }
+            id
         }
     };
     // Asking again re-adds whoever left, and returns the room as it stands.
@@ -244,7 +276,54 @@ async fn create_group(
         .store
         .create_room(record.clone(), members.clone())
         .await?;
+    announce_new_room(services, &record, &members);
     Ok(convert::room(&record, &members, 0))
+}
+
+/// Tells every member's connections that a new room includes them.
+fn announce_new_room(services: &Services, record: &RoomRecord, members: &[UserId]) {
+    let summary = v1::RoomSummary {
+        room: Some(convert::room(record, members, 0)),
+        last_message: None,
+        last_activity_ms: record.created_at_ms,
+        unread: 0,
+        last_read_seq: 0,
+    };
+    let frame = EncodedFrame::new(v1::ServerFrame {
+        request_id: 0,
+        payload: Some(Payload::RoomAdded(v1::RoomAdded {
+            room: Some(summary),
+            added_by: record.created_by,
+        })),
+    });
+    for &m in members {
+        services
+            .core
+            .bus
+            .publish(Topic::User(m), Arc::new(Event::new(frame.clone())));
+    }
+}
+
+/// A user's unread messages in one room and their cursor, from the store.
+async fn room_unread(
+    services: &Services,
+    user: UserId,
+    room: RoomId,
+    last_seq: u64,
+) -> Result<(u32, u64), ChatError> {
+    let cursor = services.core.store.read_cursor(room, user).await?;
+    let unread = u32::try_from(last_seq.saturating_sub(cursor)).unwrap_or(u32::MAX);
+    Ok((unread, cursor))
+}
+
+async fn unread_total(services: &Services, user: UserId) -> Result<u64, ChatError> {
+    let store = &services.core.store;
+    let mut total = 0u64;
+    for room in store.user_rooms(user).await? {
+        let head = store.room_head(room).await?;
+        total += u64::from(room_unread(services, user, room, head.last_seq).await?.0);
+    }
+    Ok(total)
 }
 
 async fn list_rooms(
@@ -265,20 +344,26 @@ async fn list_rooms(
     };
     let store = &services.core.store;
     let mut rooms = Vec::new();
+    let mut total_unread = 0u64;
     for room_id in store.user_rooms(me).await? {
         let Some(record) = store.room(room_id).await? else {
             continue;
         };
         let members = store.members(room_id).await?;
         let head = store.room_head(room_id).await?;
+        let (unread, last_read_seq) = room_unread(services, me, room_id, head.last_seq).await?;
+        total_unread += u64::from(unread);
         let last_activity_ms = head
             .last_message
             .as_ref()
             .map_or(record.created_at_ms, |m| m.sent_at_ms);
         rooms.push(v1::RoomSummary {
             room: Some(convert::room(&record, &members, head.last_seq)),
-            last_message: head.last_message.as_ref().map(convert::message),
+            // The list shows the newest message; its per-message count is not tracked here.
+            last_message: head.last_message.as_ref().map(|m| convert::message(m, 0)),
             last_activity_ms,
+            unread,
+            last_read_seq,
         });
     }
     rooms.sort_by(|a, b| {
@@ -290,7 +375,10 @@ async fn list_rooms(
         })
     });
     rooms.truncate(limit);
-    Ok(v1::RoomList { rooms })
+    Ok(v1::RoomList {
+        rooms,
+        total_unread,
+    })
 }
 
 async fn history(
@@ -322,7 +410,7 @@ async fn history(
         .await?;
     Ok(v1::History {
         room_id,
-        messages: page.messages.iter().map(convert::message).collect(),
+        messages: page.messages,
         has_more: page.has_more,
     })
 }

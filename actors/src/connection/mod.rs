@@ -10,13 +10,13 @@
 mod commands;
 mod supervisor;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chat_proto::v1::{
     self, Authenticated, ClientFrame, CloseCode, ServerFrame, client_frame::Command,
     server_frame::Payload,
 };
-use chat_store::{RoomId, UserRecord};
+use chat_store::UserRecord;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -25,7 +25,7 @@ pub use supervisor::{ConnectionHandle, ConnectionRegistry};
 use crate::{
     Services,
     error::{ChatError, Reason},
-    hub::Topic,
+    hub::{OpenRooms, Topic},
     outbound::OutboundSender,
 };
 
@@ -59,7 +59,7 @@ pub struct ConnectionState {
     services: Services,
     outbound: OutboundSender,
     user: Option<Arc<UserRecord>>,
-    open_rooms: HashSet<RoomId>,
+    open_rooms: Arc<OpenRooms>,
 }
 
 /// The connection actor (see the module docs).
@@ -95,7 +95,7 @@ impl Actor for ConnectionActor {
             services: args.services,
             outbound: args.outbound,
             user: None,
-            open_rooms: HashSet::new(),
+            open_rooms: Arc::default(),
         })
     }
 
@@ -174,14 +174,14 @@ async fn on_frame(
             );
             state.outbound.send_frame(error_frame(request_id, &e));
         }
-        Command::OpenRoom(open) => open_room(state, &user, request_id, open.room_id).await,
+        Command::OpenRoom(open) => open_room(state, &user, request_id, open).await,
         Command::CloseRoom(close) => {
             state
                 .services
                 .core
                 .hub
                 .unsubscribe(Topic::Room(close.room_id), state.conn_id);
-            state.open_rooms.remove(&close.room_id);
+            state.open_rooms.remove(close.room_id);
             state
                 .outbound
                 .send_frame(reply(request_id, Payload::Ok(v1::Ok {})));
@@ -212,7 +212,7 @@ async fn on_frame(
                     .core
                     .hub
                     .unsubscribe(Topic::Room(room), state.conn_id);
-                state.open_rooms.remove(&room);
+                state.open_rooms.remove(room);
             }
             let frame = match result {
                 Ok(()) => reply(request_id, Payload::Ok(v1::Ok {})),
@@ -277,8 +277,15 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
     }
 }
 
-async fn open_room(state: &mut ConnectionState, user: &UserRecord, request_id: u32, room: RoomId) {
+async fn open_room(
+    state: &mut ConnectionState,
+    user: &UserRecord,
+    request_id: u32,
+    open: v1::OpenRoom,
+) {
     let hub = &state.services.core.hub;
+    let room = open.room_id;
+    let since = open.since_seq;
     // Subscribe before taking the snapshot, buffering, so no event falls between the two.
     let sub = hub.subscribe(
         Topic::Room(room),
@@ -288,35 +295,38 @@ async fn open_room(state: &mut ConnectionState, user: &UserRecord, request_id: u
         true,
     );
     let user_id = user.id;
-    match state
+    let result = state
         .services
         .rooms
         .call(room, |r| crate::room::RoomMessage::Open {
             user: user_id,
+            since,
             reply: r,
         })
-        .await
-    {
-        Ok(snapshot) => {
-            let frame = reply(
+        .await;
+    match result {
+        Ok(opened) => {
+            let reply_frame = reply(
                 request_id,
-                Payload::RoomOpened(v1::RoomOpened {
-                    room: Some(crate::room::snapshot_to_proto(&snapshot)),
-                }),
+                Payload::RoomOpened(crate::room::opened_to_proto(&opened)),
             );
-            sub.activate(snapshot.last_seq, |sink| {
-                sink.send_frame(frame);
+            // The reply, then the recovered messages, then live ones newer than the snapshot.
+            sub.activate(opened.snapshot.last_seq, |sink| {
+                sink.send_frame(reply_frame);
+                for m in opened.missed {
+                    sink.send_frame(ServerFrame {
+                        request_id: 0,
+                        payload: Some(Payload::Message(m)),
+                    });
+                }
             });
             state.open_rooms.insert(room);
         }
         Err(e) => {
             // A failed re-open leaves the room closed: its old subscription was replaced.
             hub.unsubscribe(Topic::Room(room), state.conn_id);
-            state.open_rooms.remove(&room);
+            state.open_rooms.remove(room);
             state.outbound.send_frame(error_frame(request_id, &e));
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -115,7 +115,7 @@ async fn frames_in_frames_out() {
         panic!()
     };
     assert!(matches!(
-        b.call(Command::OpenRoom(v1::OpenRoom { room_id: room.id }))
+        b.call(Command::OpenRoom(v1::OpenRoom { room_id: room.id, since_seq: 0 }))
             .await,
         Payload::RoomOpened(_)
     ));

@@ -1,37 +1,43 @@
 //! `RoomActor`: the one sequencer of a room. It checks membership, de-duplicates by client
 //! message id, assigns the next dense seq, hands batches to the store (one append in flight
 //! at a time, so seq order is log order), and once a batch is durable acks the senders and
-//! publishes the messages, in seq order. It owns the member set and a cache of recent
-//! messages. Activated on demand, stopped when idle, restarted from the store after a crash.
+//! publishes the messages, in seq order. It owns the member set, the members' read cursors
+//! (for unread counts) and a cache of recent messages. Activated on demand, stopped when
+//! idle, restarted from the store after a crash.
 
+pub mod cursors;
+mod events;
 mod idempotency;
+mod membership;
+mod reads;
+mod sequencer;
 mod supervisor;
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use chat_proto::v1::{self, MembersChanged, ServerFrame, server_frame::Payload};
-use chat_store::{MessageRecord, RoomId, RoomKind, RoomRecord, Seq, StoreResult, UserId};
+use chat_proto::v1;
+use chat_store::{MessageRecord, RoomId, RoomRecord, Seq, StoreResult, UserId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
+pub use reads::opened_to_proto;
 pub use supervisor::{RoomDirectory, RoomSupervisor, RoomSupervisorMessage};
 
-use self::idempotency::{IdemCache, IdemState};
-use crate::{
-    convert,
-    core::Core,
-    error::{ChatError, Reason},
-    hub::{Event, Topic},
-    ids::now_ms,
-    outbound::EncodedFrame,
+use self::{
+    cursors::ReadCursors,
+    idempotency::{IdemCache, IdemState},
 };
+use crate::{convert, core::Core, error::ChatError};
 
 /// A reply port carrying a result.
 pub type Reply<T> = RpcReplyPort<Result<T, ChatError>>;
+
+/// Most missed messages an `open_room` with `since_seq` delivers.
+pub const MAX_RECOVERY: u64 = 1000;
 
 /// A message to send, already validated for shape by the caller.
 #[derive(Debug, Clone)]
@@ -82,11 +88,24 @@ pub struct RoomSnapshot {
     pub last_seq: Seq,
 }
 
-/// One page of history, newest first.
+/// What a member gets when opening a room.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The room.
+    pub snapshot: RoomSnapshot,
+    /// Members with names, presence and read cursors.
+    pub members: Vec<v1::Member>,
+    /// Messages after the requested `since_seq`, oldest first, with unread counts.
+    pub missed: Vec<v1::Message>,
+    /// More were missed than delivered.
+    pub truncated: bool,
+}
+
+/// One page of history, newest first, with unread counts.
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     /// Messages, newest first.
-    pub messages: Vec<MessageRecord>,
+    pub messages: Vec<v1::Message>,
     /// Whether older messages exist.
     pub has_more: bool,
 }
@@ -97,12 +116,14 @@ pub struct HistoryPage {
 pub enum RoomMessage {
     /// Sequence and persist a message.
     Send(SendRequest, Reply<Ack>),
-    /// A member opens the room: membership check and snapshot.
+    /// A member opens the room (optionally recovering messages after `since`).
     Open {
         /// Who.
         user: UserId,
-        /// Snapshot.
-        reply: Reply<RoomSnapshot>,
+        /// Last seq the client saw; 0 for none.
+        since: Seq,
+        /// Snapshot, members, missed messages.
+        reply: Reply<Opened>,
     },
     /// A page of history for a member.
     History {
@@ -114,6 +135,22 @@ pub enum RoomMessage {
         limit: usize,
         /// The page.
         reply: Reply<HistoryPage>,
+    },
+    /// Move a member's read cursor forward; replies once it is durable.
+    MarkRead {
+        /// Who.
+        user: UserId,
+        /// Read through this seq.
+        seq: Seq,
+        /// Done.
+        reply: Reply<()>,
+    },
+    /// A member is typing.
+    Typing {
+        /// Who.
+        user: UserId,
+        /// Done.
+        reply: Reply<()>,
     },
     /// Add members. `by: None` is the system (re-joining a direct room).
     Invite {
@@ -158,18 +195,35 @@ struct Pending {
     replies: Vec<Reply<Ack>>,
 }
 
+/// What the store is writing right now.
+#[derive(Default)]
+struct InFlight {
+    active: bool,
+    messages: Vec<Pending>,
+    /// Mark-read callers waiting for this batch.
+    read_waiters: Vec<Reply<()>>,
+}
+
 /// The room actor's state.
 pub struct RoomState {
     core: Arc<Core>,
     record: RoomRecord,
     members: BTreeSet<UserId>,
+    cursors: ReadCursors,
+    /// Cursor moves not yet handed to the store.
+    dirty_cursors: BTreeMap<UserId, Seq>,
+    /// Mark-read callers waiting for the next batch.
+    read_waiters: Vec<Reply<()>>,
+    /// Public profiles of members, loaded on first open.
+    profiles: HashMap<UserId, v1::User>,
+    last_typing: HashMap<UserId, Instant>,
     /// Highest seq assigned (durable or not).
     last_seq: Seq,
     /// Highest seq durable in the store.
     durable_seq: Seq,
     last_ts: i64,
     pending: Vec<Pending>,
-    in_flight: Vec<Pending>,
+    in_flight: InFlight,
     recent: VecDeque<MessageRecord>,
     idem: IdemCache,
     last_activity: Instant,
@@ -195,11 +249,16 @@ impl Actor for RoomActor {
         Ok(RoomState {
             record: args.record,
             members: BTreeSet::new(),
+            cursors: ReadCursors::default(),
+            dirty_cursors: BTreeMap::new(),
+            read_waiters: Vec::new(),
+            profiles: HashMap::new(),
+            last_typing: HashMap::new(),
             last_seq: 0,
             durable_seq: 0,
             last_ts: 0,
             pending: Vec::new(),
-            in_flight: Vec::new(),
+            in_flight: InFlight::default(),
             recent: VecDeque::new(),
             idem,
             last_activity: Instant::now(),
@@ -220,6 +279,8 @@ impl Actor for RoomActor {
         let store = &state.core.store;
         let room = state.record.id;
         state.members = store.members(room).await?.into_iter().collect();
+        let stored: HashMap<UserId, Seq> = store.read_cursors(room).await?.into_iter().collect();
+        state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);
         let head = store.room_head(room).await?;
         let recent = store
             .history(room, 0, state.core.config.recent_cache)
@@ -235,7 +296,7 @@ impl Actor for RoomActor {
         }
         if state.recovering {
             for m in &state.recent {
-                publish_message(&state.core, m);
+                events::publish_message(state, m);
             }
         }
         let period = Duration::from_secs(state.core.config.room_idle_secs.clamp(1, 60));
@@ -252,7 +313,7 @@ impl Actor for RoomActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
-        fail_all(state, &ChatError::room_unavailable());
+        sequencer::fail_all(state, &ChatError::room_unavailable());
         if let Some(waiters) = state.draining.take() {
             for w in waiters {
                 let _ = w.send(());
@@ -267,14 +328,13 @@ impl Actor for RoomActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !matches!(message, RoomMessage::BatchDone(_) | RoomMessage::IdleTick) {
+            state.last_activity = Instant::now();
+        }
         match message {
-            RoomMessage::Send(req, reply) => {
-                state.last_activity = Instant::now();
-                on_send(&myself, state, req, reply).await;
-            }
-            RoomMessage::Open { user, reply } => {
-                state.last_activity = Instant::now();
-                let r = state.require_member(user).map(|()| state.snapshot());
+            RoomMessage::Send(req, reply) => sequencer::on_send(&myself, state, req, reply).await,
+            RoomMessage::Open { user, since, reply } => {
+                let r = reads::on_open(state, user, since).await;
                 let _ = reply.send(r);
             }
             RoomMessage::History {
@@ -283,23 +343,26 @@ impl Actor for RoomActor {
                 limit,
                 reply,
             } => {
-                state.last_activity = Instant::now();
-                on_history(state, user, before, limit, reply);
+                reads::on_history(state, user, before, limit, reply);
+            }
+            RoomMessage::MarkRead { user, seq, reply } => {
+                reads::on_mark_read(&myself, state, user, seq, reply);
+            }
+            RoomMessage::Typing { user, reply } => {
+                let _ = reply.send(reads::on_typing(state, user));
             }
             RoomMessage::Invite { by, users, reply } => {
-                state.last_activity = Instant::now();
-                let r = on_invite(state, by, users).await;
+                let r = membership::on_invite(state, by, users).await;
                 let _ = reply.send(r);
             }
             RoomMessage::Leave { user, reply } => {
-                state.last_activity = Instant::now();
-                let r = on_leave(state, user).await;
+                let r = membership::on_leave(state, user).await;
                 let _ = reply.send(r);
             }
-            RoomMessage::BatchDone(result) => on_batch_done(&myself, state, result),
+            RoomMessage::BatchDone(result) => sequencer::on_batch_done(&myself, state, result),
             RoomMessage::Drain(reply) => {
                 state.draining.get_or_insert_with(Vec::new).push(reply);
-                finish_drain_if_idle(&myself, state);
+                sequencer::finish_drain_if_idle(&myself, state);
             }
             RoomMessage::IdleTick => {
                 let idle = Duration::from_secs(state.core.config.room_idle_secs);
@@ -335,318 +398,22 @@ impl RoomState {
     }
 
     fn is_quiet(&self) -> bool {
-        self.pending.is_empty() && self.in_flight.is_empty()
+        self.pending.is_empty()
+            && !self.in_flight.active
+            && self.dirty_cursors.is_empty()
+            && self.read_waiters.is_empty()
     }
 
-    fn attach_to_pending(&mut self, seq: Seq, reply: Reply<Ack>) {
-        let slot = self
-            .in_flight
-            .iter_mut()
-            .chain(self.pending.iter_mut())
-            .find(|p| p.record.seq == seq);
-        match slot {
-            Some(p) => p.replies.push(reply),
-            None => {
-                let _ = reply.send(Err(ChatError::room_unavailable()));
-            }
-        }
+    /// A member's unread messages in this room.
+    fn unread_for(&self, user: UserId) -> u32 {
+        let cursor = self.cursors.get(user).unwrap_or(0);
+        u32::try_from(self.durable_seq.saturating_sub(cursor)).unwrap_or(u32::MAX)
     }
-}
 
-async fn on_send(
-    myself: &ActorRef<RoomMessage>,
-    state: &mut RoomState,
-    req: SendRequest,
-    reply: Reply<Ack>,
-) {
-    if state.draining.is_some() {
-        let _ = reply.send(Err(ChatError::Unavailable(
-            Reason::Draining,
-            "node is shutting down, retry".into(),
-        )));
-        return;
+    /// The protocol form of a message with its current unread count.
+    fn message_proto(&self, m: &MessageRecord) -> v1::Message {
+        convert::message(m, self.cursors.unread(m.seq))
     }
-    if let Err(e) = state.require_member(req.sender) {
-        let _ = reply.send(Err(e));
-        return;
-    }
-    match state.idem.get(req.sender, &req.client_msg_id) {
-        Some(IdemState::Done(ack)) => {
-            let _ = reply.send(Ok(ack));
-            return;
-        }
-        Some(IdemState::Pending(seq)) => {
-            state.attach_to_pending(seq, reply);
-            return;
-        }
-        None => {}
-    }
-    let room = state.record.id;
-    match state
-        .core
-        .store
-        .find_client_message(room, req.sender, &req.client_msg_id)
-        .await
-    {
-        Ok(Some(m)) => {
-            let ack = Ack::of(&m);
-            state
-                .idem
-                .insert(req.sender, &req.client_msg_id, IdemState::Done(ack.clone()));
-            let _ = reply.send(Ok(ack));
-            return;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let _ = reply.send(Err(e.into()));
-            return;
-        }
-    }
-    let seq = state.last_seq + 1;
-    let sent_at_ms = now_ms().max(state.last_ts);
-    let record = MessageRecord {
-        room_id: room,
-        seq,
-        id: state.core.ids.next_id(),
-        sender_id: req.sender,
-        client_msg_id: req.client_msg_id,
-        body: req.body,
-        sent_at_ms,
-    };
-    state.last_seq = seq;
-    state.last_ts = sent_at_ms;
-    state.idem.insert(
-        record.sender_id,
-        &record.client_msg_id,
-        IdemState::Pending(seq),
-    );
-    state.pending.push(Pending {
-        record,
-        replies: vec![reply],
-    });
-    submit_next(myself, state);
-}
-
-/// Hands the next batch to the store unless one is already in flight.
-fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState) {
-    if !state.in_flight.is_empty() || state.pending.is_empty() {
-        return;
-    }
-    let n = state.pending.len().min(state.core.config.max_append_batch);
-    state.in_flight = state.pending.drain(..n).collect();
-    let records: Vec<MessageRecord> = state.in_flight.iter().map(|p| p.record.clone()).collect();
-    let expected = state.durable_seq;
-    let store = state.core.store.clone();
-    let room = state.record.id;
-    let me = myself.clone();
-    tokio::spawn(async move {
-        let result = store.append_messages(room, expected, records).await;
-        // If the actor died meanwhile there is no one to tell; its successor reloads the
-        // head from the store and re-publishes the tail.
-        let _ = me.cast(RoomMessage::BatchDone(result));
-    });
-}
-
-fn on_batch_done(myself: &ActorRef<RoomMessage>, state: &mut RoomState, result: StoreResult<()>) {
-    match result {
-        Ok(()) => {
-            let batch = std::mem::take(&mut state.in_flight);
-            for p in batch {
-                let ack = Ack::of(&p.record);
-                state.durable_seq = p.record.seq;
-                state.idem.insert(
-                    p.record.sender_id,
-                    &p.record.client_msg_id,
-                    IdemState::Done(ack.clone()),
-                );
-                publish_message(&state.core, &p.record);
-                for r in p.replies {
-                    let _ = r.send(Ok(ack.clone()));
-                }
-                state.recent.push_back(p.record);
-                if state.recent.len() > state.core.config.recent_cache {
-                    state.recent.pop_front();
-                }
-            }
-            submit_next(myself, state);
-            finish_drain_if_idle(myself, state);
-        }
-        Err(e) => {
-            // Nothing of the batch was written (appends are atomic and conditional). The seqs
-            // handed out after the durable end are void: fail every waiter with a retryable
-            // error and restart from the store, which is the truth.
-            tracing::warn!(room = state.record.id, error = %e, "append failed; room restarts");
-            fail_all(state, &ChatError::room_unavailable());
-            myself.stop(Some("append failed".into()));
-        }
-    }
-}
-
-fn fail_all(state: &mut RoomState, error: &ChatError) {
-    for p in state.in_flight.drain(..).chain(state.pending.drain(..)) {
-        for r in p.replies {
-            let _ = r.send(Err(error.clone()));
-        }
-    }
-}
-
-fn finish_drain_if_idle(myself: &ActorRef<RoomMessage>, state: &mut RoomState) {
-    if state.draining.is_some() && state.is_quiet() {
-        myself.stop(Some("drained".into()));
-    }
-}
-
-fn on_history(
-    state: &RoomState,
-    user: UserId,
-    before: Seq,
-    limit: usize,
-    reply: Reply<HistoryPage>,
-) {
-    if let Err(e) = state.require_member(user) {
-        let _ = reply.send(Err(e));
-        return;
-    }
-    let end = if before == 0 || before > state.durable_seq + 1 {
-        state.durable_seq + 1
-    } else {
-        before
-    };
-    let lo = end.saturating_sub(limit as u64).max(1);
-    if end <= 1 || limit == 0 {
-        let _ = reply.send(Ok(HistoryPage {
-            messages: Vec::new(),
-            has_more: end > 1,
-        }));
-        return;
-    }
-    if state.recent.front().is_some_and(|m| m.seq <= lo) {
-        let messages: Vec<MessageRecord> = state
-            .recent
-            .iter()
-            .rev()
-            .filter(|m| m.seq < end && m.seq >= lo)
-            .cloned()
-            .collect();
-        let _ = reply.send(Ok(HistoryPage {
-            messages,
-            has_more: lo > 1,
-        }));
-        return;
-    }
-    let store = state.core.store.clone();
-    let room = state.record.id;
-    tokio::spawn(async move {
-        let r = store
-            .history(room, end, limit)
-            .await
-            .map_err(ChatError::from)
-            .map(|messages| {
-                let has_more = messages.last().is_some_and(|m| m.seq > 1);
-                HistoryPage { messages, has_more }
-            });
-        let _ = reply.send(r);
-    });
-}
-
-async fn on_invite(
-    state: &mut RoomState,
-    by: Option<UserId>,
-    users: Vec<UserId>,
-) -> Result<RoomSnapshot, ChatError> {
-    if let Some(by) = by {
-        state.require_member(by)?;
-        if state.record.kind == RoomKind::Direct {
-            return Err(ChatError::FailedPrecondition(
-                Reason::NotAGroupRoom,
-                "members cannot be invited to a direct room".into(),
-            ));
-        }
-    }
-    let new: Vec<UserId> = users
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|u| !state.members.contains(u))
-        .collect();
-    if new.is_empty() {
-        return Ok(state.snapshot());
-    }
-    if state.members.len() + new.len() > state.core.config.max_room_members {
-        return Err(ChatError::ResourceExhausted(
-            Reason::RoomFull,
-            format!(
-                "a room holds at most {} members",
-                state.core.config.max_room_members
-            ),
-            0,
-        ));
-    }
-    for &u in &new {
-        if state.core.store.user_by_id(u).await?.is_none() {
-            return Err(ChatError::NotFound(
-                Reason::UserNotFound,
-                format!("no user with id {u}"),
-            ));
-        }
-    }
-    state
-        .core
-        .store
-        .add_members(state.record.id, new.clone())
-        .await?;
-    state.members.extend(new.iter().copied());
-    publish_members(state, by.unwrap_or_default(), new, Vec::new());
-    Ok(state.snapshot())
-}
-
-async fn on_leave(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
-    state.require_member(user)?;
-    state
-        .core
-        .store
-        .remove_member(state.record.id, user)
-        .await?;
-    state.members.remove(&user);
-    publish_members(state, user, Vec::new(), vec![user]);
-    Ok(())
-}
-
-fn publish_message(core: &Core, m: &MessageRecord) {
-    let frame = ServerFrame {
-        request_id: 0,
-        payload: Some(Payload::Message(convert::message(m))),
-    };
-    let event = Event {
-        frame: EncodedFrame::new(frame),
-        seq: Some(m.seq),
-        remove_users: Vec::new(),
-    };
-    core.bus.publish(Topic::Room(m.room_id), Arc::new(event));
-}
-
-fn publish_members(state: &RoomState, actor_id: UserId, joined: Vec<UserId>, left: Vec<UserId>) {
-    let room_id = state.record.id;
-    let change = MembersChanged {
-        room_id,
-        joined,
-        left: left.clone(),
-        actor_id,
-        member_ids: state.members.iter().copied().collect(),
-    };
-    let frame = ServerFrame {
-        request_id: 0,
-        payload: Some(Payload::MembersChanged(change)),
-    };
-    let event = Event {
-        frame: EncodedFrame::new(frame),
-        seq: None,
-        remove_users: left,
-    };
-    state
-        .core
-        .bus
-        .publish(Topic::Room(room_id), Arc::new(event));
 }
 
 /// The protocol form of a snapshot.

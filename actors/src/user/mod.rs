@@ -12,7 +12,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 pub use supervisor::{UserDirectory, UserSupervisor, UserSupervisorMessage};
 
-use crate::core::Core;
+use chat_proto::v1::{PresenceChanged, ServerFrame, server_frame::Payload};
+
+use crate::{
+    core::Core,
+    hub::{Event, Topic},
+    outbound::EncodedFrame,
+};
 
 /// Messages to a user session.
 // Local-only today; variants become RactorClusterMessage when they cross nodes.
@@ -78,13 +84,13 @@ impl Actor for UserSessionActor {
             UserMessage::Attach(conn) => {
                 state.generation += 1;
                 if state.connections.insert(conn) && state.connections.len() == 1 {
-                    tracing::debug!(user = state.args.user_id, "user online");
+                    announce_presence(state, true);
                 }
             }
             UserMessage::Detach(conn) => {
                 state.generation += 1;
                 if state.connections.remove(&conn) && state.connections.is_empty() {
-                    tracing::debug!(user = state.args.user_id, "user offline");
+                    announce_presence(state, false);
                     let generation = state.generation;
                     let grace = Duration::from_secs(state.args.core.config.user_session_grace_secs);
                     myself.send_after(grace, move || UserMessage::GraceExpired(generation));
@@ -111,4 +117,35 @@ impl Actor for UserSessionActor {
         }
         Ok(())
     }
+}
+
+/// Records the user's presence and tells every room they are in (connections with the room
+/// open show it). The room list is read off the actor.
+fn announce_presence(state: &UserState, online: bool) {
+    let core = state.args.core.clone();
+    let user = state.args.user_id;
+    core.presence.set(user, online);
+    tracing::debug!(user, online, "presence");
+    tokio::spawn(async move {
+        let rooms = match core.store.user_rooms(user).await {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(user, error = %e, "cannot announce presence");
+                return;
+            }
+        };
+        for room_id in rooms {
+            let change = PresenceChanged {
+                room_id,
+                user_id: user,
+                online,
+            };
+            let frame = EncodedFrame::new(ServerFrame {
+                request_id: 0,
+                payload: Some(Payload::PresenceChanged(change)),
+            });
+            core.bus
+                .publish(Topic::Room(room_id), Arc::new(Event::new(frame)));
+        }
+    });
 }

@@ -152,7 +152,10 @@ async fn bad_sends_and_reads_are_refused_and_store_nothing() {
         "ROOM_NOT_FOUND",
     );
     let p = a
-        .call(Command::OpenRoom(v1::OpenRoom { room_id: 424242 }))
+        .call(Command::OpenRoom(v1::OpenRoom {
+            room_id: 424242,
+            since_seq: 0,
+        }))
         .await;
     assert_error(p, ErrorCode::NotFound, "ROOM_NOT_FOUND");
     assert_error(
@@ -173,7 +176,10 @@ async fn bad_sends_and_reads_are_refused_and_store_nothing() {
         "NOT_A_MEMBER",
     );
     let p = e
-        .call(Command::OpenRoom(v1::OpenRoom { room_id: room.id }))
+        .call(Command::OpenRoom(v1::OpenRoom {
+            room_id: room.id,
+            since_seq: 0,
+        }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
 

@@ -309,6 +309,17 @@ impl Client {
         self.events.pop_front()
     }
 
+    /// The next event that `pick` accepts, skipping others.
+    pub async fn next_where<T>(&mut self, pick: impl Fn(Payload) -> Option<T>) -> T {
+        loop {
+            if let Some(p) = self.next_event().await.payload
+                && let Some(t) = pick(p)
+            {
+                return t;
+            }
+        }
+    }
+
     /// The next live chat message event, skipping other events.
     pub async fn next_message(&mut self) -> v1::Message {
         loop {
@@ -353,7 +364,10 @@ impl Client {
 
     pub async fn open(&mut self, room: u64) -> v1::Room {
         match self
-            .call(Command::OpenRoom(v1::OpenRoom { room_id: room }))
+            .call(Command::OpenRoom(v1::OpenRoom {
+                room_id: room,
+                since_seq: 0,
+            }))
             .await
         {
             Payload::RoomOpened(o) => o.room.unwrap(),

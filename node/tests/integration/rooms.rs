@@ -2,6 +2,13 @@ use chat_proto::v1::{self, ErrorCode, client_frame::Command, server_frame::Paylo
 
 use crate::common::*;
 
+fn members_changed(p: Payload) -> Option<v1::MembersChanged> {
+    match p {
+        Payload::MembersChanged(m) => Some(m),
+        _ => None,
+    }
+}
+
 #[tokio::test]
 async fn invite_leave_and_membership_events() {
     let node = TestNode::start_with(|c| c.chat.max_room_members = 3).await;
@@ -25,7 +32,10 @@ async fn invite_leave_and_membership_events() {
         "NOT_A_MEMBER",
     );
     let p = c
-        .call(Command::OpenRoom(v1::OpenRoom { room_id: room.id }))
+        .call(Command::OpenRoom(v1::OpenRoom {
+            room_id: room.id,
+            since_seq: 0,
+        }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
     let p = c
@@ -63,15 +73,8 @@ async fn invite_leave_and_membership_events() {
         .await;
     assert_error(p, ErrorCode::ResourceExhausted, "ROOM_FULL");
 
-    let event = a.next_event().await;
-    let Some(Payload::Message(m)) = event.payload else {
-        panic!("{event:?}")
-    };
-    assert_eq!(m.body, "before cat");
-    let event = a.next_event().await;
-    let Some(Payload::MembersChanged(mc)) = event.payload else {
-        panic!("{event:?}")
-    };
+    assert_eq!(a.next_message().await.body, "before cat");
+    let mc = a.next_where(members_changed).await;
     assert_eq!((mc.joined, mc.actor_id), (vec![cat.id], ann.id));
 
     // Cat now sees the history, including what came before the invitation.
@@ -86,10 +89,7 @@ async fn invite_leave_and_membership_events() {
             .await,
         Payload::Ok(_)
     ));
-    let event = a.next_event().await;
-    let Some(Payload::MembersChanged(mc)) = event.payload else {
-        panic!("{event:?}")
-    };
+    let mc = a.next_where(members_changed).await;
     assert_eq!(mc.left, vec![cat.id]);
     assert_error(
         c.say(room.id, "c2", "still here?").await,

@@ -11,13 +11,13 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::Tables;
-use crate::{MessageRecord, RoomHead, RoomId, Seq, StoreError, StoreResult, keys};
+use crate::{AppendBatch, RoomHead, RoomId, Seq, StoreError, StoreResult, keys};
 
 /// One room's conditional append, waiting for its batch.
 pub(crate) struct AppendRequest {
     pub room: RoomId,
     pub expected_last_seq: Seq,
-    pub messages: Vec<MessageRecord>,
+    pub batch: AppendBatch,
     pub reply: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -106,15 +106,16 @@ fn stage(
         });
     }
     // Encode everything first so a bad record leaves the batch untouched.
-    let mut staged = Vec::with_capacity(req.messages.len());
-    for m in &req.messages {
+    let messages = &req.batch.messages;
+    let mut staged = Vec::with_capacity(messages.len());
+    for m in messages {
         staged.push(serde_json::to_vec(m)?);
     }
     let mut prev_bucket = head
         .last_message
         .as_ref()
         .map(|m| tables.bucket_of(m.sent_at_ms));
-    for (m, value) in req.messages.iter().zip(staged) {
+    for (m, value) in messages.iter().zip(staged) {
         let bucket = tables.bucket_of(m.sent_at_ms);
         if prev_bucket != Some(bucket) {
             batch.insert(
@@ -135,7 +136,14 @@ fn stage(
             keys::key_u64s([bucket, m.seq]),
         );
     }
-    let last = req.messages.last().cloned();
+    for (user, seq) in &req.batch.cursors {
+        batch.insert(
+            &tables.cursors,
+            keys::key_u64s([req.room, *user]),
+            seq.to_be_bytes(),
+        );
+    }
+    let last = messages.last().cloned();
     heads.insert(
         req.room,
         RoomHead {
@@ -148,12 +156,12 @@ fn stage(
 
 /// Seqs must continue the log densely, all in the request's room, in non-decreasing time.
 fn validate_shape(req: &AppendRequest) -> StoreResult<()> {
-    if req.messages.is_empty() {
+    if req.batch.messages.is_empty() && req.batch.cursors.is_empty() {
         return Err(StoreError::Invalid("empty append".into()));
     }
     let mut expected = req.expected_last_seq;
     let mut last_time = i64::MIN;
-    for m in &req.messages {
+    for m in &req.batch.messages {
         expected += 1;
         if m.room_id != req.room || m.seq != expected || m.sent_at_ms < last_time {
             return Err(StoreError::Invalid(format!(

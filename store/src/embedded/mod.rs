@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::{
-    MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq, Store,
-    StoreError, StoreResult, UserId, UserRecord, keys,
+    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq,
+    Store, StoreError, StoreResult, UserId, UserRecord, keys,
 };
 
 /// Settings of the embedded backend.
@@ -49,6 +49,7 @@ pub(crate) struct Tables {
     direct: Keyspace,
     members: Keyspace,
     user_rooms: Keyspace,
+    cursors: Keyspace,
     heads: Keyspace,
     buckets: Keyspace,
     messages: Keyspace,
@@ -106,6 +107,7 @@ impl EmbeddedStore {
             direct: ks("direct")?,
             members: ks("members")?,
             user_rooms: ks("user_rooms")?,
+            cursors: ks("cursors")?,
             heads: ks("heads")?,
             buckets: ks("buckets")?,
             messages: ks("messages")?,
@@ -370,12 +372,22 @@ impl Store for EmbeddedStore {
         self.blocking(move |t| t.second_ids(&t.members, room)).await
     }
 
-    async fn add_members(&self, room: RoomId, users: Vec<UserId>) -> StoreResult<()> {
+    async fn add_members(
+        &self,
+        room: RoomId,
+        users: Vec<UserId>,
+        read_through: Seq,
+    ) -> StoreResult<()> {
         self.blocking(move |t| {
             let mut batch = t.db.batch();
             for user in users {
                 batch.insert(&t.members, keys::key_u64s([room, user]), []);
                 batch.insert(&t.user_rooms, keys::key_u64s([user, room]), []);
+                batch.insert(
+                    &t.cursors,
+                    keys::key_u64s([room, user]),
+                    read_through.to_be_bytes(),
+                );
             }
             t.commit(batch)
         })
@@ -387,6 +399,7 @@ impl Store for EmbeddedStore {
             let mut batch = t.db.batch();
             batch.remove(&t.members, keys::key_u64s([room, user]));
             batch.remove(&t.user_rooms, keys::key_u64s([user, room]));
+            batch.remove(&t.cursors, keys::key_u64s([room, user]));
             t.commit(batch)
         })
         .await
@@ -397,22 +410,47 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.cursors.prefix(room.to_be_bytes()) {
+                let (key, value) = kv.into_inner()?;
+                match (keys::read_u64(&key, 1), keys::read_u64(&value, 0)) {
+                    (Some(user), Some(seq)) => out.push((user, seq)),
+                    _ => return Err(StoreError::Corrupt("short cursor entry".into())),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
+        self.blocking(move |t| {
+            Ok(t.cursors
+                .get(keys::key_u64s([room, user]))?
+                .and_then(|v| keys::read_u64(&v, 0))
+                .unwrap_or(0))
+        })
+        .await
+    }
+
     async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead> {
         self.blocking(move |t| t.head(room)).await
     }
 
-    async fn append_messages(
+    async fn append(
         &self,
         room: RoomId,
         expected_last_seq: Seq,
-        messages: Vec<MessageRecord>,
+        batch: AppendBatch,
     ) -> StoreResult<()> {
         let (reply, done) = oneshot::channel();
         self.appends
             .send(committer::AppendRequest {
                 room,
                 expected_last_seq,
-                messages,
+                batch,
                 reply,
             })
             .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?;

@@ -30,7 +30,8 @@ conformance_tests!(
     refresh_tokens,
     rooms_and_members,
     direct_rooms,
-    conditional_append
+    conditional_append,
+    read_cursors
 );
 
 #[tokio::test]
@@ -92,7 +93,7 @@ async fn one_group_commit_serves_many_rooms_and_judges_each_append() {
         requests.push(committer::AppendRequest {
             room,
             expected_last_seq: expected,
-            messages,
+            batch: AppendBatch::messages(messages),
             reply,
         });
         replies.push(rx);

@@ -1,0 +1,148 @@
+//! What a room publishes: on its room topic for connections that have it open, and on
+//! members' user topics for chat-list updates and invitations.
+
+use std::sync::Arc;
+
+use chat_proto::v1::{
+    self, MembersChanged, ReadReceipt, RoomAdded, RoomSummary, RoomUpdate, ServerFrame,
+    TypingStarted, server_frame::Payload,
+};
+use chat_store::{MessageRecord, UserId};
+
+use super::RoomState;
+use crate::{
+    convert,
+    hub::{Event, Topic},
+    outbound::EncodedFrame,
+};
+
+/// How long a typing indicator lasts unless renewed.
+pub(super) const TYPING_TTL_MS: u32 = 5000;
+
+fn frame(payload: Payload) -> Arc<EncodedFrame> {
+    EncodedFrame::new(ServerFrame {
+        request_id: 0,
+        payload: Some(payload),
+    })
+}
+
+fn publish_room(state: &RoomState, event: Event) {
+    state
+        .core
+        .bus
+        .publish(Topic::Room(state.record.id), Arc::new(event));
+}
+
+/// A durable message, with its unread count, to connections with the room open.
+pub(super) fn publish_message(state: &RoomState, m: &MessageRecord) {
+    let event = Event {
+        seq: Some(m.seq),
+        ..Event::new(frame(Payload::Message(state.message_proto(m))))
+    };
+    publish_room(state, event);
+}
+
+/// A member's cursor moved from `from` to `to`.
+pub(super) fn publish_read(state: &RoomState, user: UserId, from: u64, to: u64) {
+    let receipt = ReadReceipt {
+        room_id: state.record.id,
+        user_id: user,
+        from_seq: from,
+        to_seq: to,
+    };
+    publish_room(state, Event::new(frame(Payload::ReadReceipt(receipt))));
+}
+
+/// Chat-list updates: to every online member (all their devices that do not have the room
+/// open), the newest message and their own unread count. One update per batch.
+pub(super) fn publish_room_updates(state: &RoomState, newest: &MessageRecord) {
+    for &member in &state.members {
+        if state.core.presence.is_online(member) {
+            publish_room_update(state, member, newest);
+        }
+    }
+}
+
+/// One member's chat-list update (also after they read on another device).
+pub(super) fn publish_room_update(state: &RoomState, member: UserId, newest: &MessageRecord) {
+    let update = RoomUpdate {
+        room_id: state.record.id,
+        last_seq: newest.seq,
+        sender_id: newest.sender_id,
+        preview: convert::preview(&newest.body),
+        sent_at_ms: newest.sent_at_ms,
+        unread: state.unread_for(member),
+    };
+    let event = Event {
+        skip_if_open: Some(state.record.id),
+        ..Event::new(frame(Payload::RoomUpdate(update)))
+    };
+    state.core.bus.publish(Topic::User(member), Arc::new(event));
+}
+
+/// Members joined or left.
+pub(super) fn publish_members(
+    state: &RoomState,
+    actor_id: UserId,
+    joined: Vec<UserId>,
+    left: Vec<UserId>,
+) {
+    let change = MembersChanged {
+        room_id: state.record.id,
+        joined,
+        left: left.clone(),
+        actor_id,
+        member_ids: state.members.iter().copied().collect(),
+    };
+    let event = Event {
+        remove_users: left,
+        ..Event::new(frame(Payload::MembersChanged(change)))
+    };
+    publish_room(state, event);
+}
+
+/// The room as a chat-list entry for `user`.
+pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
+    let last = state.recent.back();
+    RoomSummary {
+        room: Some(super::snapshot_to_proto(&state.snapshot())),
+        last_message: last.map(|m| state.message_proto(m)),
+        last_activity_ms: last.map_or(state.record.created_at_ms, |m| m.sent_at_ms),
+        unread: state.unread_for(user),
+        last_read_seq: state.cursors.get(user).unwrap_or(0),
+    }
+}
+
+/// Tells each added user's connections about the room, at once.
+pub(super) fn publish_room_added(state: &RoomState, added_by: UserId, users: &[UserId]) {
+    for &user in users {
+        let added = RoomAdded {
+            room: Some(summary_for(state, user)),
+            added_by,
+        };
+        let event = Event::new(frame(Payload::RoomAdded(added)));
+        state.core.bus.publish(Topic::User(user), Arc::new(event));
+    }
+}
+
+/// A member is typing.
+pub(super) fn publish_typing(state: &RoomState, user: UserId) {
+    let typing = TypingStarted {
+        room_id: state.record.id,
+        user_id: user,
+        ttl_ms: TYPING_TTL_MS,
+    };
+    publish_room(state, Event::new(frame(Payload::TypingStarted(typing))));
+}
+
+/// The protocol form of a member for someone opening the room.
+pub(super) fn member(state: &RoomState, user: UserId) -> v1::Member {
+    v1::Member {
+        user: Some(state.profiles.get(&user).cloned().unwrap_or(v1::User {
+            id: user,
+            ..Default::default()
+        })),
+        online: state.core.presence.is_online(user),
+        last_read_seq: state.cursors.get(user).unwrap_or(0),
+    }
+}

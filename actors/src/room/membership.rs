@@ -1,0 +1,87 @@
+//! Invitations and leaving.
+
+use std::collections::BTreeSet;
+
+use chat_store::{RoomKind, UserId};
+
+use super::{RoomSnapshot, RoomState, events};
+use crate::error::{ChatError, Reason};
+
+pub(super) async fn on_invite(
+    state: &mut RoomState,
+    by: Option<UserId>,
+    users: Vec<UserId>,
+) -> Result<RoomSnapshot, ChatError> {
+    if let Some(by) = by {
+        state.require_member(by)?;
+        if state.record.kind == RoomKind::Direct {
+            return Err(ChatError::FailedPrecondition(
+                Reason::NotAGroupRoom,
+                "members cannot be invited to a direct room".into(),
+            ));
+        }
+    }
+    let new: Vec<UserId> = users
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|u| !state.members.contains(u))
+        .collect();
+    if new.is_empty() {
+        return Ok(state.snapshot());
+    }
+    if state.members.len() + new.len() > state.core.config.max_room_members {
+        return Err(ChatError::ResourceExhausted(
+            Reason::RoomFull,
+            format!(
+                "a room holds at most {} members",
+                state.core.config.max_room_members
+            ),
+            0,
+        ));
+    }
+    for &u in &new {
+        if state.core.store.user_by_id(u).await?.is_none() {
+            return Err(ChatError::NotFound(
+                Reason::UserNotFound,
+                format!("no user with id {u}"),
+            ));
+        }
+    }
+    // Newcomers have nothing unread from before they joined.
+    let read_through = state.durable_seq;
+    state
+        .core
+        .store
+        .add_members(state.record.id, new.clone(), read_through)
+        .await?;
+    for &u in &new {
+        state.members.insert(u);
+        state.cursors.insert(u, read_through);
+    }
+    let actor = by.unwrap_or_default();
+    events::publish_members(state, actor, new.clone(), Vec::new());
+    events::publish_room_added(state, actor, &new);
+    Ok(state.snapshot())
+}
+
+pub(super) async fn on_leave(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
+    state.require_member(user)?;
+    state
+        .core
+        .store
+        .remove_member(state.record.id, user)
+        .await?;
+    state.members.remove(&user);
+    state.profiles.remove(&user);
+    state.dirty_cursors.remove(&user);
+    // A member who leaves stops counting as a reader: to clients that is the same as having
+    // read everything, so say so and their counts stay right without a refetch.
+    if let Some(cursor) = state.cursors.remove(user)
+        && cursor < state.durable_seq
+    {
+        events::publish_read(state, user, cursor, state.durable_seq);
+    }
+    events::publish_members(state, user, Vec::new(), vec![user]);
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The read side: open (with recovery), history, mark-read and typing.
+
+use std::time::{Duration, Instant};
+
+use chat_proto::v1;
+use chat_store::{Seq, UserId};
+use ractor::ActorRef;
+
+use super::{
+    HistoryPage, MAX_RECOVERY, Opened, Reply, RoomMessage, RoomState, cursors::unread_in, events,
+    sequencer,
+};
+use crate::{
+    convert,
+    error::{ChatError, Reason},
+};
+
+/// At most one typing event per user and room per this interval.
+const TYPING_INTERVAL: Duration = Duration::from_secs(1);
+
+pub(super) async fn on_open(
+    state: &mut RoomState,
+    user: UserId,
+    since: Seq,
+) -> Result<Opened, ChatError> {
+    state.require_member(user)?;
+    if since > state.durable_seq {
+        return Err(ChatError::invalid(
+            Reason::SeqInFuture,
+            format!(
+                "since_seq {since} is beyond the room's last seq {}",
+                state.durable_seq
+            ),
+        ));
+    }
+    load_missing_profiles(state).await?;
+    let members = state
+        .members
+        .iter()
+        .map(|&u| events::member(state, u))
+        .collect();
+    let mut missed = Vec::new();
+    let mut truncated = false;
+    if since > 0 && since < state.durable_seq {
+        let behind = state.durable_seq - since;
+        let n = behind.min(MAX_RECOVERY);
+        truncated = behind > n;
+        let page = read_page(state, state.durable_seq + 1, n as usize).await?;
+        missed = page.messages;
+        missed.reverse();
+    }
+    Ok(Opened {
+        snapshot: state.snapshot(),
+        members,
+        missed,
+        truncated,
+    })
+}
+
+async fn load_missing_profiles(state: &mut RoomState) -> Result<(), ChatError> {
+    let missing: Vec<UserId> = state
+        .members
+        .iter()
+        .copied()
+        .filter(|u| !state.profiles.contains_key(u))
+        .collect();
+    for u in missing {
+        if let Some(record) = state.core.store.user_by_id(u).await? {
+            state.profiles.insert(u, convert::user(&record));
+        }
+    }
+    Ok(())
+}
+
+/// Messages with seq in `[end - limit, end)`, newest first, from the cache when it holds
+/// them all, else from the store (awaited: used for recovery, which is rare).
+async fn read_page(state: &RoomState, end: Seq, limit: usize) -> Result<HistoryPage, ChatError> {
+    if let Some(page) = cached_page(state, end, limit) {
+        return Ok(page);
+    }
+    let records = state
+        .core
+        .store
+        .history(state.record.id, end, limit)
+        .await?;
+    let has_more = records.last().is_some_and(|m| m.seq > 1);
+    let messages = records.iter().map(|m| state.message_proto(m)).collect();
+    Ok(HistoryPage { messages, has_more })
+}
+
+fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage> {
+    let lo = end.saturating_sub(limit as u64).max(1);
+    if !state.recent.front().is_some_and(|m| m.seq <= lo) {
+        return None;
+    }
+    let messages = state
+        .recent
+        .iter()
+        .rev()
+        .filter(|m| m.seq < end && m.seq >= lo)
+        .map(|m| state.message_proto(m))
+        .collect();
+    Some(HistoryPage {
+        messages,
+        has_more: lo > 1,
+    })
+}
+
+pub(super) fn on_history(
+    state: &RoomState,
+    user: UserId,
+    before: Seq,
+    limit: usize,
+    reply: Reply<HistoryPage>,
+) {
+    if let Err(e) = state.require_member(user) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    let end = if before == 0 || before > state.durable_seq + 1 {
+        state.durable_seq + 1
+    } else {
+        before
+    };
+    if end <= 1 || limit == 0 {
+        let _ = reply.send(Ok(HistoryPage {
+            messages: Vec::new(),
+            has_more: end > 1,
+        }));
+        return;
+    }
+    if let Some(page) = cached_page(state, end, limit) {
+        let _ = reply.send(Ok(page));
+        return;
+    }
+    // Older pages come from the store off the actor; unread counts use a snapshot of the
+    // cursors taken now (shared, not copied).
+    let store = state.core.store.clone();
+    let room = state.record.id;
+    let cursors = state.cursors.snapshot();
+    tokio::spawn(async move {
+        let r = store
+            .history(room, end, limit)
+            .await
+            .map_err(ChatError::from)
+            .map(|records| {
+                let has_more = records.last().is_some_and(|m| m.seq > 1);
+                let messages = records
+                    .iter()
+                    .map(|m| convert::message(m, unread_in(&cursors, m.seq)))
+                    .collect();
+                HistoryPage { messages, has_more }
+            });
+        let _ = reply.send(r);
+    });
+}
+
+pub(super) fn on_mark_read(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    user: UserId,
+    seq: Seq,
+    reply: Reply<()>,
+) {
+    if let Err(e) = state.require_member(user) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    if seq > state.durable_seq {
+        let e = ChatError::invalid(
+            Reason::SeqBeyondLast,
+            format!(
+                "seq {seq} is beyond the room's last seq {}",
+                state.durable_seq
+            ),
+        );
+        let _ = reply.send(Err(e));
+        return;
+    }
+    let Some(from) = state.cursors.advance(user, seq) else {
+        // Not forward: ignored, as documented.
+        let _ = reply.send(Ok(()));
+        return;
+    };
+    state.dirty_cursors.insert(user, seq);
+    events::publish_read(state, user, from, seq);
+    if let Some(newest) = state.recent.back().cloned() {
+        events::publish_room_update(state, user, &newest);
+    }
+    state.read_waiters.push(reply);
+    sequencer::submit_next(myself, state);
+}
+
+pub(super) fn on_typing(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
+    state.require_member(user)?;
+    let now = Instant::now();
+    let recent = state
+        .last_typing
+        .get(&user)
+        .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL);
+    if !recent {
+        state.last_typing.insert(user, now);
+        state
+            .last_typing
+            .retain(|_, t| now.duration_since(*t) < TYPING_INTERVAL);
+        events::publish_typing(state, user);
+    }
+    Ok(())
+}
+
+/// The protocol form of an opened room.
+pub fn opened_to_proto(o: &Opened) -> v1::RoomOpened {
+    v1::RoomOpened {
+        room: Some(super::snapshot_to_proto(&o.snapshot)),
+        members: o.members.clone(),
+        recovered: u32::try_from(o.missed.len()).unwrap_or(u32::MAX),
+        recovery_truncated: o.truncated,
+    }
+}
