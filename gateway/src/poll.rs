@@ -401,7 +401,7 @@ mod tests {
             "",
             "x.1",
             &format!("{id}.x"),
-            &format!("{id}"),
+            id,
             "../../etc.1",
             &format!("{id}.-1"),
         ] {

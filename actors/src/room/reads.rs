@@ -90,7 +90,7 @@ async fn read_page(state: &RoomState, end: Seq, limit: usize) -> Result<HistoryP
 
 fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage> {
     let lo = end.saturating_sub(limit as u64).max(1);
-    if !state.recent.front().is_some_and(|m| m.seq <= lo) {
+    if state.recent.front().is_none_or(|m| m.seq > lo) {
         return None;
     }
     let messages = state

@@ -156,8 +156,12 @@ pub(super) fn on_batch_done(
         let ack = Ack::of(&p.record);
         state.durable_seq = p.record.seq;
         let sender = p.record.sender_id;
-        if let Some(from) = state.cursors.advance(sender, p.record.seq) {
-            events::publish_read(state, sender, from, p.record.seq);
+        // Sending reads everything before: say so only when there was something unread
+        // (the message itself goes out already counting its sender as a reader).
+        if let Some(from) = state.cursors.advance(sender, p.record.seq)
+            && from + 1 < p.record.seq
+        {
+            events::publish_read(state, sender, from, p.record.seq - 1);
         }
         state.idem.insert(
             sender,

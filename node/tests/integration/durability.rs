@@ -24,7 +24,7 @@ async fn acked_messages_survive_sigkill_and_seq_continues() {
         ids.insert(rid, format!("m{n}"));
     }
     let mut acked = BTreeMap::new();
-    for _ in 0..150 {
+    while acked.len() < 150 {
         let f = a.next_frame().await.unwrap();
         if let Some(Payload::SendAck(ack)) = f.payload {
             acked.insert(ack.seq, ack.client_msg_id);

@@ -6,4 +6,5 @@ mod bad_input;
 mod chat;
 mod common;
 mod durability;
+mod messenger;
 mod rooms;
