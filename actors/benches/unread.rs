@@ -57,8 +57,10 @@ fn page_of_counts_naive_scan(bencher: Bencher, members: u64) {
 #[divan::bench(args = [1_000, 10_000])]
 fn advance_one_cursor(bencher: Bencher, members: u64) {
     let (c, _) = cursors(members, LAST);
-    bencher.with_inputs(|| c.clone()).bench_local_values(|mut c| {
-        c.advance(black_box(7), LAST);
-        c
-    });
+    bencher
+        .with_inputs(|| c.clone())
+        .bench_local_values(|mut c| {
+            c.advance(black_box(7), LAST);
+            c
+        });
 }

@@ -121,7 +121,9 @@ impl ChatSystem {
         let rooms = RoomDirectory::start(core.clone(), Some(root.get_cell())).await?;
         let users = UserDirectory::start(core.clone(), Some(root.get_cell())).await?;
         let connections = ConnectionRegistry::default();
-        connections.start(Some(root.get_cell())).await?;
+        connections
+            .start(Some(root.get_cell()), users.clone())
+            .await?;
         let auth = AuthService::new(config.auth, store, ids, config.signer)?;
         Ok(Self {
             services: Services {

@@ -259,6 +259,7 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
                 false,
             );
             services.users.attach(user.id, state.conn_id);
+            services.connections.set_user(state.conn_id, user.id);
             let payload = Payload::Authenticated(Authenticated {
                 user: Some(crate::convert::user(&user)),
                 node_id: services.core.node_id.clone(),

@@ -67,7 +67,14 @@ pub struct ConnectionHandle {
 
 #[derive(Default)]
 struct Entries {
-    by_conn: HashMap<u64, (ractor::ActorId, OutboundSender)>,
+    by_conn: HashMap<u64, Entry>,
+}
+
+struct Entry {
+    actor: ractor::ActorId,
+    outbound: OutboundSender,
+    /// Set once the connection authenticated.
+    user: Option<chat_store::UserId>,
 }
 
 /// The live connections of this node. Cheap to clone.
@@ -76,6 +83,8 @@ pub struct ConnectionRegistry {
     next_id: Arc<AtomicU64>,
     entries: Arc<Mutex<Entries>>,
     supervisor: Arc<Mutex<Option<ActorCell>>>,
+    /// To detach a crashed connection from its user's session (it cannot do so itself).
+    users: Arc<Mutex<Option<crate::UserDirectory>>>,
 }
 
 impl ConnectionRegistry {
@@ -84,7 +93,12 @@ impl ConnectionRegistry {
     }
 
     /// Starts the connection supervisor under `parent`.
-    pub async fn start(&self, parent: Option<ActorCell>) -> Result<(), ChatError> {
+    pub async fn start(
+        &self,
+        parent: Option<ActorCell>,
+        users: crate::UserDirectory,
+    ) -> Result<(), ChatError> {
+        *self.users.lock().unwrap_or_else(|p| p.into_inner()) = Some(users);
         let spawned = match parent {
             Some(p) => Actor::spawn_linked(None, ConnectionSupervisor, self.clone(), p).await,
             None => Actor::spawn(None, ConnectionSupervisor, self.clone()).await,
@@ -114,9 +128,12 @@ impl ConnectionRegistry {
         let (actor, _) = Actor::spawn_linked(None, ConnectionActor, args, parent)
             .await
             .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
-        self.lock()
-            .by_conn
-            .insert(conn_id, (actor.get_id(), tx.clone()));
+        let entry = Entry {
+            actor: actor.get_id(),
+            outbound: tx.clone(),
+            user: None,
+        };
+        self.lock().by_conn.insert(conn_id, entry);
         Ok(ConnectionHandle {
             conn_id,
             actor,
@@ -126,31 +143,48 @@ impl ConnectionRegistry {
         })
     }
 
+    /// Records who a connection authenticated as.
+    pub fn set_user(&self, conn_id: u64, user: chat_store::UserId) {
+        if let Some(e) = self.lock().by_conn.get_mut(&conn_id) {
+            e.user = Some(user);
+        }
+    }
+
     /// Forgets a connection (its actor stopped).
     pub fn remove(&self, conn_id: u64) {
         self.lock().by_conn.remove(&conn_id);
     }
 
+    /// A connection actor crashed: close its socket and detach it from its user, which its
+    /// `post_stop` (not run after a crash) would have done.
     fn close_actor(&self, cell: &ActorCell) {
-        let mut entries = self.lock();
         let id = cell.get_id();
-        let conn = entries
-            .by_conn
-            .iter()
-            .find(|(_, (a, _))| *a == id)
-            .map(|(c, _)| *c);
-        if let Some((_, tx)) = conn.and_then(|c| entries.by_conn.remove(&c)) {
-            tx.close_with(crate::outbound::CloseRequest::after_queued(
+        let removed = {
+            let mut entries = self.lock();
+            let conn = entries
+                .by_conn
+                .iter()
+                .find(|(_, e)| e.actor == id)
+                .map(|(c, _)| *c);
+            conn.and_then(|c| entries.by_conn.remove(&c).map(|e| (c, e)))
+        };
+        let Some((conn, entry)) = removed else { return };
+        entry
+            .outbound
+            .close_with(crate::outbound::CloseRequest::after_queued(
                 1011,
                 "internal error",
             ));
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let (Some(user), Some(users)) = (entry.user, users) {
+            users.detach(user, conn);
         }
     }
 
     /// Asks every client to reconnect elsewhere (shutdown).
     pub fn close_all(&self, code: CloseCode, reason: &str) {
-        for (_, tx) in self.lock().by_conn.values() {
-            tx.close(code, reason);
+        for entry in self.lock().by_conn.values() {
+            entry.outbound.close(code, reason);
         }
     }
 

@@ -36,8 +36,9 @@ use crate::{convert, core::Core, error::ChatError};
 /// A reply port carrying a result.
 pub type Reply<T> = RpcReplyPort<Result<T, ChatError>>;
 
-/// Most missed messages an `open_room` with `since_seq` delivers.
-pub const MAX_RECOVERY: u64 = 1000;
+/// Most missed messages an `open_room` with `since_seq` delivers (well inside the default
+/// outbound queue, so a recovery never trips the slow-consumer cut-off by itself).
+pub const MAX_RECOVERY: u64 = 500;
 
 /// A message to send, already validated for shape by the caller.
 #[derive(Debug, Clone)]
