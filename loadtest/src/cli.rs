@@ -1,0 +1,272 @@
+//! Flags, and their validation (a bad flag is a clear message and exit status 2).
+
+use std::{net::IpAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Load generator and benchmark reporter for the chat cluster.
+#[derive(Debug, Parser)]
+#[command(name = "chatload", version, about)]
+pub struct Cli {
+    /// Node base URLs; clients are spread over them round-robin.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub target: Vec<String>,
+    /// Allow targets outside 127.0.0.0/8 and ::1 (never aim this at a machine you do not own).
+    #[arg(long, global = true)]
+    pub allow_remote: bool,
+    /// Frame encoding of the clients.
+    #[arg(long, value_enum, default_value_t = CodecArg::Proto, global = true)]
+    pub codec: CodecArg,
+    /// Prefix of the users chatload creates; a later run with the same prefix reuses them.
+    #[arg(long, default_value = "chatload", global = true)]
+    pub user_prefix: String,
+    /// Spread client source addresses over 127.0.0.1 ..= 127.0.0.N (each gives ~28k ports).
+    #[arg(long, default_value_t = 1, global = true)]
+    pub source_addrs: u8,
+    /// The node's process id, to report its memory (RSS from /proc).
+    #[arg(long, global = true)]
+    pub node_pid: Option<u32>,
+    /// Write the report as JSON to this file.
+    #[arg(long, global = true)]
+    pub json: Option<PathBuf>,
+    /// Write latency and throughput over time as an SVG plot to this file.
+    #[arg(long, global = true)]
+    pub plot: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    /// What to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Client frame encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CodecArg {
+    /// Binary protobuf frames (`chat.v1.proto`).
+    Proto,
+    /// Protobuf JSON text frames (`chat.v1.json`).
+    Json,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Scenario {
+    /// Open N idle authenticated connections, hold them, report connect rate and memory.
+    Connections {
+        /// Connections to open.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// New connections per second.
+        #[arg(long, default_value_t = 500)]
+        ramp_per_sec: u32,
+        /// Seconds to hold them once all are open.
+        #[arg(long, default_value_t = 5)]
+        hold_secs: u64,
+        /// Distinct users (connections are spread over them, like devices).
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+    },
+    /// R rooms of M members, S senders at a total rate; delivery latency and order checks.
+    Fanout {
+        /// Rooms.
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        /// Members per room, each with one connection that has the room open.
+        #[arg(long, default_value_t = 20)]
+        members: usize,
+        /// Senders in total, spread over the rooms.
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Message body size in bytes (at least 24: it carries the send time).
+        #[arg(long, default_value_t = 100)]
+        body_bytes: usize,
+    },
+    /// Scroll back through rooms with long histories: latency per page.
+    History {
+        /// Rooms to fill.
+        #[arg(long, default_value_t = 2)]
+        rooms: usize,
+        /// Messages per room (written first, pipelined; reused by later runs).
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// Pages to read.
+        #[arg(long, default_value_t = 500)]
+        pages: usize,
+        /// Messages per page (1-100).
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+    },
+}
+
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split('/').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(Some(authority), |(h, _)| Some(h))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Cli {
+    /// Checks every flag; the error says which and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.target.is_empty() {
+            return Err("--target needs at least one URL".into());
+        }
+        for t in &self.target {
+            let host = host_of(t)
+                .ok_or_else(|| format!("--target {t:?} is not an http://host:port URL"))?;
+            if !self.allow_remote && !is_loopback(host) {
+                return Err(format!(
+                    "--target {t:?} is not a loopback address; pass --allow-remote to load a machine you own"
+                ));
+            }
+        }
+        if self.source_addrs == 0 {
+            return Err("--source-addrs must be 1-255".into());
+        }
+        if self.user_prefix.is_empty()
+            || self.user_prefix.len() > 16
+            || !self
+                .user_prefix
+                .starts_with(|c: char| c.is_ascii_lowercase())
+            || !self
+                .user_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            return Err("--user-prefix must be 1-16 of a-z0-9, starting with a letter".into());
+        }
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(format!("{name} must be positive"))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.scenario {
+            Scenario::Connections {
+                count,
+                ramp_per_sec,
+                hold_secs: _,
+                users,
+            } => {
+                positive("--count", *count as u64)?;
+                positive("--ramp-per-sec", u64::from(*ramp_per_sec))?;
+                positive("--users", *users as u64)?;
+                let limit = 28_000 * usize::from(self.source_addrs);
+                if *count > limit {
+                    return Err(format!(
+                        "--count {count} needs more source ports: raise --source-addrs (~28k each)"
+                    ));
+                }
+            }
+            Scenario::Fanout {
+                rooms,
+                members,
+                senders,
+                rate,
+                duration_secs,
+                body_bytes,
+            } => {
+                positive("--rooms", *rooms as u64)?;
+                positive("--members", *members as u64)?;
+                positive("--senders", *senders as u64)?;
+                positive("--rate", u64::from(*rate))?;
+                positive("--duration-secs", *duration_secs)?;
+                if *senders > rooms * members {
+                    return Err("--senders cannot exceed rooms x members".into());
+                }
+                if *body_bytes < 24 || *body_bytes > 4096 {
+                    return Err("--body-bytes must be 24-4096".into());
+                }
+                if *duration_secs > 3600 {
+                    return Err("--duration-secs is at most 3600".into());
+                }
+            }
+            Scenario::History {
+                rooms,
+                messages,
+                pages,
+                page_size,
+            } => {
+                positive("--rooms", *rooms as u64)?;
+                positive("--messages", *messages as u64)?;
+                positive("--pages", *pages as u64)?;
+                if !(1..=100).contains(page_size) {
+                    return Err("--page-size must be 1-100".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["chatload"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn flags_are_validated() {
+        assert!(cli(&["fanout"]).is_ok());
+        assert!(cli(&["--target", "http://localhost:9000", "history"]).is_ok());
+        assert!(cli(&["--target", "http://[::1]:9000", "history"]).is_ok());
+        assert!(
+            cli(&["--target", "http://10.0.0.1:8080", "fanout"])
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(
+            cli(&[
+                "--target",
+                "http://10.0.0.1:8080",
+                "--allow-remote",
+                "fanout"
+            ])
+            .is_ok()
+        );
+        assert!(cli(&["--target", "ftp://x", "fanout"]).is_err());
+        assert!(cli(&["fanout", "--rate", "0"]).is_err());
+        assert!(
+            cli(&[
+                "fanout",
+                "--senders",
+                "1000",
+                "--rooms",
+                "1",
+                "--members",
+                "2"
+            ])
+            .is_err()
+        );
+        assert!(cli(&["history", "--page-size", "101"]).is_err());
+        assert!(cli(&["connections", "--count", "60000"]).is_err());
+        assert!(cli(&["--user-prefix", "Bad!", "fanout"]).is_err());
+    }
+}

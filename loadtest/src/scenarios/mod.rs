@@ -1,0 +1,146 @@
+//! The scenarios, and what they share: targets, accounts, progress bars.
+
+mod connections;
+mod fanout;
+mod history;
+
+use std::time::Duration;
+
+use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{
+    accounts::{Account, Accounts},
+    cli::{Cli, Scenario},
+    client::{self, Receiver, Sender},
+    report::Report,
+};
+
+/// Runs the chosen scenario.
+pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
+    match cli.scenario.clone() {
+        Scenario::Connections {
+            count,
+            ramp_per_sec,
+            hold_secs,
+            users,
+        } => {
+            connections::run(
+                cli,
+                count,
+                ramp_per_sec,
+                Duration::from_secs(hold_secs),
+                users,
+            )
+            .await
+        }
+        Scenario::Fanout {
+            rooms,
+            members,
+            senders,
+            rate,
+            duration_secs,
+            body_bytes,
+        } => {
+            let params = fanout::Params {
+                rooms,
+                members,
+                senders,
+                rate,
+                duration: Duration::from_secs(duration_secs),
+                body_bytes,
+            };
+            fanout::run(cli, params).await
+        }
+        Scenario::History {
+            rooms,
+            messages,
+            pages,
+            page_size,
+        } => history::run(cli, rooms, messages, pages, page_size).await,
+    }
+}
+
+/// The target (node base URL) for client number `i`.
+fn target(cli: &Cli, i: usize) -> &str {
+    &cli.target[i % cli.target.len()]
+}
+
+/// Users `<prefix>_u_<i>` for i in 0..count, reused across runs and scenarios.
+async fn users(cli: &Cli, count: usize) -> anyhow::Result<Vec<Account>> {
+    let bar = progress(cli, count as u64, "users");
+    let accounts = Accounts::new(target(cli, 0));
+    let result = accounts.ensure_many(&cli.user_prefix, "u", count).await;
+    bar.finish_and_clear();
+    result
+}
+
+/// Connects client `i` as `account`.
+async fn connect(cli: &Cli, i: usize, account: &Account) -> anyhow::Result<(Sender, Receiver)> {
+    client::connect(
+        target(cli, i),
+        &account.access_token,
+        cli.codec,
+        client::source_ip(i, cli.source_addrs),
+    )
+    .await
+}
+
+/// Sends a command and waits for its reply.
+async fn call(tx: &mut Sender, rx: &mut Receiver, command: Command) -> anyhow::Result<Payload> {
+    let id = tx.send(command).await?;
+    rx.reply(id).await
+}
+
+/// Creates a group room owned by `owner` with `members`.
+async fn create_group(
+    tx: &mut Sender,
+    rx: &mut Receiver,
+    name: &str,
+    members: Vec<u64>,
+) -> anyhow::Result<v1::Room> {
+    match call(
+        tx,
+        rx,
+        Command::CreateGroupRoom(v1::CreateGroupRoom {
+            name: name.into(),
+            member_ids: members,
+        }),
+    )
+    .await?
+    {
+        Payload::Room(r) => Ok(r),
+        other => anyhow::bail!("create room failed: {other:?}"),
+    }
+}
+
+/// Opens a room on a connection.
+async fn open(tx: &mut Sender, rx: &mut Receiver, room: u64) -> anyhow::Result<u64> {
+    match call(
+        tx,
+        rx,
+        Command::OpenRoom(v1::OpenRoom {
+            room_id: room,
+            since_seq: 0,
+        }),
+    )
+    .await?
+    {
+        Payload::RoomOpened(o) => Ok(o.room.map_or(0, |r| r.last_seq)),
+        other => anyhow::bail!("open room failed: {other:?}"),
+    }
+}
+
+fn progress(cli: &Cli, len: u64, what: &str) -> ProgressBar {
+    if cli.quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {msg:<14} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
