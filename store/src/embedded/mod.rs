@@ -131,6 +131,13 @@ impl EmbeddedStore {
         }
     }
 
+    /// Runs a point read on the caller's thread. Point reads are served from memtables,
+    /// bloom filters and the block cache in microseconds; a hop to the blocking pool would
+    /// cost more than the read (two thread wake-ups) and dominate the send path.
+    fn point<T>(&self, f: impl FnOnce(&Tables) -> StoreResult<T>) -> StoreResult<T> {
+        f(&self.tables)
+    }
+
     async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -256,13 +263,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        self.blocking(move |t| t.get_json(&t.users, &id.to_be_bytes()))
-            .await
+        self.point(|t| t.get_json(&t.users, &id.to_be_bytes()))
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let username = username.to_owned();
-        self.blocking(move |t| {
+        self.point(|t| {
             let Some(id) = t.usernames.get(username.as_bytes())? else {
                 return Ok(None);
             };
@@ -270,7 +276,6 @@ impl Store for EmbeddedStore {
                 .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
             t.get_json(&t.users, &id.to_be_bytes())
         })
-        .await
     }
 
     async fn put_refresh_token(
@@ -355,17 +360,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>> {
-        self.blocking(move |t| {
+        self.point(|t| {
             Ok(t.direct
                 .get(keys::direct_pair(a, b))?
                 .and_then(|v| keys::read_u64(&v, 0)))
         })
-        .await
     }
 
     async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
-        self.blocking(move |t| t.get_json(&t.rooms, &id.to_be_bytes()))
-            .await
+        self.point(|t| t.get_json(&t.rooms, &id.to_be_bytes()))
     }
 
     async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>> {
@@ -426,17 +429,16 @@ impl Store for EmbeddedStore {
     }
 
     async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
-        self.blocking(move |t| {
+        self.point(|t| {
             Ok(t.cursors
                 .get(keys::key_u64s([room, user]))?
                 .and_then(|v| keys::read_u64(&v, 0))
                 .unwrap_or(0))
         })
-        .await
     }
 
     async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead> {
-        self.blocking(move |t| t.head(room)).await
+        self.point(|t| t.head(room))
     }
 
     async fn append(
@@ -475,7 +477,7 @@ impl Store for EmbeddedStore {
         client_msg_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
         let key = keys::idempotency(room, sender, client_msg_id);
-        self.blocking(move |t| {
+        self.point(|t| {
             let Some(v) = t.idempotency.get(&key)? else {
                 return Ok(None);
             };
@@ -484,7 +486,6 @@ impl Store for EmbeddedStore {
             };
             t.get_json(&t.messages, &keys::message(room, bucket, seq))
         })
-        .await
     }
 
     async fn flush(&self) -> StoreResult<()> {
