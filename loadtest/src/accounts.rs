@@ -85,9 +85,20 @@ impl Accounts {
         tag: &str,
         count: usize,
     ) -> anyhow::Result<Vec<Account>> {
+        self.ensure_range(prefix, tag, 0, count).await
+    }
+
+    /// Like [`Accounts::ensure_many`] for indexes `first..first + count`.
+    pub async fn ensure_range(
+        &self,
+        prefix: &str,
+        tag: &str,
+        first: usize,
+        count: usize,
+    ) -> anyhow::Result<Vec<Account>> {
         let limit = Arc::new(Semaphore::new(4));
         let mut tasks = Vec::with_capacity(count);
-        for i in 0..count {
+        for i in first..first + count {
             let this = self.clone();
             let name = format!("{prefix}_{tag}_{i}");
             let limit = limit.clone();

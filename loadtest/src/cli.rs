@@ -93,6 +93,37 @@ pub enum Scenario {
         #[arg(long, default_value_t = 100)]
         body_bytes: usize,
     },
+    /// A realistic blend: active rooms where some members have the room open and read as
+    /// they go, others follow through chat-list updates; senders type; idle connections.
+    Mixed {
+        /// Active rooms.
+        #[arg(long, default_value_t = 20)]
+        rooms: usize,
+        /// Members per room.
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Senders in total.
+        #[arg(long, default_value_t = 20)]
+        senders: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Idle connections held meanwhile.
+        #[arg(long, default_value_t = 500)]
+        idle: usize,
+        /// Share (0-100) of non-sending members that open the room.
+        #[arg(long, default_value_t = 50)]
+        open_percent: u8,
+        /// Members with the room open mark it read every this many messages.
+        #[arg(long, default_value_t = 5)]
+        read_every: u64,
+        /// Senders announce typing before every this many messages.
+        #[arg(long, default_value_t = 3)]
+        typing_every: u64,
+    },
     /// Scroll back through rooms with long histories: latency per page.
     History {
         /// Rooms to fill.
@@ -202,6 +233,34 @@ impl Cli {
                     return Err("--duration-secs is at most 3600".into());
                 }
             }
+            Scenario::Mixed {
+                rooms,
+                members,
+                senders,
+                rate,
+                duration_secs,
+                idle,
+                open_percent,
+                ..
+            } => {
+                positive("--rooms", *rooms as u64)?;
+                positive("--members", *members as u64)?;
+                positive("--senders", *senders as u64)?;
+                positive("--rate", u64::from(*rate))?;
+                positive("--duration-secs", *duration_secs)?;
+                if *senders > rooms * members {
+                    return Err("--senders cannot exceed rooms x members".into());
+                }
+                if *open_percent > 100 {
+                    return Err("--open-percent must be 0-100".into());
+                }
+                if *duration_secs > 3600 {
+                    return Err("--duration-secs is at most 3600".into());
+                }
+                if *idle > 28_000 * usize::from(self.source_addrs) {
+                    return Err("--idle needs more source ports: raise --source-addrs".into());
+                }
+            }
             Scenario::History {
                 rooms,
                 messages,
@@ -235,6 +294,8 @@ mod tests {
     #[test]
     fn flags_are_validated() {
         assert!(cli(&["fanout"]).is_ok());
+        assert!(cli(&["mixed"]).is_ok());
+        assert!(cli(&["mixed", "--open-percent", "101"]).is_err());
         assert!(cli(&["--target", "http://localhost:9000", "history"]).is_ok());
         assert!(cli(&["--target", "http://[::1]:9000", "history"]).is_ok());
         assert!(

@@ -86,6 +86,29 @@ async fn scenarios_run_against_a_real_node() {
     }
 
     let t = target.clone();
+    let mixed = "mixed --rooms 2 --members 4 --senders 2 --rate 50 --duration-secs 2 --idle 5 \
+                 --open-percent 50 --read-every 2 --typing-every 2";
+    let (ok, report, err) = tokio::task::spawn_blocking(move || chatload(&t, mixed))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(
+        figure(&report, "deliveries"),
+        figure(&report, "deliveries expected"),
+        "{report}"
+    );
+    assert!(
+        figure(&report, "chat-list updates received") > 0.0,
+        "{report}"
+    );
+    assert!(figure(&report, "mark-read commands sent") > 0.0, "{report}");
+    assert_eq!(
+        figure(&report, "seq gaps") + figure(&report, "error replies"),
+        0.0,
+        "{report}"
+    );
+
+    let t = target.clone();
     let (ok, report, err) = tokio::task::spawn_blocking(move || {
         chatload(
             &t,

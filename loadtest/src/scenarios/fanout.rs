@@ -1,6 +1,7 @@
-//! `fanout`: rooms of members, senders at a target rate. Every message carries its send time;
-//! receivers measure send-to-deliver latency and check that seqs arrive with no gap,
-//! duplicate or reordering.
+//! `fanout` and `mixed`: rooms of members, senders at a target rate. Every message carries
+//! its send time; receivers measure send-to-deliver latency and check that seqs arrive with
+//! no gap, duplicate or reordering. `mixed` adds members that follow the room only through
+//! chat-list updates, readers that mark the room read as they go, typing, and idle sockets.
 
 use std::{
     sync::{
@@ -14,7 +15,7 @@ use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use super::{connect, create_group, open, progress, users};
+use super::{connect, create_group, open, progress, users, users_after};
 use crate::{
     cli::Cli,
     client::{Receiver, Sender},
@@ -22,6 +23,7 @@ use crate::{
     stats::{Percentiles, Series, histogram, now_micros},
 };
 
+/// What to run.
 pub struct Params {
     pub rooms: usize,
     pub members: usize,
@@ -29,18 +31,79 @@ pub struct Params {
     pub rate: u32,
     pub duration: Duration,
     pub body_bytes: usize,
+    /// Of each room's members that do not send, the share (0-100) that open the room; the
+    /// others follow it through chat-list updates.
+    pub open_percent: u8,
+    /// Members with the room open mark it read every this many messages (0: never).
+    pub read_every: u64,
+    /// Senders announce typing before every this many messages (0: never).
+    pub typing_every: u64,
+    /// Extra idle connections held during the run.
+    pub idle: usize,
 }
 
-/// What one receiving connection saw.
+impl Params {
+    /// Plain fan-out: everyone has the room open, nobody reads or types.
+    pub fn fanout(
+        rooms: usize,
+        members: usize,
+        senders: usize,
+        rate: u32,
+        duration: Duration,
+        body_bytes: usize,
+    ) -> Self {
+        Self {
+            rooms,
+            members,
+            senders,
+            rate,
+            duration,
+            body_bytes,
+            open_percent: 100,
+            read_every: 0,
+            typing_every: 0,
+            idle: 0,
+        }
+    }
+
+    fn is_mixed(&self) -> bool {
+        self.open_percent < 100 || self.read_every > 0 || self.typing_every > 0 || self.idle > 0
+    }
+
+    /// Whether member `m` of room `r` sends: the first `senders` round-robin over rooms.
+    fn is_sender(&self, r: usize, m: usize) -> bool {
+        m * self.rooms + r < self.senders
+    }
+
+    /// Whether member `m` (a non-sender) opens its room.
+    fn opens(&self, m: usize) -> bool {
+        m * 100 < self.members * usize::from(self.open_percent)
+    }
+}
+
+/// What one member connection saw.
+#[derive(Default)]
 struct Seen {
-    delivery: Histogram<u64>,
-    ack: Histogram<u64>,
+    delivery: Option<Histogram<u64>>,
+    ack: Option<Histogram<u64>>,
     deliveries: u64,
     acks: u64,
+    room_updates: u64,
+    reads: u64,
     errors: u64,
     gaps: u64,
     duplicates: u64,
     reorders: u64,
+}
+
+/// How one member connection behaves.
+struct Member {
+    rx: Receiver,
+    /// The sending half and room, kept by members that mark the room read.
+    reader: Option<(Sender, u64)>,
+    /// Last seq at open; None when the member did not open the room.
+    opened_at: Option<u64>,
+    read_every: u64,
 }
 
 /// The send time (µs) a body or client message id starts with: `<micros>;...`.
@@ -48,28 +111,30 @@ fn sent_at(text: &str) -> Option<u64> {
     text.split(';').next()?.parse().ok()
 }
 
-async fn receive(
-    mut rx: Receiver,
-    last_seq: u64,
+/// Shared counters of a run.
+#[derive(Clone)]
+struct Shared {
     stop: Arc<AtomicBool>,
     delivered: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
     series: Arc<Series>,
-) -> Seen {
-    let mut seen = Seen {
-        delivery: histogram(),
-        ack: histogram(),
-        deliveries: 0,
-        acks: 0,
-        errors: 0,
-        gaps: 0,
-        duplicates: 0,
-        reorders: 0,
-    };
-    let mut last = last_seq;
+}
+
+async fn receive(member: Member, shared: Shared) -> Seen {
+    let Member {
+        mut rx,
+        mut reader,
+        opened_at,
+        read_every,
+    } = member;
+    let mut delivery = histogram();
+    let mut ack = histogram();
+    let mut seen = Seen::default();
+    let mut last = opened_at.unwrap_or(0);
     let mut pending = 0u64;
     let mut last_flush = Instant::now();
     let mut sample: Option<u64> = None;
-    while !stop.load(Ordering::Relaxed) {
+    while !shared.stop.load(Ordering::Relaxed) {
         let frame = match tokio::time::timeout(Duration::from_millis(200), rx.next()).await {
             Ok(Ok(Some(f))) => f,
             Ok(_) => break,
@@ -77,70 +142,85 @@ async fn receive(
         };
         match frame.payload {
             Some(Payload::Message(m)) => {
-                let now = now_micros();
                 if let Some(t) = sent_at(&m.body) {
-                    let us = now.saturating_sub(t).max(1);
-                    let _ = seen.delivery.record(us);
+                    let us = now_micros().saturating_sub(t).max(1);
+                    let _ = delivery.record(us);
                     sample = Some(us);
                 }
-                if m.seq == last + 1 {
-                } else if m.seq > last + 1 {
-                    seen.gaps += 1;
-                } else if m.seq == last {
-                    seen.duplicates += 1;
-                } else {
-                    seen.reorders += 1;
+                match m.seq.cmp(&(last + 1)) {
+                    std::cmp::Ordering::Equal => {}
+                    std::cmp::Ordering::Greater => seen.gaps += 1,
+                    std::cmp::Ordering::Less if m.seq == last => seen.duplicates += 1,
+                    std::cmp::Ordering::Less => seen.reorders += 1,
                 }
                 last = last.max(m.seq);
                 seen.deliveries += 1;
                 pending += 1;
+                if read_every > 0
+                    && seen.deliveries.is_multiple_of(read_every)
+                    && let Some((tx, room)) = reader.as_mut()
+                {
+                    let read = Command::MarkRead(v1::MarkRead {
+                        room_id: *room,
+                        seq: last,
+                    });
+                    if tx.send(read).await.is_ok() {
+                        seen.reads += 1;
+                    }
+                }
             }
             Some(Payload::SendAck(a)) => {
                 if let Some(t) = sent_at(&a.client_msg_id) {
-                    let _ = seen.ack.record(now_micros().saturating_sub(t).max(1));
+                    let _ = ack.record(now_micros().saturating_sub(t).max(1));
                 }
                 seen.acks += 1;
             }
+            Some(Payload::RoomUpdate(_)) => seen.room_updates += 1,
             Some(Payload::Error(_)) => seen.errors += 1,
             _ => {}
         }
         if pending >= 64 || (pending > 0 && last_flush.elapsed() >= Duration::from_millis(100)) {
-            series.add(pending, sample.take());
-            delivered.fetch_add(pending, Ordering::Relaxed);
+            shared.series.add(pending, sample.take());
+            shared.delivered.fetch_add(pending, Ordering::Relaxed);
             pending = 0;
             last_flush = Instant::now();
         }
     }
-    series.add(pending, sample);
-    delivered.fetch_add(pending, Ordering::Relaxed);
+    shared.series.add(pending, sample);
+    shared.delivered.fetch_add(pending, Ordering::Relaxed);
+    seen.delivery = Some(delivery);
+    seen.ack = Some(ack);
     seen
 }
 
 async fn send(
     mut tx: Sender,
     room: u64,
-    rate_per_sender: f64,
-    duration: Duration,
-    body_bytes: usize,
+    rate: f64,
+    p: &Params,
     sent: Arc<AtomicU64>,
 ) -> anyhow::Result<Sender> {
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_millis(5));
     let mut n = 0u64;
-    let padding = "x".repeat(body_bytes);
-    while start.elapsed() < duration {
+    let padding = "x".repeat(p.body_bytes);
+    while start.elapsed() < p.duration {
         ticker.tick().await;
-        let due = (start.elapsed().as_secs_f64() * rate_per_sender) as u64;
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while n < due {
+            if p.typing_every > 0 && n.is_multiple_of(p.typing_every) {
+                tx.send(Command::Typing(v1::Typing { room_id: room }))
+                    .await?;
+            }
             let t = now_micros();
             let mut body = format!("{t};");
-            body.push_str(&padding[..body_bytes.saturating_sub(body.len())]);
-            let command = Command::SendMessage(v1::SendMessage {
+            body.push_str(&padding[..p.body_bytes.saturating_sub(body.len())]);
+            let send = v1::SendMessage {
                 room_id: room,
                 client_msg_id: format!("{t};{n}"),
                 body,
-            });
-            tx.send(command).await?;
+            };
+            tx.send(Command::SendMessage(send)).await?;
             n += 1;
             sent.fetch_add(1, Ordering::Relaxed);
         }
@@ -148,71 +228,103 @@ async fn send(
     Ok(tx)
 }
 
-pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
+/// Connects every member; the first member of each room creates it.
+async fn setup(
+    cli: &Cli,
+    p: &Params,
+) -> anyhow::Result<(Vec<u64>, Vec<(usize, usize, Sender, Member)>)> {
     let accounts = users(cli, p.rooms * p.members).await?;
-    // One room per group of `members` users, created by its first member.
     let bar = progress(cli, (p.rooms * p.members) as u64, "connecting");
-    let mut connections = Vec::with_capacity(p.rooms * p.members);
+    let mut members = Vec::with_capacity(p.rooms * p.members);
     let mut room_ids = Vec::with_capacity(p.rooms);
     for r in 0..p.rooms {
         let group = &accounts[r * p.members..(r + 1) * p.members];
         for (m, account) in group.iter().enumerate() {
-            let i = r * p.members + m;
-            let (mut tx, mut rx) = connect(cli, i, account).await?;
+            let (mut tx, mut rx) = connect(cli, r * p.members + m, account).await?;
             if m == 0 {
                 let others = group[1..].iter().map(|a| a.id).collect();
-                room_ids.push(
-                    create_group(&mut tx, &mut rx, &format!("chatload fanout {r}"), others)
-                        .await?
-                        .id,
-                );
+                let name = format!("chatload fanout {r}");
+                room_ids.push(create_group(&mut tx, &mut rx, &name, others).await?.id);
             }
-            let last = open(&mut tx, &mut rx, room_ids[r]).await?;
-            connections.push((r, tx, rx, last));
+            let opened_at = if p.is_sender(r, m) || p.opens(m) {
+                Some(open(&mut tx, &mut rx, room_ids[r]).await?)
+            } else {
+                None
+            };
+            members.push((
+                r,
+                m,
+                tx,
+                Member {
+                    rx,
+                    reader: None,
+                    opened_at,
+                    read_every: p.read_every,
+                },
+            ));
             bar.inc(1);
         }
     }
     bar.finish_and_clear();
+    Ok((room_ids, members))
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let sent = Arc::new(AtomicU64::new(0));
-    let series = Arc::new(Series::new());
+pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
+    let (room_ids, members) = setup(cli, &p).await?;
+    let opened = members
+        .iter()
+        .filter(|(_, _, _, m)| m.opened_at.is_some())
+        .count() as u64;
+    let idle_users = if p.idle > 0 {
+        users_after(cli, p.rooms * p.members, p.idle.min(50)).await?
+    } else {
+        Vec::new()
+    };
+    let mut idle = Vec::with_capacity(p.idle);
+    for i in 0..p.idle {
+        idle.push(
+            connect(
+                cli,
+                p.rooms * p.members + i,
+                &idle_users[i % idle_users.len()],
+            )
+            .await?,
+        );
+    }
+
+    let shared = Shared {
+        stop: Arc::new(AtomicBool::new(false)),
+        delivered: Arc::new(AtomicU64::new(0)),
+        sent: Arc::new(AtomicU64::new(0)),
+        series: Arc::new(Series::new()),
+    };
+    let p = Arc::new(p);
     let rate_per_sender = f64::from(p.rate) / p.senders as f64;
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
-    for (i, (r, tx, rx, last)) in connections.into_iter().enumerate() {
-        receivers.push(tokio::spawn(receive(
-            rx,
-            last,
-            stop.clone(),
-            delivered.clone(),
-            series.clone(),
-        )));
-        // Senders: the first `senders` connections in round-robin over rooms.
-        let member = i % p.members;
-        let is_sender = member * p.rooms + r < p.senders;
-        if is_sender {
-            senders.push(tokio::spawn(send(
-                tx,
-                room_ids[r],
-                rate_per_sender,
-                p.duration,
-                p.body_bytes,
-                sent.clone(),
-            )));
-        } else {
-            drop(tx);
+    for (r, m, tx, mut member) in members {
+        if p.is_sender(r, m) {
+            let (p, sent) = (p.clone(), shared.sent.clone());
+            let room = room_ids[r];
+            senders.push(tokio::spawn(async move {
+                send(tx, room, rate_per_sender, &p, sent).await
+            }));
+        } else if member.opened_at.is_some() && p.read_every > 0 {
+            member.reader = Some((tx, room_ids[r]));
         }
+        receivers.push(tokio::spawn(receive(member, shared.clone())));
     }
     let bar = progress(cli, p.duration.as_secs(), "sending");
     let started = Instant::now();
     while started.elapsed() < p.duration {
         tokio::time::sleep(Duration::from_millis(250)).await;
         bar.set_position(started.elapsed().as_secs());
-        bar.set_message(format!("{} delivered", delivered.load(Ordering::Relaxed)));
+        bar.set_message(format!(
+            "{} delivered",
+            shared.delivered.load(Ordering::Relaxed)
+        ));
     }
-    let mut send_errors = 0;
+    let mut send_errors = 0u32;
     let mut kept = Vec::new();
     for s in senders {
         match s.await? {
@@ -221,12 +333,13 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         }
     }
     let send_window = started.elapsed();
-    // Drain: wait until deliveries stop growing (bounded).
-    let expected = sent.load(Ordering::Relaxed) * p.members as u64;
+    // Drain: wait until every expected delivery arrived or deliveries stop growing (bounded).
+    let sent = shared.sent.load(Ordering::Relaxed);
+    let expected = sent * opened / p.rooms as u64;
     let drain_deadline = Instant::now() + Duration::from_secs(10);
     let mut previous = u64::MAX;
     while Instant::now() < drain_deadline {
-        let now = delivered.load(Ordering::Relaxed);
+        let now = shared.delivered.load(Ordering::Relaxed);
         if now >= expected || now == previous {
             break;
         }
@@ -234,62 +347,90 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let total_window = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
+    shared.stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
     let mut delivery = histogram();
     let mut ack = histogram();
-    let (mut deliveries, mut acks, mut errors, mut gaps, mut dups, mut reorders) =
-        (0, 0, 0, 0, 0, 0);
+    let mut total = Seen::default();
     for r in receivers {
         let s = r.await?;
-        delivery.add(&s.delivery)?;
-        ack.add(&s.ack)?;
-        deliveries += s.deliveries;
-        acks += s.acks;
-        errors += s.errors;
-        gaps += s.gaps;
-        dups += s.duplicates;
-        reorders += s.reorders;
+        if let Some(h) = &s.delivery {
+            delivery.add(h)?;
+        }
+        if let Some(h) = &s.ack {
+            ack.add(h)?;
+        }
+        total.deliveries += s.deliveries;
+        total.acks += s.acks;
+        total.room_updates += s.room_updates;
+        total.reads += s.reads;
+        total.errors += s.errors;
+        total.gaps += s.gaps;
+        total.duplicates += s.duplicates;
+        total.reorders += s.reorders;
     }
     drop(kept);
-    let sent = sent.load(Ordering::Relaxed);
+    drop(idle);
+    Ok(report(
+        cli,
+        &p,
+        &total,
+        (sent, expected, send_errors),
+        (send_window, total_window),
+        &delivery,
+        &ack,
+        &shared,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    cli: &Cli,
+    p: &Params,
+    t: &Seen,
+    (sent, expected, send_errors): (u64, u64, u32),
+    (send_window, total_window): (Duration, Duration),
+    delivery: &Histogram<u64>,
+    ack: &Histogram<u64>,
+    shared: &Shared,
+) -> Report {
     let mut report = Report::new(
-        "fanout",
+        if p.is_mixed() { "mixed" } else { "fanout" },
         json!({"rooms": p.rooms, "members": p.members, "senders": p.senders, "rate": p.rate,
                "duration_secs": p.duration.as_secs(), "body_bytes": p.body_bytes,
+               "open_percent": p.open_percent, "read_every": p.read_every,
+               "typing_every": p.typing_every, "idle": p.idle,
                "codec": format!("{:?}", cli.codec), "targets": cli.target}),
         "deliveries",
     );
+    let per_sec = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     report.figure("messages sent", sent as f64, "");
-    report.figure(
-        "send rate achieved",
-        sent as f64 / send_window.as_secs_f64(),
-        "msg/s",
-    );
-    report.figure("acks", acks as f64, "");
-    report.figure(
-        "acks per second",
-        acks as f64 / send_window.as_secs_f64(),
-        "ack/s",
-    );
-    report.figure("deliveries", deliveries as f64, "");
+    report.figure("send rate achieved", per_sec(sent, send_window), "msg/s");
+    report.figure("acks", t.acks as f64, "");
+    report.figure("acks per second", per_sec(t.acks, send_window), "ack/s");
+    report.figure("deliveries", t.deliveries as f64, "");
     report.figure("deliveries expected", expected as f64, "");
     report.figure(
         "delivery rate",
-        deliveries as f64 / total_window.as_secs_f64(),
+        per_sec(t.deliveries, total_window),
         "msg/s",
     );
-    report.figure("error replies", errors as f64, "");
+    report.figure("error replies", t.errors as f64, "");
     report.figure("sender failures", f64::from(send_errors), "");
-    report.figure("seq gaps", gaps as f64, "");
-    report.figure("seq duplicates", dups as f64, "");
-    report.figure("seq reorderings", reorders as f64, "");
+    report.figure("seq gaps", t.gaps as f64, "");
+    report.figure("seq duplicates", t.duplicates as f64, "");
+    report.figure("seq reorderings", t.reorders as f64, "");
+    if p.is_mixed() {
+        report.figure("chat-list updates received", t.room_updates as f64, "");
+        report.figure("mark-read commands sent", t.reads as f64, "");
+        report.figure("idle connections held", p.idle as f64, "");
+    }
     report
         .latencies
-        .push(("send->deliver".into(), Percentiles::of(&delivery)));
+        .push(("send->deliver".into(), Percentiles::of(delivery)));
     report
         .latencies
-        .push(("send->ack".into(), Percentiles::of(&ack)));
-    report.series = series.points();
-    Ok(report)
+        .push(("send->ack".into(), Percentiles::of(ack)));
+    report.series = shared.series.points();
+    report
 }

@@ -42,13 +42,32 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             duration_secs,
             body_bytes,
         } => {
+            let d = Duration::from_secs(duration_secs);
+            fanout::run(
+                cli,
+                fanout::Params::fanout(rooms, members, senders, rate, d, body_bytes),
+            )
+            .await
+        }
+        Scenario::Mixed {
+            rooms,
+            members,
+            senders,
+            rate,
+            duration_secs,
+            idle,
+            open_percent,
+            read_every,
+            typing_every,
+        } => {
+            let d = Duration::from_secs(duration_secs);
+            let base = fanout::Params::fanout(rooms, members, senders, rate, d, 100);
             let params = fanout::Params {
-                rooms,
-                members,
-                senders,
-                rate,
-                duration: Duration::from_secs(duration_secs),
-                body_bytes,
+                open_percent,
+                read_every,
+                typing_every,
+                idle,
+                ..base
             };
             fanout::run(cli, params).await
         }
@@ -73,6 +92,13 @@ async fn users(cli: &Cli, count: usize) -> anyhow::Result<Vec<Account>> {
     let result = accounts.ensure_many(&cli.user_prefix, "u", count).await;
     bar.finish_and_clear();
     result
+}
+
+/// Users `<prefix>_u_<first + i>` for i in 0..count.
+async fn users_after(cli: &Cli, first: usize, count: usize) -> anyhow::Result<Vec<Account>> {
+    Accounts::new(target(cli, 0))
+        .ensure_range(&cli.user_prefix, "u", first, count)
+        .await
 }
 
 /// Connects client `i` as `account`.
