@@ -251,12 +251,15 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
     match result {
         Ok(user) => {
             let user = Arc::new(user);
-            services.core.hub.subscribe(
+            // Chat-list updates for rooms this connection has open are skipped: it gets the
+            // messages themselves.
+            services.core.hub.subscribe_filtered(
                 Topic::User(user.id),
                 state.conn_id,
                 user.id,
                 state.outbound.clone(),
                 false,
+                Some(state.open_rooms.clone()),
             );
             services.users.attach(user.id, state.conn_id);
             services.connections.set_user(state.conn_id, user.id);

@@ -222,6 +222,17 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
     a.say_ok(direct, "4", "now open").await;
     let m = b.next_message().await;
     assert_eq!((m.seq, m.body.as_str()), (3, "now open"));
+    let ping = b.send(Command::Ping(v1::Ping {})).await;
+    loop {
+        let f = b.next_any().await;
+        if f.request_id == ping {
+            break;
+        }
+        assert!(
+            !matches!(&f.payload, Some(Payload::RoomUpdate(u)) if u.room_id == direct),
+            "a connection with the room open got a chat-list update for it: {f:?}"
+        );
+    }
     // The poll client (room not open) still gets the compact update.
     let u = bp.next_where(room_update).await;
     assert_eq!((u.room_id, u.unread), (direct, 3));
