@@ -62,7 +62,8 @@ pub async fn upgrade(
     let mut ws = ws
         .max_message_size(g.config.hard_frame_limit_bytes)
         .max_frame_size(g.config.hard_frame_limit_bytes)
-        .read_buffer_size(4096)
+        // Client frames are small; each idle socket keeps this buffer, so keep it small too.
+        .read_buffer_size(1024)
         .write_buffer_size(0);
     if let Some(p) = protocol {
         ws = ws.protocols([p]);

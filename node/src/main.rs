@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 // glibc malloc fragments under the node's many small, short-lived allocations (frames,
 // events, futures); profiles showed a fifth of the send path in it.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chat_node::{NodeConfig, logging, run};

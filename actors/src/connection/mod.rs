@@ -60,6 +60,10 @@ pub struct ConnectionState {
     outbound: OutboundSender,
     user: Option<Arc<UserRecord>>,
     open_rooms: Arc<OpenRooms>,
+    /// The pending authentication deadline; cancelled once authenticated (an idle socket
+    /// should not keep a timer task alive).
+    auth_timer:
+        Option<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<ConnectionMessage>>>>,
 }
 
 /// The connection actor (see the module docs).
@@ -89,8 +93,9 @@ impl Actor for ConnectionActor {
         args: ConnectionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let deadline = Duration::from_secs(args.services.core.config.auth_timeout_secs);
-        myself.send_after(deadline, || ConnectionMessage::AuthDeadline);
+        let auth_timer = myself.send_after(deadline, || ConnectionMessage::AuthDeadline);
         Ok(ConnectionState {
+            auth_timer: Some(auth_timer),
             conn_id: args.conn_id,
             services: args.services,
             outbound: args.outbound,
@@ -269,6 +274,9 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
             });
             state.outbound.send_frame(reply(request_id, payload));
             state.user = Some(user);
+            if let Some(timer) = state.auth_timer.take() {
+                timer.abort();
+            }
         }
         Err(e) => {
             state.outbound.send_frame(error_frame(request_id, &e));
