@@ -64,7 +64,8 @@ pub async fn upgrade(
         .max_frame_size(g.config.hard_frame_limit_bytes)
         // Client frames are small; each idle socket keeps this buffer, so keep it small too.
         .read_buffer_size(1024)
-        .write_buffer_size(0);
+        // Frames fed between flushes go out in one write; an idle socket allocates nothing.
+        .write_buffer_size(16 * 1024);
     if let Some(p) = protocol {
         ws = ws.protocols([p]);
     }
@@ -218,13 +219,23 @@ async fn write_loop(
                 if sink.feed(to_message(codec, &frame)).await.is_err() {
                     return;
                 }
-                for _ in 1..coalesce {
+                let mut written = 1;
+                let mut yielded = false;
+                while written < coalesce {
                     let Some(frame) = outbound.try_next_frame() else {
-                        break;
+                        // Replies of one store batch reach the queue from several tasks a
+                        // moment apart: give them one turn to land in this write.
+                        if yielded {
+                            break;
+                        }
+                        yielded = true;
+                        tokio::task::yield_now().await;
+                        continue;
                     };
                     if sink.feed(to_message(codec, &frame)).await.is_err() {
                         return;
                     }
+                    written += 1;
                 }
                 if sink.flush().await.is_err() {
                     return;
