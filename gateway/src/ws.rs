@@ -72,8 +72,10 @@ pub async fn upgrade(
     ws.on_upgrade(move |socket| serve(g, socket, codec, query.access_token))
 }
 
+/// Runs one socket. Its future lives as long as the socket, so large one-off steps (opening
+/// the connection) are boxed rather than inlined into it.
 async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String>) {
-    let handle = match g.services.connections.open(&g.services).await {
+    let handle = match Box::pin(g.services.connections.open(&g.services)).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "cannot open connection");

@@ -132,7 +132,11 @@ impl Actor for ConnectionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConnectionMessage::Frame(frame, permit) => on_frame(state, frame, permit).await,
+            // Boxed: the command futures are large, and whatever `handle` holds inline is
+            // paid for by every idle connection's actor task, for its whole life.
+            ConnectionMessage::Frame(frame, permit) => {
+                Box::pin(on_frame(state, frame, permit)).await;
+            }
             ConnectionMessage::Reject(request_id, error) => {
                 state.outbound.send_frame(error_frame(request_id, &error));
             }
