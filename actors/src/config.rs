@@ -26,7 +26,8 @@ pub struct ChatConfig {
     pub user_session_grace_secs: u64,
     /// A socket must authenticate within this many seconds of opening. Default 10.
     pub auth_timeout_secs: u64,
-    /// Frames a connection may have queued for its client before it is cut off. Default 1024.
+    /// Frames a connection may have queued for its client before it is cut off; at least
+    /// `max_append_batch + max_inflight_per_connection`. Default 1024.
     pub outbound_queue: usize,
     /// Commands a connection may have in flight before its reader waits. Default 128.
     pub max_inflight_per_connection: usize,
@@ -82,6 +83,15 @@ impl ChatConfig {
         }
         if self.max_room_members < 2 {
             return Err("chat.max_room_members must be at least 2".into());
+        }
+        // One store batch publishes up to max_append_batch events at once, and a connection
+        // can have max_inflight_per_connection replies due: a queue smaller than both would
+        // cut off clients that read perfectly well.
+        if self.outbound_queue < self.max_append_batch + self.max_inflight_per_connection {
+            return Err(
+                "chat.outbound_queue must be at least chat.max_append_batch + chat.max_inflight_per_connection"
+                    .into(),
+            );
         }
         if self.call_timeout_ms == 0 || self.auth_timeout_secs == 0 {
             return Err("chat.call_timeout_ms and chat.auth_timeout_secs must be positive".into());

@@ -223,5 +223,11 @@ mod tests {
         let mut c = NodeConfig::default();
         c.store.backend = "cassandra".into();
         assert!(c.validate().is_err());
+        let mut c = NodeConfig::default();
+        c.chat.outbound_queue = 100;
+        assert!(
+            c.validate().is_err(),
+            "queue smaller than a batch plus in-flight replies"
+        );
     }
 }

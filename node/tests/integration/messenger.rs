@@ -597,3 +597,50 @@ async fn a_cursor_past_the_buffer_must_resync() {
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_others_are_not_slowed() {
+    let node = TestNode::start_with(|c| {
+        // The smallest queue the config accepts for these batch and in-flight limits.
+        c.chat.max_append_batch = 32;
+        c.chat.max_inflight_per_connection = 32;
+        c.chat.outbound_queue = 64;
+    })
+    .await;
+    let http = node.http();
+    let (ann, ben, cat) = (
+        http.signup("ann").await,
+        http.signup("ben").await,
+        http.signup("cat").await,
+    );
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Proto).await;
+    let room = a.create_group("flood", &[ben.id, cat.id]).await.id;
+    let mut stuck = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    stuck.open(room).await;
+    let mut reader = Client::connect(node.addr, &cat.access_token, Wire::Proto).await;
+    reader.open(room).await;
+
+    // Enough data to fill the stuck client's socket buffers and then its queue.
+    let body = "z".repeat(4000);
+    let total = 3000u64;
+    let mut sent = 0;
+    let mut next = 1;
+    while sent < total {
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            ids.push(a.send(send_cmd(room, &format!("f{sent}"), &body)).await);
+            sent += 1;
+        }
+        for id in ids {
+            assert!(matches!(a.reply(id).await, Payload::SendAck(_)));
+        }
+        // The reader keeps up and sees every message in order.
+        while next <= sent {
+            assert_eq!(reader.next_message().await.seq, next);
+            next += 1;
+        }
+    }
+    // The stuck client finds, after what was already on the wire, a close saying why.
+    assert_eq!(stuck.closed_code().await, Some(4001));
+    node.stop().await;
+}
