@@ -43,7 +43,11 @@ pub(super) async fn on_open(
     let mut truncated = false;
     if since > 0 && since < state.durable_seq {
         let behind = state.durable_seq - since;
-        let n = behind.min(MAX_RECOVERY);
+        // The recovered messages are queued for the client at once: stay well inside its queue.
+        let limit = MAX_RECOVERY
+            .min(state.core.config.outbound_queue as u64 / 2)
+            .max(1);
+        let n = behind.min(limit);
         truncated = behind > n;
         let page = read_page(state, state.durable_seq + 1, n as usize).await?;
         missed = page.messages;
