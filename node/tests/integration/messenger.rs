@@ -644,3 +644,38 @@ async fn a_client_that_stops_reading_is_cut_off_and_others_are_not_slowed() {
     assert_eq!(stuck.closed_code().await, Some(4001));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn recovery_beyond_the_limit_says_so_and_history_fills_the_rest() {
+    let node = TestNode::start_with(|c| {
+        c.chat.max_append_batch = 16;
+        c.chat.max_inflight_per_connection = 16;
+        c.chat.outbound_queue = 40;
+    })
+    .await;
+    let http = node.http();
+    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let room = a.create_direct(ben.id).await.id;
+    for n in 1..=50 {
+        a.say_ok(room, &n.to_string(), "m").await;
+    }
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
+    let p = b
+        .call(Command::OpenRoom(v1::OpenRoom {
+            room_id: room,
+            since_seq: 5,
+        }))
+        .await;
+    let Payload::RoomOpened(opened) = p else {
+        panic!("{p:?}")
+    };
+    // Half of the 40-frame queue: the newest 20, flagged, the older ones left to history.
+    assert_eq!((opened.recovered, opened.recovery_truncated), (20, true));
+    for seq in 31..=50 {
+        assert_eq!(b.next_message().await.seq, seq);
+    }
+    let older = b.history_ok(room, 31, 100).await;
+    assert_eq!(older.messages.len(), 30);
+    node.stop().await;
+}
