@@ -156,6 +156,36 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+fn positive(name: &str, v: u64) -> Result<(), String> {
+    if v == 0 {
+        Err(format!("{name} must be positive"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The flags `fanout` and `mixed` share.
+fn traffic(
+    rooms: usize,
+    members: usize,
+    senders: usize,
+    rate: u32,
+    duration_secs: u64,
+) -> Result<(), String> {
+    positive("--rooms", rooms as u64)?;
+    positive("--members", members as u64)?;
+    positive("--senders", senders as u64)?;
+    positive("--rate", u64::from(rate))?;
+    positive("--duration-secs", duration_secs)?;
+    if senders > rooms * members {
+        return Err("--senders cannot exceed rooms x members".into());
+    }
+    if duration_secs > 3600 {
+        return Err("--duration-secs is at most 3600".into());
+    }
+    Ok(())
+}
+
 impl Cli {
     /// Checks every flag; the error says which and why.
     pub fn validate(&self) -> Result<(), String> {
@@ -186,13 +216,6 @@ impl Cli {
         {
             return Err("--user-prefix must be 1-16 of a-z0-9, starting with a letter".into());
         }
-        let positive = |name: &str, v: u64| {
-            if v == 0 {
-                Err(format!("{name} must be positive"))
-            } else {
-                Ok(())
-            }
-        };
         match &self.scenario {
             Scenario::Connections {
                 count,
@@ -218,19 +241,9 @@ impl Cli {
                 duration_secs,
                 body_bytes,
             } => {
-                positive("--rooms", *rooms as u64)?;
-                positive("--members", *members as u64)?;
-                positive("--senders", *senders as u64)?;
-                positive("--rate", u64::from(*rate))?;
-                positive("--duration-secs", *duration_secs)?;
-                if *senders > rooms * members {
-                    return Err("--senders cannot exceed rooms x members".into());
-                }
+                traffic(*rooms, *members, *senders, *rate, *duration_secs)?;
                 if *body_bytes < 24 || *body_bytes > 4096 {
                     return Err("--body-bytes must be 24-4096".into());
-                }
-                if *duration_secs > 3600 {
-                    return Err("--duration-secs is at most 3600".into());
                 }
             }
             Scenario::Mixed {
@@ -243,19 +256,9 @@ impl Cli {
                 open_percent,
                 ..
             } => {
-                positive("--rooms", *rooms as u64)?;
-                positive("--members", *members as u64)?;
-                positive("--senders", *senders as u64)?;
-                positive("--rate", u64::from(*rate))?;
-                positive("--duration-secs", *duration_secs)?;
-                if *senders > rooms * members {
-                    return Err("--senders cannot exceed rooms x members".into());
-                }
+                traffic(*rooms, *members, *senders, *rate, *duration_secs)?;
                 if *open_percent > 100 {
                     return Err("--open-percent must be 0-100".into());
-                }
-                if *duration_secs > 3600 {
-                    return Err("--duration-secs is at most 3600".into());
                 }
                 if *idle > 28_000 * usize::from(self.source_addrs) {
                     return Err("--idle needs more source ports: raise --source-addrs".into());
