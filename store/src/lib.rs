@@ -7,6 +7,7 @@
 //!
 //! Depends on no other workspace crate: it knows records, not the wire protocol or actors.
 
+mod codec;
 mod embedded;
 mod error;
 mod keys;

@@ -11,7 +11,7 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::Tables;
-use crate::{AppendBatch, RoomHead, RoomId, Seq, StoreError, StoreResult, keys};
+use crate::{AppendBatch, RoomHead, RoomId, Seq, StoreError, StoreResult, codec, keys};
 
 /// One room's conditional append, waiting for its batch.
 pub(crate) struct AppendRequest {
@@ -83,7 +83,7 @@ fn stage_heads(
     heads: &HashMap<RoomId, RoomHead>,
 ) -> StoreResult<()> {
     for (room, head) in heads {
-        batch.insert(&tables.heads, room.to_be_bytes(), serde_json::to_vec(head)?);
+        batch.insert(&tables.heads, room.to_be_bytes(), codec::encode_head(head)?);
     }
     Ok(())
 }
@@ -109,7 +109,7 @@ fn stage(
     let messages = &req.batch.messages;
     let mut staged = Vec::with_capacity(messages.len());
     for m in messages {
-        staged.push(serde_json::to_vec(m)?);
+        staged.push(codec::encode_message(m)?);
     }
     let mut prev_bucket = head
         .last_message

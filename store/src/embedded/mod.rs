@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq,
-    Store, StoreError, StoreResult, UserId, UserRecord, keys,
+    Store, StoreError, StoreResult, UserId, UserRecord, codec, keys,
 };
 
 /// Settings of the embedded backend.
@@ -178,9 +178,10 @@ impl Tables {
     }
 
     fn head(&self, room: RoomId) -> StoreResult<RoomHead> {
-        Ok(self
-            .get_json(&self.heads, &room.to_be_bytes())?
-            .unwrap_or_default())
+        match self.heads.get(room.to_be_bytes())? {
+            Some(v) => codec::decode_head(&v),
+            None => Ok(RoomHead::default()),
+        }
     }
 
     fn insert_room(
@@ -232,7 +233,7 @@ impl Tables {
             let end = keys::message(room, bucket, before);
             for kv in self.messages.range(start..end).rev() {
                 let value = kv.value()?;
-                out.push(serde_json::from_slice(&value)?);
+                out.push(codec::decode_message(&value)?);
                 if out.len() >= limit {
                     return Ok(out);
                 }
@@ -484,7 +485,10 @@ impl Store for EmbeddedStore {
             let (Some(bucket), Some(seq)) = (keys::read_u64(&v, 0), keys::read_u64(&v, 1)) else {
                 return Err(StoreError::Corrupt("short idempotency value".into()));
             };
-            t.get_json(&t.messages, &keys::message(room, bucket, seq))
+            match t.messages.get(keys::message(room, bucket, seq))? {
+                Some(v) => codec::decode_message(&v).map(Some),
+                None => Ok(None),
+            }
         })
     }
 

@@ -1,0 +1,190 @@
+//! Compact binary encodings of the hot records (messages and room heads), used by the
+//! embedded backend instead of JSON: a history page decodes 50 of them, and every append
+//! encodes one per message. Every value starts with a format version byte.
+//!
+//! Message: `1 | room u64 | seq u64 | id u64 | sender u64 | sent_at i64 |
+//! client_msg_id (u16 length + UTF-8) | body (u32 length + UTF-8)`, integers big-endian.
+//! Head: `1 | last_seq u64 | 0 or (1 + message)`.
+
+use crate::{MessageRecord, RoomHead, StoreError};
+
+const VERSION: u8 = 1;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("bad {what} record"))
+}
+
+/// Appends the encoding of a message to `out`.
+fn put_message(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
+    let id_len = u16::try_from(m.client_msg_id.len())
+        .map_err(|_| StoreError::Invalid("client_msg_id too long".into()))?;
+    let body_len =
+        u32::try_from(m.body.len()).map_err(|_| StoreError::Invalid("body too long".into()))?;
+    out.reserve(43 + m.client_msg_id.len() + m.body.len());
+    out.push(VERSION);
+    for v in [m.room_id, m.seq, m.id, m.sender_id] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&m.sent_at_ms.to_be_bytes());
+    out.extend_from_slice(&id_len.to_be_bytes());
+    out.extend_from_slice(m.client_msg_id.as_bytes());
+    out.extend_from_slice(&body_len.to_be_bytes());
+    out.extend_from_slice(m.body.as_bytes());
+    Ok(())
+}
+
+/// Encodes a message.
+pub fn encode_message(m: &MessageRecord) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    put_message(&mut out, m)?;
+    Ok(out)
+}
+
+/// A cursor over bytes that fails instead of panicking on short input.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)?.try_into().ok().map(u64::from_be_bytes)
+    }
+
+    fn string(&mut self, len: usize) -> Option<String> {
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+}
+
+fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
+    if r.u8()? != VERSION {
+        return None;
+    }
+    let (room_id, seq, id, sender_id) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+    let sent_at_ms = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
+    let id_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
+    let client_msg_id = r.string(usize::from(id_len))?;
+    let body_len = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
+    let body = r.string(usize::try_from(body_len).ok()?)?;
+    Some(MessageRecord {
+        room_id,
+        seq,
+        id,
+        sender_id,
+        client_msg_id,
+        body,
+        sent_at_ms,
+    })
+}
+
+/// Decodes a message; `Corrupt` on anything malformed (never panics).
+pub fn decode_message(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
+    let mut r = Reader(bytes);
+    let m = read_message(&mut r).ok_or_else(|| corrupt("message"))?;
+    if !r.0.is_empty() {
+        return Err(corrupt("message"));
+    }
+    Ok(m)
+}
+
+/// Encodes a room head.
+pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![VERSION];
+    out.extend_from_slice(&h.last_seq.to_be_bytes());
+    match &h.last_message {
+        None => out.push(0),
+        Some(m) => {
+            out.push(1);
+            put_message(&mut out, m)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a room head; `Corrupt` on anything malformed.
+pub fn decode_head(bytes: &[u8]) -> Result<RoomHead, StoreError> {
+    let mut r = Reader(bytes);
+    let head = (|| {
+        if r.u8()? != VERSION {
+            return None;
+        }
+        let last_seq = r.u64()?;
+        let last_message = match r.u8()? {
+            0 => None,
+            1 => Some(read_message(&mut r)?),
+            _ => return None,
+        };
+        r.0.is_empty().then_some(RoomHead {
+            last_seq,
+            last_message,
+        })
+    })();
+    head.ok_or_else(|| corrupt("room head"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m() -> MessageRecord {
+        MessageRecord {
+            room_id: u64::MAX,
+            seq: 7,
+            id: 1 << 40,
+            sender_id: 3,
+            client_msg_id: "c-ü".into(),
+            body: "hello 👋".into(),
+            sent_at_ms: -5,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(decode_message(&encode_message(&m()).unwrap()).unwrap(), m());
+        for h in [
+            RoomHead::default(),
+            RoomHead {
+                last_seq: 7,
+                last_message: Some(m()),
+            },
+        ] {
+            assert_eq!(decode_head(&encode_head(&h).unwrap()).unwrap(), h);
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_an_error_not_a_panic() {
+        let bytes = encode_message(&m()).unwrap();
+        for n in 0..bytes.len() {
+            assert!(decode_message(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_message(&extra).is_err());
+        let mut bad_version = bytes.clone();
+        bad_version[0] = 9;
+        assert!(decode_message(&bad_version).is_err());
+        let mut bad_utf8 = bytes;
+        let last = bad_utf8.len() - 1;
+        bad_utf8[last] = 0xff;
+        assert!(decode_message(&bad_utf8).is_err());
+        let head = encode_head(&RoomHead {
+            last_seq: 1,
+            last_message: Some(m()),
+        })
+        .unwrap();
+        for n in 0..head.len() {
+            assert!(decode_head(&head[..n]).is_err(), "head prefix {n}");
+        }
+    }
+}
