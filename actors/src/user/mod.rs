@@ -84,13 +84,13 @@ impl Actor for UserSessionActor {
             UserMessage::Attach(conn) => {
                 state.generation += 1;
                 if state.connections.insert(conn) && state.connections.len() == 1 {
-                    announce_presence(state, true);
+                    announce_presence(state, true).await;
                 }
             }
             UserMessage::Detach(conn) => {
                 state.generation += 1;
                 if state.connections.remove(&conn) && state.connections.is_empty() {
-                    announce_presence(state, false);
+                    announce_presence(state, false).await;
                     let generation = state.generation;
                     let grace = Duration::from_secs(state.args.core.config.user_session_grace_secs);
                     myself.send_after(grace, move || UserMessage::GraceExpired(generation));
@@ -120,32 +120,30 @@ impl Actor for UserSessionActor {
 }
 
 /// Records the user's presence and tells every room they are in (connections with the room
-/// open show it). The room list is read off the actor.
-fn announce_presence(state: &UserState, online: bool) {
-    let core = state.args.core.clone();
+/// open show it). Awaited in the actor so a quick connect-disconnect is announced in order.
+async fn announce_presence(state: &UserState, online: bool) {
+    let core = &state.args.core;
     let user = state.args.user_id;
     core.presence.set(user, online);
     tracing::debug!(user, online, "presence");
-    tokio::spawn(async move {
-        let rooms = match core.store.user_rooms(user).await {
-            Ok(rooms) => rooms,
-            Err(e) => {
-                tracing::warn!(user, error = %e, "cannot announce presence");
-                return;
-            }
-        };
-        for room_id in rooms {
-            let change = PresenceChanged {
-                room_id,
-                user_id: user,
-                online,
-            };
-            let frame = EncodedFrame::new(ServerFrame {
-                request_id: 0,
-                payload: Some(Payload::PresenceChanged(change)),
-            });
-            core.bus
-                .publish(Topic::Room(room_id), Arc::new(Event::new(frame)));
+    let rooms = match core.store.user_rooms(user).await {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            tracing::warn!(user, error = %e, "cannot announce presence");
+            return;
         }
-    });
+    };
+    for room_id in rooms {
+        let change = PresenceChanged {
+            room_id,
+            user_id: user,
+            online,
+        };
+        let frame = EncodedFrame::new(ServerFrame {
+            request_id: 0,
+            payload: Some(Payload::PresenceChanged(change)),
+        });
+        core.bus
+            .publish(Topic::Room(room_id), Arc::new(Event::new(frame)));
+    }
 }
