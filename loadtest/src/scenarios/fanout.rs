@@ -6,7 +6,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -114,7 +114,8 @@ fn sent_at(text: &str) -> Option<u64> {
 /// Shared counters of a run.
 #[derive(Clone)]
 struct Shared {
-    stop: Arc<AtomicBool>,
+    /// Flips to true when the run ends (a watch, so waiting on it costs no timer per frame).
+    stop: tokio::sync::watch::Receiver<bool>,
     delivered: Arc<AtomicU64>,
     sent: Arc<AtomicU64>,
     series: Arc<Series>,
@@ -134,11 +135,15 @@ async fn receive(member: Member, shared: Shared) -> Seen {
     let mut pending = 0u64;
     let mut last_flush = Instant::now();
     let mut sample: Option<u64> = None;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let frame = match tokio::time::timeout(Duration::from_millis(200), rx.next()).await {
-            Ok(Ok(Some(f))) => f,
-            Ok(_) => break,
-            Err(_) => continue,
+    let mut stop = shared.stop.clone();
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            next = rx.next() => match next {
+                Ok(Some(f)) => f,
+                _ => break,
+            },
         };
         match frame.payload {
             Some(Payload::Message(m)) => {
@@ -292,8 +297,9 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         );
     }
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shared = Shared {
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: stop_rx,
         delivered: Arc::new(AtomicU64::new(0)),
         sent: Arc::new(AtomicU64::new(0)),
         series: Arc::new(Series::new()),
@@ -347,7 +353,7 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let total_window = started.elapsed();
-    shared.stop.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
     bar.finish_and_clear();
     let mut delivery = histogram();
     let mut ack = histogram();
