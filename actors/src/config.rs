@@ -26,6 +26,9 @@ pub struct ChatConfig {
     pub user_session_grace_secs: u64,
     /// A socket must authenticate within this many seconds of opening. Default 10.
     pub auth_timeout_secs: u64,
+    /// An authenticated connection with nothing in flight for this long releases its actor
+    /// until its next frame (events still flow). Default 30.
+    pub connection_idle_secs: u64,
     /// Frames a connection may have queued for its client before it is cut off; at least
     /// `max_append_batch + max_inflight_per_connection`. Default 1024.
     pub outbound_queue: usize,
@@ -50,6 +53,7 @@ impl Default for ChatConfig {
             room_idle_secs: 300,
             user_session_grace_secs: 30,
             auth_timeout_secs: 10,
+            connection_idle_secs: 30,
             outbound_queue: 1024,
             max_inflight_per_connection: 128,
             call_timeout_ms: 5000,
@@ -93,7 +97,10 @@ impl ChatConfig {
                     .into(),
             );
         }
-        if self.call_timeout_ms == 0 || self.auth_timeout_secs == 0 {
+        if self.call_timeout_ms == 0
+            || self.auth_timeout_secs == 0
+            || self.connection_idle_secs == 0
+        {
             return Err("chat.call_timeout_ms and chat.auth_timeout_secs must be positive".into());
         }
         Ok(())

@@ -26,14 +26,13 @@ use axum::{
 };
 use chat_actors::{
     ChatError, Reason,
-    connection::{ConnectionHandle, ConnectionMessage},
+    connection::{ConnectionHandle, ConnectionMessage, ConnectionSlot},
     outbound::{CloseRequest, EncodedFrame, Outbound, OutboundReceiver},
 };
 use chat_proto::v1::{
     Authenticate, ClientFrame, Empty, PollBatch, PollSession as PollSessionReply,
     client_frame::Command,
 };
-use ractor::ActorRef;
 use serde::Deserialize;
 use tokio::sync::{Notify, Semaphore};
 
@@ -51,7 +50,7 @@ pub struct PollSessions {
 struct PollSession {
     id: String,
     user_id: u64,
-    actor: ActorRef<ConnectionMessage>,
+    slot: Arc<ConnectionSlot>,
     permits: Arc<Semaphore>,
     buffer: Mutex<PollBuffer>,
     notify: Notify,
@@ -83,7 +82,8 @@ impl PollSession {
     }
 
     fn close(&self) {
-        let _ = self.actor.cast(ConnectionMessage::TransportClosed);
+        let slot = self.slot.clone();
+        tokio::spawn(async move { slot.close().await });
     }
 }
 
@@ -210,7 +210,7 @@ async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, Chat
     }
     let user_id = g.services.auth.verify_access(token)?;
     let ConnectionHandle {
-        actor,
+        slot,
         outbound,
         permits,
         ..
@@ -219,7 +219,7 @@ async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, Chat
     let session = Arc::new(PollSession {
         id: id.clone(),
         user_id,
-        actor: actor.clone(),
+        slot: slot.clone(),
         permits,
         buffer: Mutex::default(),
         notify: Notify::new(),
@@ -236,7 +236,7 @@ async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, Chat
             access_token: token.to_owned(),
         })),
     };
-    let _ = actor.cast(ConnectionMessage::Frame(auth, None));
+    let _ = slot.dispatch(ConnectionMessage::Frame(auth, None)).await;
     g.polls.lock().insert(id.clone(), session);
     Ok(PollSessionReply {
         cursor: format!("{id}.0"),
@@ -364,8 +364,9 @@ async fn send_command(
         .await
         .map_err(|_| ChatError::Unavailable(Reason::Draining, "session closing".into()))?;
     session
-        .actor
-        .cast(ConnectionMessage::Frame(frame, Some(permit)))
+        .slot
+        .dispatch(ConnectionMessage::Frame(frame, Some(permit)))
+        .await
         .map_err(|_| ChatError::FailedPrecondition(Reason::SessionClosed, "session closed".into()))
 }
 

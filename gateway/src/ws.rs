@@ -83,7 +83,7 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
         }
     };
     let ConnectionHandle {
-        actor,
+        slot,
         outbound,
         permits,
         closer,
@@ -96,7 +96,7 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
                 access_token: token,
             })),
         };
-        let _ = actor.cast(ConnectionMessage::Frame(frame, None));
+        let _ = slot.dispatch(ConnectionMessage::Frame(frame, None)).await;
     }
     let (sink, mut stream) = socket.split();
     let writer = write_loop(sink, outbound, codec, g.config.write_coalesce);
@@ -108,39 +108,29 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
                 Some(Err(e)) => return Some(read_error_close(e)),
                 None => return None,
             };
-            let bytes = match (codec, message) {
-                (Codec::Json, Message::Text(t)) => t.into(),
-                (Codec::Proto, Message::Binary(b)) => b,
+            let decoded = match (codec, message) {
+                (Codec::Json, Message::Text(t)) => decode(&g, codec, &t.into()),
+                (Codec::Proto, Message::Binary(b)) => decode(&g, codec, &b),
                 (_, Message::Close(_)) => return None,
                 (_, Message::Ping(_) | Message::Pong(_)) => continue,
-                (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => {
-                    let e = ChatError::invalid(
+                (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => Err((
+                    0,
+                    ChatError::invalid(
                         Reason::MalformedFrame,
                         "wrong frame type: chat.v1.json uses text frames, chat.v1.proto binary frames",
-                    );
-                    let _ = actor.cast(ConnectionMessage::Reject(0, e));
-                    continue;
-                }
+                    ),
+                )),
             };
-            if bytes.len() > g.config.max_frame_bytes {
-                let e = ChatError::invalid(
-                    Reason::FrameTooLarge,
-                    format!("frame exceeds {} bytes", g.config.max_frame_bytes),
-                );
-                let _ = actor.cast(ConnectionMessage::Reject(request_id_hint(codec, &bytes), e));
-                continue;
-            }
+            // Every message to the actor carries a permit: that bounds work in flight, and
+            // lets an idle connection's actor hibernate knowing nothing is queued.
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return None;
             };
-            let message = match decode_client_frame(codec, &bytes) {
+            let message = match decoded {
                 Ok(frame) => ConnectionMessage::Frame(frame, Some(permit)),
-                Err(e) => ConnectionMessage::Reject(
-                    request_id_hint(codec, &bytes),
-                    ChatError::invalid(Reason::MalformedFrame, e.to_string()),
-                ),
+                Err((request_id, e)) => ConnectionMessage::Reject(request_id, e, Some(permit)),
             };
-            if actor.cast(message).is_err() {
+            if slot.dispatch(message).await.is_err() {
                 return None;
             }
         }
@@ -155,7 +145,27 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
         closer.close_with(close);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     }
-    let _ = actor.cast(ConnectionMessage::TransportClosed);
+    slot.close().await;
+}
+
+/// Decodes one client frame, or says which error to answer (with the request id when it can
+/// be recovered).
+fn decode(
+    g: &Gateway,
+    codec: Codec,
+    bytes: &bytes::Bytes,
+) -> Result<ClientFrame, (u32, ChatError)> {
+    if bytes.len() > g.config.max_frame_bytes {
+        let e = ChatError::invalid(
+            Reason::FrameTooLarge,
+            format!("frame exceeds {} bytes", g.config.max_frame_bytes),
+        );
+        return Err((request_id_hint(codec, bytes), e));
+    }
+    decode_client_frame(codec, bytes).map_err(|e| {
+        let e = ChatError::invalid(Reason::MalformedFrame, e.to_string());
+        (request_id_hint(codec, bytes), e)
+    })
 }
 
 /// The close to attempt after a read error: 1009 for an oversized message, else 1002.

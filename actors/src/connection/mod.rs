@@ -8,9 +8,13 @@
 //! of commands in flight is bounded by permits the transport's reader must acquire.
 
 mod commands;
+mod slot;
 mod supervisor;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chat_proto::v1::{
     self, Authenticated, ClientFrame, CloseCode, ServerFrame, client_frame::Command,
@@ -20,6 +24,7 @@ use chat_store::UserRecord;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
+pub use slot::ConnectionSlot;
 pub use supervisor::{ConnectionHandle, ConnectionRegistry};
 
 use crate::{
@@ -35,26 +40,26 @@ use crate::{
 pub enum ConnectionMessage {
     /// A decoded client frame, with the reader's in-flight permit.
     Frame(ClientFrame, Option<OwnedSemaphorePermit>),
-    /// The transport could not decode a frame; answer with this error.
-    Reject(u32, ChatError),
+    /// The transport could not decode a frame; answer with this error (with the reader's
+    /// permit, like a frame, so a hibernating actor never drops one).
+    Reject(u32, ChatError, Option<OwnedSemaphorePermit>),
     /// The transport closed (client gone).
     TransportClosed,
     /// The authentication deadline passed.
     AuthDeadline,
+    /// Periodic check whether the connection has been idle long enough to hibernate.
+    IdleTick,
 }
 
 /// Start-up arguments.
 pub struct ConnectionArgs {
-    /// Node-local id of this connection.
-    pub conn_id: u64,
-    /// Everything commands need.
-    pub services: Services,
-    /// The client's queue.
-    pub outbound: OutboundSender,
+    /// The connection's lasting state (kept while the actor hibernates).
+    pub slot: Arc<ConnectionSlot>,
 }
 
-/// The connection's state.
+/// The connection's state while its actor is awake.
 pub struct ConnectionState {
+    slot: Arc<ConnectionSlot>,
     conn_id: u64,
     services: Services,
     outbound: OutboundSender,
@@ -64,6 +69,10 @@ pub struct ConnectionState {
     /// should not keep a timer task alive).
     auth_timer:
         Option<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<ConnectionMessage>>>>,
+    idle_ticker: Option<tokio::task::JoinHandle<()>>,
+    last_activity: Instant,
+    /// Stopping to hibernate, not because the connection ended.
+    hibernating: bool,
 }
 
 /// The connection actor (see the module docs).
@@ -92,15 +101,27 @@ impl Actor for ConnectionActor {
         myself: ActorRef<Self::Msg>,
         args: ConnectionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let deadline = Duration::from_secs(args.services.core.config.auth_timeout_secs);
-        let auth_timer = myself.send_after(deadline, || ConnectionMessage::AuthDeadline);
+        let slot = args.slot;
+        let config = &slot.services.core.config;
+        let user = slot.user();
+        // Only a new connection waits for authentication; a woken one already has it.
+        let auth_timer = user.is_none().then(|| {
+            let deadline = Duration::from_secs(config.auth_timeout_secs);
+            myself.send_after(deadline, || ConnectionMessage::AuthDeadline)
+        });
+        let idle = Duration::from_secs(config.connection_idle_secs);
+        let idle_ticker = Some(myself.send_interval(idle / 2, || ConnectionMessage::IdleTick));
         Ok(ConnectionState {
-            auth_timer: Some(auth_timer),
-            conn_id: args.conn_id,
-            services: args.services,
-            outbound: args.outbound,
-            user: None,
-            open_rooms: Arc::default(),
+            conn_id: slot.conn_id,
+            services: slot.services.clone(),
+            outbound: slot.outbound.clone(),
+            user,
+            open_rooms: slot.open_rooms.clone(),
+            auth_timer,
+            idle_ticker,
+            last_activity: Instant::now(),
+            hibernating: false,
+            slot,
         })
     }
 
@@ -109,15 +130,16 @@ impl Actor for ConnectionActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let hub = &state.services.core.hub;
-        for room in state.open_rooms.drain() {
-            hub.unsubscribe(Topic::Room(room), state.conn_id);
+        for timer in [state.idle_ticker.take()].into_iter().flatten() {
+            timer.abort();
         }
-        if let Some(user) = &state.user {
-            hub.unsubscribe(Topic::User(user.id), state.conn_id);
-            state.services.users.detach(user.id, state.conn_id);
+        if let Some(timer) = state.auth_timer.take() {
+            timer.abort();
         }
-        state.services.connections.remove(state.conn_id);
+        if state.hibernating {
+            return Ok(());
+        }
+        state.slot.cleanup();
         // If the transport is still up (the actor stopped for another reason), end it.
         state
             .outbound
@@ -135,10 +157,19 @@ impl Actor for ConnectionActor {
             // Boxed: the command futures are large, and whatever `handle` holds inline is
             // paid for by every idle connection's actor task, for its whole life.
             ConnectionMessage::Frame(frame, permit) => {
+                state.last_activity = Instant::now();
                 Box::pin(on_frame(state, frame, permit)).await;
             }
-            ConnectionMessage::Reject(request_id, error) => {
+            ConnectionMessage::Reject(request_id, error, _permit) => {
+                state.last_activity = Instant::now();
                 state.outbound.send_frame(error_frame(request_id, &error));
+            }
+            ConnectionMessage::IdleTick => {
+                let idle = Duration::from_secs(state.services.core.config.connection_idle_secs);
+                if state.last_activity.elapsed() >= idle && state.slot.try_release(&myself).await {
+                    state.hibernating = true;
+                    myself.stop(Some("hibernate".into()));
+                }
             }
             ConnectionMessage::TransportClosed => myself.stop(None),
             ConnectionMessage::AuthDeadline => {
@@ -277,6 +308,7 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
                 node_id: services.core.node_id.clone(),
             });
             state.outbound.send_frame(reply(request_id, payload));
+            state.slot.set_user(user.clone());
             state.user = Some(user);
             if let Some(timer) = state.auth_timer.take() {
                 timer.abort();
@@ -346,3 +378,6 @@ async fn open_room(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ use chat_proto::v1::CloseCode;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::Semaphore;
 
-use super::{ConnectionActor, ConnectionArgs, ConnectionMessage};
+use super::{ConnectionActor, ConnectionArgs, ConnectionMessage, ConnectionSlot};
 use crate::{
     Services,
     error::ChatError,
@@ -55,8 +55,8 @@ impl Actor for ConnectionSupervisor {
 pub struct ConnectionHandle {
     /// Node-local id.
     pub conn_id: u64,
-    /// The actor to send decoded frames to.
-    pub actor: ActorRef<ConnectionMessage>,
+    /// Where decoded frames go (`slot.dispatch`), and `slot.close()` when the socket ends.
+    pub slot: Arc<ConnectionSlot>,
     /// The writer's queue.
     pub outbound: OutboundReceiver,
     /// For the transport to request a close itself (e.g. a frame over the hard limit).
@@ -71,7 +71,8 @@ struct Entries {
 }
 
 struct Entry {
-    actor: ractor::ActorId,
+    /// The current actor; `None` while it hibernates.
+    actor: Option<ractor::ActorId>,
     outbound: OutboundSender,
     /// Set once the connection authenticated.
     user: Option<chat_store::UserId>,
@@ -109,38 +110,71 @@ impl ConnectionRegistry {
         Ok(())
     }
 
-    /// Opens a connection: its queue and its actor.
+    /// Opens a connection: its queue, its slot and its first actor.
     pub async fn open(&self, services: &Services) -> Result<ConnectionHandle, ChatError> {
         let config = &services.core.config;
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = outbound_queue(config.outbound_queue);
-        let args = ConnectionArgs {
-            conn_id,
-            services: services.clone(),
+        let slot = ConnectionSlot::new(conn_id, services.clone(), tx.clone());
+        let entry = Entry {
+            actor: None,
             outbound: tx.clone(),
+            user: None,
         };
+        self.lock().by_conn.insert(conn_id, entry);
+        let actor = match self.spawn_actor(slot.clone()).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.remove(conn_id);
+                return Err(e);
+            }
+        };
+        slot.set_actor(actor).await;
+        Ok(ConnectionHandle {
+            conn_id,
+            permits: slot.permits.clone(),
+            slot,
+            outbound: rx,
+            closer: tx,
+        })
+    }
+
+    /// Spawns an actor for a connection (at open, and to wake a hibernating one).
+    pub(super) async fn spawn_actor(
+        &self,
+        slot: Arc<ConnectionSlot>,
+    ) -> Result<ActorRef<ConnectionMessage>, ChatError> {
+        let conn_id = slot.conn_id;
         let parent = self
             .supervisor
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| ChatError::Internal("connection supervisor not started".into()))?;
-        let (actor, _) = Actor::spawn_linked(None, ConnectionActor, args, parent)
-            .await
-            .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
-        let entry = Entry {
-            actor: actor.get_id(),
-            outbound: tx.clone(),
-            user: None,
-        };
-        self.lock().by_conn.insert(conn_id, entry);
-        Ok(ConnectionHandle {
-            conn_id,
-            actor,
-            outbound: rx,
-            closer: tx,
-            permits: Arc::new(Semaphore::new(config.max_inflight_per_connection)),
-        })
+        let (actor, _) =
+            Actor::spawn_linked(None, ConnectionActor, ConnectionArgs { slot }, parent)
+                .await
+                .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
+        if let Some(e) = self.lock().by_conn.get_mut(&conn_id) {
+            e.actor = Some(actor.get_id());
+        }
+        Ok(actor)
+    }
+
+    /// Whether a connection currently has an actor (false while it hibernates or after it
+    /// closed).
+    pub fn is_awake(&self, conn_id: u64) -> bool {
+        self.lock()
+            .by_conn
+            .get(&conn_id)
+            .is_some_and(|e| e.actor.is_some())
+    }
+
+    /// Records that a connection's actor hibernated.
+    pub(super) fn set_asleep(&self, conn_id: u64) {
+        if let Some(e) = self.lock().by_conn.get_mut(&conn_id) {
+            e.actor = None;
+        }
     }
 
     /// Records who a connection authenticated as.
@@ -164,7 +198,7 @@ impl ConnectionRegistry {
             let conn = entries
                 .by_conn
                 .iter()
-                .find(|(_, e)| e.actor == id)
+                .find(|(_, e)| e.actor == Some(id))
                 .map(|(c, _)| *c);
             conn.and_then(|c| entries.by_conn.remove(&c).map(|e| (c, e)))
         };

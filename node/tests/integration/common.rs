@@ -36,6 +36,9 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     c.auth.tokens.argon2_memory_kib = 1024;
     c.auth.tokens.argon2_iterations = 1;
     c.node.shutdown_timeout_secs = 5;
+    // Idle connections release their actors after a second, so the suite also runs through
+    // hibernation and wake-ups (they must be invisible to clients).
+    c.chat.connection_idle_secs = 1;
     c
 }
 
