@@ -289,7 +289,10 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
         Err(e) => Err(e),
     };
     match result {
-        Ok(user) => {
+        Ok(mut user) => {
+            // A connection needs who the user is, never their password hash: drop it rather
+            // than keep a copy per socket for the socket's life.
+            user.password_hash = String::new();
             let user = Arc::new(user);
             // Chat-list updates for rooms this connection has open are skipped: it gets the
             // messages themselves.
