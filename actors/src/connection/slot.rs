@@ -14,7 +14,7 @@ use std::sync::{
 };
 
 use chat_store::UserRecord;
-use ractor::{ActorRef, MessagingErr};
+use ractor::ActorRef;
 use tokio::sync::Semaphore;
 
 use super::ConnectionMessage;
@@ -68,17 +68,13 @@ impl ConnectionSlot {
     /// when the connection is closed or closing.
     pub async fn dispatch(self: &Arc<Self>, message: ConnectionMessage) -> Result<(), ChatError> {
         let mut actor = self.actor.lock().await;
-        let mut message = message;
         if let Some(a) = actor.as_ref() {
-            match a.cast(message) {
-                Ok(()) => return Ok(()),
-                // It stopped (it cannot have hibernated: that clears the slot under this
-                // lock), so this connection is over.
-                Err(MessagingErr::SendErr(m)) => message = m,
-                Err(_) => return Err(closed()),
+            if a.cast(message).is_ok() {
+                return Ok(());
             }
+            // It stopped, and not to hibernate (that clears the slot under this lock): the
+            // connection is over.
             *actor = None;
-            drop(message);
             return Err(closed());
         }
         if self.closed.load(Ordering::Acquire) || self.outbound.is_closed() {
