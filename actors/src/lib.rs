@@ -10,7 +10,9 @@
 //! │                                        when idle, restarted from the store after a crash
 //! ├── UserSupervisor ─── UserSessionActor* one per online user; stops a grace period after
 //! │                                        the user's last connection closes
-//! └── ConnectionSupervisor ── ConnectionActor*  one per socket; never restarted (the client
+//! └── ConnectionSupervisor ── ConnectionActor*  one per socket while it has work: an idle
+//!                                          one hibernates and the next frame wakes a new
+//!                                          one; never restarted after a crash (the client
 //!                                          reconnects and recovers by seq)
 //! ```
 //!

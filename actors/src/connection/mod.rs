@@ -6,6 +6,9 @@
 //! in order. Sends are handed to their room in order, then their acks are awaited off the
 //! actor, so one client can pipeline many sends. Everything else runs as a task. The number
 //! of commands in flight is bounded by permits the transport's reader must acquire.
+//!
+//! An idle, authenticated connection releases its actor (see [`slot`]); the transport talks to
+//! the connection through its [`ConnectionSlot`], which wakes a new actor when needed.
 
 mod commands;
 mod slot;
