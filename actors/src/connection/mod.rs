@@ -7,7 +7,7 @@
 //! actor, so one client can pipeline many sends. Everything else runs as a task. The number
 //! of commands in flight is bounded by permits the transport's reader must acquire.
 //!
-//! An idle, authenticated connection releases its actor (see [`slot`]); the transport talks to
+//! An idle, authenticated connection releases its actor (hibernates); the transport talks to
 //! the connection through its [`ConnectionSlot`], which wakes a new actor when needed.
 
 mod commands;
