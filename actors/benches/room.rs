@@ -53,6 +53,7 @@ fn setup(members: u64) -> Setup {
                 display_name: format!("U{u}"),
                 password_hash: String::new(),
                 created_at_ms: 0,
+                status_message: String::new(),
             };
             store.create_user(user).await.unwrap();
         }

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, Store,
-    StoreError, UserRecord,
+    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, SocialEdge,
+    Store, StoreError, UserRecord,
 };
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -14,6 +14,7 @@ fn user(id: u64, name: &str) -> UserRecord {
         display_name: name.to_uppercase(),
         password_hash: "$argon2id$fake".into(),
         created_at_ms: 1,
+        status_message: String::new(),
     }
 }
 
@@ -284,4 +285,101 @@ pub async fn read_cursors(store: &dyn Store) {
     // Leaving forgets the cursor.
     store.remove_member(30, 2).await.unwrap();
     assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 1), (3, 1)]);
+}
+
+pub async fn profiles_and_search(store: &dyn Store) {
+    for (id, name) in [
+        (1, "kim"),
+        (2, "kimchi"),
+        (3, "kite"),
+        (4, "lee"),
+        (5, "kimbap"),
+    ] {
+        store.create_user(user(id, name)).await.unwrap();
+    }
+    let found: Vec<String> = store
+        .search_users("kim", "", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(found, vec!["kim", "kimbap", "kimchi"]);
+    let page: Vec<String> = store
+        .search_users("ki", "kimbap", 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(page, vec!["kimchi", "kite"]);
+    assert!(store.search_users("zz", "", 10).await.unwrap().is_empty());
+    let updated = store
+        .update_profile(1, "Kim!".into(), "busy".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            updated.display_name.as_str(),
+            updated.status_message.as_str()
+        ),
+        ("Kim!", "busy")
+    );
+    assert_eq!(
+        store.user_by_id(1).await.unwrap().unwrap().status_message,
+        "busy"
+    );
+    assert!(
+        store
+            .update_profile(99, "x".into(), String::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn social_edges(store: &dyn Store) {
+    let empty = SocialEdge::default();
+    assert_eq!(store.social_edge(1, 2).await.unwrap(), empty);
+    let requested = SocialEdge {
+        request_from: Some(1),
+        request_at_ms: 5,
+        ..SocialEdge::default()
+    };
+    store
+        .set_social_edge(1, 2, empty.clone(), requested.clone())
+        .await
+        .unwrap();
+    // The pair is unordered, and a stale compare-and-set loses.
+    assert_eq!(store.social_edge(2, 1).await.unwrap(), requested);
+    assert!(matches!(
+        store
+            .set_social_edge(2, 1, empty.clone(), requested.clone())
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let friends = SocialEdge {
+        friends_since_ms: Some(9),
+        ..SocialEdge::default()
+    };
+    store
+        .set_social_edge(2, 1, requested, friends.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.social_edges(1).await.unwrap(),
+        vec![(2, friends.clone())]
+    );
+    assert_eq!(
+        store.social_edges(2).await.unwrap(),
+        vec![(1, friends.clone())]
+    );
+    // Back to nothing: the edge and its index entries go.
+    store
+        .set_social_edge(1, 2, friends, empty.clone())
+        .await
+        .unwrap();
+    assert!(store.social_edges(1).await.unwrap().is_empty());
+    assert_eq!(store.social_edge(1, 2).await.unwrap(), empty);
 }

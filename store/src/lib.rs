@@ -22,7 +22,7 @@ pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::StoreError;
 pub use records::{
     AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord,
-    UserRecord,
+    SocialEdge, UserRecord,
 };
 
 /// A user id (snowflake).
@@ -47,6 +47,35 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
     /// Looks a user up by (normalized) username.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+
+    /// Replaces a user's display name and status message; the updated user, if it exists.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: String,
+        status_message: String,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Users whose username starts with `prefix` and sorts after `after`, ascending, at most
+    /// `limit`.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>>;
+
+    /// The relationship of a pair of users (empty when none).
+    async fn social_edge(&self, a: UserId, b: UserId) -> StoreResult<SocialEdge>;
+    /// Replaces the pair's relationship if it still is `expected` (else `Conflict`).
+    async fn set_social_edge(
+        &self,
+        a: UserId,
+        b: UserId,
+        expected: SocialEdge,
+        new: SocialEdge,
+    ) -> StoreResult<()>;
+    /// Every non-empty relationship of a user: `(other user, edge)`.
+    async fn social_edges(&self, user: UserId) -> StoreResult<Vec<(UserId, SocialEdge)>>;
 
     /// Stores a new refresh token under the SHA-256 of its secret.
     async fn put_refresh_token(

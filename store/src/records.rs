@@ -17,6 +17,30 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Creation time, ms since the Unix epoch.
     pub created_at_ms: i64,
+    /// A short line the user shows to others.
+    #[serde(default)]
+    pub status_message: String,
+}
+
+/// The relationship between two users, stored once per unordered pair and changed only by
+/// compare-and-set, so concurrent requests, accepts and blocks never interleave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocialEdge {
+    /// Friends since (ms since the epoch).
+    pub friends_since_ms: Option<i64>,
+    /// A pending friend request and who sent it.
+    pub request_from: Option<UserId>,
+    /// When the pending request was sent.
+    pub request_at_ms: i64,
+    /// Users of the pair who blocked the other (zero, one or both).
+    pub blocked_by: Vec<UserId>,
+}
+
+impl SocialEdge {
+    /// True when nothing links the pair (the edge can be deleted).
+    pub fn is_empty(&self) -> bool {
+        self.friends_since_ms.is_none() && self.request_from.is_none() && self.blocked_by.is_empty()
+    }
 }
 
 /// A refresh token, stored under the hash of its secret.

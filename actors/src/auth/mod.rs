@@ -147,6 +147,7 @@ impl AuthService {
             display_name,
             password_hash,
             created_at_ms: now_ms(),
+            status_message: String::new(),
         };
         match self.inner.store.create_user(user.clone()).await {
             Ok(()) => {}

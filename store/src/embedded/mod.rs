@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq,
-    Store, StoreError, StoreResult, UserId, UserRecord, codec, keys,
+    SocialEdge, Store, StoreError, StoreResult, UserId, UserRecord, codec, keys,
 };
 
 /// Settings of the embedded backend.
@@ -50,6 +50,10 @@ pub(crate) struct Tables {
     members: Keyspace,
     user_rooms: Keyspace,
     cursors: Keyspace,
+    /// `(low user, high user)` -> the pair's `SocialEdge`.
+    social: Keyspace,
+    /// `(user, other)` -> nothing: the index of a user's relationships.
+    social_index: Keyspace,
     heads: Keyspace,
     buckets: Keyspace,
     messages: Keyspace,
@@ -108,6 +112,8 @@ impl EmbeddedStore {
             members: ks("members")?,
             user_rooms: ks("user_rooms")?,
             cursors: ks("cursors")?,
+            social: ks("social")?,
+            social_index: ks("social_index")?,
             heads: ks("heads")?,
             buckets: ks("buckets")?,
             messages: ks("messages")?,
@@ -277,6 +283,107 @@ impl Store for EmbeddedStore {
                 .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
             t.get_json(&t.users, &id.to_be_bytes())
         })
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: String,
+        status_message: String,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut record) = t.get_json::<UserRecord>(&t.users, &user.to_be_bytes())? else {
+                return Ok(None);
+            };
+            record.display_name = display_name;
+            record.status_message = status_message;
+            let mut batch = t.db.batch();
+            batch.insert(&t.users, user.to_be_bytes(), serde_json::to_vec(&record)?);
+            t.commit(batch)?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let (prefix, after) = (prefix.to_owned(), after.to_owned());
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.usernames.prefix(prefix.as_bytes()) {
+                if out.len() >= limit {
+                    break;
+                }
+                let (name, id) = kv.into_inner()?;
+                if *name <= *after.as_bytes() {
+                    continue;
+                }
+                let id = keys::read_u64(&id, 0)
+                    .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
+                if let Some(user) = t.get_json(&t.users, &id.to_be_bytes())? {
+                    out.push(user);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn social_edge(&self, a: UserId, b: UserId) -> StoreResult<SocialEdge> {
+        self.point(|t| {
+            Ok(t.get_json(&t.social, &keys::direct_pair(a, b))?
+                .unwrap_or_default())
+        })
+    }
+
+    async fn set_social_edge(
+        &self,
+        a: UserId,
+        b: UserId,
+        expected: SocialEdge,
+        new: SocialEdge,
+    ) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let pair = keys::direct_pair(a, b);
+            let current: SocialEdge = t.get_json(&t.social, &pair)?.unwrap_or_default();
+            if current != expected {
+                return Err(StoreError::Conflict {
+                    expected: 0,
+                    found: 1,
+                });
+            }
+            let mut batch = t.db.batch();
+            if new.is_empty() {
+                batch.remove(&t.social, pair);
+                batch.remove(&t.social_index, keys::key_u64s([a, b]));
+                batch.remove(&t.social_index, keys::key_u64s([b, a]));
+            } else {
+                batch.insert(&t.social, pair, serde_json::to_vec(&new)?);
+                batch.insert(&t.social_index, keys::key_u64s([a, b]), []);
+                batch.insert(&t.social_index, keys::key_u64s([b, a]), []);
+            }
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn social_edges(&self, user: UserId) -> StoreResult<Vec<(UserId, SocialEdge)>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for other in t.second_ids(&t.social_index, user)? {
+                if let Some(edge) = t.get_json(&t.social, &keys::direct_pair(user, other))? {
+                    out.push((other, edge));
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn put_refresh_token(

@@ -31,7 +31,9 @@ conformance_tests!(
     rooms_and_members,
     direct_rooms,
     conditional_append,
-    read_cursors
+    read_cursors,
+    profiles_and_search,
+    social_edges
 );
 
 #[tokio::test]
