@@ -10,6 +10,7 @@ pub fn user(u: &UserRecord) -> v1::User {
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         created_at_ms: u.created_at_ms,
+        status_message: u.status_message.clone(),
     }
 }
 

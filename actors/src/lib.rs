@@ -24,7 +24,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod connection;
-mod convert;
+pub mod convert;
 pub mod core;
 pub mod error;
 pub mod hub;
@@ -32,6 +32,7 @@ pub mod ids;
 pub mod outbound;
 pub mod presence;
 pub mod room;
+pub mod social;
 pub mod user;
 
 use std::{sync::Arc, time::Duration};

@@ -73,12 +73,7 @@ fn tokens(t: IssuedTokens) -> AuthTokens {
         refresh_token: t.refresh_token,
         access_expires_at_ms: t.access_expires_at_ms,
         refresh_expires_at_ms: t.refresh_expires_at_ms,
-        user: Some(chat_proto::v1::User {
-            id: t.user.id,
-            username: t.user.username,
-            display_name: t.user.display_name,
-            created_at_ms: t.user.created_at_ms,
-        }),
+        user: Some(chat_actors::convert::user(&t.user)),
         token_type: "Bearer".into(),
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     ids::now_ms,
     outbound::EncodedFrame,
     room::{Ack, RoomMessage, SendRequest, snapshot_to_proto},
+    social,
 };
 
 const MAX_CLIENT_MSG_ID: usize = 64;
@@ -83,6 +84,10 @@ pub async fn start_send(
     })
 }
 
+fn ok(r: Result<(), ChatError>) -> Result<Payload, ChatError> {
+    r.map(|()| Payload::Ok(v1::Ok {}))
+}
+
 /// Leaves a room.
 pub async fn leave(services: &Services, user: UserId, room: RoomId) -> Result<(), ChatError> {
     services
@@ -141,6 +146,23 @@ pub async fn execute(
                 .await?;
             Ok(Payload::Ok(v1::Ok {}))
         }
+        Command::UpdateProfile(u) => {
+            let updated =
+                social::update_profile(services, user.id, &u.display_name, &u.status_message)
+                    .await?;
+            Ok(Payload::User(convert::user(&updated)))
+        }
+        Command::SearchUsers(q) => social::search(services, &q.prefix, &q.after, q.limit)
+            .await
+            .map(Payload::UserList),
+        Command::ListFriends(_) => social::list(services, user.id).await.map(Payload::Friends),
+        Command::SendFriendRequest(r) => ok(social::request(services, user, r.user_id).await),
+        Command::AcceptFriendRequest(r) => ok(social::accept(services, user, r.user_id).await),
+        Command::DeclineFriendRequest(r) => ok(social::decline(services, user.id, r.user_id).await),
+        Command::CancelFriendRequest(r) => ok(social::cancel(services, user.id, r.user_id).await),
+        Command::RemoveFriend(r) => ok(social::remove(services, user.id, r.user_id).await),
+        Command::BlockUser(r) => ok(social::block(services, user.id, r.user_id).await),
+        Command::UnblockUser(r) => ok(social::unblock(services, user.id, r.user_id).await),
         Command::GetUnreadTotal(_) => {
             let total = unread_total(services, user.id).await?;
             Ok(Payload::UnreadTotal(v1::UnreadTotal { total }))
@@ -206,6 +228,12 @@ async fn create_direct(
         ));
     }
     require_users(services, &[peer].into()).await?;
+    if social::blocked_between(services, me, peer).await? {
+        return Err(ChatError::PermissionDenied(
+            Reason::Blocked,
+            "one of you has blocked the other".into(),
+        ));
+    }
     let store = &services.core.store;
     let room_id = match store.direct_room(me, peer).await? {
         Some(id) => id,
@@ -262,6 +290,14 @@ async fn create_group(
         ));
     }
     require_users(services, &members).await?;
+    for &m in &members {
+        if social::blocked_between(services, me, m).await? {
+            return Err(ChatError::PermissionDenied(
+                Reason::Blocked,
+                format!("user {m} cannot be added by you"),
+            ));
+        }
+    }
     members.insert(me);
     let record = RoomRecord {
         id: services.core.ids.next_id(),

@@ -47,6 +47,21 @@ pub(super) async fn on_invite(
                 format!("no user with id {u}"),
             ));
         }
+        // Nobody is put in a room by someone they blocked (or who blocked them).
+        if let Some(by) = by
+            && !state
+                .core
+                .store
+                .social_edge(by, u)
+                .await?
+                .blocked_by
+                .is_empty()
+        {
+            return Err(ChatError::PermissionDenied(
+                Reason::Blocked,
+                format!("user {u} cannot be invited by you"),
+            ));
+        }
     }
     // Newcomers have nothing unread from before they joined.
     let read_through = state.durable_seq;

@@ -133,6 +133,7 @@ async fn announce_presence(state: &UserState, online: bool) {
             return;
         }
     };
+    crate::social::announce_presence(core, user, online).await;
     for room_id in rooms {
         let change = PresenceChanged {
             room_id,

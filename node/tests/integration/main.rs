@@ -6,5 +6,6 @@ mod bad_input;
 mod chat;
 mod common;
 mod durability;
+mod friends;
 mod messenger;
 mod rooms;
