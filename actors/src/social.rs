@@ -157,6 +157,15 @@ async fn other_user(
         .ok_or_else(|| ChatError::NotFound(Reason::UserNotFound, "no such user".into()))
 }
 
+async fn current(services: &Services, me: &UserRecord) -> Result<UserRecord, ChatError> {
+    Ok(services
+        .core
+        .store
+        .user_by_id(me.id)
+        .await?
+        .unwrap_or_else(|| me.clone()))
+}
+
 fn befriended(services: &Services, a: &UserRecord, b: &UserRecord) {
     publish(
         services,
@@ -177,6 +186,9 @@ fn befriended(services: &Services, a: &UserRecord, b: &UserRecord) {
 /// Asks `to` to be friends (or accepts at once when they already asked).
 pub async fn request(services: &Services, me: &UserRecord, to: UserId) -> Result<(), ChatError> {
     let them = other_user(services, me.id, to).await?;
+    // The connection's copy of the caller may predate a profile change: events show the
+    // current one.
+    let me = &current(services, me).await?;
     let now = now_ms();
     let (_, new) = change(services, me.id, to, |e| {
         if !e.blocked_by.is_empty() {
@@ -223,6 +235,7 @@ fn no_request() -> ChatError {
 /// Accepts the pending request from `from`.
 pub async fn accept(services: &Services, me: &UserRecord, from: UserId) -> Result<(), ChatError> {
     let them = other_user(services, me.id, from).await?;
+    let me = &current(services, me).await?;
     let now = now_ms();
     change(services, me.id, from, |e| match e.request_from {
         Some(f) if f == from => Ok(Some(SocialEdge {
