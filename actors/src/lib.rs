@@ -82,6 +82,22 @@ pub struct SystemConfig {
     pub fault_injection: bool,
 }
 
+/// Spawns `actor` linked under `parent` (unlinked when `None`); a failure is `INTERNAL`.
+pub(crate) async fn spawn_child<A: Actor>(
+    what: &str,
+    actor: A,
+    args: A::Arguments,
+    parent: Option<ractor::ActorCell>,
+) -> Result<ActorRef<A::Msg>, ChatError> {
+    let spawned = match parent {
+        Some(p) => Actor::spawn_linked(None, actor, args, p).await,
+        None => Actor::spawn(None, actor, args).await,
+    };
+    spawned
+        .map(|(actor, _)| actor)
+        .map_err(|e| ChatError::Internal(format!("spawn {what}: {e}")))
+}
+
 /// The root of a node's supervision tree: it only parents the supervisors.
 struct NodeRoot;
 

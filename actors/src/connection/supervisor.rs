@@ -100,12 +100,13 @@ impl ConnectionRegistry {
         users: crate::UserDirectory,
     ) -> Result<(), ChatError> {
         *self.users.lock().unwrap_or_else(|p| p.into_inner()) = Some(users);
-        let spawned = match parent {
-            Some(p) => Actor::spawn_linked(None, ConnectionSupervisor, self.clone(), p).await,
-            None => Actor::spawn(None, ConnectionSupervisor, self.clone()).await,
-        };
-        let (actor, _) = spawned
-            .map_err(|e| ChatError::Internal(format!("spawn connection supervisor: {e}")))?;
+        let actor = crate::spawn_child(
+            "connection supervisor",
+            ConnectionSupervisor,
+            self.clone(),
+            parent,
+        )
+        .await?;
         *self.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(actor.get_cell());
         Ok(())
     }
@@ -151,10 +152,13 @@ impl ConnectionRegistry {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| ChatError::Internal("connection supervisor not started".into()))?;
-        let (actor, _) =
-            Actor::spawn_linked(None, ConnectionActor, ConnectionArgs { slot }, parent)
-                .await
-                .map_err(|e| ChatError::Internal(format!("spawn connection actor: {e}")))?;
+        let actor = crate::spawn_child(
+            "connection actor",
+            ConnectionActor,
+            ConnectionArgs { slot },
+            Some(parent),
+        )
+        .await?;
         if let Some(e) = self.lock().by_conn.get_mut(&conn_id) {
             e.actor = Some(actor.get_id());
         }

@@ -186,9 +186,7 @@ async fn activate(
         core: state.core.clone(),
         recovering: state.needs_recovery.remove(&room),
     };
-    let (actor, _) = Actor::spawn_linked(None, RoomActor, args, myself.get_cell())
-        .await
-        .map_err(|e| ChatError::Internal(format!("spawn room actor: {e}")))?;
+    let actor = crate::spawn_child("room actor", RoomActor, args, Some(myself.get_cell())).await?;
     state.by_actor.insert(actor.get_id(), room);
     state
         .rooms
@@ -218,12 +216,13 @@ impl RoomDirectory {
     pub async fn start(core: Arc<Core>, parent: Option<ActorCell>) -> Result<Self, ChatError> {
         let rooms: RoomMap = Arc::default();
         let timeout = Duration::from_millis(core.config.call_timeout_ms);
-        let spawned = match parent {
-            Some(p) => Actor::spawn_linked(None, RoomSupervisor, (core, rooms.clone()), p).await,
-            None => Actor::spawn(None, RoomSupervisor, (core, rooms.clone())).await,
-        };
-        let (supervisor, _) =
-            spawned.map_err(|e| ChatError::Internal(format!("spawn room supervisor: {e}")))?;
+        let supervisor = crate::spawn_child(
+            "room supervisor",
+            RoomSupervisor,
+            (core, rooms.clone()),
+            parent,
+        )
+        .await?;
         Ok(Self {
             supervisor,
             rooms,

@@ -151,12 +151,8 @@ pub struct UserDirectory {
 impl UserDirectory {
     /// Starts the user supervisor under `parent`.
     pub async fn start(core: Arc<Core>, parent: Option<ActorCell>) -> Result<Self, ChatError> {
-        let spawned = match parent {
-            Some(p) => Actor::spawn_linked(None, UserSupervisor, core, p).await,
-            None => Actor::spawn(None, UserSupervisor, core).await,
-        };
-        let (supervisor, _) =
-            spawned.map_err(|e| ChatError::Internal(format!("spawn user supervisor: {e}")))?;
+        let supervisor =
+            crate::spawn_child("user supervisor", UserSupervisor, core, parent).await?;
         Ok(Self { supervisor })
     }
 
