@@ -53,12 +53,7 @@ async fn signup_login_refresh_logout() {
     }
 
     // Refresh rotates: the new pair works, the old refresh token does not.
-    let (status, body) = http
-        .post(
-            "/v1/auth/refresh",
-            &json!({"refresh_token": login.refresh_token}),
-        )
-        .await;
+    let (status, body) = http.refresh(&login.refresh_token).await;
     assert_eq!(status, 200, "{body}");
     let rotated = account(&body);
     assert_ne!(rotated.refresh_token, login.refresh_token);
@@ -72,42 +67,17 @@ async fn signup_login_refresh_logout() {
     ));
 
     // Re-using the spent token is theft: it fails and revokes the family, rotated one included.
-    let (status, body) = http
-        .post(
-            "/v1/auth/refresh",
-            &json!({"refresh_token": login.refresh_token}),
-        )
-        .await;
+    let (status, body) = http.refresh(&login.refresh_token).await;
     assert_eq!((status, reason(&body)), (401, "REFRESH_TOKEN_INVALID"));
-    let (status, _) = http
-        .post(
-            "/v1/auth/refresh",
-            &json!({"refresh_token": rotated.refresh_token}),
-        )
-        .await;
+    let (status, _) = http.refresh(&rotated.refresh_token).await;
     assert_eq!(status, 401);
 
     // Log-out revokes; logging out twice is fine.
-    let (status, _) = http
-        .post(
-            "/v1/auth/logout",
-            &json!({"refresh_token": alice.refresh_token}),
-        )
-        .await;
+    let (status, _) = http.logout(&alice.refresh_token).await;
     assert_eq!(status, 200);
-    let (status, _) = http
-        .post(
-            "/v1/auth/logout",
-            &json!({"refresh_token": alice.refresh_token}),
-        )
-        .await;
+    let (status, _) = http.logout(&alice.refresh_token).await;
     assert_eq!(status, 200);
-    let (status, body) = http
-        .post(
-            "/v1/auth/refresh",
-            &json!({"refresh_token": alice.refresh_token}),
-        )
-        .await;
+    let (status, body) = http.refresh(&alice.refresh_token).await;
     assert_eq!((status, reason(&body)), (401, "REFRESH_TOKEN_INVALID"));
     node.stop().await;
 }

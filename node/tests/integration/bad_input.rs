@@ -107,11 +107,7 @@ async fn malformed_unknown_and_oversized_frames_keep_the_socket_usable() {
 async fn bad_sends_and_reads_are_refused_and_store_nothing() {
     let node = TestNode::start_with(|c| c.chat.max_message_bytes = 100).await;
     let http = node.http();
-    let (alice, bob, eve) = (
-        http.signup("alice").await,
-        http.signup("bob").await,
-        http.signup("eve").await,
-    );
+    let [alice, bob, eve] = http.signups(["alice", "bob", "eve"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;

@@ -8,7 +8,7 @@ use crate::common::*;
 async fn direct_room_both_ways_across_codecs() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &bob.access_token, Wire::Proto).await;
 
@@ -50,11 +50,7 @@ async fn direct_room_both_ways_across_codecs() {
 async fn group_members_see_one_order_under_concurrent_senders() {
     let node = TestNode::start().await;
     let http = node.http();
-    let users = [
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-    ];
+    let users = http.signups(["ann", "ben", "cat"]).await;
     let mut clients = Vec::new();
     for u in &users {
         clients.push(Client::connect(node.addr, &u.access_token, Wire::Json).await);
@@ -138,7 +134,7 @@ async fn group_members_see_one_order_under_concurrent_senders() {
 async fn retry_with_same_client_id_gets_the_first_ack() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;
     let first = a.say_ok(room.id, "same", "hello").await;
@@ -168,7 +164,7 @@ async fn idempotency_survives_restart() {
     let config = test_config(dir.path());
     let node = chat_node::start(config.clone()).await.unwrap();
     let http = Http::new(node.http_addr);
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.http_addr, &alice.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;
     let first = a.say_ok(room.id, "k", "once").await;
@@ -187,7 +183,7 @@ async fn history_pages_backwards_across_buckets() {
     // 3 ms buckets: 60 messages span many of them.
     let node = TestNode::start_with(|c| c.store.bucket_width_ms = Some(3)).await;
     let http = node.http();
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;
     for n in 1..=60 {
@@ -235,7 +231,7 @@ async fn history_pages_backwards_across_buckets() {
 async fn history_beyond_the_room_cache_comes_from_the_store() {
     let node = TestNode::start_with(|c| c.chat.recent_cache = 5).await;
     let http = node.http();
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;
     for n in 1..=20 {
@@ -260,7 +256,7 @@ async fn history_beyond_the_room_cache_comes_from_the_store() {
 async fn crashed_room_restarts_from_the_store_and_loses_nothing() {
     let node = TestNode::start_with(|c| c.debug.fault_injection = true).await;
     let http = node.http();
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &bob.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;

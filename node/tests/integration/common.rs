@@ -133,6 +133,33 @@ impl Http {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// Signs several users up, in order.
+    pub async fn signups<const N: usize>(&self, names: [&str; N]) -> [Account; N] {
+        let mut accounts = Vec::with_capacity(N);
+        for name in names {
+            accounts.push(self.signup(name).await);
+        }
+        accounts.try_into().unwrap_or_else(|_| unreachable!())
+    }
+
+    /// `POST /v1/auth/refresh` with a refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.post(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/logout` with a refresh token.
+    pub async fn logout(&self, refresh_token: &str) -> (u16, Value) {
+        self.post(
+            "/v1/auth/logout",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
     pub async fn signup(&self, username: &str) -> Account {
         let (status, body) = self
             .post(

@@ -11,7 +11,7 @@ async fn acked_messages_survive_sigkill_and_seq_continues() {
     let (_dir, data) = temp_dir();
     let node = NodeProcess::start(&data, &[]);
     let http = Http::new(node.addr);
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Proto).await;
     let room = a.create_direct(bob.id).await;
 
@@ -76,7 +76,7 @@ async fn sigterm_drains_and_exits_cleanly() {
     let (_dir, data) = temp_dir();
     let node = NodeProcess::start(&data, &[]);
     let http = Http::new(node.addr);
-    let (alice, bob) = (http.signup("alice").await, http.signup("bob").await);
+    let [alice, bob] = http.signups(["alice", "bob"]).await;
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let room = a.create_direct(bob.id).await;
     for n in 0..20 {

@@ -23,12 +23,7 @@ fn ok(p: Payload) {
 async fn friend_requests_with_live_events_on_both_sides() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben, cat, dan) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-        http.signup("dan").await,
-    );
+    let [ann, ben, cat, dan] = http.signups(["ann", "ben", "cat", "dan"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
     let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
@@ -169,11 +164,7 @@ async fn friend_requests_with_live_events_on_both_sides() {
 async fn blocked_users_cannot_reach_you() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, eve, cat) = (
-        http.signup("ann").await,
-        http.signup("eve").await,
-        http.signup("cat").await,
-    );
+    let [ann, eve, cat] = http.signups(["ann", "eve", "cat"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
     // Friends first: blocking ends it.

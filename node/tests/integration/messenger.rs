@@ -157,7 +157,7 @@ async fn unread_counts_follow_reads_in_any_order() {
 async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
     let node = TestNode::start_with(|c| c.http.poll_timeout_ms = 1000).await;
     let http = node.http();
-    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
     let mut bp = PollClient::open(node.addr, &ben.access_token).await;
@@ -252,11 +252,7 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
 async fn invitations_arrive_live_without_subscribing() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben, cat) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-    );
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
     let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
@@ -307,7 +303,7 @@ async fn invitations_arrive_live_without_subscribing() {
 async fn reconnect_recovers_exactly_the_missed_messages_under_concurrent_sends() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = a.create_direct(ben.id).await.id;
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
@@ -366,11 +362,7 @@ async fn reconnect_recovers_exactly_the_missed_messages_under_concurrent_sends()
 async fn long_poll_and_socket_clients_see_the_same_events() {
     let node = TestNode::start_with(|c| c.http.poll_timeout_ms = 1000).await;
     let http = node.http();
-    let (ann, ben, cat) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-    );
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = a.create_group("mixed", &[ben.id, cat.id]).await.id;
     let mut sock = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
@@ -417,7 +409,7 @@ async fn long_poll_and_socket_clients_see_the_same_events() {
 async fn two_devices_of_one_user_stay_consistent() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut phone = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
     let mut laptop = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
@@ -449,11 +441,7 @@ async fn two_devices_of_one_user_stay_consistent() {
 async fn presence_and_typing_reach_members_with_the_room_open() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben, eve) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("eve").await,
-    );
+    let [ann, ben, eve] = http.signups(["ann", "ben", "eve"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = a.create_direct(ben.id).await.id;
     let opened = a.open(room).await;
@@ -500,11 +488,7 @@ async fn presence_and_typing_reach_members_with_the_room_open() {
 async fn bad_reads_cursors_and_recoveries_change_nothing() {
     let node = TestNode::start_with(|c| c.http.poll_timeout_ms = 200).await;
     let http = node.http();
-    let (ann, ben, eve) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("eve").await,
-    );
+    let [ann, ben, eve] = http.signups(["ann", "ben", "eve"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
     let room = a.create_direct(ben.id).await.id;
@@ -574,7 +558,7 @@ async fn a_cursor_past_the_buffer_must_resync() {
     })
     .await;
     let http = node.http();
-    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = a.create_direct(ben.id).await.id;
     let bp = PollClient::open(node.addr, &ben.access_token).await;
@@ -608,11 +592,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_others_are_not_slowed() {
     })
     .await;
     let http = node.http();
-    let (ann, ben, cat) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-    );
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Proto).await;
     let room = a.create_group("flood", &[ben.id, cat.id]).await.id;
     let mut stuck = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
@@ -654,7 +634,7 @@ async fn recovery_beyond_the_limit_says_so_and_history_fills_the_rest() {
     })
     .await;
     let http = node.http();
-    let (ann, ben) = (http.signup("ann").await, http.signup("ben").await);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = a.create_direct(ben.id).await.id;
     for n in 1..=50 {

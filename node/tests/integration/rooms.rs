@@ -13,12 +13,7 @@ fn members_changed(p: Payload) -> Option<v1::MembersChanged> {
 async fn invite_leave_and_membership_events() {
     let node = TestNode::start_with(|c| c.chat.max_room_members = 3).await;
     let http = node.http();
-    let (ann, ben, cat, dan) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-        http.signup("dan").await,
-    );
+    let [ann, ben, cat, dan] = http.signups(["ann", "ben", "cat", "dan"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
     let room = a.create_group("  Book club  ", &[ben.id]).await;
@@ -134,11 +129,7 @@ async fn invite_leave_and_membership_events() {
 async fn room_list_is_ordered_by_activity_with_last_message() {
     let node = TestNode::start().await;
     let http = node.http();
-    let (ann, ben, cat) = (
-        http.signup("ann").await,
-        http.signup("ben").await,
-        http.signup("cat").await,
-    );
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let r1 = a.create_group("first", &[ben.id]).await;
     let r2 = a.create_direct(cat.id).await;
