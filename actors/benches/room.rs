@@ -54,6 +54,7 @@ fn setup(members: u64) -> Setup {
                 password_hash: String::new(),
                 created_at_ms: 0,
                 status_message: String::new(),
+                avatar_file_id: 0,
             };
             store.create_user(user).await.unwrap();
         }
@@ -80,6 +81,11 @@ fn setup(members: u64) -> Setup {
                 node_id: "bench".into(),
                 node_index: 0,
                 fault_injection: false,
+                files: chat_actors::FilesConfig::default(),
+                blobs: chat_store::Blobs::open(&chat_store::BlobConfig::Local {
+                    root: std::env::temp_dir().join("chat-bench-files"),
+                })
+                .unwrap(),
             },
             store,
         )
@@ -127,6 +133,7 @@ fn sequence_and_fan_out(bencher: Bencher, members: u64) {
                         sender: 1,
                         client_msg_id: format!("m{i}"),
                         body: "x".repeat(100),
+                        attachments: Vec::new(),
                     };
                     actor.cast(RoomMessage::Send(req, tx.into())).unwrap();
                     acks.push(rx);

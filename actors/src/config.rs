@@ -106,3 +106,57 @@ impl ChatConfig {
         Ok(())
     }
 }
+
+/// Limits and timings of file transfer. Where the bytes live is the node's choice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest upload in bytes. Default 104857600 (100 MiB).
+    pub max_file_bytes: u64,
+    /// Most files one message carries. Default 10.
+    pub max_attachments: usize,
+    /// Uploads received at once; more wait their turn (each holds up to 5 MiB). Default 16.
+    pub max_concurrent_uploads: usize,
+    /// An upload never attached to a message or profile is deleted after this long.
+    /// Default 86400 (a day).
+    pub orphan_ttl_secs: u64,
+    /// How often orphans are looked for. Default 300.
+    pub orphan_sweep_secs: u64,
+    /// Thumbnails fit in a square of this many pixels. Default 320.
+    pub thumbnail_px: u32,
+    /// Images larger than this (in bytes) get no thumbnail. Default 33554432 (32 MiB).
+    pub max_thumbnail_source_bytes: u64,
+    /// Images with more pixels than this get no thumbnail (decoding bomb guard).
+    /// Default 50000000.
+    pub max_image_pixels: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 100 * 1024 * 1024,
+            max_attachments: 10,
+            max_concurrent_uploads: 16,
+            orphan_ttl_secs: 24 * 3600,
+            orphan_sweep_secs: 300,
+            thumbnail_px: 320,
+            max_thumbnail_source_bytes: 32 * 1024 * 1024,
+            max_image_pixels: 50_000_000,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// Checks that the values make sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_file_bytes == 0
+            || self.max_attachments == 0
+            || self.max_concurrent_uploads == 0
+            || self.orphan_sweep_secs == 0
+            || self.thumbnail_px == 0
+        {
+            return Err("files: sizes, counts and the sweep interval must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -52,6 +52,15 @@ pub enum Reason {
     StoreUnavailable,
     Draining,
     Internal,
+    FileTooLarge,
+    FileEmpty,
+    InvalidFileName,
+    FileNotFound,
+    TooManyAttachments,
+    NotAnImage,
+    ThumbnailNotReady,
+    RangeNotSatisfiable,
+    UploadInterrupted,
 }
 
 impl Reason {
@@ -103,6 +112,15 @@ impl Reason {
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
             Self::Draining => "DRAINING",
             Self::Internal => "INTERNAL",
+            Self::FileTooLarge => "FILE_TOO_LARGE",
+            Self::FileEmpty => "FILE_EMPTY",
+            Self::InvalidFileName => "INVALID_FILE_NAME",
+            Self::FileNotFound => "FILE_NOT_FOUND",
+            Self::TooManyAttachments => "TOO_MANY_ATTACHMENTS",
+            Self::NotAnImage => "NOT_AN_IMAGE",
+            Self::ThumbnailNotReady => "THUMBNAIL_NOT_READY",
+            Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
+            Self::UploadInterrupted => "UPLOAD_INTERRUPTED",
         }
     }
 }
@@ -148,6 +166,12 @@ impl ChatError {
     /// The room does not exist, or the caller may not know it does.
     pub fn room_not_found() -> Self {
         Self::NotFound(Reason::RoomNotFound, "no such room".into())
+    }
+
+    /// The file does not exist, or the caller may not read it (the two look the same, so
+    /// ids cannot be probed).
+    pub fn file_not_found() -> Self {
+        Self::NotFound(Reason::FileNotFound, "no such file".into())
     }
 
     /// The caller is not a member of the room.
@@ -229,6 +253,7 @@ impl ChatError {
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::NotFound => Self::NotFound(Reason::InvalidArgument, "not found".into()),
             StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
                 tracing::warn!(error = %e, "store unavailable");
                 Self::Unavailable(

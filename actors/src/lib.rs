@@ -27,6 +27,7 @@ pub mod connection;
 pub mod convert;
 pub mod core;
 pub mod error;
+pub mod files;
 pub mod hub;
 pub mod ids;
 pub mod outbound;
@@ -38,15 +39,16 @@ pub mod user;
 use std::{sync::Arc, time::Duration};
 
 use chat_proto::v1::CloseCode;
-use chat_store::SharedStore;
+use chat_store::{Blobs, SharedStore};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 pub use crate::{
     auth::{AuthConfig, AuthService, TokenSigner},
-    config::ChatConfig,
+    config::{ChatConfig, FilesConfig},
     connection::ConnectionRegistry,
     core::Core,
     error::{ChatError, Reason},
+    files::FileService,
     room::RoomDirectory,
     user::UserDirectory,
 };
@@ -64,6 +66,8 @@ pub struct Services {
     pub users: UserDirectory,
     /// Live connections.
     pub connections: ConnectionRegistry,
+    /// Uploads, downloads, attachments.
+    pub files: FileService,
 }
 
 /// How to build a node's actor system.
@@ -80,6 +84,10 @@ pub struct SystemConfig {
     pub node_index: u16,
     /// Enables test-only fault injection.
     pub fault_injection: bool,
+    /// File limits.
+    pub files: FilesConfig,
+    /// Where file bytes live.
+    pub blobs: Blobs,
 }
 
 /// Spawns `actor` linked under `parent` (unlinked when `None`); a failure is `INTERNAL`.
@@ -122,6 +130,7 @@ impl ChatSystem {
     /// Builds the hub, bus and supervision tree over `store`.
     pub async fn start(config: SystemConfig, store: SharedStore) -> Result<Self, ChatError> {
         config.chat.validate().map_err(ChatError::Internal)?;
+        config.files.validate().map_err(ChatError::Internal)?;
         let hub = Arc::new(hub::Hub::new());
         let ids = Arc::new(ids::IdGenerator::new(config.node_index));
         let core = Arc::new(Core {
@@ -143,6 +152,7 @@ impl ChatSystem {
         connections
             .start(Some(root.get_cell()), users.clone())
             .await?;
+        let files = FileService::start(config.files, store.clone(), config.blobs, ids.clone());
         let auth = AuthService::new(config.auth, store, ids, config.signer)?;
         Ok(Self {
             services: Services {
@@ -151,6 +161,7 @@ impl ChatSystem {
                 rooms,
                 users,
                 connections,
+                files,
             },
             root,
         })
@@ -163,6 +174,7 @@ impl ChatSystem {
             .connections
             .close_all(CloseCode::Draining, "node shutting down");
         self.services.rooms.drain_all(deadline).await;
+        self.services.files.stop();
         if let Err(e) = self.services.core.store.flush().await {
             tracing::error!(error = %e, "store flush at shutdown failed");
         }

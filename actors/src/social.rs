@@ -38,6 +38,7 @@ pub async fn update_profile(
     me: UserId,
     display_name: &str,
     status_message: &str,
+    avatar_file_id: Option<u64>,
 ) -> Result<UserRecord, ChatError> {
     let display_name = validate::display_name(display_name)?;
     let status = status_message.trim();
@@ -49,12 +50,24 @@ pub async fn update_profile(
             ),
         ));
     }
+    let not_found = || ChatError::NotFound(Reason::UserNotFound, "no such user".into());
+    let avatar = match avatar_file_id {
+        None => {
+            let current = services.core.store.user_by_id(me).await?;
+            current.ok_or_else(not_found)?.avatar_file_id
+        }
+        Some(0) => 0,
+        Some(id) => {
+            services.files.make_avatar(me, id).await?;
+            id
+        }
+    };
     services
         .core
         .store
-        .update_profile(me, display_name, status.to_owned())
+        .update_profile(me, display_name, status.to_owned(), avatar)
         .await?
-        .ok_or_else(|| ChatError::NotFound(Reason::UserNotFound, "no such user".into()))
+        .ok_or_else(not_found)
 }
 
 /// Users by username prefix, a page at a time.

@@ -5,7 +5,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, Path, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
@@ -15,7 +15,7 @@ use chat_proto::v1::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Gateway, error::http_status, poll, ws};
+use crate::{Gateway, error::http_status, files, poll, ws};
 
 pub fn routes(gateway: Gateway) -> Router {
     let mut router = Router::new()
@@ -29,12 +29,26 @@ pub fn routes(gateway: Gateway) -> Router {
         .route("/v1/poll", get(poll::poll))
         .route("/v1/poll/{session_id}/commands", post(poll::command))
         .route("/v1/poll/{session_id}", delete(poll::close))
+        .route("/v1/files", post(files::upload))
+        .route("/v1/files/{id}", get(files::download))
+        .route("/v1/files/{id}/thumbnail", get(files::thumbnail))
+        .route("/v1/files/{id}/info", get(files::info))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if gateway.services.core.fault_injection {
         router = router.route("/debug/rooms/{room_id}/fault", post(inject_room_fault));
     }
     router.fallback(not_found).with_state(gateway)
+}
+
+/// The token of an `Authorization: Bearer` header ("" when none).
+pub fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim()
 }
 
 /// A protobuf-JSON response.

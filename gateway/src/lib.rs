@@ -5,6 +5,7 @@
 //! May depend on `chat-actors` and `chat-proto`; never on the store or the node.
 
 mod error;
+mod files;
 mod http;
 mod poll;
 mod ws;

@@ -21,7 +21,7 @@ use std::{
 use axum::{
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use chat_actors::{
@@ -38,7 +38,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::{
     Gateway, GatewayConfig,
-    http::{error_response, json},
+    http::{bearer, error_response, json},
 };
 
 /// Every long-poll session of this node.
@@ -163,15 +163,6 @@ async fn pump(session: Weak<PollSession>, mut outbound: OutboundReceiver, capaci
         }
         session.notify.notify_waiters();
     }
-}
-
-fn bearer(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .trim()
 }
 
 fn random_id() -> Result<String, ChatError> {

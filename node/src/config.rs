@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chat_actors::{AuthConfig, ChatConfig};
+use chat_actors::{AuthConfig, ChatConfig, FilesConfig};
 use chat_gateway::GatewayConfig;
+use chat_store::{BlobConfig, S3Config};
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
@@ -25,6 +26,8 @@ pub struct NodeConfig {
     pub auth: AuthSection,
     /// Messenger limits and timings.
     pub chat: ChatConfig,
+    /// File transfer.
+    pub files: FilesSection,
     /// Logging.
     pub log: LogSection,
     /// Test-only switches. Never enable in production.
@@ -91,6 +94,48 @@ impl StoreSection {
             .bucket_width_ms
             .unwrap_or(self.bucket_width_secs.saturating_mul(1000));
         i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+}
+
+/// File transfer: limits, and where the bytes live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSection {
+    /// `local` (a directory, nothing to install) or `s3` (any S3-compatible store; use it
+    /// for clusters). Default `local`.
+    pub backend: String,
+    /// Directory of the `local` backend. Default unset: `<node.data_dir>/files`.
+    pub local_dir: Option<PathBuf>,
+    /// The bucket of the `s3` backend.
+    pub s3: S3Config,
+    /// Limits and timings.
+    #[serde(flatten)]
+    pub limits: FilesConfig,
+}
+
+impl Default for FilesSection {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            local_dir: None,
+            s3: S3Config::default(),
+            limits: FilesConfig::default(),
+        }
+    }
+}
+
+impl FilesSection {
+    /// The blob backend this section selects.
+    pub fn blob_config(&self, data_dir: &Path) -> BlobConfig {
+        match self.backend.as_str() {
+            "s3" => BlobConfig::S3(self.s3.clone()),
+            _ => BlobConfig::Local {
+                root: self
+                    .local_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("files")),
+            },
+        }
     }
 }
 
@@ -163,6 +208,21 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate().map_err(ConfigError::Invalid)?;
         self.chat.validate().map_err(ConfigError::Invalid)?;
+        self.files.limits.validate().map_err(ConfigError::Invalid)?;
+        match self.files.backend.as_str() {
+            "local" => {}
+            "s3" if !self.files.s3.bucket.is_empty() => {}
+            "s3" => {
+                return Err(ConfigError::Invalid(
+                    "files.s3.bucket is required when files.backend is \"s3\"".into(),
+                ));
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "files.backend {other:?} is not supported (use \"local\" or \"s3\")"
+                )));
+            }
+        }
         if self.store.backend != "embedded" {
             return Err(ConfigError::Invalid(format!(
                 "store.backend {:?} is not supported (use \"embedded\")",
@@ -229,5 +289,15 @@ mod tests {
             c.validate().is_err(),
             "queue smaller than a batch plus in-flight replies"
         );
+        let mut c = NodeConfig::default();
+        c.files.backend = "s3".into();
+        assert!(c.validate().is_err(), "s3 without a bucket");
+        c.files.s3.bucket = "chat".into();
+        assert!(c.validate().is_ok());
+        c.files.backend = "gcs".into();
+        assert!(c.validate().is_err());
+        let mut c = NodeConfig::default();
+        c.files.limits.max_file_bytes = 0;
+        assert!(c.validate().is_err());
     }
 }

@@ -13,7 +13,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use chat_actors::{ChatSystem, SystemConfig, TokenSigner};
 use chat_gateway::Gateway;
-use chat_store::{EmbeddedConfig, EmbeddedStore, SharedStore};
+use chat_store::{Blobs, EmbeddedConfig, EmbeddedStore, SharedStore};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use config::NodeConfig;
@@ -47,6 +47,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         })
         .context("cannot open the embedded store")?,
     );
+    let blobs = Blobs::open(&config.files.blob_config(&data_dir))
+        .context("cannot open the file storage")?;
+    blobs
+        .check()
+        .await
+        .with_context(|| format!("file storage ({}) is unreachable", config.files.backend))?;
     let system = ChatSystem::start(
         SystemConfig {
             chat: config.chat.clone(),
@@ -55,6 +61,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             node_id: config.node_id(),
             node_index: config.node.node_index,
             fault_injection: config.debug.fault_injection,
+            files: config.files.limits.clone(),
+            blobs,
         },
         store,
     )

@@ -27,6 +27,7 @@ fn event() -> ServerFrame {
             body: "x".repeat(100),
             sent_at_ms: 1_795_615_254_300,
             unread: 3,
+            attachments: Vec::new(),
         })),
     }
 }
@@ -38,6 +39,7 @@ fn send() -> ClientFrame {
             room_id: 383_980_371_000_000_512,
             client_msg_id: "c-123456".into(),
             body: "x".repeat(100),
+            file_ids: Vec::new(),
         })),
     }
 }

@@ -86,7 +86,8 @@ mod tests {
             Some(client_frame::Command::SendMessage(SendMessage {
                 room_id: 5,
                 client_msg_id: "a".into(),
-                body: "hi".into()
+                body: "hi".into(),
+                file_ids: Vec::new(),
             }))
         );
     }

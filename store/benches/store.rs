@@ -38,6 +38,7 @@ fn message(room: u64, seq: u64) -> MessageRecord {
         client_msg_id: format!("c{seq}"),
         body: "x".repeat(100),
         sent_at_ms: 1_795_615_254_300 + seq as i64,
+        attachments: Vec::new(),
     }
 }
 

@@ -4,11 +4,15 @@
 //!
 //! Message: `1 | room u64 | seq u64 | id u64 | sender u64 | sent_at i64 |
 //! client_msg_id (u16 length + UTF-8) | body (u32 length + UTF-8)`, integers big-endian.
+//! A message with attachments starts with `2` instead and ends with `count u16` and per
+//! attachment `file_id u64 | size u64 | width u32 | height u32 | name (u16 length + UTF-8) |
+//! content_type (u16 length + UTF-8)`. Plain messages keep the shorter version 1.
 //! Head: `1 | last_seq u64 | 0 or (1 + message)`.
 
-use crate::{MessageRecord, RoomHead, StoreError};
+use crate::{AttachmentRecord, MessageRecord, RoomHead, StoreError};
 
 const VERSION: u8 = 1;
+const VERSION_ATTACHMENTS: u8 = 2;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} record"))
@@ -21,7 +25,11 @@ fn put_message(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
     let body_len =
         u32::try_from(m.body.len()).map_err(|_| StoreError::Invalid("body too long".into()))?;
     out.reserve(43 + m.client_msg_id.len() + m.body.len());
-    out.push(VERSION);
+    out.push(if m.attachments.is_empty() {
+        VERSION
+    } else {
+        VERSION_ATTACHMENTS
+    });
     for v in [m.room_id, m.seq, m.id, m.sender_id] {
         out.extend_from_slice(&v.to_be_bytes());
     }
@@ -30,6 +38,32 @@ fn put_message(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
     out.extend_from_slice(m.client_msg_id.as_bytes());
     out.extend_from_slice(&body_len.to_be_bytes());
     out.extend_from_slice(m.body.as_bytes());
+    if !m.attachments.is_empty() {
+        put_attachments(out, &m.attachments)?;
+    }
+    Ok(())
+}
+
+fn put_short_string(out: &mut Vec<u8>, s: &str, what: &str) -> Result<(), StoreError> {
+    let len =
+        u16::try_from(s.len()).map_err(|_| StoreError::Invalid(format!("{what} too long")))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_attachments(out: &mut Vec<u8>, attachments: &[AttachmentRecord]) -> Result<(), StoreError> {
+    let count = u16::try_from(attachments.len())
+        .map_err(|_| StoreError::Invalid("too many attachments".into()))?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for a in attachments {
+        out.extend_from_slice(&a.file_id.to_be_bytes());
+        out.extend_from_slice(&a.size.to_be_bytes());
+        out.extend_from_slice(&a.width.to_be_bytes());
+        out.extend_from_slice(&a.height.to_be_bytes());
+        put_short_string(out, &a.name, "attachment name")?;
+        put_short_string(out, &a.content_type, "attachment content type")?;
+    }
     Ok(())
 }
 
@@ -61,13 +95,39 @@ impl<'a> Reader<'a> {
         self.take(8)?.try_into().ok().map(u64::from_be_bytes)
     }
 
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?.try_into().ok().map(u32::from_be_bytes)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2)?.try_into().ok().map(u16::from_be_bytes)
+    }
+
+    fn short_string(&mut self) -> Option<String> {
+        let len = self.u16()?;
+        self.string(usize::from(len))
+    }
+
     fn string(&mut self, len: usize) -> Option<String> {
         String::from_utf8(self.take(len)?.to_vec()).ok()
     }
 }
 
+fn read_attachment(r: &mut Reader<'_>) -> Option<AttachmentRecord> {
+    let (file_id, size, width, height) = (r.u64()?, r.u64()?, r.u32()?, r.u32()?);
+    Some(AttachmentRecord {
+        file_id,
+        size,
+        width,
+        height,
+        name: r.short_string()?,
+        content_type: r.short_string()?,
+    })
+}
+
 fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
-    if r.u8()? != VERSION {
+    let version = r.u8()?;
+    if version != VERSION && version != VERSION_ATTACHMENTS {
         return None;
     }
     let (room_id, seq, id, sender_id) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
@@ -76,6 +136,13 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
     let client_msg_id = r.string(usize::from(id_len))?;
     let body_len = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
     let body = r.string(usize::try_from(body_len).ok()?)?;
+    let mut attachments = Vec::new();
+    if version == VERSION_ATTACHMENTS {
+        let count = r.u16()?;
+        for _ in 0..count {
+            attachments.push(read_attachment(r)?);
+        }
+    }
     Some(MessageRecord {
         room_id,
         seq,
@@ -84,6 +151,7 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
         client_msg_id,
         body,
         sent_at_ms,
+        attachments,
     })
 }
 
@@ -145,12 +213,43 @@ mod tests {
             client_msg_id: "c-ü".into(),
             body: "hello 👋".into(),
             sent_at_ms: -5,
+            attachments: Vec::new(),
         }
+    }
+
+    fn with_attachments() -> MessageRecord {
+        let mut m = m();
+        m.attachments = vec![
+            AttachmentRecord {
+                file_id: 9,
+                name: "cat 🐈.png".into(),
+                size: 1 << 33,
+                content_type: "image/png".into(),
+                width: 640,
+                height: 480,
+            },
+            AttachmentRecord {
+                file_id: 10,
+                name: "notes.txt".into(),
+                size: 0,
+                content_type: "text/plain".into(),
+                width: 0,
+                height: 0,
+            },
+        ];
+        m
     }
 
     #[test]
     fn round_trips() {
         assert_eq!(decode_message(&encode_message(&m()).unwrap()).unwrap(), m());
+        let a = with_attachments();
+        assert_eq!(decode_message(&encode_message(&a).unwrap()).unwrap(), a);
+        assert_eq!(
+            encode_message(&m()).unwrap()[0],
+            VERSION,
+            "plain stays version 1"
+        );
         for h in [
             RoomHead::default(),
             RoomHead {
@@ -164,6 +263,13 @@ mod tests {
 
     #[test]
     fn every_truncation_and_corruption_is_an_error_not_a_panic() {
+        let bytes = encode_message(&with_attachments()).unwrap();
+        for n in 0..bytes.len() {
+            assert!(
+                decode_message(&bytes[..n]).is_err(),
+                "attachments prefix {n}"
+            );
+        }
         let bytes = encode_message(&m()).unwrap();
         for n in 0..bytes.len() {
             assert!(decode_message(&bytes[..n]).is_err(), "prefix {n}");

@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomKind, RoomRecord, SocialEdge,
-    Store, StoreError, UserRecord,
+    AppendBatch, AttachmentRecord, FileRecord, FileUse, MessageRecord, RefreshOutcome,
+    RefreshRecord, RoomKind, RoomRecord, SocialEdge, Store, StoreError, ThumbnailRecord,
+    UserRecord,
 };
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -15,6 +16,7 @@ fn user(id: u64, name: &str) -> UserRecord {
         password_hash: "$argon2id$fake".into(),
         created_at_ms: 1,
         status_message: String::new(),
+        avatar_file_id: 0,
     }
 }
 
@@ -41,6 +43,7 @@ fn msg(room_id: u64, seq: u64, at: i64) -> MessageRecord {
         client_msg_id: format!("c{seq}"),
         body: format!("m{seq}"),
         sent_at_ms: at,
+        attachments: Vec::new(),
     }
 }
 
@@ -315,7 +318,7 @@ pub async fn profiles_and_search(store: &dyn Store) {
     assert_eq!(page, vec!["kimchi", "kite"]);
     assert!(store.search_users("zz", "", 10).await.unwrap().is_empty());
     let updated = store
-        .update_profile(1, "Kim!".into(), "busy".into())
+        .update_profile(1, "Kim!".into(), "busy".into(), 77)
         .await
         .unwrap()
         .unwrap();
@@ -326,13 +329,14 @@ pub async fn profiles_and_search(store: &dyn Store) {
         ),
         ("Kim!", "busy")
     );
+    assert_eq!(updated.avatar_file_id, 77);
     assert_eq!(
         store.user_by_id(1).await.unwrap().unwrap().status_message,
         "busy"
     );
     assert!(
         store
-            .update_profile(99, "x".into(), String::new())
+            .update_profile(99, "x".into(), String::new(), 0)
             .await
             .unwrap()
             .is_none()
@@ -382,4 +386,111 @@ pub async fn social_edges(store: &dyn Store) {
         .unwrap();
     assert!(store.social_edges(1).await.unwrap().is_empty());
     assert_eq!(store.social_edge(1, 2).await.unwrap(), empty);
+}
+
+fn file(id: u64, created_at_ms: i64) -> FileRecord {
+    FileRecord {
+        id,
+        owner_id: 1,
+        name: format!("f{id}.png"),
+        size: 10,
+        content_type: "image/png".into(),
+        sha256: [id as u8; 32],
+        created_at_ms,
+        width: 0,
+        height: 0,
+        thumbnail: None,
+        attached: false,
+        public: false,
+    }
+}
+
+pub async fn files(store: &dyn Store) {
+    for (id, at) in [(1, 100), (2, 200), (3, 300)] {
+        store.put_file(file(id, at)).await.unwrap();
+    }
+    assert_eq!(store.file(1).await.unwrap(), Some(file(1, 100)));
+    assert_eq!(store.file(9).await.unwrap(), None);
+    // Orphan candidates: unattached, older than the cut-off, oldest first.
+    let ids = |v: Vec<FileRecord>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.unattached_files(250, 10).await.unwrap()), [1, 2]);
+    assert_eq!(ids(store.unattached_files(1000, 1).await.unwrap()), [1]);
+    // Attaching to rooms (idempotent) keeps a file forever and lists its rooms.
+    store.attach_file(1, FileUse::Room(50)).await.unwrap();
+    store.attach_file(1, FileUse::Room(50)).await.unwrap();
+    store.attach_file(1, FileUse::Room(40)).await.unwrap();
+    assert_eq!(store.file_rooms(1).await.unwrap(), [40, 50]);
+    assert!(store.file(1).await.unwrap().unwrap().attached);
+    assert_eq!(ids(store.unattached_files(1000, 10).await.unwrap()), [2, 3]);
+    assert!(!store.delete_unattached_file(1).await.unwrap(), "attached");
+    // An avatar is public.
+    store.attach_file(2, FileUse::Avatar).await.unwrap();
+    let avatar = store.file(2).await.unwrap().unwrap();
+    assert!(avatar.attached && avatar.public);
+    assert!(store.file_rooms(2).await.unwrap().is_empty());
+    // Orphan deletion, then attaching the deleted file fails.
+    assert!(store.delete_unattached_file(3).await.unwrap());
+    assert!(
+        !store.delete_unattached_file(3).await.unwrap(),
+        "already gone"
+    );
+    assert_eq!(store.file(3).await.unwrap(), None);
+    assert_eq!(
+        store.attach_file(3, FileUse::Room(50)).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(store.unattached_files(1000, 10).await.unwrap().is_empty());
+    // Image metadata arrives later.
+    let thumb = ThumbnailRecord {
+        size: 5,
+        content_type: "image/jpeg".into(),
+        width: 32,
+        height: 24,
+    };
+    store
+        .set_file_image(1, 640, 480, thumb.clone())
+        .await
+        .unwrap();
+    let f = store.file(1).await.unwrap().unwrap();
+    assert_eq!(
+        (f.width, f.height, f.thumbnail),
+        (640, 480, Some(thumb.clone()))
+    );
+    assert_eq!(
+        store.set_file_image(3, 1, 1, thumb).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn membership_and_attachments(store: &dyn Store) {
+    store
+        .create_room(room(5, RoomKind::Group), vec![1, 2])
+        .await
+        .unwrap();
+    assert!(store.is_member(5, 1).await.unwrap());
+    assert!(!store.is_member(5, 3).await.unwrap());
+    store.remove_member(5, 2).await.unwrap();
+    assert!(!store.is_member(5, 2).await.unwrap());
+    let mut m = msg(5, 1, 10);
+    m.attachments = vec![AttachmentRecord {
+        file_id: 8,
+        name: "a.png".into(),
+        size: 3,
+        content_type: "image/png".into(),
+        width: 2,
+        height: 1,
+    }];
+    store
+        .append(5, 0, AppendBatch::messages(vec![m.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(store.history(5, 0, 10).await.unwrap(), vec![m.clone()]);
+    assert_eq!(
+        store.room_head(5).await.unwrap().last_message,
+        Some(m.clone())
+    );
+    assert_eq!(
+        store.find_client_message(5, 1, "c1").await.unwrap(),
+        Some(m)
+    );
 }

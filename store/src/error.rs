@@ -6,6 +6,9 @@ pub enum StoreError {
     /// A unique key (username, ...) is already taken.
     #[error("already exists")]
     AlreadyExists,
+    /// The record to change does not exist (any more).
+    #[error("not found")]
+    NotFound,
     /// A conditional append lost: the log does not end where the writer expected.
     #[error("conflict: log ends at seq {found}, writer expected {expected}")]
     Conflict {

@@ -1,7 +1,7 @@
 //! Binary key layout of the embedded backend. Big-endian integers so byte order is numeric
 //! order, which makes range scans (and reverse scans for history) follow seq order.
 
-use crate::{RoomId, Seq, UserId};
+use crate::{FileRecord, RoomId, Seq, UserId};
 
 /// Concatenates big-endian u64s into a key.
 pub fn key_u64s<const N: usize>(parts: [u64; N]) -> Vec<u8> {
@@ -29,6 +29,14 @@ pub fn idempotency(room: RoomId, sender: UserId, client_msg_id: &str) -> Vec<u8>
     let mut k = key_u64s([room, sender]);
     k.extend_from_slice(client_msg_id.as_bytes());
     k
+}
+
+/// `(created_at_ms, file id)`: a not-yet-attached file, oldest first.
+pub fn pending_file(file: &FileRecord) -> Vec<u8> {
+    key_u64s([
+        u64::try_from(file.created_at_ms.max(0)).unwrap_or(0),
+        file.id,
+    ])
 }
 
 /// The direct-room key of an unordered pair.

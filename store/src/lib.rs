@@ -7,6 +7,7 @@
 //!
 //! Depends on no other workspace crate: it knows records, not the wire protocol or actors.
 
+mod blobs;
 mod codec;
 mod embedded;
 mod error;
@@ -18,17 +19,20 @@ pub mod conformance;
 
 use std::sync::Arc;
 
+pub use blobs::{BlobConfig, BlobKey, BlobWriter, Blobs, PART_BYTES, S3Config};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::StoreError;
 pub use records::{
-    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomKind, RoomRecord,
-    SocialEdge, UserRecord,
+    AppendBatch, AttachmentRecord, FileRecord, FileUse, MessageRecord, RefreshOutcome,
+    RefreshRecord, RoomHead, RoomKind, RoomRecord, SocialEdge, ThumbnailRecord, UserRecord,
 };
 
 /// A user id (snowflake).
 pub type UserId = u64;
 /// A room id (snowflake).
 pub type RoomId = u64;
+/// A file id (snowflake).
+pub type FileId = u64;
 /// A per-room message sequence number: 1, 2, 3, ... with no gaps.
 pub type Seq = u64;
 
@@ -48,12 +52,14 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a user up by (normalized) username.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
 
-    /// Replaces a user's display name and status message; the updated user, if it exists.
+    /// Replaces a user's display name, status message and avatar (0: none); the updated
+    /// user, if it exists.
     async fn update_profile(
         &self,
         user: UserId,
         display_name: String,
         status_message: String,
+        avatar_file_id: FileId,
     ) -> StoreResult<Option<UserRecord>>;
     /// Users whose username starts with `prefix` and sorts after `after`, ascending, at most
     /// `limit`.
@@ -116,6 +122,8 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
     /// The rooms a user belongs to.
     async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
+    /// Whether a user is a member of a room.
+    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
 
     /// Every stored read cursor of a room: `(user, last read seq)`.
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
@@ -149,6 +157,29 @@ pub trait Store: Send + Sync + 'static {
         sender: UserId,
         client_msg_id: &str,
     ) -> StoreResult<Option<MessageRecord>>;
+
+    /// Records an uploaded file (its bytes are already in the blob store). An unattached
+    /// file is listed by [`Store::unattached_files`] until it is attached.
+    async fn put_file(&self, file: FileRecord) -> StoreResult<()>;
+    /// A file's metadata.
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>>;
+    /// Attaches a file to a room or makes it an avatar (idempotent); `NotFound` when the
+    /// file is gone (e.g. cleaned up as an orphan a moment before).
+    async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()>;
+    /// The rooms a file was shared in.
+    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>>;
+    /// Records a file's image size and generated thumbnail; `NotFound` when the file is gone.
+    async fn set_file_image(
+        &self,
+        id: FileId,
+        width: u32,
+        height: u32,
+        thumbnail: ThumbnailRecord,
+    ) -> StoreResult<()>;
+    /// Up to `limit` never-attached files uploaded before `before_ms`, oldest first.
+    async fn unattached_files(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<FileRecord>>;
+    /// Deletes a file's metadata if it is still unattached; true when deleted.
+    async fn delete_unattached_file(&self, id: FileId) -> StoreResult<bool>;
 
     /// Makes every write so far durable (used at shutdown).
     async fn flush(&self) -> StoreResult<()>;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{RoomId, Seq, UserId};
+use crate::{FileId, RoomId, Seq, UserId};
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +20,9 @@ pub struct UserRecord {
     /// A short line the user shows to others.
     #[serde(default)]
     pub status_message: String,
+    /// The profile picture's file id (0 when none).
+    #[serde(default)]
+    pub avatar_file_id: FileId,
 }
 
 /// The relationship between two users, stored once per unordered pair and changed only by
@@ -108,6 +111,77 @@ pub struct MessageRecord {
     pub body: String,
     /// Sequencing time, ms since the Unix epoch; non-decreasing along seq.
     pub sent_at_ms: i64,
+    /// Files the message carries (metadata copied when it was sent).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// A file as a message carries it: enough to show it without another lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    /// The file's id.
+    pub file_id: FileId,
+    /// The file's name as uploaded.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Sniffed content type.
+    pub content_type: String,
+    /// Image width in pixels (0 when not an image or unknown).
+    pub width: u32,
+    /// Image height in pixels (0 when not an image or unknown).
+    pub height: u32,
+}
+
+/// An uploaded file's metadata. The bytes live in the blob store under `files/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Snowflake id.
+    pub id: FileId,
+    /// Uploader.
+    pub owner_id: UserId,
+    /// Name as uploaded (validated: no path separators or control characters).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content type sniffed from the bytes (the client's claim is not trusted).
+    pub content_type: String,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// Upload time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Image width in pixels (0 when not an image or not yet known).
+    pub width: u32,
+    /// Image height in pixels (0 when not an image or not yet known).
+    pub height: u32,
+    /// The server-made thumbnail, once generated (under `thumbnails/<id>`).
+    pub thumbnail: Option<ThumbnailRecord>,
+    /// Shared in a room or used as an avatar: never cleaned up as an orphan.
+    pub attached: bool,
+    /// An avatar: readable by every signed-in user.
+    pub public: bool,
+}
+
+/// A generated thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbnailRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// Its content type (`image/jpeg` or `image/png`).
+    pub content_type: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// What a file is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    /// Shared in a room: readable by the room's members.
+    Room(RoomId),
+    /// A profile picture: readable by every signed-in user.
+    Avatar,
 }
 
 /// The durable end of a room's log.

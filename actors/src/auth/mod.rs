@@ -148,6 +148,7 @@ impl AuthService {
             password_hash,
             created_at_ms: now_ms(),
             status_message: String::new(),
+            avatar_file_id: 0,
         };
         match self.inner.store.create_user(user.clone()).await {
             Ok(()) => {}

@@ -39,10 +39,10 @@ fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), Chat
             format!("client_msg_id must be 1-{MAX_CLIENT_MSG_ID} bytes without control characters"),
         ));
     }
-    if send.body.trim().is_empty() {
+    if send.body.trim().is_empty() && send.file_ids.is_empty() {
         return Err(ChatError::invalid(
             Reason::EmptyMessage,
-            "message body is empty",
+            "message has neither text nor files",
         ));
     }
     let max = services.core.config.max_message_bytes;
@@ -63,12 +63,19 @@ pub async fn start_send(
     send: v1::SendMessage,
 ) -> Result<impl Future<Output = Result<Ack, ChatError>> + use<>, ChatError> {
     validate_send(services, &send)?;
+    // Sharing the files first means every member who receives the message can already
+    // download them. Awaited here, so sends from one connection keep their order.
+    let attachments = services
+        .files
+        .attach_to_room(sender, send.room_id, &send.file_ids)
+        .await?;
     let actor = services.rooms.get(send.room_id).await?;
     let (tx, rx) = ractor::concurrency::oneshot();
     let request = SendRequest {
         sender,
         client_msg_id: send.client_msg_id,
         body: send.body,
+        attachments,
     };
     actor
         .cast(RoomMessage::Send(request, tx.into()))
@@ -147,9 +154,14 @@ pub async fn execute(
             Ok(Payload::Ok(v1::Ok {}))
         }
         Command::UpdateProfile(u) => {
-            let updated =
-                social::update_profile(services, user.id, &u.display_name, &u.status_message)
-                    .await?;
+            let updated = social::update_profile(
+                services,
+                user.id,
+                &u.display_name,
+                &u.status_message,
+                u.avatar_file_id,
+            )
+            .await?;
             Ok(Payload::User(convert::user(&updated)))
         }
         Command::SearchUsers(q) => social::search(services, &q.prefix, &q.after, q.limit)

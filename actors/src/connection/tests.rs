@@ -36,6 +36,11 @@ async fn system_with(dir: &std::path::Path, chat: ChatConfig) -> ChatSystem {
             node_id: "test".into(),
             node_index: 1,
             fault_injection: false,
+            files: crate::FilesConfig::default(),
+            blobs: chat_store::Blobs::open(&chat_store::BlobConfig::Local {
+                root: dir.join("files"),
+            })
+            .unwrap(),
         },
         Arc::new(store),
     )
@@ -131,6 +136,7 @@ async fn frames_in_frames_out() {
         room_id: room.id,
         client_msg_id: "x".into(),
         body: "hello".into(),
+        file_ids: Vec::new(),
     };
     let Payload::SendAck(ack) = a.call(Command::SendMessage(send)).await else {
         panic!()
@@ -222,6 +228,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
         room_id: room.id,
         client_msg_id: "1".into(),
         body: "hi".into(),
+        file_ids: Vec::new(),
     };
     assert!(matches!(
         a.call(Command::SendMessage(send)).await,
@@ -238,6 +245,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
         room_id: room.id,
         client_msg_id: "2".into(),
         body: "hello".into(),
+        file_ids: Vec::new(),
     };
     let Payload::SendAck(ack) = b.call(Command::SendMessage(reply)).await else {
         panic!()

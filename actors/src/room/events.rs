@@ -69,7 +69,7 @@ pub(super) fn publish_room_update(state: &RoomState, member: UserId, newest: &Me
         room_id: state.record.id,
         last_seq: newest.seq,
         sender_id: newest.sender_id,
-        preview: convert::preview(&newest.body),
+        preview: convert::preview(newest),
         sent_at_ms: newest.sent_at_ms,
         unread: state.unread_for(member),
     };

@@ -49,6 +49,8 @@ pub struct SendRequest {
     pub client_msg_id: String,
     /// Text.
     pub body: String,
+    /// Files, already shared in the room.
+    pub attachments: Vec<chat_store::AttachmentRecord>,
 }
 
 /// The acknowledgement of a durable message (identical for retries).

@@ -70,6 +70,7 @@ pub(super) async fn on_send(
         client_msg_id: req.client_msg_id,
         body: req.body,
         sent_at_ms,
+        attachments: req.attachments,
     };
     state.last_seq = seq;
     state.last_ts = sent_at_ms;

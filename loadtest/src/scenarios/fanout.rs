@@ -224,6 +224,7 @@ async fn send(
                 room_id: room,
                 client_msg_id: format!("{t};{n}"),
                 body,
+                file_ids: Vec::new(),
             };
             tx.send(Command::SendMessage(send)).await?;
             n += 1;

@@ -63,6 +63,7 @@ pub async fn run(
                     room_id: room,
                     client_msg_id: format!("h{}", n + k),
                     body,
+                    file_ids: Vec::new(),
                 });
                 last = tx.send(cmd).await?;
             }

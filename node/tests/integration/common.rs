@@ -93,11 +93,18 @@ pub struct Account {
     pub refresh_token: String,
 }
 
+/// A reqwest client. The workspace builds reqwest's rustls without a bundled crypto
+/// provider (object_store's S3 client uses ring), so one is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 impl Http {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: http_client(),
         }
     }
 
@@ -201,7 +208,7 @@ pub struct PollClient {
 
 impl PollClient {
     pub async fn open(addr: SocketAddr, token: &str) -> Self {
-        let client = reqwest::Client::new();
+        let client = http_client();
         let base = format!("http://{addr}");
         let r = client
             .post(format!("{base}/v1/poll/sessions"))
@@ -588,6 +595,7 @@ pub fn send_cmd(room: u64, client_msg_id: &str, body: &str) -> Command {
         room_id: room,
         client_msg_id: client_msg_id.into(),
         body: body.into(),
+        file_ids: Vec::new(),
     })
 }
 

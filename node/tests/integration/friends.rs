@@ -256,6 +256,7 @@ async fn profiles_and_search_never_leak_secrets() {
         .call(Command::UpdateProfile(v1::UpdateProfile {
             display_name: " Kim K ".into(),
             status_message: "at work".into(),
+            avatar_file_id: None,
         }))
         .await;
     let Payload::User(me) = p else {
@@ -269,6 +270,7 @@ async fn profiles_and_search_never_leak_secrets() {
         .call(Command::UpdateProfile(v1::UpdateProfile {
             display_name: "Kim".into(),
             status_message: "x".repeat(141),
+            avatar_file_id: None,
         }))
         .await;
     assert_error(p, ErrorCode::InvalidArgument, "INVALID_STATUS_MESSAGE");

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::{
-    AppendBatch, MessageRecord, RefreshOutcome, RefreshRecord, RoomHead, RoomId, RoomRecord, Seq,
-    SocialEdge, Store, StoreError, StoreResult, UserId, UserRecord, codec, keys,
+    AppendBatch, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome, RefreshRecord,
+    RoomHead, RoomId, RoomRecord, Seq, SocialEdge, Store, StoreError, StoreResult, ThumbnailRecord,
+    UserId, UserRecord, codec, keys,
 };
 
 /// Settings of the embedded backend.
@@ -58,10 +59,16 @@ pub(crate) struct Tables {
     buckets: Keyspace,
     messages: Keyspace,
     idempotency: Keyspace,
+    /// `file id` -> `FileRecord`.
+    files: Keyspace,
+    /// `(created_at_ms, file id)` -> nothing: files not attached yet (orphan candidates).
+    file_pending: Keyspace,
+    /// `(file id, room id)` -> nothing: rooms a file was shared in.
+    file_shares: Keyspace,
     bucket_width_ms: i64,
     persist: Option<PersistMode>,
     /// Serializes the rare read-modify-write operations (unique usernames, direct pairs,
-    /// refresh-token consumption) so each is atomic.
+    /// refresh-token consumption, file attachment versus orphan deletion) so each is atomic.
     rmw: Mutex<()>,
     /// Group commits written (one journal write + fsync each).
     group_commits: AtomicU64,
@@ -118,6 +125,9 @@ impl EmbeddedStore {
             buckets: ks("buckets")?,
             messages: ks("messages")?,
             idempotency: ks("idempotency")?,
+            files: ks("files")?,
+            file_pending: ks("file_pending")?,
+            file_shares: ks("file_shares")?,
             bucket_width_ms: config.bucket_width_ms,
             persist: config.fsync.then_some(PersistMode::SyncAll),
             rmw: Mutex::new(()),
@@ -290,6 +300,7 @@ impl Store for EmbeddedStore {
         user: UserId,
         display_name: String,
         status_message: String,
+        avatar_file_id: FileId,
     ) -> StoreResult<Option<UserRecord>> {
         self.blocking(move |t| {
             let _guard = t.lock_rmw();
@@ -298,6 +309,7 @@ impl Store for EmbeddedStore {
             };
             record.display_name = display_name;
             record.status_message = status_message;
+            record.avatar_file_id = avatar_file_id;
             let mut batch = t.db.batch();
             batch.insert(&t.users, user.to_be_bytes(), serde_json::to_vec(&record)?);
             t.commit(batch)?;
@@ -521,6 +533,10 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        self.point(|t| Ok(t.members.contains_key(keys::key_u64s([room, user]))?))
+    }
+
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
         self.blocking(move |t| {
             let mut out = Vec::new();
@@ -597,6 +613,111 @@ impl Store for EmbeddedStore {
                 None => Ok(None),
             }
         })
+    }
+
+    async fn put_file(&self, file: FileRecord) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            if !file.attached {
+                batch.insert(&t.file_pending, keys::pending_file(&file), []);
+            }
+            batch.insert(&t.files, file.id.to_be_bytes(), serde_json::to_vec(&file)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>> {
+        self.point(|t| t.get_json(&t.files, &id.to_be_bytes()))
+    }
+
+    async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut file) = t.get_json::<FileRecord>(&t.files, &id.to_be_bytes())? else {
+                return Err(StoreError::NotFound);
+            };
+            let was = file.clone();
+            file.attached = true;
+            let mut batch = t.db.batch();
+            match to {
+                FileUse::Room(room) => {
+                    batch.insert(&t.file_shares, keys::key_u64s([id, room]), []);
+                }
+                FileUse::Avatar => file.public = true,
+            }
+            if file != was {
+                batch.remove(&t.file_pending, keys::pending_file(&was));
+                batch.insert(&t.files, id.to_be_bytes(), serde_json::to_vec(&file)?);
+            }
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>> {
+        self.blocking(move |t| t.second_ids(&t.file_shares, id))
+            .await
+    }
+
+    async fn set_file_image(
+        &self,
+        id: FileId,
+        width: u32,
+        height: u32,
+        thumbnail: ThumbnailRecord,
+    ) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut file) = t.get_json::<FileRecord>(&t.files, &id.to_be_bytes())? else {
+                return Err(StoreError::NotFound);
+            };
+            file.width = width;
+            file.height = height;
+            file.thumbnail = Some(thumbnail);
+            let mut batch = t.db.batch();
+            batch.insert(&t.files, id.to_be_bytes(), serde_json::to_vec(&file)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn unattached_files(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<FileRecord>> {
+        self.blocking(move |t| {
+            let end = keys::key_u64s([u64::try_from(before_ms.max(0)).unwrap_or(0), 0]);
+            let mut out = Vec::new();
+            for kv in t.file_pending.range(..end) {
+                if out.len() >= limit {
+                    break;
+                }
+                let key = kv.key()?;
+                let id = keys::read_u64(&key, 1)
+                    .ok_or_else(|| StoreError::Corrupt("short pending-file key".into()))?;
+                if let Some(file) = t.get_json(&t.files, &id.to_be_bytes())? {
+                    out.push(file);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_unattached_file(&self, id: FileId) -> StoreResult<bool> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(file) = t.get_json::<FileRecord>(&t.files, &id.to_be_bytes())? else {
+                return Ok(false);
+            };
+            if file.attached {
+                return Ok(false);
+            }
+            let mut batch = t.db.batch();
+            batch.remove(&t.file_pending, keys::pending_file(&file));
+            batch.remove(&t.files, id.to_be_bytes());
+            t.commit(batch)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn flush(&self) -> StoreResult<()> {

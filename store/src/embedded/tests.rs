@@ -33,7 +33,9 @@ conformance_tests!(
     conditional_append,
     read_cursors,
     profiles_and_search,
-    social_edges
+    social_edges,
+    files,
+    membership_and_attachments
 );
 
 #[tokio::test]
@@ -81,6 +83,7 @@ fn message(room: u64, seq: u64) -> MessageRecord {
         client_msg_id: format!("c{seq}"),
         body: "b".into(),
         sent_at_ms: 10,
+        attachments: Vec::new(),
     }
 }
 
