@@ -9,5 +9,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# The single node needs nothing installed: embedded store, in-process bus.
+# The single node needs nothing installed: embedded store, in-process bus. The S3 file
+# backend is tested against a real S3-compatible server started here.
+source scripts/s3-server.sh
+trap s3_stop EXIT
+s3_start
+
 cargo test --workspace --locked

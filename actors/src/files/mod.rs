@@ -56,7 +56,7 @@ struct Inner {
     store: SharedStore,
     blobs: Blobs,
     ids: Arc<IdGenerator>,
-    uploads: Semaphore,
+    uploads: Arc<Semaphore>,
     thumbnails: mpsc::Sender<FileId>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -74,7 +74,7 @@ impl FileService {
     ) -> Self {
         let (thumbnails, jobs) = mpsc::channel(THUMBNAIL_QUEUE);
         let inner = Arc::new(Inner {
-            uploads: Semaphore::new(config.max_concurrent_uploads),
+            uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
             config,
             store,
             blobs,
@@ -116,18 +116,23 @@ impl FileService {
             Some(0) => return Err(empty()),
             _ => {}
         }
-        let _permit = self
+        let permit = self
             .inner
             .uploads
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| ChatError::Internal("upload semaphore closed".into()))?;
         // A client that disconnects drops the request future; the upload runs in its own
-        // task so it still cleans up (its body stream then ends in an error).
+        // task so it still cleans up (its body stream then ends in an error), holding its
+        // permit until it has.
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.receive(owner, name, body).await })
-            .await
-            .map_err(|e| ChatError::Internal(format!("upload task: {e}")))?
+        tokio::spawn(async move {
+            let _permit = permit;
+            inner.receive(owner, name, body).await
+        })
+        .await
+        .map_err(|e| ChatError::Internal(format!("upload task: {e}")))?
     }
 
     /// The file's metadata if `user` may read it, else `FILE_NOT_FOUND`.

@@ -46,7 +46,7 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
 pub struct TestNode {
     pub node: Option<RunningNode>,
     pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestNode {
@@ -55,15 +55,27 @@ impl TestNode {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut NodeConfig)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// A node on an existing data directory (e.g. the one of a node stopped before).
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut NodeConfig)) -> Self {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let node = chat_node::start(config).await.unwrap();
         Self {
             addr: node.http_addr,
             node: Some(node),
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Stops the node and hands back its data directory.
+    pub async fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        if let Some(n) = self.node.take() {
+            n.shutdown().await;
+        }
+        self.dir
     }
 
     pub fn http(&self) -> Http {

@@ -6,6 +6,7 @@ mod bad_input;
 mod chat;
 mod common;
 mod durability;
+mod files;
 mod friends;
 mod messenger;
 mod rooms;
