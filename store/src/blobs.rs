@@ -82,11 +82,18 @@ fn backend(e: object_store::Error) -> StoreError {
 #[derive(Clone, Debug)]
 pub struct Blobs {
     inner: Arc<dyn ObjectStore>,
+    /// The local backend's directory: object_store's filesystem store does not fsync, so
+    /// we do, to keep "201 Created" meaning durable.
+    local_root: Option<PathBuf>,
 }
 
 impl Blobs {
     /// Opens the configured backend. Nothing is contacted yet for S3.
     pub fn open(config: &BlobConfig) -> StoreResult<Self> {
+        let local_root = match config {
+            BlobConfig::Local { root } => Some(root.clone()),
+            BlobConfig::S3(_) => None,
+        };
         let inner: Arc<dyn ObjectStore> = match config {
             BlobConfig::Local { root } => {
                 std::fs::create_dir_all(root)
@@ -99,7 +106,25 @@ impl Blobs {
             }
             BlobConfig::S3(s3) => Arc::new(s3_store(s3)?),
         };
-        Ok(Self { inner })
+        Ok(Self { inner, local_root })
+    }
+
+    /// Makes a finished local object durable (no-op for S3, where a completed put is).
+    async fn sync(&self, key: BlobKey) -> StoreResult<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let file = root.join(key.path().as_ref());
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            if let Some(dir) = file.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("sync task: {e}")))?
+        .map_err(|e| StoreError::Backend(format!("fsync: {e}")))
     }
 
     /// Checks that the backend answers and accepts our credentials (a lookup of a key that
@@ -115,20 +140,21 @@ impl Blobs {
     /// [`BlobWriter::finish`] succeeds.
     pub fn writer(&self, key: BlobKey) -> BlobWriter {
         BlobWriter {
-            store: self.inner.clone(),
+            blobs: self.clone(),
+            key,
             path: key.path(),
             head: BytesMut::new(),
             multipart: None,
         }
     }
 
-    /// Writes a whole (small) object.
+    /// Writes a whole (small) object, durably.
     pub async fn put(&self, key: BlobKey, bytes: Bytes) -> StoreResult<()> {
         self.inner
             .put(&key.path(), PutPayload::from_bytes(bytes))
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        self.sync(key).await
     }
 
     /// Streams an object, or the byte range `range` of it.
@@ -214,7 +240,8 @@ fn s3_store(s3: &S3Config) -> StoreResult<object_store::aws::AmazonS3> {
 /// An object being written. Small objects are buffered (up to one part) and written with one
 /// put; larger ones become a multipart upload with at most a few parts in memory.
 pub struct BlobWriter {
-    store: Arc<dyn ObjectStore>,
+    blobs: Blobs,
+    key: BlobKey,
     path: Path,
     head: BytesMut,
     multipart: Option<WriteMultipart>,
@@ -234,7 +261,8 @@ impl BlobWriter {
         self.head.extend_from_slice(chunk);
         if self.head.len() >= PART_BYTES {
             let upload = self
-                .store
+                .blobs
+                .inner
                 .put_multipart(&self.path)
                 .await
                 .map_err(backend)?;
@@ -245,17 +273,19 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Makes the object visible under its key.
+    /// Makes the object visible under its key, durably.
     pub async fn finish(self) -> StoreResult<()> {
         match self.multipart {
-            Some(upload) => upload.finish().await.map(drop).map_err(backend),
+            Some(upload) => upload.finish().await.map(drop).map_err(backend)?,
             None => self
-                .store
+                .blobs
+                .inner
                 .put(&self.path, PutPayload::from_bytes(self.head.freeze()))
                 .await
                 .map(drop)
-                .map_err(backend),
+                .map_err(backend)?,
         }
+        self.blobs.sync(self.key).await
     }
 
     /// Discards everything written (a multipart upload is aborted, its parts deleted).
