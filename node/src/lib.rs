@@ -47,8 +47,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         })
         .context("cannot open the embedded store")?,
     );
-    let blobs = Blobs::open(&config.files.blob_config(&data_dir))
-        .context("cannot open the file storage")?;
+    let blob_config = config.files.blob_config(&data_dir);
+    let blobs = Blobs::open(&blob_config).context("cannot open the file storage")?;
+    let staged = Blobs::remove_staged_uploads(&blob_config)
+        .context("cannot clean up interrupted uploads")?;
+    if staged > 0 {
+        tracing::info!(staged, "removed parts of uploads interrupted by a crash");
+    }
     blobs
         .check()
         .await

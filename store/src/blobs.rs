@@ -82,18 +82,11 @@ fn backend(e: object_store::Error) -> StoreError {
 #[derive(Clone, Debug)]
 pub struct Blobs {
     inner: Arc<dyn ObjectStore>,
-    /// The local backend's directory: object_store's filesystem store does not fsync, so
-    /// we do, to keep "201 Created" meaning durable.
-    local_root: Option<PathBuf>,
 }
 
 impl Blobs {
     /// Opens the configured backend. Nothing is contacted yet for S3.
     pub fn open(config: &BlobConfig) -> StoreResult<Self> {
-        let local_root = match config {
-            BlobConfig::Local { root } => Some(root.clone()),
-            BlobConfig::S3(_) => None,
-        };
         let inner: Arc<dyn ObjectStore> = match config {
             BlobConfig::Local { root } => {
                 std::fs::create_dir_all(root)
@@ -101,30 +94,39 @@ impl Blobs {
                 Arc::new(
                     LocalFileSystem::new_with_prefix(root)
                         .map_err(|e| StoreError::Backend(e.to_string()))?
-                        .with_automatic_cleanup(true),
+                        .with_automatic_cleanup(true)
+                        // "201 Created" means durable: fsync files and their directories.
+                        .with_fsync(true),
                 )
             }
             BlobConfig::S3(s3) => Arc::new(s3_store(s3)?),
         };
-        Ok(Self { inner, local_root })
+        Ok(Self { inner })
     }
 
-    /// Makes a finished local object durable (no-op for S3, where a completed put is).
-    async fn sync(&self, key: BlobKey) -> StoreResult<()> {
-        let Some(root) = &self.local_root else {
-            return Ok(());
+    /// Removes the staged parts of local uploads a crash interrupted (object_store names
+    /// them `<key>#<n>`). Call at start-up, before any upload: the local backend belongs to
+    /// one node. Returns how many were removed; S3 has none (incomplete multipart uploads
+    /// are the bucket's lifecycle rules' to expire).
+    pub fn remove_staged_uploads(config: &BlobConfig) -> StoreResult<usize> {
+        let BlobConfig::Local { root } = config else {
+            return Ok(0);
         };
-        let file = root.join(key.path().as_ref());
-        tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&file)?.sync_all()?;
-            if let Some(dir) = file.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
+        let mut removed = 0;
+        for dir in ["files", "thumbnails"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains('#') {
+                    std::fs::remove_file(entry.path()).map_err(|e| {
+                        StoreError::Backend(format!("remove {}: {e}", entry.path().display()))
+                    })?;
+                    removed += 1;
+                }
             }
-            Ok::<_, std::io::Error>(())
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("sync task: {e}")))?
-        .map_err(|e| StoreError::Backend(format!("fsync: {e}")))
+        }
+        Ok(removed)
     }
 
     /// Checks that the backend answers and accepts our credentials (a lookup of a key that
@@ -141,7 +143,6 @@ impl Blobs {
     pub fn writer(&self, key: BlobKey) -> BlobWriter {
         BlobWriter {
             blobs: self.clone(),
-            key,
             path: key.path(),
             head: BytesMut::new(),
             multipart: None,
@@ -153,8 +154,8 @@ impl Blobs {
         self.inner
             .put(&key.path(), PutPayload::from_bytes(bytes))
             .await
-            .map_err(backend)?;
-        self.sync(key).await
+            .map(drop)
+            .map_err(backend)
     }
 
     /// Streams an object, or the byte range `range` of it.
@@ -241,7 +242,6 @@ fn s3_store(s3: &S3Config) -> StoreResult<object_store::aws::AmazonS3> {
 /// put; larger ones become a multipart upload with at most a few parts in memory.
 pub struct BlobWriter {
     blobs: Blobs,
-    key: BlobKey,
     path: Path,
     head: BytesMut,
     multipart: Option<WriteMultipart>,
@@ -276,16 +276,15 @@ impl BlobWriter {
     /// Makes the object visible under its key, durably.
     pub async fn finish(self) -> StoreResult<()> {
         match self.multipart {
-            Some(upload) => upload.finish().await.map(drop).map_err(backend)?,
+            Some(upload) => upload.finish().await.map(drop).map_err(backend),
             None => self
                 .blobs
                 .inner
                 .put(&self.path, PutPayload::from_bytes(self.head.freeze()))
                 .await
                 .map(drop)
-                .map_err(backend)?,
+                .map_err(backend),
         }
-        self.blobs.sync(self.key).await
     }
 
     /// Discards everything written (a multipart upload is aborted, its parts deleted).
@@ -337,6 +336,14 @@ mod tests {
             blobs.list_keys().await.unwrap(),
             vec!["files/1".to_string()]
         );
+        // What a crash mid-upload leaves: a staged part. Start-up removes it.
+        let config = BlobConfig::Local {
+            root: dir.path().join("files"),
+        };
+        std::fs::write(dir.path().join("files/files/4#1"), b"partial").unwrap();
+        assert_eq!(Blobs::remove_staged_uploads(&config).unwrap(), 1);
+        assert_eq!(Blobs::remove_staged_uploads(&config).unwrap(), 0);
+        assert!(dir.path().join("files/files/1").exists());
         assert_eq!(
             blobs.read(BlobKey::File(2), None).await.err(),
             Some(StoreError::NotFound)
