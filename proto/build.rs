@@ -1,5 +1,6 @@
 //! Compiles `chat/v1/*.proto` with protox (pure Rust: nothing to install), then generates
-//! prost types and their canonical protobuf-JSON serde impls (pbjson).
+//! prost types, tonic client and server stubs, and the types' canonical protobuf-JSON serde
+//! impls (pbjson).
 
 use std::{env, fs, path::PathBuf};
 
@@ -10,6 +11,7 @@ const PROTOS: &[&str] = &[
     "chat/v1/models.proto",
     "chat/v1/auth.proto",
     "chat/v1/frames.proto",
+    "chat/v1/services.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_bytes = fds.encode_to_vec();
     fs::write(out_dir.join("chat_v1_descriptor.bin"), &descriptor_bytes)?;
 
-    prost_build::Config::new().compile_fds(fds)?;
+    tonic_prost_build::configure().compile_fds_with_config(fds, prost_build::Config::new())?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?

@@ -61,6 +61,7 @@ pub enum Reason {
     ThumbnailNotReady,
     RangeNotSatisfiable,
     UploadInterrupted,
+    SessionRequired,
 }
 
 impl Reason {
@@ -121,6 +122,7 @@ impl Reason {
             Self::ThumbnailNotReady => "THUMBNAIL_NOT_READY",
             Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
             Self::UploadInterrupted => "UPLOAD_INTERRUPTED",
+            Self::SessionRequired => "SESSION_REQUIRED",
         }
     }
 }

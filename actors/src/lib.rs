@@ -42,6 +42,8 @@ use chat_proto::v1::CloseCode;
 use chat_store::{Blobs, SharedStore};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+pub use chat_store::UserRecord;
+
 pub use crate::{
     auth::{AuthConfig, AuthService, TokenSigner},
     config::{ChatConfig, FilesConfig},

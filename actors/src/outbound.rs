@@ -81,6 +81,8 @@ struct Shared {
     close: Mutex<Option<CloseRequest>>,
     closing: AtomicBool,
     notify: Notify,
+    /// Wakes every `closed()` waiter (the writer has its own `notify`).
+    closed: Notify,
 }
 
 /// The sending side: used by the connection actor and the hub.
@@ -161,6 +163,20 @@ impl OutboundSender {
             *slot = Some(request);
         }
         self.shared.notify.notify_one();
+        self.shared.closed.notify_waiters();
+    }
+
+    /// Resolves once a close has been requested (never, if none is).
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.shared.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.closing.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// True once a close was requested or the writer is gone.

@@ -81,7 +81,7 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
     })
 }
 
-fn tokens(t: IssuedTokens) -> AuthTokens {
+pub(crate) fn tokens(t: IssuedTokens) -> AuthTokens {
     AuthTokens {
         access_token: t.access_token,
         refresh_token: t.refresh_token,

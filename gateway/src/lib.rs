@@ -6,6 +6,7 @@
 
 mod error;
 mod files;
+mod grpc;
 mod http;
 mod poll;
 mod ws;
@@ -19,7 +20,7 @@ use axum::Router;
 use chat_actors::Services;
 use serde::{Deserialize, Serialize};
 
-pub use error::{http_status, ws_close_code};
+pub use error::{grpc_status, http_status, ws_close_code};
 
 /// Settings of the transports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,8 @@ pub struct Gateway {
     ready: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
     polls: Arc<poll::PollSessions>,
+    /// Readiness for the gRPC health service (follows `ready` and `draining`).
+    serving: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Gateway {
@@ -104,17 +107,20 @@ impl Gateway {
             ready: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
             polls,
+            serving: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
     /// Marks the node ready (or not) for `/readyz`.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+        self.serving.send_replace(self.is_ready());
     }
 
     /// Marks the node draining: `/readyz` fails and new sockets are refused.
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::Release);
+        self.serving.send_replace(false);
     }
 
     fn is_ready(&self) -> bool {
@@ -125,9 +131,9 @@ impl Gateway {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// The HTTP router with every route.
+    /// The HTTP router with every route, gRPC's included.
     pub fn router(&self) -> Router {
-        http::routes(self.clone())
+        http::routes(self.clone()).merge(grpc::routes(self, self.serving.subscribe()))
     }
 
     /// Serves HTTP and WebSocket on `listener` until `stop` resolves (then stops accepting

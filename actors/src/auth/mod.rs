@@ -249,6 +249,17 @@ impl AuthService {
         }
     }
 
+    /// Verifies an access token and loads its user, without the password hash (callers keep
+    /// it for a connection's life and never need it).
+    pub async fn user_for_token(&self, token: &str) -> Result<UserRecord, ChatError> {
+        let id = self.verify_access(token)?;
+        let mut user = self.inner.store.user_by_id(id).await?.ok_or_else(|| {
+            ChatError::Unauthenticated(Reason::TokenInvalid, "account no longer exists".into())
+        })?;
+        user.password_hash = String::new();
+        Ok(user)
+    }
+
     async fn issue(&self, user: UserRecord, family_id: u64) -> Result<IssuedTokens, ChatError> {
         let now = now_ms();
         let ttl = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);

@@ -103,6 +103,30 @@ pub async fn leave(services: &Services, user: UserId, room: RoomId) -> Result<()
         .await
 }
 
+/// Runs a command that needs no connection (a unary RPC): everything but authenticating and
+/// opening or closing rooms, which only make sense on a session. A send resolves once the
+/// message is durable.
+pub async fn unary(
+    services: &Services,
+    user: &UserRecord,
+    command: Command,
+) -> Result<Payload, ChatError> {
+    match command {
+        Command::SendMessage(send) => {
+            let ack = start_send(services, user.id, send).await?.await?;
+            Ok(Payload::SendAck(ack_to_proto(&ack)))
+        }
+        Command::LeaveRoom(l) => ok(leave(services, user.id, l.room_id).await),
+        Command::Authenticate(_) | Command::OpenRoom(_) | Command::CloseRoom(_) => {
+            Err(ChatError::FailedPrecondition(
+                Reason::SessionRequired,
+                "this command needs a session (WebSocket, long poll or gRPC Session)".into(),
+            ))
+        }
+        other => execute(services, user, other).await,
+    }
+}
+
 /// Runs a stateless command for an authenticated user.
 pub async fn execute(
     services: &Services,

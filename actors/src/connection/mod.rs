@@ -11,6 +11,8 @@
 //! the connection through its [`ConnectionSlot`], which wakes a new actor when needed.
 
 mod commands;
+
+pub use commands::unary;
 mod slot;
 mod supervisor;
 
@@ -280,22 +282,8 @@ async fn on_frame(
 
 async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str) {
     let services = &state.services;
-    let result = match services.auth.verify_access(token) {
-        Ok(id) => match services.core.store.user_by_id(id).await {
-            Ok(Some(user)) => Ok(user),
-            Ok(None) => Err(ChatError::Unauthenticated(
-                Reason::TokenInvalid,
-                "account no longer exists".into(),
-            )),
-            Err(e) => Err(e.into()),
-        },
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(mut user) => {
-            // A connection needs who the user is, never their password hash: drop it rather
-            // than keep a copy per socket for the socket's life.
-            user.password_hash = String::new();
+    match services.auth.user_for_token(token).await {
+        Ok(user) => {
             let user = Arc::new(user);
             // Chat-list updates for rooms this connection has open are skipped: it gets the
             // messages themselves.

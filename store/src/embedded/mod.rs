@@ -11,7 +11,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc,
     },
 };
@@ -90,6 +90,15 @@ pub struct EmbeddedStats {
 struct StoredRefresh {
     record: RefreshRecord,
     used: bool,
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The embedded store. Cheap to clone.
@@ -229,7 +238,16 @@ impl Tables {
         Ok(out)
     }
 
-    fn history(&self, room: RoomId, before: Seq, limit: usize) -> StoreResult<Vec<MessageRecord>> {
+    /// A history page, abandoned (with `Unavailable`) once `cancelled` is set: the caller
+    /// stopped waiting, e.g. its deadline passed.
+    fn history(
+        &self,
+        room: RoomId,
+        before: Seq,
+        limit: usize,
+        cancelled: &AtomicBool,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let abandoned = || StoreError::Unavailable("history read cancelled".into());
         let before = if before == 0 { Seq::MAX } else { before };
         let mut out = Vec::with_capacity(limit.min(128));
         if limit == 0 {
@@ -237,6 +255,9 @@ impl Tables {
         }
         // Buckets newest first; skip those that start at or after `before`.
         for kv in self.buckets.prefix(room.to_be_bytes()).rev() {
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(abandoned());
+            }
             let (key, value) = kv.into_inner()?;
             let bucket = keys::read_u64(&key, 1)
                 .ok_or_else(|| StoreError::Corrupt("short bucket key".into()))?;
@@ -248,6 +269,9 @@ impl Tables {
             let start = keys::message(room, bucket, 0);
             let end = keys::message(room, bucket, before);
             for kv in self.messages.range(start..end).rev() {
+                if cancelled.load(Ordering::Relaxed) {
+                    return Err(abandoned());
+                }
                 let value = kv.value()?;
                 out.push(codec::decode_message(&value)?);
                 if out.len() >= limit {
@@ -590,7 +614,11 @@ impl Store for EmbeddedStore {
         before_seq: Seq,
         limit: usize,
     ) -> StoreResult<Vec<MessageRecord>> {
-        self.blocking(move |t| t.history(room, before_seq, limit))
+        // Dropping this future (a deadline, a cancelled call) stops the read between rows
+        // instead of letting it run on in the blocking pool.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancelled.clone());
+        self.blocking(move |t| t.history(room, before_seq, limit, &cancelled))
             .await
     }
 

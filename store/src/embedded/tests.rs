@@ -62,6 +62,21 @@ async fn survives_reopen() {
     assert_eq!(store.history(5, 0, 10).await.unwrap().len(), 2);
 }
 
+#[tokio::test]
+async fn a_cancelled_history_read_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    conformance::conditional_append(&store).await;
+    let t = &store.tables;
+    let go = std::sync::atomic::AtomicBool::new(false);
+    assert_eq!(t.history(5, 0, 10, &go).unwrap().len(), 2);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    assert!(matches!(
+        t.history(5, 0, 10, &stop),
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
 #[test]
 fn rejects_zero_bucket_width() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,133 @@
+//! The unary services. Each RPC is one socket command run through the same code
+//! (`chat_actors::connection::unary`), so rules and error reasons are identical.
+
+use chat_proto::v1::{
+    self, AuthTokens, Empty, LoginRequest, LogoutRequest, RefreshRequest, SignupRequest,
+    auth_service_server::AuthService, client_frame::Command,
+    message_service_server::MessageService, room_service_server::RoomService,
+    server_frame::Payload, user_service_server::UserService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{GrpcApi, status, within_deadline};
+use crate::http::tokens;
+
+impl GrpcApi {
+    /// Runs one command for the caller and takes the expected reply out of it.
+    async fn run<T>(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        command: Command,
+        pick: impl FnOnce(Payload) -> Option<T>,
+    ) -> Result<Response<T>, Status> {
+        within_deadline(metadata, async {
+            let user = self.user(metadata).await?;
+            let payload = chat_actors::connection::unary(&self.g.services, &user, command)
+                .await
+                .map_err(status)?;
+            pick(payload)
+                .map(Response::new)
+                .ok_or_else(|| Status::internal("unexpected reply"))
+        })
+        .await
+    }
+}
+
+/// Implements a service whose RPCs each map one request type to one command and one reply
+/// payload.
+macro_rules! service {
+    ($service:ident { $($method:ident($req:ident) -> $reply:ident = $payload:ident;)* }) => {
+        #[tonic::async_trait]
+        impl $service for GrpcApi {
+            $(
+                async fn $method(
+                    &self,
+                    request: Request<v1::$req>,
+                ) -> Result<Response<v1::$reply>, Status> {
+                    let (metadata, _, message) = request.into_parts();
+                    self.run(&metadata, Command::$req(message), |p| match p {
+                        Payload::$payload(r) => Some(r),
+                        _ => None,
+                    })
+                    .await
+                }
+            )*
+        }
+    };
+}
+
+service!(UserService {
+    get_user(GetUser) -> User = User;
+    update_profile(UpdateProfile) -> User = User;
+    search_users(SearchUsers) -> UserList = UserList;
+    list_friends(ListFriends) -> Friends = Friends;
+    send_friend_request(SendFriendRequest) -> Ok = Ok;
+    accept_friend_request(AcceptFriendRequest) -> Ok = Ok;
+    decline_friend_request(DeclineFriendRequest) -> Ok = Ok;
+    cancel_friend_request(CancelFriendRequest) -> Ok = Ok;
+    remove_friend(RemoveFriend) -> Ok = Ok;
+    block_user(BlockUser) -> Ok = Ok;
+    unblock_user(UnblockUser) -> Ok = Ok;
+});
+
+service!(RoomService {
+    create_direct_room(CreateDirectRoom) -> Room = Room;
+    create_group_room(CreateGroupRoom) -> Room = Room;
+    invite_members(InviteMembers) -> Room = Room;
+    leave_room(LeaveRoom) -> Ok = Ok;
+    list_rooms(ListRooms) -> RoomList = RoomList;
+    get_unread_total(GetUnreadTotal) -> UnreadTotal = UnreadTotal;
+});
+
+service!(MessageService {
+    send_message(SendMessage) -> SendAck = SendAck;
+    get_history(GetHistory) -> History = History;
+    mark_read(MarkRead) -> Ok = Ok;
+    typing(Typing) -> Ok = Ok;
+});
+
+#[tonic::async_trait]
+impl AuthService for GrpcApi {
+    async fn signup(&self, r: Request<SignupRequest>) -> Result<Response<AuthTokens>, Status> {
+        let (metadata, _, r) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            let issued = auth
+                .signup(&r.username, &r.display_name, &r.password)
+                .await
+                .map_err(status)?;
+            Ok(Response::new(tokens(issued)))
+        })
+        .await
+    }
+
+    async fn login(&self, r: Request<LoginRequest>) -> Result<Response<AuthTokens>, Status> {
+        let (metadata, _, r) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            let issued = auth.login(&r.username, &r.password).await.map_err(status)?;
+            Ok(Response::new(tokens(issued)))
+        })
+        .await
+    }
+
+    async fn refresh(&self, r: Request<RefreshRequest>) -> Result<Response<AuthTokens>, Status> {
+        let (metadata, _, r) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            let issued = auth.refresh(&r.refresh_token).await.map_err(status)?;
+            Ok(Response::new(tokens(issued)))
+        })
+        .await
+    }
+
+    async fn logout(&self, r: Request<LogoutRequest>) -> Result<Response<Empty>, Status> {
+        let (metadata, _, r) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            auth.logout(&r.refresh_token).await.map_err(status)?;
+            Ok(Response::new(Empty {}))
+        })
+        .await
+    }
+}
