@@ -21,7 +21,7 @@ use chat_proto::v1::{
     session_service_server::SessionServiceServer, user_service_server::UserServiceServer,
 };
 use tokio::sync::watch;
-use tonic::{Status, metadata::MetadataMap, service::Routes};
+use tonic::{Status, metadata::MetadataMap, server::NamedService};
 use tonic_health::ServingStatus;
 
 use crate::{Gateway, error::grpc_status};
@@ -59,45 +59,73 @@ pub fn routes(g: &Gateway, serving: watch::Receiver<bool>) -> Router {
         .register_encoded_file_descriptor_set(chat_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1();
-    let mut routes = Routes::new(
+    let mut router = Router::new();
+    router = add(
+        router,
         AuthServiceServer::new(api.clone())
             .max_decoding_message_size(frame)
             .max_encoding_message_size(frame),
-    )
-    .add_service(
+    );
+    router = add(
+        router,
         UserServiceServer::new(api.clone())
             .max_decoding_message_size(frame)
             .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
+    );
+    router = add(
+        router,
         RoomServiceServer::new(api.clone())
             .max_decoding_message_size(frame)
             .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
+    );
+    router = add(
+        router,
         MessageServiceServer::new(api.clone())
             .max_decoding_message_size(frame)
             .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(
+    );
+    router = add(
+        router,
         FileServiceServer::new(api.clone())
             .max_decoding_message_size(MAX_UPLOAD_CHUNK + ENVELOPE)
             .max_encoding_message_size(DOWNLOAD_CHUNK + ENVELOPE),
-    )
-    .add_service(
+    );
+    router = add(
+        router,
         SessionServiceServer::new(api)
             .max_decoding_message_size(frame)
             .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(health);
+    );
+    router = add(router, health);
     match reflection {
-        Ok(r) => routes = routes.add_service(r),
+        Ok(r) => router = add(router, r),
         Err(e) => tracing::error!(error = %e, "gRPC reflection unavailable"),
     }
-    routes
-        .prepare()
-        .into_axum_router()
-        .layer(tonic_web::GrpcWebLayer::new())
+    router.layer(tonic_web::GrpcWebLayer::new())
+}
+
+/// Routes a service's path prefix to it, as `tonic::service::Routes` does, but without the
+/// catch-all fallback it adds (the HTTP router has its own).
+fn add<S>(router: Router, service: S) -> Router
+where
+    S: tower::Service<
+            axum::http::Request<tonic::body::Body>,
+            Response = axum::http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tower::ServiceExt as _;
+    router.route_service(
+        &format!("/{}/{{*rest}}", S::NAME),
+        service.map_request(|r: axum::http::Request<axum::body::Body>| {
+            r.map(tonic::body::Body::new)
+        }),
+    )
 }
 
 async fn follow_readiness(
