@@ -122,9 +122,8 @@ where
     use tower::ServiceExt as _;
     router.route_service(
         &format!("/{}/{{*rest}}", S::NAME),
-        service.map_request(|r: axum::http::Request<axum::body::Body>| {
-            r.map(tonic::body::Body::new)
-        }),
+        service
+            .map_request(|r: axum::http::Request<axum::body::Body>| r.map(tonic::body::Body::new)),
     )
 }
 

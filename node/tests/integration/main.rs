@@ -8,5 +8,6 @@ mod common;
 mod durability;
 mod files;
 mod friends;
+mod grpc;
 mod messenger;
 mod rooms;
