@@ -19,9 +19,13 @@ pub struct Cli {
     /// Allow targets outside 127.0.0.0/8 and ::1 (never aim this at a machine you do not own).
     #[arg(long, global = true)]
     pub allow_remote: bool,
-    /// Frame encoding of the clients.
+    /// Frame encoding of the clients (WebSocket only; gRPC is always protobuf).
     #[arg(long, value_enum, default_value_t = CodecArg::Proto, global = true)]
     pub codec: CodecArg,
+    /// How clients reach the node: a WebSocket each, or a gRPC `Session` stream each (on its
+    /// own HTTP/2 connection).
+    #[arg(long, value_enum, default_value_t = TransportArg::Ws, global = true)]
+    pub transport: TransportArg,
     /// Prefix of the users chatload creates; a later run with the same prefix reuses them.
     #[arg(long, default_value = "chatload", global = true)]
     pub user_prefix: String,
@@ -43,6 +47,15 @@ pub struct Cli {
     /// What to run.
     #[command(subcommand)]
     pub scenario: Scenario,
+}
+
+/// Client transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// WebSocket `/v1/ws`.
+    Ws,
+    /// gRPC `chat.v1.SessionService/Session`.
+    Grpc,
 }
 
 /// Client frame encoding.

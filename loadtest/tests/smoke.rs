@@ -131,6 +131,41 @@ async fn scenarios_run_against_a_real_node() {
     assert!(ok, "{err}");
     assert_eq!(figure(&report, "connections open"), 50.0);
     figure(&report, "server memory per connection");
+
+    // The same scenarios over gRPC Session streams.
+    let t = target.clone();
+    let (ok, report, err) = tokio::task::spawn_blocking(move || {
+        chatload(
+            &t,
+            "--transport grpc fanout --rooms 2 --members 3 --senders 2 --rate 100 \
+             --duration-secs 2",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(figure(&report, "messages sent") > 0.0);
+    assert_eq!(
+        figure(&report, "deliveries"),
+        figure(&report, "deliveries expected"),
+        "{report}"
+    );
+    assert_eq!(
+        figure(&report, "seq gaps") + figure(&report, "error replies"),
+        0.0,
+        "{report}"
+    );
+    let t = target.clone();
+    let (ok, report, err) = tokio::task::spawn_blocking(move || {
+        chatload(
+            &t,
+            "--transport grpc connections --count 20 --users 5 --hold-secs 0",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(figure(&report, "connections open"), 20.0);
     node.shutdown().await;
 }
 

@@ -15,7 +15,8 @@ use chat_proto::v1::{
     Authenticate, ClientFrame, CloseCode, ServerFrame, client_frame::Command,
     session_service_server::SessionService,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
+use tokio::sync::oneshot;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::{GrpcApi, bearer, status};
@@ -62,19 +63,17 @@ impl SessionService for GrpcApi {
         };
         let _ = slot.dispatch(ConnectionMessage::Frame(hello, None)).await;
         let mut inbound = request.into_inner();
-        let all_permits =
-            u32::try_from(g.services.core.config.max_inflight_per_connection).unwrap_or(u32::MAX);
+        // Dropped with the response stream: the call is over (the client cancelled or went
+        // away), whether or not it was still sending.
+        let (gone_tx, gone) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let reader = async {
                 loop {
                     let frame = match inbound.message().await {
                         Ok(Some(frame)) => frame,
-                        // The client half-closed: answer everything it asked (every reply
-                        // is queued once its permit is back), then end.
-                        Ok(None) => {
-                            let _ = permits.acquire_many(all_permits).await;
-                            return Some(CloseRequest::after_queued(1000, "client done"));
-                        }
+                        // The client half-closed: it sends no more commands, but the session
+                        // and its events go on until the call ends (as a socket's do).
+                        Ok(None) => std::future::pending().await,
                         Err(s) if s.code() == Code::Cancelled => return None,
                         // Undecodable or oversized message: tell the client why.
                         Err(s) => {
@@ -96,19 +95,26 @@ impl SessionService for GrpcApi {
             // A close from the node's side (drain, slow consumer, revoked token) ends the
             // session even while the client keeps sending or has stopped reading.
             tokio::select! {
-                end = reader => match end {
-                    Some(close) => closer.close_with(close),
-                    None => closer.close_with(CloseRequest {
-                        code: 1000,
-                        reason: "cancelled".into(),
-                        immediate: true,
-                    }),
-                },
+                end = reader => closer.close_with(end.unwrap_or_else(cancelled)),
+                _ = gone => closer.close_with(cancelled()),
                 () = closer.closed() => {}
             }
             slot.close().await;
         });
-        Ok(Response::new(Box::pin(frames(outbound))))
+        let stream = frames(outbound).map(move |item| {
+            // Keeps the sender alive exactly as long as the response stream.
+            let _alive = &gone_tx;
+            item
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn cancelled() -> CloseRequest {
+    CloseRequest {
+        code: 1000,
+        reason: "cancelled".into(),
+        immediate: true,
     }
 }
 

@@ -58,10 +58,14 @@ pub async fn run(
             bar.clone(),
         );
         let cli_target = super::target(cli, i).to_owned();
-        let (codec, source) = (cli.codec, crate::client::source_ip(i, cli.source_addrs));
+        let dial = crate::client::Dial {
+            transport: cli.transport,
+            codec: cli.codec,
+            source: crate::client::source_ip(i, cli.source_addrs),
+        };
         tasks.spawn(async move {
             let t = std::time::Instant::now();
-            match crate::client::connect(&cli_target, &account.access_token, codec, source).await {
+            match crate::client::connect(&cli_target, &account.access_token, dial).await {
                 Ok(halves) => {
                     let us = t.elapsed().as_micros() as u64;
                     let _ = latencies

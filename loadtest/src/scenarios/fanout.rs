@@ -407,7 +407,8 @@ fn report(
                "duration_secs": p.duration.as_secs(), "body_bytes": p.body_bytes,
                "open_percent": p.open_percent, "read_every": p.read_every,
                "typing_every": p.typing_every, "idle": p.idle,
-               "codec": format!("{:?}", cli.codec), "targets": cli.target}),
+               "codec": format!("{:?}", cli.codec), "transport": format!("{:?}", cli.transport),
+               "targets": cli.target}),
         "deliveries",
     );
     let per_sec = |n: u64, d: Duration| n as f64 / d.as_secs_f64();

@@ -106,8 +106,11 @@ async fn connect(cli: &Cli, i: usize, account: &Account) -> anyhow::Result<(Send
     client::connect(
         target(cli, i),
         &account.access_token,
-        cli.codec,
-        client::source_ip(i, cli.source_addrs),
+        client::Dial {
+            transport: cli.transport,
+            codec: cli.codec,
+            source: client::source_ip(i, cli.source_addrs),
+        },
     )
     .await
 }

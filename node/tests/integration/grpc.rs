@@ -754,14 +754,15 @@ async fn a_session_that_sends_garbage_is_told_so_and_others_are_unaffected() {
 }
 
 #[tokio::test]
-async fn a_cancelled_session_frees_its_connection() {
+async fn a_half_closed_session_lives_on_and_a_cancelled_one_is_freed() {
     let node = TestNode::start().await;
     let ch = channel(&node).await;
     let [ann, ben] = node.http().signups(["ann", "ben"]).await;
     let mut watcher = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let room = watcher.create_group("presence", &[ben.id]).await.id;
     watcher.open(room).await;
-    let session = GrpcSession::open(&ch, &ben.access_token).await;
+    let mut session = GrpcSession::open(&ch, &ben.access_token).await;
+    session.open_room(room).await;
     let online = |want: bool| {
         move |p: Payload| match p {
             Payload::PresenceChanged(c) if c.online == want => Some(c.user_id),
@@ -769,6 +770,17 @@ async fn a_cancelled_session_frees_its_connection() {
         }
     };
     assert_eq!(watcher.next_where(online(true)).await, ben.id);
+    // Half-closing (no more commands) keeps the session and its events, like a socket.
+    session.tx.close_channel();
+    watcher.say_ok(room, "m1", "still there?").await;
+    let m = session
+        .next_where(|p| match p {
+            Payload::Message(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.body, "still there?");
+    // Cancelling the call ends it.
     drop(session);
     // Ben's only connection is gone: the node noticed and let his session go.
     assert_eq!(watcher.next_where(online(false)).await, ben.id);
