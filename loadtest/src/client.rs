@@ -56,7 +56,7 @@ pub struct Receiver {
 
 enum Source {
     Ws(SplitStream<Ws>, CodecArg),
-    Grpc(tonic::Streaming<ServerFrame>),
+    Grpc(Box<tonic::Streaming<ServerFrame>>),
 }
 
 /// `127.0.0.(1 + i % n)`: spreads source ports over several loopback addresses.
@@ -145,7 +145,7 @@ async fn connect_grpc(
         .session(request)
         .await?
         .into_inner();
-    Ok((Sink::Grpc(tx), Source::Grpc(stream)))
+    Ok((Sink::Grpc(tx), Source::Grpc(Box::new(stream))))
 }
 
 impl Sender {
