@@ -1,4 +1,5 @@
-//! Transports of a node: HTTP (accounts, health), WebSocket `/v1/ws` (both subprotocols).
+//! Transports of a node, on one listener: HTTP (accounts, files, health), WebSocket `/v1/ws`
+//! (both subprotocols), gRPC (HTTP/2, and gRPC-Web over HTTP/1.1).
 //! Transports stay thin: they decode frames and hand them to the connection actor, the one
 //! command dispatcher, and write what its outbound queue yields. No business logic here.
 //!
@@ -26,9 +27,10 @@ pub use error::{grpc_status, http_status, ws_close_code};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// Address for HTTP and WebSocket. Default `127.0.0.1:8080`.
+    /// Address for HTTP, WebSocket and gRPC (one port). Default `127.0.0.1:8080`.
     pub listen: String,
-    /// Largest client frame in bytes; larger ones get `FRAME_TOO_LARGE`. Default 65536.
+    /// Largest client frame in bytes; larger ones get `FRAME_TOO_LARGE`. Also the largest
+    /// gRPC request message (upload chunks excepted). Default 65536.
     pub max_frame_bytes: usize,
     /// Frames larger than this are not even read: the socket closes with 1009. Default 1 MiB.
     pub hard_frame_limit_bytes: usize,

@@ -143,20 +143,30 @@ pub(super) fn on_history(
     let room = state.record.id;
     let cursors = state.cursors.snapshot();
     tokio::spawn(async move {
-        let r = store
-            .history(room, end, limit)
-            .await
-            .map_err(ChatError::from)
-            .map(|records| {
-                let has_more = records.last().is_some_and(|m| m.seq > 1);
-                let messages = records
-                    .iter()
-                    .map(|m| convert::message(m, unread_in(&cursors, m.seq)))
-                    .collect();
-                HistoryPage { messages, has_more }
-            });
+        // A caller that stops waiting (a deadline, a cancelled call) abandons the read:
+        // dropping it stops the store between rows.
+        let read = tokio::select! {
+            r = store.history(room, end, limit) => r,
+            () = caller_gone(&reply) => return,
+        };
+        let r = read.map_err(ChatError::from).map(|records| {
+            let has_more = records.last().is_some_and(|m| m.seq > 1);
+            let messages = records
+                .iter()
+                .map(|m| convert::message(m, unread_in(&cursors, m.seq)))
+                .collect();
+            HistoryPage { messages, has_more }
+        });
         let _ = reply.send(r);
     });
+}
+
+/// Resolves once nobody waits for `reply` any more.
+async fn caller_gone<T>(reply: &Reply<T>) {
+    const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+    while !reply.is_closed() {
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
 }
 
 pub(super) fn on_mark_read(
