@@ -7,9 +7,16 @@
 //! Requests are routed by path (`/chat.v1.<Service>/<Method>`), so gRPC and the HTTP API share
 //! one listener without ambiguity.
 
+mod codec;
 mod files;
 mod session;
 mod unary;
+
+/// The hand-generated server of `chat.v1.SessionService` (see `build.rs`).
+#[allow(missing_docs, clippy::all, clippy::pedantic, unused_qualifications)]
+mod session_server {
+    include!(concat!(env!("OUT_DIR"), "/chat.v1.SessionService.rs"));
+}
 
 use std::time::Duration;
 
@@ -18,8 +25,9 @@ use chat_actors::{ChatError, UserRecord};
 use chat_proto::v1::{
     auth_service_server::AuthServiceServer, file_service_server::FileServiceServer,
     message_service_server::MessageServiceServer, room_service_server::RoomServiceServer,
-    session_service_server::SessionServiceServer, user_service_server::UserServiceServer,
+    user_service_server::UserServiceServer,
 };
+use session_server::session_service_server::SessionServiceServer;
 use tokio::sync::watch;
 use tonic::{Status, metadata::MetadataMap, server::NamedService};
 use tonic_health::ServingStatus;

@@ -11,18 +11,21 @@ use chat_actors::{
     connection::{ConnectionHandle, ConnectionMessage},
     outbound::{CloseRequest, Outbound, OutboundReceiver},
 };
-use chat_proto::v1::{
-    Authenticate, ClientFrame, CloseCode, ServerFrame, client_frame::Command,
-    session_service_server::SessionService,
+use chat_proto::{
+    Codec,
+    v1::{Authenticate, ClientFrame, CloseCode, client_frame::Command},
 };
 use futures::{Stream, StreamExt as _};
 use tokio::sync::oneshot;
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::{GrpcApi, bearer, status};
+use super::{
+    GrpcApi, bearer, codec::EncodedServerFrame,
+    session_server::session_service_server::SessionService, status,
+};
 
 /// The response stream of a session.
-pub type FrameStream = Pin<Box<dyn Stream<Item = Result<ServerFrame, Status>> + Send>>;
+pub type FrameStream = Pin<Box<dyn Stream<Item = Result<EncodedServerFrame, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl SessionService for GrpcApi {
@@ -122,12 +125,16 @@ fn close_code(code: CloseCode) -> u16 {
     u16::try_from(code as i32).unwrap_or(1011)
 }
 
-/// The outbound queue as a response stream.
-fn frames(outbound: OutboundReceiver) -> impl Stream<Item = Result<ServerFrame, Status>> {
+/// The outbound queue as a response stream, each frame in the protobuf encoding it was given
+/// once for all its receivers.
+fn frames(outbound: OutboundReceiver) -> impl Stream<Item = Result<EncodedServerFrame, Status>> {
     futures::stream::unfold(Some(outbound), |state| async move {
         let mut rx = state?;
         match rx.next().await? {
-            Outbound::Frame(frame) => Some((Ok(frame.frame().clone()), Some(rx))),
+            Outbound::Frame(frame) => {
+                let bytes = frame.bytes(Codec::Proto);
+                Some((Ok(EncodedServerFrame(bytes)), Some(rx)))
+            }
             Outbound::Close(close) => close_status(&close).map(|s| (Err(s), None)),
         }
     })
