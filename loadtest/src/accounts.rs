@@ -24,9 +24,6 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(base: &str) -> Self {
-        // The workspace builds reqwest's rustls without a bundled crypto provider (see the
-        // root Cargo.toml); a client needs one installed first. Fails only if one already is.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),

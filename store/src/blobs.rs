@@ -210,9 +210,6 @@ impl Blobs {
 }
 
 fn s3_store(s3: &S3Config) -> StoreResult<object_store::aws::AmazonS3> {
-    // reqwest's rustls needs a process-wide crypto provider; ring is the one we build.
-    // Installing fails only when one is already installed, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     if s3.bucket.is_empty() {
         return Err(StoreError::Invalid("S3 bucket is required".into()));
     }

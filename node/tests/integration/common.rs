@@ -105,10 +105,8 @@ pub struct Account {
     pub refresh_token: String,
 }
 
-/// A reqwest client. The workspace builds reqwest's rustls without a bundled crypto
-/// provider (object_store's S3 client uses ring), so one is installed first.
+/// A reqwest client.
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 
