@@ -61,7 +61,12 @@ fn durable_append_round(bencher: Bencher, rooms: u64) {
                     let store = store.clone();
                     tasks.push(tokio::spawn(async move {
                         store
-                            .append(room, s - 1, AppendBatch::messages(vec![message(room, s)]))
+                            .append(
+                                room,
+                                0,
+                                s - 1,
+                                AppendBatch::messages(vec![message(room, s)]),
+                            )
                             .await
                             .unwrap();
                     }));
@@ -82,7 +87,7 @@ fn history_page_of_50_in_a_100k_room(bencher: Bencher) {
         for chunk in 0..100u64 {
             let batch = (1..=1000).map(|i| message(1, chunk * 1000 + i)).collect();
             store
-                .append(1, chunk * 1000, AppendBatch::messages(batch))
+                .append(1, 0, chunk * 1000, AppendBatch::messages(batch))
                 .await
                 .unwrap();
         }
@@ -104,7 +109,7 @@ fn idempotency_lookup_miss(bencher: Bencher) {
     rt.block_on(async {
         let batch = (1..=1000).map(|i| message(1, i)).collect();
         store
-            .append(1, 0, AppendBatch::messages(batch))
+            .append(1, 0, 0, AppendBatch::messages(batch))
             .await
             .unwrap();
     });

@@ -7,12 +7,14 @@
 //! A message with attachments starts with `2` instead and ends with `count u16` and per
 //! attachment `file_id u64 | size u64 | width u32 | height u32 | name (u16 length + UTF-8) |
 //! content_type (u16 length + UTF-8)`. Plain messages keep the shorter version 1.
-//! Head: `1 | last_seq u64 | 0 or (1 + message)`.
+//! Head: `2 | epoch u64 | last_seq u64 | 0 or (1 + message)` (version 1, written before
+//! fencing epochs, has no epoch and reads as epoch 0).
 
 use crate::{AttachmentRecord, MessageRecord, RoomHead, StoreError};
 
 const VERSION: u8 = 1;
 const VERSION_ATTACHMENTS: u8 = 2;
+const HEAD_VERSION: u8 = 2;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} record"))
@@ -167,7 +169,8 @@ pub fn decode_message(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
 
 /// Encodes a room head.
 pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![VERSION];
+    let mut out = vec![HEAD_VERSION];
+    out.extend_from_slice(&h.epoch.to_be_bytes());
     out.extend_from_slice(&h.last_seq.to_be_bytes());
     match &h.last_message {
         None => out.push(0),
@@ -183,9 +186,11 @@ pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
 pub fn decode_head(bytes: &[u8]) -> Result<RoomHead, StoreError> {
     let mut r = Reader(bytes);
     let head = (|| {
-        if r.u8()? != VERSION {
-            return None;
-        }
+        let epoch = match r.u8()? {
+            VERSION => 0,
+            HEAD_VERSION => r.u64()?,
+            _ => return None,
+        };
         let last_seq = r.u64()?;
         let last_message = match r.u8()? {
             0 => None,
@@ -193,6 +198,7 @@ pub fn decode_head(bytes: &[u8]) -> Result<RoomHead, StoreError> {
             _ => return None,
         };
         r.0.is_empty().then_some(RoomHead {
+            epoch,
             last_seq,
             last_message,
         })
@@ -253,6 +259,7 @@ mod tests {
         for h in [
             RoomHead::default(),
             RoomHead {
+                epoch: 3,
                 last_seq: 7,
                 last_message: Some(m()),
             },
@@ -285,6 +292,7 @@ mod tests {
         bad_utf8[last] = 0xff;
         assert!(decode_message(&bad_utf8).is_err());
         let head = encode_head(&RoomHead {
+            epoch: 1,
             last_seq: 1,
             last_message: Some(m()),
         })

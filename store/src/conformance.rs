@@ -132,9 +132,11 @@ pub async fn direct_rooms(store: &dyn Store) {
 
 pub async fn conditional_append(store: &dyn Store) {
     assert_eq!(store.room_head(5).await.unwrap().last_seq, 0);
+    let e = store.claim_room(5).await.unwrap();
     store
         .append(
             5,
+            e,
             0,
             AppendBatch::messages(vec![msg(5, 1, 10), msg(5, 2, 11)]),
         )
@@ -142,7 +144,7 @@ pub async fn conditional_append(store: &dyn Store) {
         .unwrap();
     // A stale writer that also thinks the log ends at 0 loses, and writes nothing.
     let stale = store
-        .append(5, 0, AppendBatch::messages(vec![msg(5, 1, 12)]))
+        .append(5, e, 0, AppendBatch::messages(vec![msg(5, 1, 12)]))
         .await;
     assert_eq!(
         stale,
@@ -154,13 +156,13 @@ pub async fn conditional_append(store: &dyn Store) {
     // Gaps and foreign rooms are refused.
     assert!(matches!(
         store
-            .append(5, 2, AppendBatch::messages(vec![msg(5, 4, 12)]))
+            .append(5, e, 2, AppendBatch::messages(vec![msg(5, 4, 12)]))
             .await,
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
         store
-            .append(5, 2, AppendBatch::messages(vec![msg(6, 3, 12)]))
+            .append(5, e, 2, AppendBatch::messages(vec![msg(6, 3, 12)]))
             .await,
         Err(StoreError::Invalid(_))
     ));
@@ -171,11 +173,85 @@ pub async fn conditional_append(store: &dyn Store) {
     assert_eq!(found, Some(msg(5, 2, 11)));
     assert_eq!(store.find_client_message(5, 1, "nope").await.unwrap(), None);
     assert_eq!(store.find_client_message(5, 2, "c2").await.unwrap(), None);
+
+    // A new owner claims the room: the old one is fenced off, even with the right seq.
+    let e2 = store.claim_room(5).await.unwrap();
+    assert!(e2 > e);
+    assert!(matches!(
+        store
+            .append(5, e, 2, AppendBatch::messages(vec![msg(5, 3, 13)]))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .append(5, e2, 2, AppendBatch::messages(vec![msg(5, 3, 14)]))
+        .await
+        .unwrap();
+    let head = store.room_head(5).await.unwrap();
+    assert_eq!((head.last_seq, head.epoch), (3, e2));
+    assert_eq!(store.history(5, 0, 10).await.unwrap()[0], msg(5, 3, 14));
+}
+
+/// Two owners of one room (a failover race) append as fast as they can, each re-claiming
+/// the room whenever it finds itself fenced off: every append that succeeded is in the log
+/// exactly once, the log is dense, and no seq was written twice.
+pub async fn racing_owners(store: std::sync::Arc<dyn Store>) {
+    let room = 77;
+    let mut tasks = Vec::new();
+    for owner in 0..2u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut epoch = store.claim_room(room).await.unwrap();
+            let mut n = 0;
+            while acked.len() < 15 {
+                n += 1;
+                assert!(n < 10_000, "no progress");
+                let head = store.room_head(room).await.unwrap();
+                let mut m = msg(room, head.last_seq + 1, 1);
+                m.id = owner * 1_000_000 + n;
+                m.client_msg_id = format!("o{owner}-{n}");
+                match store
+                    .append(
+                        room,
+                        epoch,
+                        head.last_seq,
+                        AppendBatch::messages(vec![m.clone()]),
+                    )
+                    .await
+                {
+                    Ok(()) => acked.push(m),
+                    Err(StoreError::Conflict { .. }) => {
+                        // Fenced off or raced: become the owner again.
+                        epoch = store.claim_room(room).await.unwrap();
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    let log = store.history(room, 0, 1000).await.unwrap();
+    assert_eq!(log.len(), 30);
+    assert_eq!(
+        log.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=30).rev().collect::<Vec<_>>()
+    );
+    acked.sort_by_key(|m| m.seq);
+    let mut log = log;
+    log.reverse();
+    assert_eq!(log, acked, "the log is exactly the acked appends");
 }
 
 /// Appends 30 messages spread over at least 4 buckets, then pages backwards.
 pub async fn history_across_buckets(store: &dyn Store, bucket_width_ms: i64) {
     let room = 9;
+    let e = store.claim_room(room).await.unwrap();
     let mut last = 0;
     for chunk in 0..6u64 {
         let batch: Vec<_> = (1..=5u64)
@@ -188,7 +264,7 @@ pub async fn history_across_buckets(store: &dyn Store, bucket_width_ms: i64) {
             })
             .collect();
         store
-            .append(room, last, AppendBatch::messages(batch))
+            .append(room, e, last, AppendBatch::messages(batch))
             .await
             .unwrap();
         last += 5;
@@ -220,10 +296,12 @@ pub async fn concurrent_appends(store: std::sync::Arc<dyn Store>) {
     for room in 100..120u64 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
+            let e = store.claim_room(room).await.unwrap();
             for seq in 1..=20u64 {
                 store
                     .append(
                         room,
+                        e,
                         seq - 1,
                         AppendBatch::messages(vec![msg(room, seq, i64::try_from(seq).unwrap())]),
                     )
@@ -250,19 +328,20 @@ pub async fn read_cursors(store: &dyn Store) {
         .await
         .unwrap();
     assert!(store.read_cursors(30).await.unwrap().is_empty());
+    let e = store.claim_room(30).await.unwrap();
     assert_eq!(store.read_cursor(30, 1).await.unwrap(), 0);
     let cursors = |c: Vec<(u64, u64)>| AppendBatch {
         messages: vec![],
         cursors: c,
     };
     store
-        .append(30, 0, cursors(vec![(1, 5), (2, 3)]))
+        .append(30, e, 0, cursors(vec![(1, 5), (2, 3)]))
         .await
         .unwrap();
-    store.append(30, 0, cursors(vec![(1, 7)])).await.unwrap();
+    store.append(30, e, 0, cursors(vec![(1, 7)])).await.unwrap();
     // Cursor moves are conditional like messages.
     assert!(matches!(
-        store.append(30, 4, cursors(vec![(1, 9)])).await,
+        store.append(30, e, 4, cursors(vec![(1, 9)])).await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 7), (2, 3)]);
@@ -271,6 +350,7 @@ pub async fn read_cursors(store: &dyn Store) {
     store
         .append(
             30,
+            e,
             0,
             AppendBatch {
                 messages: vec![msg(30, 1, 5)],
@@ -282,7 +362,7 @@ pub async fn read_cursors(store: &dyn Store) {
     store.add_members(30, vec![3], 1).await.unwrap();
     assert_eq!(store.read_cursor(30, 3).await.unwrap(), 1);
     assert!(matches!(
-        store.append(30, 1, AppendBatch::default()).await,
+        store.append(30, e, 1, AppendBatch::default()).await,
         Err(StoreError::Invalid(_))
     ));
     // Leaving forgets the cursor.
@@ -467,6 +547,7 @@ pub async fn membership_and_attachments(store: &dyn Store) {
         .create_room(room(5, RoomKind::Group), vec![1, 2])
         .await
         .unwrap();
+    let e = store.claim_room(5).await.unwrap();
     assert!(store.is_member(5, 1).await.unwrap());
     assert!(!store.is_member(5, 3).await.unwrap());
     store.remove_member(5, 2).await.unwrap();
@@ -481,7 +562,7 @@ pub async fn membership_and_attachments(store: &dyn Store) {
         height: 1,
     }];
     store
-        .append(5, 0, AppendBatch::messages(vec![m.clone()]))
+        .append(5, e, 0, AppendBatch::messages(vec![m.clone()]))
         .await
         .unwrap();
     assert_eq!(store.history(5, 0, 10).await.unwrap(), vec![m.clone()]);

@@ -132,13 +132,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest durable state of a room's message log.
     async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
+    /// Makes the caller the room's only writer: advances the room's fencing epoch and
+    /// returns it. Appends made with an older epoch fail from now on, so two owners of a
+    /// room (during a failover) can never both extend its log.
+    async fn claim_room(&self, room: RoomId) -> StoreResult<u64>;
     /// Appends consecutive messages (and read-cursor moves) to a room's log if and only if
-    /// the log currently ends at `expected_last_seq` (else `Conflict`: another writer got
-    /// there first, and nothing is written). Backends batch concurrent appends from many
-    /// rooms into one durable write (group commit).
+    /// `epoch` is still the room's epoch and the log currently ends at `expected_last_seq`
+    /// (else `Conflict`: another writer got there first, and nothing is written). Backends
+    /// batch concurrent appends from many rooms into one durable write (group commit).
     async fn append(
         &self,
         room: RoomId,
+        epoch: u64,
         expected_last_seq: Seq,
         batch: AppendBatch,
     ) -> StoreResult<()>;

@@ -187,6 +187,8 @@ pub enum FileUse {
 /// The durable end of a room's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomHead {
+    /// The fencing epoch of the room's current owner (0 before anyone claimed it).
+    pub epoch: u64,
     /// Seq of the newest durable message (0 when none).
     pub last_seq: Seq,
     /// The newest durable message.

@@ -220,6 +220,8 @@ pub struct RoomState {
     /// Public profiles of members, loaded on first open.
     profiles: HashMap<UserId, v1::User>,
     last_typing: HashMap<UserId, Instant>,
+    /// This incarnation's fencing epoch (claimed at start; every append carries it).
+    epoch: u64,
     /// Highest seq assigned (durable or not).
     last_seq: Seq,
     /// Highest seq durable in the store.
@@ -257,6 +259,7 @@ impl Actor for RoomActor {
             read_waiters: Vec::new(),
             profiles: HashMap::new(),
             last_typing: HashMap::new(),
+            epoch: 0,
             last_seq: 0,
             durable_seq: 0,
             last_ts: 0,
@@ -281,6 +284,9 @@ impl Actor for RoomActor {
         // store; messages queue in the mailbox until this is done.
         let store = &state.core.store;
         let room = state.record.id;
+        // From here on this incarnation is the room's only writer; an older one (a crashed
+        // actor's late append, another node during a failover) is fenced off.
+        state.epoch = store.claim_room(room).await?;
         state.members = store.members(room).await?.into_iter().collect();
         let stored: HashMap<UserId, Seq> = store.read_cursors(room).await?.into_iter().collect();
         state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);

@@ -123,11 +123,12 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
     state.in_flight.messages = messages;
     state.in_flight.read_waiters = std::mem::take(&mut state.read_waiters);
     let expected = state.durable_seq;
+    let epoch = state.epoch;
     let store = state.core.store.clone();
     let room = state.record.id;
     let me = myself.clone();
     tokio::spawn(async move {
-        let result = store.append(room, expected, batch).await;
+        let result = store.append(room, epoch, expected, batch).await;
         // If the actor died meanwhile there is no one to tell; its successor reloads the
         // head from the store and re-publishes the tail.
         let _ = me.cast(RoomMessage::BatchDone(result));

@@ -16,17 +16,25 @@ use crate::{AppendBatch, RoomHead, RoomId, Seq, StoreError, StoreResult, codec, 
 /// One room's conditional append, waiting for its batch.
 pub(crate) struct AppendRequest {
     pub room: RoomId,
+    pub epoch: u64,
     pub expected_last_seq: Seq,
     pub batch: AppendBatch,
     pub reply: oneshot::Sender<StoreResult<()>>,
 }
 
+/// What the committer thread serializes: appends, and claims of a room's epoch (claims go
+/// through the same thread so a head is never written from a stale copy).
+pub(crate) enum Request {
+    Append(AppendRequest),
+    Claim {
+        room: RoomId,
+        reply: oneshot::Sender<StoreResult<u64>>,
+    },
+}
+
 /// Starts the committer thread; it ends when every sender is dropped.
-pub(crate) fn spawn(
-    tables: Arc<Tables>,
-    max_batch: usize,
-) -> StoreResult<mpsc::Sender<AppendRequest>> {
-    let (tx, rx) = mpsc::channel::<AppendRequest>();
+pub(crate) fn spawn(tables: Arc<Tables>, max_batch: usize) -> StoreResult<mpsc::Sender<Request>> {
+    let (tx, rx) = mpsc::channel::<Request>();
     std::thread::Builder::new()
         .name("store-committer".into())
         .spawn(move || run(&tables, &rx, max_batch))
@@ -34,7 +42,7 @@ pub(crate) fn spawn(
     Ok(tx)
 }
 
-fn run(tables: &Tables, rx: &mpsc::Receiver<AppendRequest>, max_batch: usize) {
+fn run(tables: &Tables, rx: &mpsc::Receiver<Request>, max_batch: usize) {
     while let Ok(first) = rx.recv() {
         let mut requests = vec![first];
         while requests.len() < max_batch {
@@ -47,19 +55,28 @@ fn run(tables: &Tables, rx: &mpsc::Receiver<AppendRequest>, max_batch: usize) {
     }
 }
 
-pub(crate) fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
+pub(crate) fn commit_group(tables: &Tables, requests: Vec<Request>) {
     let mut batch = tables.db.batch();
     let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut accepted = Vec::with_capacity(requests.len());
+    let mut claims = Vec::new();
     for req in requests {
-        match stage(tables, &mut batch, &mut heads, &req) {
-            Ok(()) => accepted.push(req.reply),
-            Err(e) => {
-                let _ = req.reply.send(Err(e));
-            }
+        match req {
+            Request::Append(req) => match stage(tables, &mut batch, &mut heads, &req) {
+                Ok(()) => accepted.push(req.reply),
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                }
+            },
+            Request::Claim { room, reply } => match claim(tables, &mut heads, room) {
+                Ok(epoch) => claims.push((reply, epoch)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
         }
     }
-    if accepted.is_empty() {
+    if accepted.is_empty() && claims.is_empty() {
         return;
     }
     let result = stage_heads(tables, &mut batch, &heads).and_then(|()| tables.commit(batch));
@@ -75,6 +92,21 @@ pub(crate) fn commit_group(tables: &Tables, requests: Vec<AppendRequest>) {
     for reply in accepted {
         let _ = reply.send(result.clone());
     }
+    for (reply, epoch) in claims {
+        let _ = reply.send(result.clone().map(|()| epoch));
+    }
+}
+
+/// Advances a room's epoch in the group's copy of its head.
+fn claim(tables: &Tables, heads: &mut HashMap<RoomId, RoomHead>, room: RoomId) -> StoreResult<u64> {
+    let mut head = match heads.get(&room) {
+        Some(h) => h.clone(),
+        None => tables.head(room)?,
+    };
+    head.epoch += 1;
+    let epoch = head.epoch;
+    heads.insert(room, head);
+    Ok(epoch)
 }
 
 fn stage_heads(
@@ -99,6 +131,12 @@ fn stage(
         Some(h) => h.clone(),
         None => tables.head(req.room)?,
     };
+    if head.epoch != req.epoch {
+        return Err(StoreError::Conflict {
+            expected: req.epoch,
+            found: head.epoch,
+        });
+    }
     if head.last_seq != req.expected_last_seq {
         return Err(StoreError::Conflict {
             expected: req.expected_last_seq,
@@ -147,6 +185,7 @@ fn stage(
     heads.insert(
         req.room,
         RoomHead {
+            epoch: head.epoch,
             last_seq: last.as_ref().map_or(head.last_seq, |m| m.seq),
             last_message: last.or(head.last_message),
         },

@@ -105,7 +105,7 @@ impl Drop for CancelOnDrop {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     tables: Arc<Tables>,
-    appends: mpsc::Sender<committer::AppendRequest>,
+    appends: mpsc::Sender<committer::Request>,
 }
 
 impl EmbeddedStore {
@@ -589,20 +589,31 @@ impl Store for EmbeddedStore {
         self.point(|t| t.head(room))
     }
 
+    async fn claim_room(&self, room: RoomId) -> StoreResult<u64> {
+        let (reply, done) = oneshot::channel();
+        self.appends
+            .send(committer::Request::Claim { room, reply })
+            .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?
+    }
+
     async fn append(
         &self,
         room: RoomId,
+        epoch: u64,
         expected_last_seq: Seq,
         batch: AppendBatch,
     ) -> StoreResult<()> {
         let (reply, done) = oneshot::channel();
         self.appends
-            .send(committer::AppendRequest {
+            .send(committer::Request::Append(committer::AppendRequest {
                 room,
+                epoch,
                 expected_last_seq,
                 batch,
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?

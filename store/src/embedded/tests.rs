@@ -51,6 +51,12 @@ async fn concurrent_appends() {
 }
 
 #[tokio::test]
+async fn racing_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::racing_owners(Arc::new(open(dir.path()))).await;
+}
+
+#[tokio::test]
 async fn survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -58,8 +64,10 @@ async fn survives_reopen() {
         conformance::conditional_append(&store).await;
     }
     let store = open(dir.path());
-    assert_eq!(store.room_head(5).await.unwrap().last_seq, 2);
-    assert_eq!(store.history(5, 0, 10).await.unwrap().len(), 2);
+    let head = store.room_head(5).await.unwrap();
+    assert_eq!((head.last_seq, head.epoch), (3, 2), "epochs survive too");
+    assert_eq!(store.history(5, 0, 10).await.unwrap().len(), 3);
+    assert_eq!(store.claim_room(5).await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -69,7 +77,7 @@ async fn a_cancelled_history_read_stops() {
     conformance::conditional_append(&store).await;
     let t = &store.tables;
     let go = std::sync::atomic::AtomicBool::new(false);
-    assert_eq!(t.history(5, 0, 10, &go).unwrap().len(), 2);
+    assert_eq!(t.history(5, 0, 10, &go).unwrap().len(), 3);
     let stop = std::sync::atomic::AtomicBool::new(true);
     assert!(matches!(
         t.history(5, 0, 10, &stop),
@@ -110,12 +118,13 @@ async fn one_group_commit_serves_many_rooms_and_judges_each_append() {
     let mut requests = Vec::new();
     let mut request = |room, expected, messages| {
         let (reply, rx) = oneshot::channel();
-        requests.push(committer::AppendRequest {
+        requests.push(committer::Request::Append(committer::AppendRequest {
             room,
+            epoch: 0,
             expected_last_seq: expected,
             batch: AppendBatch::messages(messages),
             reply,
-        });
+        }));
         replies.push(rx);
     };
     request(1, 0, vec![message(1, 1), message(1, 2)]);
