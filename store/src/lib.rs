@@ -9,6 +9,7 @@
 
 mod blobs;
 mod codec;
+mod cql;
 mod embedded;
 mod error;
 mod keys;
@@ -20,6 +21,7 @@ pub mod conformance;
 use std::sync::Arc;
 
 pub use blobs::{BlobConfig, BlobKey, BlobWriter, Blobs, PART_BYTES, S3Config};
+pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::StoreError;
 pub use records::{

@@ -205,6 +205,27 @@ pub struct AppendBatch {
 }
 
 impl AppendBatch {
+    /// Checks the batch's shape: not empty, every message in `room`, seqs continuing the log
+    /// densely from `expected_last_seq`, in non-decreasing time.
+    pub fn validate(&self, room: RoomId, expected_last_seq: Seq) -> Result<(), crate::StoreError> {
+        if self.messages.is_empty() && self.cursors.is_empty() {
+            return Err(crate::StoreError::Invalid("empty append".into()));
+        }
+        let mut expected = expected_last_seq;
+        let mut last_time = i64::MIN;
+        for m in &self.messages {
+            expected += 1;
+            if m.room_id != room || m.seq != expected || m.sent_at_ms < last_time {
+                return Err(crate::StoreError::Invalid(format!(
+                    "message seq {} of room {} does not continue the log at {expected}",
+                    m.seq, m.room_id
+                )));
+            }
+            last_time = m.sent_at_ms;
+        }
+        Ok(())
+    }
+
     /// A batch of messages only.
     pub fn messages(messages: Vec<MessageRecord>) -> Self {
         Self {

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod common;
+mod cql;
 mod durability;
 mod files;
 mod friends;

@@ -126,7 +126,7 @@ fn stage(
     heads: &mut HashMap<RoomId, RoomHead>,
     req: &AppendRequest,
 ) -> StoreResult<()> {
-    validate_shape(req)?;
+    req.batch.validate(req.room, req.expected_last_seq)?;
     let head = match heads.get(&req.room) {
         Some(h) => h.clone(),
         None => tables.head(req.room)?,
@@ -190,25 +190,5 @@ fn stage(
             last_message: last.or(head.last_message),
         },
     );
-    Ok(())
-}
-
-/// Seqs must continue the log densely, all in the request's room, in non-decreasing time.
-fn validate_shape(req: &AppendRequest) -> StoreResult<()> {
-    if req.batch.messages.is_empty() && req.batch.cursors.is_empty() {
-        return Err(StoreError::Invalid("empty append".into()));
-    }
-    let mut expected = req.expected_last_seq;
-    let mut last_time = i64::MIN;
-    for m in &req.batch.messages {
-        expected += 1;
-        if m.room_id != req.room || m.seq != expected || m.sent_at_ms < last_time {
-            return Err(StoreError::Invalid(format!(
-                "message seq {} of room {} does not continue the log at {expected}",
-                m.seq, m.room_id
-            )));
-        }
-        last_time = m.sent_at_ms;
-    }
     Ok(())
 }

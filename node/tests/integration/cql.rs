@@ -1,0 +1,74 @@
+//! The node on the CQL backend (the Cassandra `scripts/test.sh` starts, or `SCYLLA_URI`):
+//! chat end to end, and a restart of the node finding everything and continuing the seqs.
+
+use chat_store::CqlConfig;
+
+use crate::common::*;
+
+/// A CQL config on a keyspace of its own, or `None` when skipping was asked for.
+fn cql(name: &str) -> Option<CqlConfig> {
+    let uri = std::env::var("CHAT_TEST_CQL_URI")
+        .or_else(|_| std::env::var("SCYLLA_URI"))
+        .unwrap_or_default();
+    if uri.is_empty() {
+        assert_eq!(
+            std::env::var("CHAT_SKIP_CQL").unwrap_or_default(),
+            "1",
+            "no CQL server: run ./scripts/test.sh (it starts one), set SCYLLA_URI, \
+             or set CHAT_SKIP_CQL=1 to skip the CQL tests knowingly"
+        );
+        return None;
+    }
+    Some(CqlConfig {
+        contact_points: vec![uri],
+        keyspace: format!("chat_node_{name}_{}", std::process::id()),
+        ..CqlConfig::default()
+    })
+}
+
+#[tokio::test]
+async fn chat_on_the_cql_backend_survives_a_node_restart() {
+    let Some(store) = cql("restart") else { return };
+    let on_cql = |c: &mut chat_node::NodeConfig| {
+        c.store.backend = "cql".into();
+        c.store.cql = store.clone();
+    };
+    let node = TestNode::start_with(on_cql).await;
+    let [alice, bob] = node.http().signups(["alice", "bob"]).await;
+    let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &bob.access_token, Wire::Proto).await;
+    let room = a.create_direct(bob.id).await.id;
+    b.open(room).await;
+    for n in 1..=5 {
+        let ack = a
+            .say_ok(room, &format!("c{n}"), &format!("hello {n}"))
+            .await;
+        assert_eq!(ack.seq, n);
+        assert_eq!(b.next_message().await.seq, n);
+    }
+    // A retry is the same message.
+    assert_eq!(a.say_ok(room, "c3", "hello 3").await.seq, 3);
+    drop((a, b));
+    node.stop().await;
+
+    // Another node on the same database: accounts, rooms and history are all there, and
+    // the room's log continues where it ended.
+    let node = TestNode::start_with(on_cql).await;
+    let mut b = Client::connect(node.addr, &bob.access_token, Wire::Json).await;
+    let all = b.all_messages(room).await;
+    assert_eq!(
+        all.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["hello 1", "hello 2", "hello 3", "hello 4", "hello 5"]
+    );
+    let ack = b.say_ok(room, "b1", "back").await;
+    assert_eq!(ack.seq, 6);
+    let (status, _) = node
+        .http()
+        .post(
+            "/v1/auth/login",
+            &serde_json::json!({"username": "alice", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    node.stop().await;
+}

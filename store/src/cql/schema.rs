@@ -1,0 +1,164 @@
+//! The CQL schema and its migrations: numbered, applied in order at start-up, each one
+//! idempotent (`IF NOT EXISTS`) so nodes starting together cannot trip over each other. A
+//! node that finds a newer schema than it knows refuses to start.
+//!
+//! Partition sizes: messages are partitioned by `(room_id, bucket)` (a time window), member
+//! lists by room (bounded by `chat.max_room_members`), a user's rooms and relationships by user,
+//! uploads waiting to be attached by day. The one compromise is user search: rows under every
+//! 1-3 character prefix of a username, so the 1- and 2-character partitions grow with the
+//! number of users sharing that prefix (a search engine is the cure at very large scale).
+
+use scylla::client::session::Session;
+
+use super::cql_error;
+use crate::{StoreError, StoreResult};
+
+/// The schema version this build writes and understands.
+pub const LATEST: i32 = 1;
+
+/// Keyspace replication, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// One replication factor for the whole cluster (development, single data centre).
+    Simple(u32),
+    /// Replication factor per data centre (production).
+    NetworkTopology(Vec<(String, u32)>),
+}
+
+impl Replication {
+    fn cql(&self) -> String {
+        match self {
+            Self::Simple(rf) => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+            }
+            Self::NetworkTopology(dcs) => {
+                let per_dc: Vec<String> =
+                    dcs.iter().map(|(dc, rf)| format!("'{dc}': {rf}")).collect();
+                format!(
+                    "{{'class': 'NetworkTopologyStrategy', {}}}",
+                    per_dc.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Migration 1: every table.
+fn v1(ks: &str) -> Vec<String> {
+    [
+        "CREATE TABLE IF NOT EXISTS {ks}.users (id bigint PRIMARY KEY, record text)",
+        "CREATE TABLE IF NOT EXISTS {ks}.usernames (username text PRIMARY KEY, user_id bigint)",
+        "CREATE TABLE IF NOT EXISTS {ks}.username_prefixes (prefix text, username text, \
+         user_id bigint, PRIMARY KEY (prefix, username))",
+        "CREATE TABLE IF NOT EXISTS {ks}.refresh_tokens (hash blob PRIMARY KEY, record text, \
+         used boolean)",
+        "CREATE TABLE IF NOT EXISTS {ks}.revoked_families (family_id bigint PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS {ks}.rooms (id bigint PRIMARY KEY, record text)",
+        "CREATE TABLE IF NOT EXISTS {ks}.direct_rooms (low bigint, high bigint, room_id bigint, \
+         PRIMARY KEY ((low, high)))",
+        "CREATE TABLE IF NOT EXISTS {ks}.members (room_id bigint, user_id bigint, \
+         PRIMARY KEY (room_id, user_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.user_rooms (user_id bigint, room_id bigint, \
+         PRIMARY KEY (user_id, room_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.cursors (room_id bigint, user_id bigint, seq bigint, \
+         PRIMARY KEY (room_id, user_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.social (low bigint, high bigint, edge text, \
+         PRIMARY KEY ((low, high)))",
+        "CREATE TABLE IF NOT EXISTS {ks}.social_index (user_id bigint, other bigint, \
+         PRIMARY KEY (user_id, other))",
+        "CREATE TABLE IF NOT EXISTS {ks}.room_heads (room_id bigint PRIMARY KEY, epoch bigint, \
+         last_seq bigint, last_message blob)",
+        "CREATE TABLE IF NOT EXISTS {ks}.room_buckets (room_id bigint, bucket bigint, \
+         first_seq bigint, PRIMARY KEY (room_id, bucket)) WITH CLUSTERING ORDER BY (bucket DESC)",
+        "CREATE TABLE IF NOT EXISTS {ks}.messages (room_id bigint, bucket bigint, seq bigint, \
+         record blob, PRIMARY KEY ((room_id, bucket), seq)) WITH CLUSTERING ORDER BY (seq DESC)",
+        "CREATE TABLE IF NOT EXISTS {ks}.idempotency (room_id bigint, sender bigint, \
+         client_msg_id text, bucket bigint, seq bigint, \
+         PRIMARY KEY ((room_id, sender, client_msg_id)))",
+        "CREATE TABLE IF NOT EXISTS {ks}.files (id bigint PRIMARY KEY, record text, \
+         attached boolean, public boolean)",
+        "CREATE TABLE IF NOT EXISTS {ks}.file_shares (file_id bigint, room_id bigint, \
+         PRIMARY KEY (file_id, room_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.pending_files (day bigint, created_at_ms bigint, \
+         file_id bigint, PRIMARY KEY (day, created_at_ms, file_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.pending_days (shard int, day bigint, \
+         PRIMARY KEY (shard, day))",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
+fn migration(version: i32, ks: &str) -> Vec<String> {
+    match version {
+        1 => v1(ks),
+        _ => Vec::new(),
+    }
+}
+
+/// Creates the keyspace and applies every migration not applied yet. Refuses a schema newer
+/// than this build.
+pub async fn migrate(session: &Session, ks: &str, replication: &Replication) -> StoreResult<i32> {
+    let ddl = |cql: String| async move {
+        session
+            .query_unpaged(cql, ())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("schema: {e}")))
+    };
+    ddl(format!(
+        "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {}",
+        replication.cql()
+    ))
+    .await?;
+    ddl(format!(
+        "CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version int PRIMARY KEY, \
+         applied_at_ms bigint)"
+    ))
+    .await?;
+    let current = applied_version(session, ks).await?;
+    if current > LATEST {
+        return Err(StoreError::Invalid(format!(
+            "the database schema is version {current}, newer than this build's {LATEST}: \
+             upgrade this node"
+        )));
+    }
+    for version in current + 1..=LATEST {
+        for statement in migration(version, ks) {
+            ddl(statement).await?;
+        }
+        session
+            .query_unpaged(
+                format!(
+                    "INSERT INTO {ks}.schema_migrations (version, applied_at_ms) VALUES (?, ?)"
+                ),
+                (version, crate::cql::now_ms()),
+            )
+            .await
+            .map_err(cql_error)?;
+        tracing::info!(version, keyspace = ks, "schema migration applied");
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("schema agreement: {e}")))?;
+    Ok(LATEST)
+}
+
+/// The highest migration recorded (0 for a new keyspace).
+pub async fn applied_version(session: &Session, ks: &str) -> StoreResult<i32> {
+    let rows = session
+        .query_unpaged(format!("SELECT version FROM {ks}.schema_migrations"), ())
+        .await
+        .map_err(cql_error)?
+        .into_rows_result()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut max = 0;
+    for row in rows
+        .rows::<(i32,)>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+    {
+        let (v,) = row.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        max = max.max(v);
+    }
+    Ok(max)
+}
