@@ -131,7 +131,7 @@ EOF
         java.base/java.util.concurrent.locks java.management/com.sun.jmx.remote.security; do
         opens+=("--add-opens" "$p=ALL-UNNAMED")
     done
-    "$java" -Xms1G -Xmx1G -XX:+UseG1GC -Djdk.attach.allowAttachSelf=true \
+    "$java" -Xms2G -Xmx2G -XX:+UseG1GC -Djdk.attach.allowAttachSelf=true \
         "-javaagent:$jamm" "${opens[@]}" \
         -Dcassandra.config="file://$CASSANDRA_DIR/cassandra.yaml" \
         -Dcassandra-foreground=yes -Dcassandra.storagedir="$CASSANDRA_DIR" \

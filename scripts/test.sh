@@ -19,3 +19,6 @@ s3_start
 cassandra_start
 
 cargo test --workspace --locked
+
+# The whole server suite once more, every node storing in the CQL server.
+CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration

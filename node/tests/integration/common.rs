@@ -39,7 +39,27 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     // Idle connections release their actors after a second, so the suite also runs through
     // hibernation and wake-ups (they must be invisible to clients).
     c.chat.connection_idle_secs = 1;
+    if let Some((uri, keyspace)) = cql_backend(data_dir) {
+        c.store.backend = "cql".into();
+        c.store.cql.contact_points = vec![uri];
+        c.store.cql.keyspace = keyspace;
+    }
     c
+}
+
+/// With `CHAT_TEST_STORE=cql`, every test node stores in the CQL server of
+/// `CHAT_TEST_CQL_URI`, in a keyspace named after its data directory (so a node restarted on
+/// the same directory finds its data): the whole suite runs on the CQL backend.
+pub fn cql_backend(data_dir: &Path) -> Option<(String, String)> {
+    if std::env::var("CHAT_TEST_STORE").ok()? != "cql" {
+        return None;
+    }
+    let uri =
+        std::env::var("CHAT_TEST_CQL_URI").expect("CHAT_TEST_STORE=cql needs CHAT_TEST_CQL_URI");
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    Some((uri, format!("chat_suite_{:016x}", h.finish())))
 }
 
 /// An in-process node with its own data directory.
@@ -85,6 +105,14 @@ impl TestNode {
     pub async fn stop(mut self) {
         if let Some(n) = self.node.take() {
             n.shutdown().await;
+        }
+        if let Some((uri, keyspace)) = cql_backend(self.dir.path()) {
+            let config = chat_store::CqlConfig {
+                contact_points: vec![uri],
+                keyspace,
+                ..chat_store::CqlConfig::default()
+            };
+            chat_store::CqlStore::drop_keyspace(&config).await.unwrap();
         }
     }
 }
@@ -641,8 +669,14 @@ impl NodeProcess {
             .env("CHAT__AUTH__ARGON2_MEMORY_KIB", "1024")
             .env("CHAT__AUTH__ARGON2_ITERATIONS", "1")
             .env("CHAT__LOG__LEVEL", "info,fjall=warn,lsm_tree=warn")
+            .env("CHAT__STORE__BACKEND", "embedded")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
+        if let Some((uri, keyspace)) = cql_backend(data_dir) {
+            cmd.env("CHAT__STORE__BACKEND", "cql")
+                .env("CHAT__STORE__CQL__CONTACT_POINTS", format!("[\"{uri}\"]"))
+                .env("CHAT__STORE__CQL__KEYSPACE", keyspace);
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

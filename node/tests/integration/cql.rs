@@ -71,4 +71,5 @@ async fn chat_on_the_cql_backend_survives_a_node_restart() {
         .await;
     assert_eq!(status, 200);
     node.stop().await;
+    chat_store::CqlStore::drop_keyspace(&store).await.unwrap();
 }

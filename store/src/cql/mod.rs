@@ -457,6 +457,22 @@ impl CqlStore {
     pub fn session(&self) -> &Session {
         &self.inner.session
     }
+
+    /// Drops a keyspace and everything in it (tests clean up after themselves: every live
+    /// table costs the server memory).
+    pub async fn drop_keyspace(config: &CqlConfig) -> StoreResult<()> {
+        config.validate().map_err(StoreError::Invalid)?;
+        let session = SessionBuilder::new()
+            .known_nodes(&config.contact_points)
+            .build()
+            .await
+            .map_err(cql_error)?;
+        session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", config.keyspace), ())
+            .await
+            .map_err(cql_error)?;
+        Ok(())
+    }
 }
 
 /// Rows of a result as `T`.

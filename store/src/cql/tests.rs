@@ -39,14 +39,34 @@ fn fresh_keyspace() -> String {
     )
 }
 
-async fn open() -> Option<CqlStore> {
+/// A store on a fresh keyspace, dropped again when the test is done with it.
+struct TestStore {
+    store: CqlStore,
+    config: CqlConfig,
+}
+
+impl TestStore {
+    async fn done(self) {
+        CqlStore::drop_keyspace(&self.config).await.unwrap();
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = CqlStore;
+    fn deref(&self) -> &CqlStore {
+        &self.store
+    }
+}
+
+async fn open() -> Option<TestStore> {
     let uri = server()?;
     let config = CqlConfig {
         contact_points: vec![uri],
         keyspace: fresh_keyspace(),
         ..CqlConfig::default()
     };
-    Some(CqlStore::connect(&config, WIDTH).await.unwrap())
+    let store = CqlStore::connect(&config, WIDTH).await.unwrap();
+    Some(TestStore { store, config })
 }
 
 macro_rules! conformance_tests {
@@ -54,7 +74,8 @@ macro_rules! conformance_tests {
         #[tokio::test]
         async fn $name() {
             let Some(store) = open().await else { return };
-            conformance::$name(&store).await;
+            conformance::$name(&*store).await;
+            store.done().await;
         }
     )*};
 }
@@ -75,19 +96,22 @@ conformance_tests!(
 #[tokio::test]
 async fn history_across_buckets() {
     let Some(store) = open().await else { return };
-    conformance::history_across_buckets(&store, WIDTH).await;
+    conformance::history_across_buckets(&*store, WIDTH).await;
+    store.done().await;
 }
 
 #[tokio::test]
 async fn concurrent_appends() {
     let Some(store) = open().await else { return };
-    conformance::concurrent_appends(Arc::new(store)).await;
+    conformance::concurrent_appends(Arc::new(store.store.clone())).await;
+    store.done().await;
 }
 
 #[tokio::test]
 async fn racing_owners() {
     let Some(store) = open().await else { return };
-    conformance::racing_owners(Arc::new(store)).await;
+    conformance::racing_owners(Arc::new(store.store.clone())).await;
+    store.done().await;
 }
 
 #[tokio::test]
@@ -120,6 +144,7 @@ async fn migrations_are_idempotent_and_refuse_a_newer_schema() {
         matches!(&refused, StoreError::Invalid(m) if m.contains("newer")),
         "{refused}"
     );
+    CqlStore::drop_keyspace(&config).await.unwrap();
 }
 
 #[tokio::test]
@@ -190,4 +215,5 @@ async fn uncommitted_rows_past_the_head_stay_invisible() {
     .await
     .unwrap();
     assert_eq!(store.history(5, 0, 1).await.unwrap(), vec![msg(2, "real")]);
+    store.done().await;
 }
