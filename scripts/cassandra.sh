@@ -4,7 +4,8 @@
 # git-ignored .cache/), run on JDK 17 on a free loopback port. Any failure fails the run.
 #
 #   cassandra_start   fetches if needed, starts, waits until CQL connections are accepted,
-#                     and exports CHAT_TEST_CQL_URI (host:port)
+#                     and exports CHAT_TEST_CQL_URI (host:port) and CHAT_TEST_CQL_RESTART (a
+#                     script that stops the server and starts it again on the same data)
 #   cassandra_stop    stops the server and removes its data
 #
 # With SCYLLA_URI set (host:port of a real ScyllaDB), nothing is started and the tests use it.
@@ -74,8 +75,8 @@ cassandra_start() {
         echo "CQL tests use the ScyllaDB at $SCYLLA_URI"
         return 0
     fi
-    local java native storage
-    java="$(cassandra_java)"
+    local native storage
+    cassandra_java >/dev/null
     cassandra_fetch
     native="$(s3_free_port)"
     storage="$(s3_free_port)"
@@ -113,8 +114,29 @@ EOF
   <root level="INFO"><appender-ref ref="FILE"/></root>
 </configuration>
 EOF
-    local lib="$CASSANDRA_HOME_DIR/lib"
-    local jamm
+    echo "$native" >"$CASSANDRA_DIR/native"
+    cassandra_launch
+    local started=$SECONDS
+    cassandra_wait
+    export CHAT_TEST_CQL_URI="127.0.0.1:$native"
+    # Tests stop and restart the server (same data) with this script.
+    cat >"$CASSANDRA_DIR/restart.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+cd '$PWD'
+source scripts/cassandra.sh
+CASSANDRA_DIR='$CASSANDRA_DIR'
+cassandra_restart
+EOF
+    export CHAT_TEST_CQL_RESTART="$CASSANDRA_DIR/restart.sh"
+    echo "CQL server (Cassandra $CASSANDRA_VERSION) at $CHAT_TEST_CQL_URI after $((SECONDS - started))s"
+}
+
+# Starts the server of $CASSANDRA_DIR in the background; its pid goes to $CASSANDRA_DIR/pid.
+cassandra_launch() {
+    local java lib jamm p
+    java="$(cassandra_java)"
+    lib="$CASSANDRA_HOME_DIR/lib"
     jamm="$(ls "$lib"/jamm-*.jar | head -n 1)"
     local opens=()
     for p in java.base/jdk.internal.misc java.base/jdk.internal.ref java.base/sun.nio.ch \
@@ -139,26 +161,46 @@ EOF
         -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=1000 \
         -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_sync=true \
         -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon \
-        >"$CASSANDRA_DIR/stdout.log" 2>&1 &
-    CASSANDRA_PID=$!
-    local tries=0
+        >>"$CASSANDRA_DIR/stdout.log" 2>&1 &
+    echo $! >"$CASSANDRA_DIR/pid"
+}
+
+# Waits (up to 180 s) until the server of $CASSANDRA_DIR takes CQL connections.
+cassandra_wait() {
+    local native pid tries=0
+    native="$(cat "$CASSANDRA_DIR/native")"
+    pid="$(cat "$CASSANDRA_DIR/pid")"
     until (exec 3<>"/dev/tcp/127.0.0.1/$native") 2>/dev/null; do
         tries=$((tries + 1))
-        if [ "$tries" -ge 180 ] || ! kill -0 "$CASSANDRA_PID" 2>/dev/null; then
+        if [ "$tries" -ge 180 ] || ! kill -0 "$pid" 2>/dev/null; then
             echo "Cassandra did not come up; its log:" >&2
             tail -n 40 "$CASSANDRA_DIR/cassandra.log" "$CASSANDRA_DIR/stdout.log" >&2
             return 1
         fi
         sleep 1
     done
-    export CHAT_TEST_CQL_URI="127.0.0.1:$native"
-    echo "CQL server (Cassandra $CASSANDRA_VERSION) at $CHAT_TEST_CQL_URI after ${tries}s"
+}
+
+# Stops the server of $CASSANDRA_DIR (SIGTERM, as an operator would) and waits until it is gone.
+cassandra_halt() {
+    if [ -f "$CASSANDRA_DIR/pid" ]; then
+        local pid
+        pid="$(cat "$CASSANDRA_DIR/pid")"
+        kill "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    fi
+}
+
+# Stops the server and starts it again on the same data.
+cassandra_restart() {
+    cassandra_halt
+    cassandra_launch
+    cassandra_wait
 }
 
 cassandra_stop() {
-    if [ -n "${CASSANDRA_PID:-}" ]; then
-        kill "$CASSANDRA_PID" 2>/dev/null || true
-        wait "$CASSANDRA_PID" 2>/dev/null || true
+    if [ -n "${CASSANDRA_DIR:-}" ]; then
+        cassandra_halt
     fi
     if [ -n "${CASSANDRA_DIR:-}" ]; then
         rm -rf "$CASSANDRA_DIR"

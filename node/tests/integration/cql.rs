@@ -1,6 +1,7 @@
 //! The node on the CQL backend (the Cassandra `scripts/test.sh` starts, or `SCYLLA_URI`):
 //! chat end to end, and a restart of the node finding everything and continuing the seqs.
 
+use chat_proto::v1::server_frame::Payload;
 use chat_store::CqlConfig;
 
 use crate::common::*;
@@ -70,6 +71,82 @@ async fn chat_on_the_cql_backend_survives_a_node_restart() {
         )
         .await;
     assert_eq!(status, 200);
+    node.stop().await;
+    chat_store::CqlStore::drop_keyspace(&store).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_acked_message_survives_a_cql_server_restart() {
+    let Some(store) = cql("outage") else { return };
+    let Ok(restart) = std::env::var("CHAT_TEST_CQL_RESTART") else {
+        // Only an external ScyllaDB (SCYLLA_URI) comes without a restart script.
+        assert!(
+            std::env::var("SCYLLA_URI").is_ok(),
+            "CHAT_TEST_CQL_RESTART is not set: run ./scripts/test.sh"
+        );
+        eprintln!("restart test SKIPPED: the ScyllaDB at SCYLLA_URI cannot be restarted here");
+        return;
+    };
+    let node = TestNode::start_with(|c| {
+        c.store.backend = "cql".into();
+        c.store.cql = store.clone();
+        c.store.cql.request_timeout_ms = 2000;
+    })
+    .await;
+    let [alice, bob] = node.http().signups(["alice", "bob"]).await;
+    let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
+    let room = a.create_direct(bob.id).await.id;
+
+    // Sends with retries (same client_msg_id) until acked, as a client would.
+    let mut acked = Vec::new();
+    let mut failures = 0;
+    let mut restarting = None;
+    for n in 1..=30u64 {
+        if n == 11 {
+            let script = restart.clone();
+            restarting = Some(tokio::task::spawn_blocking(move || {
+                std::process::Command::new("bash")
+                    .arg(script)
+                    .status()
+                    .expect("run the restart script")
+            }));
+        }
+        if n == 21 {
+            // The server is back before the last third.
+            let status = restarting.take().unwrap().await.unwrap();
+            assert!(status.success(), "restart failed");
+        }
+        let id = format!("m{n}");
+        let deadline = tokio::time::Instant::now() + PATIENCE * 6;
+        loop {
+            match a.say(room, &id, &format!("message {n}")).await {
+                Payload::SendAck(ack) => {
+                    acked.push((ack.seq, id.clone()));
+                    break;
+                }
+                Payload::Error(e) => {
+                    assert!(e.retryable, "an outage must look retryable: {e:?}");
+                    failures += 1;
+                    assert!(tokio::time::Instant::now() < deadline, "never recovered");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(failures > 0, "the restart was not noticed at all");
+    // Exactly the acked messages, each once, in a dense log.
+    let mut b = Client::connect(node.addr, &bob.access_token, Wire::Json).await;
+    let all = b.all_messages(room).await;
+    let log: Vec<(u64, String)> = all
+        .iter()
+        .map(|m| (m.seq, m.client_msg_id.clone()))
+        .collect();
+    assert_eq!(log, acked);
+    assert_eq!(
+        log.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=30).collect::<Vec<_>>()
+    );
     node.stop().await;
     chat_store::CqlStore::drop_keyspace(&store).await.unwrap();
 }
