@@ -156,6 +156,10 @@ fn from_cql(v: i64) -> u64 {
     v as u64
 }
 
+/// Message bytes per unlogged batch: under Cassandra's default 50 KiB failure threshold
+/// with room for the statements' other values.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
+
 fn day_of(ms: i64) -> i64 {
     ms.max(0) / 86_400_000
 }
@@ -1056,24 +1060,33 @@ impl Store for CqlStore {
         for r in futures::future::join_all(writes).await {
             r?;
         }
+        // One unlogged batch per partition, cut below the server's batch size limit
+        // (Cassandra refuses batches over 50 KiB by default).
+        let mut batches = Vec::new();
         for (bucket, list) in &per_bucket {
-            let mut unlogged = Batch::new(BatchType::Unlogged);
-            let mut values = Vec::with_capacity(list.len());
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
             for m in list {
+                let record = codec::encode_message(m)?;
+                if !chunk.is_empty() && bytes + record.len() > MAX_BATCH_BYTES {
+                    batches.push(std::mem::take(&mut chunk));
+                    bytes = 0;
+                }
+                bytes += record.len();
+                chunk.push((to_cql(room), *bucket, to_cql(m.seq), record, ts));
+            }
+            batches.push(chunk);
+        }
+        let writes = batches.into_iter().map(|values| {
+            let mut unlogged = Batch::new(BatchType::Unlogged);
+            for _ in &values {
                 unlogged.append_statement(i.st.message_insert.clone());
-                values.push((
-                    to_cql(room),
-                    *bucket,
-                    to_cql(m.seq),
-                    codec::encode_message(m)?,
-                    ts,
-                ));
             }
             unlogged.set_is_idempotent(true);
-            i.session
-                .batch(&unlogged, values)
-                .await
-                .map_err(cql_error)?;
+            async move { i.session.batch(&unlogged, values).await.map_err(cql_error) }
+        });
+        for r in futures::future::join_all(writes).await {
+            r?;
         }
         let ttl = i.idempotency_ttl_secs;
         let keys = batch.messages.iter().map(|m| {

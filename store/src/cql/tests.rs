@@ -217,3 +217,31 @@ async fn uncommitted_rows_past_the_head_stay_invisible() {
     assert_eq!(store.history(5, 0, 1).await.unwrap(), vec![msg(2, "real")]);
     store.done().await;
 }
+
+#[tokio::test]
+async fn a_large_append_is_split_under_the_batch_limit() {
+    let Some(store) = open().await else { return };
+    let e = store.claim_room(8).await.unwrap();
+    // 200 messages of 4000 bytes: 800 KB, far over Cassandra's 50 KiB batch limit.
+    let batch: Vec<MessageRecord> = (1..=200u64)
+        .map(|seq| MessageRecord {
+            room_id: 8,
+            seq,
+            id: seq,
+            sender_id: 1,
+            client_msg_id: format!("c{seq}"),
+            body: "x".repeat(4000),
+            sent_at_ms: 10,
+            attachments: Vec::new(),
+        })
+        .collect();
+    store
+        .append(8, e, 0, AppendBatch::messages(batch))
+        .await
+        .unwrap();
+    let page = store.history(8, 0, 100).await.unwrap();
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0].seq, 200);
+    assert_eq!(store.room_head(8).await.unwrap().last_seq, 200);
+    store.done().await;
+}
