@@ -62,6 +62,7 @@ pub enum Reason {
     RangeNotSatisfiable,
     UploadInterrupted,
     SessionRequired,
+    Starting,
 }
 
 impl Reason {
@@ -123,6 +124,7 @@ impl Reason {
             Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
             Self::UploadInterrupted => "UPLOAD_INTERRUPTED",
             Self::SessionRequired => "SESSION_REQUIRED",
+            Self::Starting => "STARTING",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod error;
 mod files;
+mod frontend;
 mod grpc;
 mod http;
 mod poll;
@@ -22,6 +23,7 @@ use chat_actors::Services;
 use serde::{Deserialize, Serialize};
 
 pub use error::{grpc_status, http_status, ws_close_code};
+pub use frontend::Frontend;
 
 /// Settings of the transports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,22 +140,15 @@ impl Gateway {
         http::routes(self.clone()).merge(grpc::routes(self, self.serving.subscribe()))
     }
 
-    /// Serves HTTP and WebSocket on `listener` until `stop` resolves (then stops accepting
-    /// and waits for open requests and sockets to finish).
+    /// Serves HTTP, WebSocket and gRPC on `listener` until `stop` resolves (then stops
+    /// accepting and waits for open requests and sockets to finish).
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt as _;
-        // Replies and events are small frames: never hold one back waiting for an ACK.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(stop)
-            .await
+        let front = Frontend::starting();
+        front.install(self.router());
+        front.serve(listener, stop).await
     }
 }

@@ -12,7 +12,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use chat_actors::{ChatSystem, SystemConfig, TokenSigner};
-use chat_gateway::Gateway;
+use chat_gateway::{Frontend, Gateway};
 use chat_store::{Blobs, CqlStore, EmbeddedConfig, EmbeddedStore, SharedStore};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -38,8 +38,55 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let data_lock = keys::DataDirLock::acquire(&data_dir)?;
     let signing_key = keys::signing_key(config.auth.signing_key.as_deref(), &data_dir)?;
-    let store = open_store(&config, &data_dir).await?;
-    let blob_config = config.files.blob_config(&data_dir);
+    // Listen first: while the store may still be unreachable, probes get answers
+    // (`/readyz` 503 "starting") instead of connection refusals.
+    let listener = TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let front = Frontend::starting();
+    let (stop_accepting, mut stop_rx) = watch::channel(false);
+    let server_front = front.clone();
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = server_front.serve(listener, stopped).await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    tracing::info!(listen_addr = %http_addr, "listening; starting");
+    let system = match build_system(&config, &data_dir, signing_key).await {
+        Ok(system) => system,
+        Err(e) => {
+            let _ = stop_accepting.send(true);
+            server.abort();
+            return Err(e);
+        }
+    };
+    let gateway = Gateway::new(system.services.clone(), config.http.clone());
+    front.install(gateway.router());
+    gateway.set_ready(true);
+    tracing::info!(%http_addr, node_id = %config.node_id(), data_dir = %data_dir.display(), "listening");
+    Ok(RunningNode {
+        http_addr,
+        gateway,
+        system,
+        server,
+        stop_accepting,
+        shutdown_timeout: Duration::from_secs(config.node.shutdown_timeout_secs),
+        _data_lock: data_lock,
+    })
+}
+
+/// Opens the store and the file storage and starts the actor system.
+async fn build_system(
+    config: &NodeConfig,
+    data_dir: &std::path::Path,
+    signing_key: Vec<u8>,
+) -> anyhow::Result<ChatSystem> {
+    let store = open_store(config, data_dir).await?;
+    let blob_config = config.files.blob_config(data_dir);
     let blobs = Blobs::open(&blob_config).context("cannot open the file storage")?;
     let staged = Blobs::remove_staged_uploads(&blob_config)
         .context("cannot clean up interrupted uploads")?;
@@ -65,32 +112,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     )
     .await
     .context("cannot start the actor system")?;
-    let gateway = Gateway::new(system.services.clone(), config.http.clone());
-    let listener = TcpListener::bind(&config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
-    let http_addr = listener.local_addr()?;
-    let (stop_accepting, mut stop_rx) = watch::channel(false);
-    let server_gateway = gateway.clone();
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = server_gateway.serve(listener, stopped).await {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
-    gateway.set_ready(true);
-    tracing::info!(%http_addr, node_id = %config.node_id(), data_dir = %data_dir.display(), "listening");
-    Ok(RunningNode {
-        http_addr,
-        gateway,
-        system,
-        server,
-        stop_accepting,
-        shutdown_timeout: Duration::from_secs(config.node.shutdown_timeout_secs),
-        _data_lock: data_lock,
-    })
+    Ok(system)
 }
 
 /// Opens the configured store. The CQL cluster may not be up yet (a cluster starting

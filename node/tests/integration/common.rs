@@ -659,7 +659,17 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     /// Starts `chatnode` on `data_dir` with port 0 and waits until it listens.
+    /// Starts a node and returns once it is ready (it logs `http_addr=` then).
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn(data_dir, extra_env, "http_addr=")
+    }
+
+    /// Starts a node and returns as soon as it listens, ready or not.
+    pub fn start_listening(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn(data_dir, extra_env, "listen_addr=")
+    }
+
+    fn spawn(data_dir: &Path, extra_env: &[(&str, &str)], marker: &'static str) -> Self {
         use std::io::{BufRead, BufReader};
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chatnode"));
         cmd.env_clear()
@@ -687,7 +697,7 @@ impl NodeProcess {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if !sent && let Some(rest) = line.split("http_addr=").nth(1) {
+                if !sent && let Some(rest) = line.split(marker).nth(1) {
                     let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
                     let _ = tx.send(addr);
                     sent = true;

@@ -150,3 +150,32 @@ async fn every_acked_message_survives_a_cql_server_restart() {
     node.stop().await;
     chat_store::CqlStore::drop_keyspace(&store).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_node_waits_for_an_unreachable_cql_server_and_says_it_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: the store cannot be reached.
+    let mut node = NodeProcess::start_listening(
+        dir.path(),
+        &[
+            ("CHAT__STORE__BACKEND", "cql"),
+            ("CHAT__STORE__CQL__CONTACT_POINTS", "[\"127.0.0.1:1\"]"),
+            ("CHAT__STORE__CQL__CONNECT_TIMEOUT_MS", "200"),
+        ],
+    );
+    let http = Http::new(node.addr);
+    assert_eq!(http.get("/healthz").await, (200, "ok".to_string()));
+    assert_eq!(http.get("/readyz").await, (503, "starting".to_string()));
+    let (status, body) = http
+        .post(
+            "/v1/auth/login",
+            &serde_json::json!({"username": "a", "password": "b"}),
+        )
+        .await;
+    assert_eq!((status, reason(&body)), (503, "STARTING"));
+    // It keeps trying instead of exiting (a crash loop helps nobody).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(node.child.try_wait().unwrap().is_none(), "the node exited");
+    assert_eq!(http.get("/readyz").await.0, 503);
+    node.kill9();
+}
