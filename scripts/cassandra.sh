@@ -6,6 +6,7 @@
 #   cassandra_start   fetches if needed, starts, waits until CQL connections are accepted,
 #                     and exports CHAT_TEST_CQL_URI (host:port) and CHAT_TEST_CQL_RESTART (a
 #                     script that stops the server and starts it again on the same data)
+#                     and CHAT_TEST_CQL_CA (the CA of its certificate: TLS is optional)
 #   cassandra_stop    stops the server and removes its data
 #
 # With SCYLLA_URI set (host:port of a real ScyllaDB), nothing is started and the tests use it.
@@ -75,8 +76,8 @@ cassandra_start() {
         echo "CQL tests use the ScyllaDB at $SCYLLA_URI"
         return 0
     fi
-    local native storage
-    cassandra_java >/dev/null
+    local native storage java
+    java="$(cassandra_java)"
     cassandra_fetch
     native="$(s3_free_port)"
     storage="$(s3_free_port)"
@@ -104,7 +105,22 @@ saved_caches_directory: $CASSANDRA_DIR/saved_caches
 hints_directory: $CASSANDRA_DIR/hints
 cdc_raw_directory: $CASSANDRA_DIR/cdc_raw
 auto_snapshot: false
+# TLS is optional on the same port: the TLS test uses it, every other test does not.
+client_encryption_options:
+  enabled: true
+  optional: true
+  keystore: $CASSANDRA_DIR/keystore.p12
+  keystore_password: chat-test
+  store_type: PKCS12
 EOF
+    # A self-signed certificate naming 127.0.0.1 (the driver verifies nodes by IP).
+    "$(dirname "$java")/keytool" -genkeypair -alias cassandra -keyalg RSA -keysize 2048 \
+        -validity 3650 -dname "CN=localhost" -ext "SAN=ip:127.0.0.1,dns:localhost" \
+        -keystore "$CASSANDRA_DIR/keystore.p12" -storetype PKCS12 \
+        -storepass chat-test -keypass chat-test >/dev/null 2>&1
+    "$(dirname "$java")/keytool" -exportcert -rfc -alias cassandra \
+        -keystore "$CASSANDRA_DIR/keystore.p12" -storepass chat-test \
+        -file "$CASSANDRA_DIR/ca.pem" >/dev/null 2>&1
     cat >"$CASSANDRA_DIR/logback.xml" <<EOF
 <configuration>
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
@@ -129,6 +145,7 @@ CASSANDRA_DIR='$CASSANDRA_DIR'
 cassandra_restart
 EOF
     export CHAT_TEST_CQL_RESTART="$CASSANDRA_DIR/restart.sh"
+    export CHAT_TEST_CQL_CA="$CASSANDRA_DIR/ca.pem"
     echo "CQL server (Cassandra $CASSANDRA_VERSION) at $CHAT_TEST_CQL_URI after $((SECONDS - started))s"
 }
 

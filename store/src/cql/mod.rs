@@ -62,6 +62,9 @@ pub struct CqlConfig {
     pub username: String,
     /// Password for password authentication.
     pub password: String,
+    /// PEM file of the CA that signed the nodes' certificates: connect with TLS (the nodes'
+    /// certificates must name their IP addresses). Empty: plaintext.
+    pub tls_ca_file: String,
     /// How long idempotency keys are kept, in seconds. Default 604800 (7 days): a client
     /// retrying a send later than that gets a new message.
     pub idempotency_ttl_secs: u32,
@@ -79,6 +82,7 @@ impl Default for CqlConfig {
             connect_timeout_ms: 5000,
             username: String::new(),
             password: String::new(),
+            tls_ca_file: String::new(),
             idempotency_ttl_secs: 7 * 24 * 3600,
         }
     }
@@ -118,6 +122,27 @@ impl CqlConfig {
         }
         Ok(())
     }
+}
+
+/// A TLS client configuration trusting the CAs of `ca_file` (PEM).
+fn tls_context(ca_file: &str) -> StoreResult<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    let bad =
+        |e: &dyn std::fmt::Display| StoreError::Invalid(format!("store.cql.tls_ca_file: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(&e))? {
+        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no certificate in the file"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 fn consistency(name: &str) -> Result<Consistency, String> {
@@ -442,6 +467,9 @@ impl CqlStore {
             .default_execution_profile_handle(profile.into_handle());
         if !config.username.is_empty() {
             builder = builder.user(&config.username, &config.password);
+        }
+        if !config.tls_ca_file.is_empty() {
+            builder = builder.tls_context(Some(tls_context(&config.tls_ca_file)?));
         }
         let session = builder.build().await.map_err(cql_error)?;
         schema::migrate(&session, &config.keyspace, &config.replication()).await?;

@@ -245,3 +245,46 @@ async fn a_large_append_is_split_under_the_batch_limit() {
     assert_eq!(store.room_head(8).await.unwrap().last_seq, 200);
     store.done().await;
 }
+
+#[tokio::test]
+async fn connects_over_tls_when_given_the_servers_ca() {
+    let Some(uri) = server() else { return };
+    let Ok(ca) = std::env::var("CHAT_TEST_CQL_CA") else {
+        assert!(
+            std::env::var("SCYLLA_URI").is_ok(),
+            "CHAT_TEST_CQL_CA is not set: run ./scripts/test.sh"
+        );
+        eprintln!("TLS test SKIPPED: no CA for the ScyllaDB at SCYLLA_URI");
+        return;
+    };
+    let config = CqlConfig {
+        contact_points: vec![uri],
+        keyspace: fresh_keyspace(),
+        tls_ca_file: ca,
+        ..CqlConfig::default()
+    };
+    let store = CqlStore::connect(&config, WIDTH).await.unwrap();
+    assert_eq!(store.claim_room(1).await.unwrap(), 1);
+    // The server lists this session's connections as encrypted.
+    let rows: Vec<(Option<bool>,)> = rows(
+        store
+            .session()
+            .query_unpaged("SELECT ssl_enabled FROM system_views.clients", ())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(rows.iter().any(|(ssl,)| *ssl == Some(true)), "{rows:?}");
+    CqlStore::drop_keyspace(&config).await.unwrap();
+    // A file with no certificate is a configuration error, not a silent plaintext session.
+    let empty = std::env::temp_dir().join(format!("empty-ca-{}.pem", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let bad = CqlConfig {
+        tls_ca_file: empty.display().to_string(),
+        ..config
+    };
+    assert!(matches!(
+        CqlStore::connect(&bad, WIDTH).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
