@@ -657,6 +657,14 @@ pub struct NodeProcess {
     pub addr: SocketAddr,
 }
 
+impl Drop for NodeProcess {
+    /// A test that fails midway must not leave its node running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl NodeProcess {
     /// Starts `chatnode` on `data_dir` with port 0 and waits until it listens.
     /// Starts a node and returns once it is ready (it logs `http_addr=` then).
