@@ -655,6 +655,8 @@ pub fn assert_error(p: Payload, code: v1::ErrorCode, reason: &str) {
 pub struct NodeProcess {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// The node's log lines after the one that gave its address.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for NodeProcess {
@@ -666,8 +668,8 @@ impl Drop for NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `chatnode` on `data_dir` with port 0 and waits until it listens.
-    /// Starts a node and returns once it is ready (it logs `http_addr=` then).
+    /// Starts `chatnode` on `data_dir` with port 0 and returns once it is ready (it logs
+    /// `http_addr=` then).
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
         Self::spawn(data_dir, extra_env, "http_addr=")
     }
@@ -700,22 +702,42 @@ impl NodeProcess {
         }
         let mut child = cmd.spawn().expect("spawn chatnode");
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if !sent && let Some(rest) = line.split(marker).nth(1) {
-                    let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                    let _ = tx.send(addr);
-                    sent = true;
+                if tx.send(line).is_err() {
+                    break;
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("chatnode did not report its address");
-        Self { child, addr }
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = log
+                .recv_timeout(left)
+                .expect("chatnode did not report its address");
+            if let Some(rest) = line.split(marker).nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    /// Waits until the node has logged a line containing `needle` `times` more times.
+    pub fn wait_for_log(&self, needle: &str, times: usize) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut seen = 0;
+        while seen < times {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the node never logged {needle:?} {times} times"));
+            if line.contains(needle) {
+                seen += 1;
+            }
+        }
     }
 
     pub fn kill9(mut self) {

@@ -173,8 +173,10 @@ async fn a_node_waits_for_an_unreachable_cql_server_and_says_it_is_not_ready() {
         )
         .await;
     assert_eq!((status, reason(&body)), (503, "STARTING"));
-    // It keeps trying instead of exiting (a crash loop helps nobody).
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // It keeps trying instead of exiting (a crash loop helps nobody): two more failed
+    // attempts, and it is still there.
+    // (Blocking here is fine: the node is another process.)
+    node.wait_for_log("CQL store unreachable", 2);
     assert!(node.child.try_wait().unwrap().is_none(), "the node exited");
     assert_eq!(http.get("/readyz").await.0, 503);
     node.kill9();
