@@ -54,6 +54,30 @@ fn figure(report: &Value, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no figure {name} in {report}"))
 }
 
+/// Runs chatload off the runtime's threads; the run must succeed.
+async fn run(target: &str, args: &str) -> Value {
+    let (target, args) = (target.to_owned(), args.to_owned());
+    let (ok, report, err) = tokio::task::spawn_blocking(move || chatload(&target, &args))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    report
+}
+
+/// Every expected delivery happened, with no gap and no error.
+fn assert_all_delivered(report: &Value) {
+    assert_eq!(
+        figure(report, "deliveries"),
+        figure(report, "deliveries expected"),
+        "{report}"
+    );
+    assert_eq!(
+        figure(report, "seq gaps") + figure(report, "error replies"),
+        0.0,
+        "{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_run_against_a_real_node() {
     let (node, _dir) = node().await;
@@ -85,28 +109,15 @@ async fn scenarios_run_against_a_real_node() {
         assert_eq!(figure(&report, v), 0.0, "{v}: {report}");
     }
 
-    let t = target.clone();
     let mixed = "mixed --rooms 2 --members 4 --senders 2 --rate 50 --duration-secs 2 --idle 5 \
                  --open-percent 50 --read-every 2 --typing-every 2";
-    let (ok, report, err) = tokio::task::spawn_blocking(move || chatload(&t, mixed))
-        .await
-        .unwrap();
-    assert!(ok, "{err}");
-    assert_eq!(
-        figure(&report, "deliveries"),
-        figure(&report, "deliveries expected"),
-        "{report}"
-    );
+    let report = run(&target, mixed).await;
+    assert_all_delivered(&report);
     assert!(
         figure(&report, "chat-list updates received") > 0.0,
         "{report}"
     );
     assert!(figure(&report, "mark-read commands sent") > 0.0, "{report}");
-    assert_eq!(
-        figure(&report, "seq gaps") + figure(&report, "error replies"),
-        0.0,
-        "{report}"
-    );
 
     let t = target.clone();
     let (ok, report, err) = tokio::task::spawn_blocking(move || {
@@ -133,38 +144,13 @@ async fn scenarios_run_against_a_real_node() {
     figure(&report, "server memory per connection");
 
     // The same scenarios over gRPC Session streams.
-    let t = target.clone();
-    let (ok, report, err) = tokio::task::spawn_blocking(move || {
-        chatload(
-            &t,
-            "--transport grpc fanout --rooms 2 --members 3 --senders 2 --rate 100 \
-             --duration-secs 2",
-        )
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{err}");
+    let fanout = "--transport grpc fanout --rooms 2 --members 3 --senders 2 --rate 100 \
+                  --duration-secs 2";
+    let report = run(&target, fanout).await;
     assert!(figure(&report, "messages sent") > 0.0);
-    assert_eq!(
-        figure(&report, "deliveries"),
-        figure(&report, "deliveries expected"),
-        "{report}"
-    );
-    assert_eq!(
-        figure(&report, "seq gaps") + figure(&report, "error replies"),
-        0.0,
-        "{report}"
-    );
-    let t = target.clone();
-    let (ok, report, err) = tokio::task::spawn_blocking(move || {
-        chatload(
-            &t,
-            "--transport grpc connections --count 20 --users 5 --hold-secs 0",
-        )
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{err}");
+    assert_all_delivered(&report);
+    let connections = "--transport grpc connections --count 20 --users 5 --hold-secs 0";
+    let report = run(&target, connections).await;
     assert_eq!(figure(&report, "connections open"), 20.0);
     node.shutdown().await;
 }

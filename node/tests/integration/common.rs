@@ -133,6 +133,15 @@ pub struct Account {
     pub refresh_token: String,
 }
 
+/// Lowercase hex SHA-256 of `bytes`, as `FileInfo.sha256` spells it.
+pub fn sha_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A reqwest client.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()

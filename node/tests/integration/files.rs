@@ -7,7 +7,6 @@ use std::{collections::BTreeSet, time::Duration};
 use chat_proto::v1::{self, ErrorCode, client_frame::Command, server_frame::Payload};
 use chat_store::{BlobConfig, Blobs, S3Config};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
@@ -137,13 +136,6 @@ impl FileInfo {
             has_thumbnail: v["has_thumbnail"].as_bool().unwrap_or(false),
         }
     }
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Bytes no sniffer recognises, larger than one 5 MiB upload part.

@@ -11,7 +11,6 @@ use chat_proto::v1::{
     user_service_client::UserServiceClient,
 };
 use futures::{SinkExt as _, channel::mpsc};
-use sha2::{Digest, Sha256};
 use tonic::{Code, Request, Status, Streaming, transport::Channel};
 use tonic_types::StatusExt as _;
 
@@ -149,13 +148,6 @@ impl GrpcSession {
             .await;
         assert!(matches!(p, Payload::RoomOpened(_)), "{p:?}");
     }
-}
-
-fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn upload(
@@ -315,7 +307,7 @@ async fn a_grpc_client_does_the_whole_journey() {
     let file = upload(&ch, &at, "data.bin", &data).await.unwrap();
     assert_eq!(
         (file.size, file.sha256.clone()),
-        (data.len() as u64, sha(&data))
+        (data.len() as u64, sha_hex(&data))
     );
     let p = a
         .call(Command::SendMessage(v1::SendMessage {
@@ -338,7 +330,10 @@ async fn a_grpc_client_does_the_whole_journey() {
         ..Default::default()
     };
     let (info, bytes) = download(&ch, &bt, whole).await.unwrap();
-    assert_eq!((info.unwrap().id, sha(&bytes)), (file.id, sha(&data)));
+    assert_eq!(
+        (info.unwrap().id, sha_hex(&bytes)),
+        (file.id, sha_hex(&data))
+    );
     let part = v1::DownloadFileRequest {
         file_id: file.id,
         offset: 1000,
