@@ -6,6 +6,9 @@ use chat_store::CqlConfig;
 
 use crate::common::*;
 
+/// Tests share the CQL server; the one that restarts it takes it for itself.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A CQL config on a keyspace of its own, or `None` when skipping was asked for.
 fn cql(name: &str) -> Option<CqlConfig> {
     let uri = std::env::var("CHAT_TEST_CQL_URI")
@@ -30,6 +33,7 @@ fn cql(name: &str) -> Option<CqlConfig> {
 #[tokio::test]
 async fn chat_on_the_cql_backend_survives_a_node_restart() {
     let Some(store) = cql("restart") else { return };
+    let _server = SERVER.read().await;
     let on_cql = |c: &mut chat_node::NodeConfig| {
         c.store.backend = "cql".into();
         c.store.cql = store.clone();
@@ -78,6 +82,8 @@ async fn chat_on_the_cql_backend_survives_a_node_restart() {
 #[tokio::test]
 async fn every_acked_message_survives_a_cql_server_restart() {
     let Some(store) = cql("outage") else { return };
+    // Nobody else may use the server while it goes down and comes back.
+    let _server = SERVER.write().await;
     let Ok(restart) = std::env::var("CHAT_TEST_CQL_RESTART") else {
         // Only an external ScyllaDB (SCYLLA_URI) comes without a restart script.
         assert!(
