@@ -13,6 +13,7 @@
 //! head are invisible and overwritten by the next owner.
 
 mod schema;
+mod search;
 
 use std::{collections::HashMap, time::Duration};
 
@@ -195,9 +196,6 @@ struct Statements {
     user_get: PreparedStatement,
     username_claim: PreparedStatement,
     username_get: PreparedStatement,
-    prefix_insert: PreparedStatement,
-    prefix_first_page: PreparedStatement,
-    prefix_next_page: PreparedStatement,
     refresh_insert: PreparedStatement,
     refresh_get: PreparedStatement,
     refresh_use: PreparedStatement,
@@ -230,6 +228,7 @@ struct Statements {
     head_claim: PreparedStatement,
     head_first_append: PreparedStatement,
     head_append: PreparedStatement,
+    head_touch: PreparedStatement,
     bucket_insert: PreparedStatement,
     buckets_of: PreparedStatement,
     message_insert: PreparedStatement,
@@ -274,20 +273,6 @@ impl Statements {
             )
             .await?,
             username_get: p("SELECT user_id FROM {ks}.usernames WHERE username = ?").await?,
-            prefix_insert: p(
-                "INSERT INTO {ks}.username_prefixes (prefix, username, user_id) VALUES (?, ?, ?)",
-            )
-            .await?,
-            prefix_first_page: p(
-                "SELECT username, user_id FROM {ks}.username_prefixes WHERE prefix = ? \
-                 AND username >= ? AND username < ? LIMIT ?",
-            )
-            .await?,
-            prefix_next_page: p(
-                "SELECT username, user_id FROM {ks}.username_prefixes WHERE prefix = ? \
-                 AND username > ? AND username < ? LIMIT ?",
-            )
-            .await?,
             refresh_insert: p(
                 "INSERT INTO {ks}.refresh_tokens (hash, record, used) VALUES (?, ?, false) \
                  USING TTL ?",
@@ -356,6 +341,11 @@ impl Statements {
             head_first_append: p(
                 "INSERT INTO {ks}.room_heads (room_id, epoch, last_seq, last_message) \
                  VALUES (?, 0, ?, ?) IF NOT EXISTS",
+            )
+            .await?,
+            head_touch: p(
+                "UPDATE {ks}.room_heads SET last_seq = ? WHERE room_id = ? \
+                 IF epoch = ? AND last_seq = ?",
             )
             .await?,
             head_append: p(
@@ -447,7 +437,24 @@ struct Inner {
     st: Statements,
     bucket_width_ms: i64,
     idempotency_ttl_secs: i32,
+    /// User search.
+    usernames: search::UsernameTree,
+    /// Where this process last left each room's log, so the owner's next append skips
+    /// reading the head. Only a hint: the head transaction decides.
+    tails: std::sync::Mutex<HashMap<RoomId, Tail>>,
 }
+
+/// A room's log end as this process last wrote or read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tail {
+    epoch: u64,
+    last_seq: Seq,
+    /// The time bucket of the newest message, if any.
+    last_bucket: Option<i64>,
+}
+
+/// More remembered tails than this and the map starts over (a hint may always be missing).
+const MAX_TAILS: usize = 65_536;
 
 impl CqlStore {
     /// Connects, applies migrations, prepares every statement.
@@ -474,13 +481,17 @@ impl CqlStore {
         let session = builder.build().await.map_err(cql_error)?;
         schema::migrate(&session, &config.keyspace, &config.replication()).await?;
         let st = Statements::prepare(&session, &config.keyspace).await?;
+        let usernames =
+            search::UsernameTree::prepare(&session, &config.keyspace, search::SPLIT_AT).await?;
         Ok(Self {
             inner: std::sync::Arc::new(Inner {
                 session,
                 st,
+                usernames,
                 bucket_width_ms,
                 idempotency_ttl_secs: i32::try_from(config.idempotency_ttl_secs)
                     .unwrap_or(i32::MAX),
+                tails: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -569,16 +580,6 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> StoreResult<T> {
     Ok(serde_json::from_str(text)?)
 }
 
-/// The 1-3 character prefixes a username is found under.
-fn prefixes(username: &str) -> Vec<String> {
-    (1..=3)
-        .filter_map(|n| {
-            let p: String = username.chars().take(n).collect();
-            (p.chars().count() == n).then_some(p)
-        })
-        .collect()
-}
-
 /// `(epoch, last_seq, last_message)` of a `room_heads` row.
 type HeadRow = (Option<i64>, Option<i64>, Option<Vec<u8>>);
 
@@ -623,6 +624,219 @@ impl Inner {
             last_seq: from_cql(last_seq.unwrap_or(0)),
             last_message,
         }))
+    }
+
+    /// The remembered tail of `room` if it is still `(epoch, last_seq)`.
+    fn tail(&self, room: RoomId, epoch: u64, last_seq: Seq) -> Option<Tail> {
+        let tails = self
+            .tails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tails
+            .get(&room)
+            .filter(|t| t.epoch == epoch && t.last_seq == last_seq)
+            .copied()
+    }
+
+    fn remember_tail(&self, room: RoomId, tail: Tail) {
+        let mut tails = self
+            .tails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tails.len() >= MAX_TAILS && !tails.contains_key(&room) {
+            tails.clear();
+        }
+        tails.insert(room, tail);
+    }
+
+    fn forget_tail(&self, room: RoomId) {
+        let mut tails = self
+            .tails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tails.remove(&room);
+    }
+
+    /// [`Store::append`] after validation: see the module doc for the protocol.
+    async fn append(
+        &self,
+        room: RoomId,
+        epoch: u64,
+        expected_last_seq: Seq,
+        batch: &AppendBatch,
+    ) -> StoreResult<()> {
+        let i = self;
+        let (exists, mut prev_bucket) = match i.tail(room, epoch, expected_last_seq) {
+            Some(tail) => (true, tail.last_bucket),
+            None => {
+                let head = i.head(room).await?;
+                let current = head.clone().unwrap_or_default();
+                // A cheap early answer for the stale writer; the transaction below decides.
+                if current.epoch != epoch {
+                    return Err(StoreError::Conflict {
+                        expected: epoch,
+                        found: current.epoch,
+                    });
+                }
+                if current.last_seq != expected_last_seq {
+                    return Err(StoreError::Conflict {
+                        expected: expected_last_seq,
+                        found: current.last_seq,
+                    });
+                }
+                let bucket = current.last_message.map(|m| i.bucket_of(m.sent_at_ms));
+                (head.is_some(), bucket)
+            }
+        };
+        // 1. The messages, under the owner's epoch as write timestamp (see the module doc).
+        let ts = to_cql(epoch);
+        let mut per_bucket: Vec<(i64, Vec<&MessageRecord>)> = Vec::new();
+        for m in &batch.messages {
+            let bucket = i.bucket_of(m.sent_at_ms);
+            match per_bucket.last_mut() {
+                Some((b, list)) if *b == bucket => list.push(m),
+                _ => per_bucket.push((bucket, vec![m])),
+            }
+        }
+        let mut writes = Vec::new();
+        for (bucket, list) in &per_bucket {
+            if prev_bucket != Some(*bucket)
+                && let Some(first) = list.first()
+            {
+                writes.push(i.exec(
+                    &i.st.bucket_insert,
+                    (to_cql(room), *bucket, to_cql(first.seq), ts),
+                ));
+                prev_bucket = Some(*bucket);
+            }
+        }
+        for r in futures::future::join_all(writes).await {
+            r?;
+        }
+        // One unlogged batch per partition, cut below the server's batch size limit
+        // (Cassandra refuses batches over 50 KiB by default).
+        let mut batches = Vec::new();
+        for (bucket, list) in &per_bucket {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            for m in list {
+                let record = codec::encode_message(m)?;
+                if !chunk.is_empty() && bytes + record.len() > MAX_BATCH_BYTES {
+                    batches.push(std::mem::take(&mut chunk));
+                    bytes = 0;
+                }
+                bytes += record.len();
+                chunk.push((to_cql(room), *bucket, to_cql(m.seq), record, ts));
+            }
+            batches.push(chunk);
+        }
+        let writes = batches.into_iter().map(|values| {
+            let mut unlogged = Batch::new(BatchType::Unlogged);
+            for _ in &values {
+                unlogged.append_statement(i.st.message_insert.clone());
+            }
+            unlogged.set_is_idempotent(true);
+            async move { i.session.batch(&unlogged, values).await.map_err(cql_error) }
+        });
+        for r in futures::future::join_all(writes).await {
+            r?;
+        }
+        let ttl = i.idempotency_ttl_secs;
+        let keys = batch.messages.iter().map(|m| {
+            i.exec(
+                &i.st.idem_insert,
+                (
+                    to_cql(room),
+                    to_cql(m.sender_id),
+                    &m.client_msg_id,
+                    i.bucket_of(m.sent_at_ms),
+                    to_cql(m.seq),
+                    ttl,
+                    ts,
+                ),
+            )
+        });
+        for r in futures::future::join_all(keys).await {
+            r?;
+        }
+        // 2. The commit point: the head moves only if this owner still owns the room and the
+        //    log still ends where it thought.
+        let new_last_seq = batch.messages.last().map_or(expected_last_seq, |m| m.seq);
+        let (applied, found) = match (exists, batch.messages.last()) {
+            (false, last) => {
+                let last_bytes = match last {
+                    Some(m) => codec::encode_message(m)?,
+                    None => Vec::new(),
+                };
+                lwt(i
+                    .exec(
+                        &i.st.head_first_append,
+                        (to_cql(room), to_cql(new_last_seq), last_bytes),
+                    )
+                    .await?)?
+            }
+            (true, Some(last)) => lwt(i
+                .exec(
+                    &i.st.head_append,
+                    (
+                        to_cql(new_last_seq),
+                        codec::encode_message(last)?,
+                        to_cql(room),
+                        ts,
+                        to_cql(expected_last_seq),
+                    ),
+                )
+                .await?)?,
+            // Read-cursor moves alone: still fenced, the head itself unchanged.
+            (true, None) => lwt(i
+                .exec(
+                    &i.st.head_touch,
+                    (
+                        to_cql(expected_last_seq),
+                        to_cql(room),
+                        ts,
+                        to_cql(expected_last_seq),
+                    ),
+                )
+                .await?)?,
+        };
+        // The driver retries a transaction whose answer was lost; the retry then finds the
+        // head already where this append put it. Under this owner's epoch no one else can
+        // have moved it there, so that is success, not a conflict.
+        let found_epoch = bigint(&found, "epoch").map(from_cql);
+        let found_last = bigint(&found, "last_seq").map(from_cql);
+        let ours = found_epoch == Some(epoch) && found_last == Some(new_last_seq);
+        if !applied && !ours {
+            return Err(StoreError::Conflict {
+                expected: expected_last_seq,
+                found: found_last.unwrap_or(0),
+            });
+        }
+        // 3. Read cursors, once the append has committed (a lost cursor move only leaves a
+        //    message counted unread; the next move repairs it).
+        let cursors = batch.cursors.iter().map(|(user, seq)| {
+            i.exec(
+                &i.st.cursor_upsert,
+                (to_cql(room), to_cql(*user), to_cql(*seq)),
+            )
+        });
+        for r in futures::future::join_all(cursors).await {
+            r?;
+        }
+        let last_bucket = batch
+            .messages
+            .last()
+            .map(|m| i.bucket_of(m.sent_at_ms))
+            .or(prev_bucket);
+        i.remember_tail(
+            room,
+            Tail {
+                epoch,
+                last_seq: new_last_seq,
+                last_bucket,
+            },
+        );
+        Ok(())
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
@@ -694,13 +908,9 @@ impl Store for CqlStore {
         }
         i.exec(&i.st.user_insert, (to_cql(user.id), json(&user)?))
             .await?;
-        for prefix in prefixes(&user.username) {
-            i.exec(
-                &i.st.prefix_insert,
-                (prefix, &user.username, to_cql(user.id)),
-            )
+        i.usernames
+            .insert(&i.session, &user.username, user.id)
             .await?;
-        }
         Ok(())
     }
 
@@ -743,28 +953,8 @@ impl Store for CqlStore {
         limit: usize,
     ) -> StoreResult<Vec<UserRecord>> {
         let i = &self.inner;
-        let partition: String = prefix.chars().take(3).collect();
-        if partition.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let upper = format!("{prefix}\u{10FFFF}");
-        let limit_cql = i32::try_from(limit).unwrap_or(i32::MAX);
-        let result = if after >= prefix {
-            i.exec(
-                &i.st.prefix_next_page,
-                (&partition, after, &upper, limit_cql),
-            )
-            .await?
-        } else {
-            i.exec(
-                &i.st.prefix_first_page,
-                (&partition, prefix, &upper, limit_cql),
-            )
-            .await?
-        };
-        let found: Vec<(String, i64)> = rows(result)?;
-        let users =
-            futures::future::join_all(found.iter().map(|(_, id)| i.user(from_cql(*id)))).await;
+        let found = i.usernames.search(&i.session, prefix, after, limit).await?;
+        let users = futures::future::join_all(found.iter().map(|(_, id)| i.user(*id))).await;
         let mut out = Vec::with_capacity(users.len());
         for user in users {
             if let Some(u) = user? {
@@ -1013,6 +1203,12 @@ impl Store for CqlStore {
                 None => {
                     let (applied, _) = lwt(i.exec(&i.st.head_create, (to_cql(room),)).await?)?;
                     if applied {
+                        let tail = Tail {
+                            epoch: 1,
+                            last_seq: 0,
+                            last_bucket: None,
+                        };
+                        i.remember_tail(room, tail);
                         return Ok(1);
                     }
                 }
@@ -1025,6 +1221,12 @@ impl Store for CqlStore {
                         )
                         .await?)?;
                     if applied {
+                        let tail = Tail {
+                            epoch: next,
+                            last_seq: head.last_seq,
+                            last_bucket: head.last_message.map(|m| i.bucket_of(m.sent_at_ms)),
+                        };
+                        i.remember_tail(room, tail);
                         return Ok(next);
                     }
                 }
@@ -1044,145 +1246,13 @@ impl Store for CqlStore {
     ) -> StoreResult<()> {
         let i = &self.inner;
         batch.validate(room, expected_last_seq)?;
-        let head = i.head(room).await?;
-        let current = head.clone().unwrap_or_default();
-        // A cheap early answer for the common stale writer; the transaction below decides.
-        if current.epoch != epoch {
-            return Err(StoreError::Conflict {
-                expected: epoch,
-                found: current.epoch,
-            });
+        let result = i.append(room, epoch, expected_last_seq, &batch).await;
+        if result.is_err() {
+            // The outcome may be unknown (a timeout): the next append reads the head.
+            i.forget_tail(room);
         }
-        if current.last_seq != expected_last_seq {
-            return Err(StoreError::Conflict {
-                expected: expected_last_seq,
-                found: current.last_seq,
-            });
-        }
-        // 1. The messages, under the owner's epoch as write timestamp (see the module doc).
-        let ts = to_cql(epoch);
-        let mut prev_bucket = current
-            .last_message
-            .as_ref()
-            .map(|m| i.bucket_of(m.sent_at_ms));
-        let mut per_bucket: Vec<(i64, Vec<&MessageRecord>)> = Vec::new();
-        for m in &batch.messages {
-            let bucket = i.bucket_of(m.sent_at_ms);
-            match per_bucket.last_mut() {
-                Some((b, list)) if *b == bucket => list.push(m),
-                _ => per_bucket.push((bucket, vec![m])),
-            }
-        }
-        let mut writes = Vec::new();
-        for (bucket, list) in &per_bucket {
-            if prev_bucket != Some(*bucket)
-                && let Some(first) = list.first()
-            {
-                writes.push(i.exec(
-                    &i.st.bucket_insert,
-                    (to_cql(room), *bucket, to_cql(first.seq), ts),
-                ));
-                prev_bucket = Some(*bucket);
-            }
-        }
-        for r in futures::future::join_all(writes).await {
-            r?;
-        }
-        // One unlogged batch per partition, cut below the server's batch size limit
-        // (Cassandra refuses batches over 50 KiB by default).
-        let mut batches = Vec::new();
-        for (bucket, list) in &per_bucket {
-            let mut chunk = Vec::new();
-            let mut bytes = 0;
-            for m in list {
-                let record = codec::encode_message(m)?;
-                if !chunk.is_empty() && bytes + record.len() > MAX_BATCH_BYTES {
-                    batches.push(std::mem::take(&mut chunk));
-                    bytes = 0;
-                }
-                bytes += record.len();
-                chunk.push((to_cql(room), *bucket, to_cql(m.seq), record, ts));
-            }
-            batches.push(chunk);
-        }
-        let writes = batches.into_iter().map(|values| {
-            let mut unlogged = Batch::new(BatchType::Unlogged);
-            for _ in &values {
-                unlogged.append_statement(i.st.message_insert.clone());
-            }
-            unlogged.set_is_idempotent(true);
-            async move { i.session.batch(&unlogged, values).await.map_err(cql_error) }
-        });
-        for r in futures::future::join_all(writes).await {
-            r?;
-        }
-        let ttl = i.idempotency_ttl_secs;
-        let keys = batch.messages.iter().map(|m| {
-            i.exec(
-                &i.st.idem_insert,
-                (
-                    to_cql(room),
-                    to_cql(m.sender_id),
-                    &m.client_msg_id,
-                    i.bucket_of(m.sent_at_ms),
-                    to_cql(m.seq),
-                    ttl,
-                    ts,
-                ),
-            )
-        });
-        for r in futures::future::join_all(keys).await {
-            r?;
-        }
-        // 2. The commit point: the head moves only if this owner still owns the room and the
-        //    log still ends where it thought.
-        let last = batch.messages.last().cloned().or(current.last_message);
-        let last_bytes = match &last {
-            Some(m) => codec::encode_message(m)?,
-            None => Vec::new(),
-        };
-        let new_last_seq = to_cql(batch.messages.last().map_or(expected_last_seq, |m| m.seq));
-        let (applied, found) = if head.is_none() {
-            lwt(i
-                .exec(
-                    &i.st.head_first_append,
-                    (to_cql(room), new_last_seq, last_bytes),
-                )
-                .await?)?
-        } else {
-            lwt(i
-                .exec(
-                    &i.st.head_append,
-                    (
-                        new_last_seq,
-                        last_bytes,
-                        to_cql(room),
-                        to_cql(epoch),
-                        to_cql(expected_last_seq),
-                    ),
-                )
-                .await?)?
-        };
-        if !applied {
-            return Err(StoreError::Conflict {
-                expected: expected_last_seq,
-                found: bigint(&found, "last_seq").map_or(0, from_cql),
-            });
-        }
-        // 3. Read cursors, once the append has committed (a lost cursor move only leaves a
-        //    message counted unread; the next move repairs it).
-        let cursors = batch.cursors.iter().map(|(user, seq)| {
-            i.exec(
-                &i.st.cursor_upsert,
-                (to_cql(room), to_cql(*user), to_cql(*seq)),
-            )
-        });
-        for r in futures::future::join_all(cursors).await {
-            r?;
-        }
-        Ok(())
+        result
     }
-
     async fn history(
         &self,
         room: RoomId,

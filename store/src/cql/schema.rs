@@ -4,9 +4,8 @@
 //!
 //! Partition sizes: messages are partitioned by `(room_id, bucket)` (a time window), member
 //! lists by room (bounded by `chat.max_room_members`), a user's rooms and relationships by user,
-//! uploads waiting to be attached by day. The one compromise is user search: rows under every
-//! 1-3 character prefix of a username, so the 1- and 2-character partitions grow with the
-//! number of users sharing that prefix (a search engine is the cure at very large scale).
+//! uploads waiting to be attached by day, user search by node of a prefix tree whose nodes split
+//! when full (see `search.rs`).
 
 use scylla::client::session::Session;
 
@@ -14,7 +13,7 @@ use super::cql_error;
 use crate::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 2;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +88,39 @@ fn v1(ks: &str) -> Vec<String> {
     .collect()
 }
 
+/// Migration 2: user search moves from fixed 1-3 character prefix partitions (which grow
+/// with the users sharing a prefix) to a prefix tree of bounded nodes.
+fn v2(ks: &str) -> Vec<String> {
+    [
+        "CREATE TABLE IF NOT EXISTS {ks}.username_tree (node text, username text, \
+         user_id bigint, PRIMARY KEY (node, username))",
+        "CREATE TABLE IF NOT EXISTS {ks}.username_nodes (parent text, node text, \
+         split boolean, PRIMARY KEY (parent, node))",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
+        2 => v2(ks),
         _ => Vec::new(),
     }
+}
+
+/// The data a migration moves once its tables exist (re-run safely if a node stopped midway:
+/// the version is recorded only after it).
+async fn migrate_data(session: &Session, ks: &str, version: i32) -> StoreResult<()> {
+    if version == 2 {
+        super::search::backfill(session, ks).await?;
+        session
+            .query_unpaged(format!("DROP TABLE IF EXISTS {ks}.username_prefixes"), ())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("schema: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Creates the keyspace and applies every migration not applied yet. Refuses a schema newer
@@ -126,6 +153,11 @@ pub async fn migrate(session: &Session, ks: &str, replication: &Replication) -> 
         for statement in migration(version, ks) {
             ddl(statement).await?;
         }
+        session
+            .await_schema_agreement()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("schema agreement: {e}")))?;
+        migrate_data(session, ks, version).await?;
         session
             .query_unpaged(
                 format!(

@@ -288,3 +288,269 @@ async fn connects_over_tls_when_given_the_servers_ca() {
         Err(StoreError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn timed_out_appends_are_never_sequenced_twice() {
+    let Some(store) = open().await else { return };
+    // A second node on the same keyspace whose requests time out after a fraction of a
+    // millisecond to a few: its appends fail with the outcome unknown, some having been
+    // written in full, some in part, some not at all.
+    let hasty = CqlStore::connect(&store.config, WIDTH).await.unwrap();
+    let mut handle = hasty
+        .session()
+        .get_default_execution_profile_handle()
+        .clone();
+    let base = handle.pointee_to_builder();
+    let mut set_timeout = |micros: u64| {
+        let profile = base
+            .clone()
+            .request_timeout(Some(std::time::Duration::from_micros(micros)))
+            .build();
+        handle.map_to_another_profile(profile);
+    };
+    const ROOM: RoomId = 11;
+    const N: u64 = 40;
+    let msg = |seq: u64, k: u64| MessageRecord {
+        room_id: ROOM,
+        seq,
+        id: k,
+        sender_id: 1,
+        client_msg_id: format!("k{k}"),
+        body: format!("message {k}"),
+        sent_at_ms: 10 + i64::try_from(k).unwrap(),
+        attachments: Vec::new(),
+    };
+    let mut epoch = store.claim_room(ROOM).await.unwrap();
+    let mut last = 0;
+    let (mut timeouts, mut landed_anyway) = (0, 0);
+    for k in 1..=N {
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            // The owner's retry, as the room actor does it: the third attempt goes through a
+            // patient session so the test always progresses.
+            let writer = if attempt < 3 {
+                set_timeout(200 + (k * 137 + attempt * 311) % 3000);
+                &hasty
+            } else {
+                &store.store
+            };
+            let sent = writer
+                .append(
+                    ROOM,
+                    epoch,
+                    last,
+                    AppendBatch::messages(vec![msg(last + 1, k)]),
+                )
+                .await;
+            if sent.is_ok() {
+                last += 1;
+                break;
+            }
+            timeouts += 1;
+            // Unknown outcome: a new owner fences the old one off, then reads the truth.
+            epoch = store.claim_room(ROOM).await.unwrap();
+            last = store.room_head(ROOM).await.unwrap().last_seq;
+            let key = format!("k{k}");
+            if let Some(m) = store.find_client_message(ROOM, 1, &key).await.unwrap() {
+                assert_eq!(m.seq, last, "a found message is the newest one");
+                landed_anyway += 1;
+                break;
+            }
+        }
+    }
+    eprintln!("{timeouts} appends timed out, {landed_anyway} of them had landed");
+    assert!(timeouts > 0, "the hasty session never timed out");
+    // Every message exactly once, seqs dense and in send order.
+    let log = store.history(ROOM, 0, 1000).await.unwrap();
+    let got: Vec<(u64, String)> = log
+        .iter()
+        .rev()
+        .map(|m| (m.seq, m.client_msg_id.clone()))
+        .collect();
+    let want: Vec<(u64, String)> = (1..=N).map(|k| (k, format!("k{k}"))).collect();
+    assert_eq!(got, want);
+    assert_eq!(store.room_head(ROOM).await.unwrap().last_seq, N);
+    store.done().await;
+}
+
+/// Every username starting with `prefix` after `after`, the slow way.
+fn expected_search(names: &[String], prefix: &str, after: &str, limit: usize) -> Vec<String> {
+    let mut hits: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with(prefix) && (after < prefix || n.as_str() > after))
+        .cloned()
+        .collect();
+    hits.sort();
+    hits.truncate(limit);
+    hits
+}
+
+#[tokio::test]
+async fn the_username_tree_splits_and_keeps_partitions_bounded() {
+    let Some(store) = open().await else { return };
+    let s = store.session();
+    let ks = &store.config.keyspace;
+    const SPLIT_AT: usize = 6;
+    let tree = Arc::new(
+        search::UsernameTree::prepare(s, ks, SPLIT_AT)
+            .await
+            .unwrap(),
+    );
+    // Skewed names (many share "kim"), some equal to what become split nodes ("k", "ki",
+    // "kim"), some Korean; written by eight writers at once so splits race with inserts.
+    let mut names: Vec<String> = ["k", "ki", "kim", "kimchi", "김", "김치", "lee", "l"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for n in 0..120 {
+        names.push(format!("kim{}", n * 7 % 1000));
+        names.push(format!("k{}x", n % 13));
+        if n % 3 == 0 {
+            names.push(format!("lee_{n}"));
+            names.push(format!("김{n}"));
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut writers = Vec::new();
+    for w in 0..8usize {
+        let tree = tree.clone();
+        let store = store.store.clone();
+        let mine: Vec<(usize, String)> = names
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(i, _)| i % 8 == w)
+            .collect();
+        writers.push(tokio::spawn(async move {
+            for (i, name) in mine {
+                let id = u64::try_from(i).unwrap() + 1;
+                tree.insert(store.session(), &name, id).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Searches from a fresh tree (no memo of splits) agree with the slow way, page by page.
+    let reader = search::UsernameTree::prepare(s, ks, SPLIT_AT)
+        .await
+        .unwrap();
+    for prefix in [
+        "k", "ki", "kim", "kim1", "kimchi", "k1", "l", "lee_", "김", "z", "kimz",
+    ] {
+        for limit in [1, 5, 50, 1000] {
+            let mut after = String::new();
+            let mut pages = Vec::new();
+            loop {
+                let page: Vec<String> = reader
+                    .search(s, prefix, &after, limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
+                assert_eq!(
+                    page,
+                    expected_search(&names, prefix, &after, limit),
+                    "prefix {prefix} after {after} limit {limit}"
+                );
+                match page.last() {
+                    Some(last) if page.len() == limit => after = last.clone(),
+                    _ => {
+                        pages.extend(page);
+                        break;
+                    }
+                }
+                pages.extend(page);
+            }
+            assert_eq!(pages, expected_search(&names, prefix, "", usize::MAX));
+        }
+    }
+    // Every row is in exactly one place, and no partition is much over the split size.
+    let all: Vec<(String, String)> = rows(
+        s.query_unpaged(format!("SELECT node, username FROM {ks}.username_tree"), ())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut per_node: std::collections::HashMap<&str, usize> = Default::default();
+    for (node, _) in &all {
+        *per_node.entry(node.as_str()).or_default() += 1;
+    }
+    let mut placed: Vec<&str> = all.iter().map(|(_, name)| name.as_str()).collect();
+    placed.sort_unstable();
+    assert_eq!(placed, names.iter().map(String::as_str).collect::<Vec<_>>());
+    let biggest = per_node.values().max().copied().unwrap_or(0);
+    assert!(
+        biggest <= SPLIT_AT + 8,
+        "a node holds {biggest} rows: {per_node:?}"
+    );
+    let splits = rows::<(String,)>(
+        s.query_unpaged(
+            format!("SELECT node FROM {ks}.username_nodes WHERE split = true ALLOW FILTERING"),
+            (),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(splits.len() > 5, "{splits:?}");
+    store.done().await;
+}
+
+#[tokio::test]
+async fn migration_2_builds_the_search_tree_from_existing_users() {
+    let Some(store) = open().await else { return };
+    let ks = &store.config.keyspace;
+    for (id, name) in [(1, "kim"), (2, "kimchi"), (3, "lee")] {
+        store
+            .create_user(UserRecord {
+                id,
+                username: name.into(),
+                display_name: name.into(),
+                password_hash: String::new(),
+                created_at_ms: 1,
+                status_message: String::new(),
+                avatar_file_id: 0,
+            })
+            .await
+            .unwrap();
+    }
+    // Back to a version-1 database: no tree, the old prefix table present.
+    let s = store.session();
+    for cql in [
+        format!("TRUNCATE {ks}.username_tree"),
+        format!("TRUNCATE {ks}.username_nodes"),
+        format!("DELETE FROM {ks}.schema_migrations WHERE version = 2"),
+        format!(
+            "CREATE TABLE {ks}.username_prefixes (prefix text, username text, user_id bigint, \
+             PRIMARY KEY (prefix, username))"
+        ),
+    ] {
+        s.query_unpaged(cql, ()).await.unwrap();
+    }
+    assert!(store.search_users("kim", "", 10).await.unwrap().is_empty());
+    let upgraded = CqlStore::connect(&store.config, WIDTH).await.unwrap();
+    assert_eq!(applied_version(s, ks).await.unwrap(), 2);
+    let found: Vec<String> = upgraded
+        .search_users("kim", "", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(found, ["kim", "kimchi"]);
+    let tables: Vec<(String,)> = rows(
+        s.query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+            (ks.as_str(),),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(!tables.iter().any(|(t,)| t == "username_prefixes"));
+    store.done().await;
+}
