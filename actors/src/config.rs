@@ -38,6 +38,12 @@ pub struct ChatConfig {
     pub call_timeout_ms: u64,
     /// Most rooms one room-list reply holds. Default 500.
     pub max_room_list: usize,
+    /// Most rooms a user may be a member of at once. Default 1000.
+    pub max_rooms_per_user: usize,
+    /// Most relationships (friends, pending requests either way, blocks) a user may have. A
+    /// request needs both users under it; blocking a stranger is allowed up to twice it, so a
+    /// user whose list is full can still block. Default 5000.
+    pub max_contacts_per_user: usize,
 }
 
 impl Default for ChatConfig {
@@ -58,6 +64,8 @@ impl Default for ChatConfig {
             max_inflight_per_connection: 128,
             call_timeout_ms: 5000,
             max_room_list: 500,
+            max_rooms_per_user: 1000,
+            max_contacts_per_user: 5000,
         }
     }
 }
@@ -79,6 +87,8 @@ impl ChatConfig {
                 self.max_inflight_per_connection,
             ),
             ("max_room_list", self.max_room_list),
+            ("max_rooms_per_user", self.max_rooms_per_user),
+            ("max_contacts_per_user", self.max_contacts_per_user),
         ];
         for (name, value) in positive {
             if value == 0 {

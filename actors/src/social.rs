@@ -139,6 +139,9 @@ async fn change(
         let Some(new) = change(&current)? else {
             return Ok((current.clone(), current));
         };
+        if current == SocialEdge::default() && new != current {
+            require_contact_capacity(services, a, b, &new).await?;
+        }
         match store
             .set_social_edge(a, b, current.clone(), new.clone())
             .await
@@ -152,6 +155,38 @@ async fn change(
         Reason::StoreUnavailable,
         "relationship changed concurrently, retry".into(),
     ))
+}
+
+/// A new relationship between `a` and `b` adds a row to each one's list, a store partition
+/// that must stay bounded: fails with `TOO_MANY_CONTACTS` when a list is full. A block only
+/// needs the blocker's list under twice the limit (blocking must stay possible).
+async fn require_contact_capacity(
+    services: &Services,
+    a: UserId,
+    b: UserId,
+    new: &SocialEdge,
+) -> Result<(), ChatError> {
+    let max = services.core.config.max_contacts_per_user;
+    let store = &services.core.store;
+    let limits: Vec<(UserId, usize)> = if new.blocked_by.is_empty() {
+        vec![(a, max), (b, max)]
+    } else {
+        new.blocked_by
+            .iter()
+            .map(|&u| (u, max.saturating_mul(2)))
+            .collect()
+    };
+    for (user, limit) in limits {
+        if store.social_edges(user).await?.len() >= limit {
+            let whose = if user == a { "your" } else { "their" };
+            return Err(ChatError::ResourceExhausted(
+                Reason::TooManyContacts,
+                format!("{whose} list of friends, requests and blocks is full ({max})"),
+                0,
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn other_user(

@@ -274,6 +274,7 @@ async fn create_direct(
     let room_id = match store.direct_room(me, peer).await? {
         Some(id) => id,
         None => {
+            crate::room::require_room_capacity(&services.core, &[me, peer]).await?;
             let record = RoomRecord {
                 id: services.core.ids.next_id(),
                 kind: RoomKind::Direct,
@@ -335,6 +336,8 @@ async fn create_group(
         }
     }
     members.insert(me);
+    let members: Vec<UserId> = members.into_iter().collect();
+    crate::room::require_room_capacity(&services.core, &members).await?;
     let record = RoomRecord {
         id: services.core.ids.next_id(),
         kind: RoomKind::Group,
@@ -342,7 +345,6 @@ async fn create_group(
         created_by: me,
         created_at_ms: now_ms(),
     };
-    let members: Vec<UserId> = members.into_iter().collect();
     services
         .core
         .store

@@ -5,7 +5,26 @@ use std::collections::BTreeSet;
 use chat_store::{RoomKind, UserId};
 
 use super::{RoomSnapshot, RoomState, events};
-use crate::error::{ChatError, Reason};
+use crate::{
+    core::Core,
+    error::{ChatError, Reason},
+};
+
+/// Fails with `TOO_MANY_ROOMS` if one of `users` is already in `chat.max_rooms_per_user`
+/// rooms (a user's room list is one store partition: it must stay bounded).
+pub(crate) async fn require_room_capacity(core: &Core, users: &[UserId]) -> Result<(), ChatError> {
+    let max = core.config.max_rooms_per_user;
+    for &u in users {
+        if core.store.user_rooms(u).await?.len() >= max {
+            return Err(ChatError::ResourceExhausted(
+                Reason::TooManyRooms,
+                format!("user {u} is already in {max} rooms, the most allowed"),
+                0,
+            ));
+        }
+    }
+    Ok(())
+}
 
 pub(super) async fn on_invite(
     state: &mut RoomState,
@@ -40,6 +59,7 @@ pub(super) async fn on_invite(
             0,
         ));
     }
+    require_room_capacity(&state.core, &new).await?;
     for &u in &new {
         if state.core.store.user_by_id(u).await?.is_none() {
             return Err(ChatError::NotFound(

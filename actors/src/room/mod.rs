@@ -9,6 +9,7 @@ pub mod cursors;
 mod events;
 mod idempotency;
 mod membership;
+pub(crate) use membership::require_room_capacity;
 mod reads;
 mod sequencer;
 mod supervisor;

@@ -772,3 +772,8 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub use tungstenite::Message as WsMessage;
+
+/// Asserts a plain `ok` reply.
+pub fn ok_payload(p: Payload) {
+    assert!(matches!(p, Payload::Ok(_)), "expected ok, got {p:?}");
+}

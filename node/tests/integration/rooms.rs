@@ -229,3 +229,79 @@ async fn users_are_found_by_name_or_id_without_secrets() {
     }
     node.stop().await;
 }
+
+/// A user's room list and relationship list are store partitions: both have a ceiling.
+#[tokio::test]
+async fn per_user_room_and_contact_lists_are_bounded() {
+    let node = TestNode::start_with(|c| {
+        c.chat.max_rooms_per_user = 2;
+        c.chat.max_contacts_per_user = 2;
+    })
+    .await;
+    let http = node.http();
+    let [ann, ben, cat, dan, eve] = http.signups(["ann", "ben", "cat", "dan", "eve"]).await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
+
+    // Rooms: ann can be in two; a third (created, direct, or an invitation) is refused.
+    let first = a.create_group("one", &[ben.id]).await;
+    a.create_group("two", &[]).await;
+    let group = |name: &str, members: Vec<u64>| {
+        Command::CreateGroupRoom(v1::CreateGroupRoom {
+            name: name.into(),
+            member_ids: members,
+        })
+    };
+    let p = a.call(group("three", vec![])).await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
+    let p = a
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+            peer_id: cat.id,
+        }))
+        .await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
+    let theirs = b.create_group("ben's", &[]).await;
+    let p = b
+        .call(Command::InviteMembers(v1::InviteMembers {
+            room_id: theirs.id,
+            user_ids: vec![ann.id],
+        }))
+        .await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
+    // Ben, also in two rooms now, cannot be put in a new one by someone else either.
+    let p = a.call(group("four", vec![ben.id])).await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
+    // Leaving makes room.
+    ok_payload(
+        a.call(Command::LeaveRoom(v1::LeaveRoom { room_id: first.id }))
+            .await,
+    );
+    a.create_group("three", &[]).await;
+
+    // Contacts: two relationships each; a request needs both sides under the limit.
+    let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
+    ok_payload(a.call(req(ben.id)).await);
+    ok_payload(a.call(req(cat.id)).await);
+    let p = a.call(req(dan.id)).await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_CONTACTS");
+    let mut d = Client::connect(node.addr, &dan.access_token, Wire::Json).await;
+    let p = d.call(req(ann.id)).await;
+    assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_CONTACTS");
+    // A full list can still block a stranger (up to twice the limit), and nothing else
+    // changed: ann still has her two pending requests.
+    let block = |id| Command::BlockUser(v1::BlockUser { user_id: id });
+    ok_payload(a.call(block(dan.id)).await);
+    ok_payload(a.call(block(eve.id)).await);
+    let p = a.call(block(424_242)).await;
+    assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
+    let list = match a.call(Command::ListFriends(v1::ListFriends {})).await {
+        Payload::Friends(f) => f,
+        other => panic!("{other:?}"),
+    };
+    let mut outgoing: Vec<u64> = list.outgoing.iter().map(|u| u.id).collect();
+    outgoing.sort_unstable();
+    let mut want = vec![ben.id, cat.id];
+    want.sort_unstable();
+    assert_eq!(outgoing, want);
+    assert_eq!(list.blocked.len(), 2);
+}
