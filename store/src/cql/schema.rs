@@ -3,8 +3,10 @@
 //! node that finds a newer schema than it knows refuses to start.
 //!
 //! Partition sizes: messages are partitioned by `(room_id, bucket)` (a time window), member
-//! lists by room (bounded by `chat.max_room_members`), a user's rooms and relationships by user,
-//! uploads waiting to be attached by day, user search by node of a prefix tree whose nodes split
+//! lists by room (bounded by `chat.max_room_members`), a user's rooms and relationships by user
+//! (bounded by `chat.max_rooms_per_user` and `chat.max_contacts_per_user`), a room's bucket
+//! index by room (one row per bucket width: 37 a year at 10 days), uploads waiting to be
+//! attached by day, user search by node of a prefix tree whose nodes split
 //! when full (see `search.rs`).
 
 use scylla::client::session::Session;
