@@ -54,6 +54,7 @@ EOF
     "$S3_VENV/bin/weed" server -dir="$S3_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port="$master" -volume.port="$volume" -filer.port="$filer" \
         -s3 -s3.port="$s3" -s3.config="$S3_DIR/s3.json" \
+        -s3.port.iceberg=0 -s3.port.lance=0 -master.telemetry=false \
         -volume.max=100 -master.volumeSizeLimitMB=64 >"$S3_DIR/weed.log" 2>&1 &
     S3_PID=$!
     # The bucket can be created once master and filer are up; then S3 must answer.
@@ -71,7 +72,8 @@ EOF
     until (exec 3<>"/dev/tcp/127.0.0.1/$s3") 2>/dev/null; do
         tries=$((tries + 1))
         if [ "$tries" -ge 90 ]; then
-            echo "SeaweedFS S3 port $s3 never opened" >&2
+            echo "SeaweedFS S3 port $s3 never opened; its log:" >&2
+            tail -n 30 "$S3_DIR/weed.log" >&2
             return 1
         fi
         sleep 1
