@@ -1,4 +1,4 @@
-//! Compiles `chat/v1/*.proto` with protox (pure Rust: nothing to install), then generates
+//! Compiles `chat/v1/*.proto` (and the nodes' own `chat/cluster/v1`) with protox (pure Rust: nothing to install), then generates
 //! prost types, tonic client and server stubs, and the types' canonical protobuf-JSON serde
 //! impls (pbjson).
 
@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "chat/v1/auth.proto",
     "chat/v1/frames.proto",
     "chat/v1/services.proto",
+    "chat/cluster/v1/cluster.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,7 +22,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let fds = protox::compile(PROTOS, ["."])?;
     let descriptor_bytes = fds.encode_to_vec();
-    fs::write(out_dir.join("chat_v1_descriptor.bin"), &descriptor_bytes)?;
+    // Reflection shows clients their protocol only, not what nodes say to each other.
+    let public = prost_types::FileDescriptorSet {
+        file: fds
+            .file
+            .iter()
+            .filter(|f| f.package() == "chat.v1")
+            .cloned()
+            .collect(),
+    };
+    fs::write(
+        out_dir.join("chat_v1_descriptor.bin"),
+        public.encode_to_vec(),
+    )?;
 
     tonic_prost_build::configure().compile_fds_with_config(fds, prost_build::Config::new())?;
 

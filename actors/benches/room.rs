@@ -86,6 +86,8 @@ fn setup(members: u64) -> Setup {
                     root: std::env::temp_dir().join("chat-bench-files"),
                 })
                 .unwrap(),
+                cluster: Default::default(),
+                bus: Default::default(),
             },
             store,
         )

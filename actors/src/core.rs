@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use chat_store::SharedStore;
 
-use crate::{bus::Bus, config::ChatConfig, hub::Hub, ids::IdGenerator, presence::Presence};
+use crate::{
+    bus::Bus, cluster::Placement, config::ChatConfig, hub::Hub, ids::IdGenerator,
+    presence::Presence,
+};
 
 /// Shared, immutable wiring of one node's actors.
 pub struct Core {
@@ -22,6 +25,8 @@ pub struct Core {
     pub bus: Arc<dyn Bus>,
     /// This node's name.
     pub node_id: String,
+    /// Who owns which room and user session (a single node owns everything).
+    pub placement: Arc<Placement>,
     /// Enables test-only fault injection (never on in production).
     pub fault_injection: bool,
 }

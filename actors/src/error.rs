@@ -4,7 +4,8 @@ use chat_proto::v1::{self, ErrorCode};
 use chat_store::StoreError;
 
 /// A stable, documented, machine-readable reason (docs/protocol.md lists them all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::EnumIter)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
 pub enum Reason {
     InvalidUsername,
@@ -273,6 +274,20 @@ impl From<StoreError> for ChatError {
                 tracing::error!(error = %other, "store failure");
                 Self::Internal(other.to_string())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator;
+
+    use super::*;
+
+    #[test]
+    fn every_reason_reads_back_from_its_wire_spelling() {
+        for reason in Reason::iter() {
+            assert_eq!(reason.as_str().parse::<Reason>(), Ok(reason), "{reason:?}");
         }
     }
 }

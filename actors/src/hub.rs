@@ -129,6 +129,13 @@ impl Subscription {
                     if seq <= *last_seq {
                         return !self.sink.is_closed();
                     }
+                    if seq > *last_seq + 1 {
+                        // Seqs are dense: one went missing on the way (a bus outage, or a
+                        // room that moved). The client recovers it by reconnecting.
+                        self.sink
+                            .close(CloseCode::Resync, "events were missed, recover by seq");
+                        return false;
+                    }
                     *last_seq = seq;
                 }
                 self.sink.send(event.frame.clone()) || !self.sink.is_closed()
@@ -152,6 +159,11 @@ impl Subscription {
             for event in events.drain(..) {
                 match event.seq {
                     Some(seq) if seq <= last_seq => continue,
+                    Some(seq) if seq > last_seq + 1 => {
+                        self.sink
+                            .close(CloseCode::Resync, "events were missed, recover by seq");
+                        break;
+                    }
                     Some(seq) => last_seq = seq,
                     None => {}
                 }
@@ -167,10 +179,20 @@ impl Subscription {
     }
 }
 
+/// Told when a topic gains its first local subscription (`true`) or loses its last.
+pub type InterestListener = Box<dyn Fn(Topic, bool) + Send + Sync>;
+
 /// Local fan-out of events, by topic.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Hub {
     topics: RwLock<HashMap<Topic, Vec<Arc<Subscription>>>>,
+    interest: std::sync::OnceLock<InterestListener>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
 }
 
 impl Hub {
@@ -221,8 +243,34 @@ impl Hub {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let subs = topics.entry(topic).or_default();
         subs.retain(|s| s.conn_id != conn_id);
+        let first = subs.is_empty();
         subs.push(sub.clone());
+        // Told under the lock, so the listener sees gains and losses in the hub's order.
+        if first && let Some(listen) = self.interest.get() {
+            listen(topic, true);
+        }
         sub
+    }
+
+    /// Installs the listener for topics gaining and losing local interest (the NATS bus
+    /// subscribes per topic). Only the first call takes effect.
+    pub fn set_interest_listener(&self, listener: InterestListener) {
+        let _ = self.interest.set(listener);
+    }
+
+    /// Topics with local subscriptions now.
+    pub fn topics(&self) -> Vec<Topic> {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        topics.keys().copied().collect()
+    }
+
+    /// Closes every subscribed connection with `RESYNC`: events may have been lost on the
+    /// way here, and reconnecting recovers them by seq.
+    pub fn resync_all(&self, why: &str) {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        for sub in topics.values().flatten() {
+            sub.sink.close(CloseCode::Resync, why);
+        }
     }
 
     /// Removes a connection's subscription to a topic (no-op when absent).
@@ -236,6 +284,9 @@ impl Hub {
             subs.retain(|s| !pred(s));
             if subs.is_empty() {
                 topics.remove(&topic);
+                if let Some(listen) = self.interest.get() {
+                    listen(topic, false);
+                }
             }
         }
     }

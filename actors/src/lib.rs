@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod convert;
@@ -90,6 +91,31 @@ pub struct SystemConfig {
     pub files: FilesConfig,
     /// Where file bytes live.
     pub blobs: Blobs,
+    /// Cluster membership (disabled: a single node).
+    pub cluster: cluster::ClusterConfig,
+    /// How events reach other nodes.
+    pub bus: BusConfig,
+}
+
+/// `[bus]`: the in-process bus (single node) or NATS (cluster).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `local` (default) or `nats`.
+    pub backend: BusBackend,
+    /// NATS settings (backend `nats`).
+    pub nats: bus::nats::NatsConfig,
+}
+
+/// Which bus carries events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusBackend {
+    /// In-process: one node.
+    #[default]
+    Local,
+    /// NATS: every node of a cluster.
+    Nats,
 }
 
 /// Spawns `actor` linked under `parent` (unlinked when `None`); a failure is `INTERNAL`.
@@ -126,6 +152,8 @@ pub struct ChatSystem {
     /// The services transports call.
     pub services: Services,
     root: ActorRef<()>,
+    cluster: Option<cluster::Cluster>,
+    view_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ChatSystem {
@@ -133,16 +161,32 @@ impl ChatSystem {
     pub async fn start(config: SystemConfig, store: SharedStore) -> Result<Self, ChatError> {
         config.chat.validate().map_err(ChatError::Internal)?;
         config.files.validate().map_err(ChatError::Internal)?;
+        config.cluster.validate().map_err(ChatError::Internal)?;
         let hub = Arc::new(hub::Hub::new());
         let ids = Arc::new(ids::IdGenerator::new(config.node_index));
+        let placement = Arc::new(cluster::Placement::new(&config.node_id));
+        let presence: Arc<presence::Presence> = Arc::default();
+        let bus: Arc<dyn bus::Bus> = match config.bus.backend {
+            BusBackend::Local => Arc::new(bus::LocalBus::new(hub.clone())),
+            BusBackend::Nats => {
+                bus::nats::NatsBus::connect(
+                    &config.bus.nats,
+                    placement.name().clone(),
+                    hub.clone(),
+                    presence.clone(),
+                )
+                .await?
+            }
+        };
         let core = Arc::new(Core {
             config: config.chat,
             store: store.clone(),
             ids: ids.clone(),
-            bus: Arc::new(bus::LocalBus::new(hub.clone())),
+            bus,
             hub,
-            presence: Arc::default(),
+            presence,
             node_id: config.node_id,
+            placement,
             fault_injection: config.fault_injection,
         });
         let (root, _) = Actor::spawn(None, NodeRoot, ())
@@ -156,22 +200,42 @@ impl ChatSystem {
             .await?;
         let files = FileService::start(config.files, store.clone(), config.blobs, ids.clone());
         let auth = AuthService::new(config.auth, store, ids, config.signer)?;
+        let services = Services {
+            core,
+            auth,
+            rooms,
+            users,
+            connections,
+            files,
+        };
+        let (cluster, view_watch) = if config.cluster.enabled {
+            let c = cluster::start(
+                config.cluster,
+                services.core.placement.clone(),
+                services.rooms.clone(),
+                services.users.clone(),
+            )
+            .await?;
+            (Some(c), Some(tokio::spawn(follow_views(services.clone()))))
+        } else {
+            (None, None)
+        };
         Ok(Self {
-            services: Services {
-                core,
-                auth,
-                rooms,
-                users,
-                connections,
-                files,
-            },
+            services,
             root,
+            cluster,
+            view_watch,
         })
     }
 
     /// Ordered shutdown within `deadline`: tell clients to reconnect elsewhere, drain rooms
     /// (every accepted send is acked or failed), flush the store, stop the tree.
     pub async fn shutdown(self, deadline: Duration) {
+        if let Some(cluster) = &self.cluster {
+            // Out of the membership first: rooms and sessions move to the other nodes,
+            // whose pings learn that this node is leaving.
+            cluster.leave().await;
+        }
         self.services
             .connections
             .close_all(CloseCode::Draining, "node shutting down");
@@ -180,9 +244,42 @@ impl ChatSystem {
         if let Err(e) = self.services.core.store.flush().await {
             tracing::error!(error = %e, "store flush at shutdown failed");
         }
+        if let Some(watch) = self.view_watch {
+            watch.abort();
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
         let _ = self
             .root
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;
+    }
+}
+
+/// Follows membership changes: rooms and user sessions this node no longer owns move, this
+/// node's connections attach to their users' (maybe new) session owners, and presence that
+/// departed nodes vouched for is forgotten.
+async fn follow_views(services: Services) {
+    let core = services.core.clone();
+    let mut views = core.placement.watch();
+    while views.changed().await.is_ok() {
+        let view = views.borrow_and_update().clone();
+        core.presence.retain_nodes(&view.members);
+        services.rooms.view_changed();
+        services.users.view_changed(view.clone());
+        for (conn, user) in services.connections.authenticated() {
+            services.users.attach(user, conn);
+        }
+        // What this node vouches for now, for every node (newcomers included).
+        let me = core.placement.name();
+        let mine: Vec<chat_store::UserId> = core
+            .presence
+            .vouched_by(me)
+            .into_iter()
+            .filter(|&u| core.placement.owner(cluster::Key::User(u)) == cluster::Owner::Local)
+            .collect();
+        core.presence.replace_node(me, &mine);
+        core.bus.presence_snapshot(mine);
     }
 }

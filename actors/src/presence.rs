@@ -1,25 +1,60 @@
 //! Who is online, as this node knows it: a user is online while at least one of their
-//! connections is open. User session actors are the only writers.
+//! connections is open, on any node. The node owning a user's session is the authority: it
+//! records the change here and (in a cluster) tells every other node over the bus, which
+//! records it with the owner's name. When a node leaves the membership, what it said goes
+//! with it; the users' new session owners say it again.
 
-use std::{collections::HashSet, sync::RwLock};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
 
 use chat_store::UserId;
 
-/// The set of online users.
+/// The online users, each with the node whose session vouches for it.
 #[derive(Debug, Default)]
 pub struct Presence {
-    online: RwLock<HashSet<UserId>>,
+    online: RwLock<HashMap<UserId, Arc<str>>>,
 }
 
 impl Presence {
-    /// Records a user as online or offline.
-    pub fn set(&self, user: UserId, online: bool) {
-        let mut set = self.online.write().unwrap_or_else(|p| p.into_inner());
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Arc<str>>> {
+        self.online.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what `node` says of a user. An offline from a node that no longer vouches
+    /// for the user (its session moved) changes nothing.
+    pub fn set(&self, user: UserId, node: &Arc<str>, online: bool) {
+        let mut map = self.write();
         if online {
-            set.insert(user);
-        } else {
-            set.remove(&user);
+            map.insert(user, node.clone());
+        } else if map.get(&user).is_some_and(|n| n == node) {
+            map.remove(&user);
         }
+    }
+
+    /// Replaces everything `node` said with `users` online.
+    pub fn replace_node(&self, node: &Arc<str>, users: &[UserId]) {
+        let mut map = self.write();
+        map.retain(|_, n| n != node);
+        for &u in users {
+            map.insert(u, node.clone());
+        }
+    }
+
+    /// Forgets what nodes outside `members` said.
+    pub fn retain_nodes(&self, members: &[Arc<str>]) {
+        let members: HashSet<&Arc<str>> = members.iter().collect();
+        self.write().retain(|_, n| members.contains(n));
+    }
+
+    /// The users `node` vouches for.
+    pub fn vouched_by(&self, node: &Arc<str>) -> Vec<UserId> {
+        let map = self.online.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, n)| *n == node)
+            .map(|(u, _)| *u)
+            .collect()
     }
 
     /// Whether a user is online.
@@ -27,6 +62,28 @@ impl Presence {
         self.online
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&user)
+            .contains_key(&user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_sessions_late_offline_does_not_undo_the_new_owner() {
+        let p = Presence::default();
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        p.set(1, &a, true);
+        p.set(1, &b, true);
+        p.set(1, &a, false);
+        assert!(p.is_online(1));
+        p.set(2, &a, true);
+        p.retain_nodes(std::slice::from_ref(&b));
+        assert!(!p.is_online(2));
+        p.replace_node(&b, &[3]);
+        assert!(!p.is_online(1));
+        assert!(p.is_online(3));
+        assert_eq!(p.vouched_by(&b), vec![3]);
     }
 }

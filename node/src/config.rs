@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chat_actors::{AuthConfig, ChatConfig, FilesConfig};
+use chat_actors::{
+    AuthConfig, BusBackend, BusConfig, ChatConfig, FilesConfig, cluster::ClusterConfig,
+};
 use chat_gateway::GatewayConfig;
 use chat_store::{BlobConfig, CqlConfig, S3Config};
 use figment::{
@@ -28,6 +30,10 @@ pub struct NodeConfig {
     pub chat: ChatConfig,
     /// File transfer.
     pub files: FilesSection,
+    /// Membership of a cluster.
+    pub cluster: ClusterConfig,
+    /// How events reach the other nodes.
+    pub bus: BusConfig,
     /// Logging.
     pub log: LogSection,
     /// Test-only switches. Never enable in production.
@@ -246,10 +252,43 @@ impl NodeConfig {
                 "node.node_index must be below 1024".into(),
             ));
         }
+        self.validate_cluster()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid(
                 "log.format must be \"text\" or \"json\"".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// A cluster shares everything: its nodes need the NATS bus, the CQL store and S3
+    /// files (a node's own disk is not shared), and distinct names and id numbers.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        self.cluster.validate().map_err(ConfigError::Invalid)?;
+        if self.bus.backend == BusBackend::Nats {
+            self.bus.nats.validate().map_err(ConfigError::Invalid)?;
+        }
+        if !self.cluster.enabled {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.bus.backend != BusBackend::Nats {
+            missing.push("bus.backend = \"nats\"");
+        }
+        if self.store.backend != "cql" {
+            missing.push("store.backend = \"cql\"");
+        }
+        if self.files.backend != "s3" {
+            missing.push("files.backend = \"s3\"");
+        }
+        if self.node.node_id.is_none() {
+            missing.push("node.node_id (a name unique in the cluster)");
+        }
+        if !missing.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.enabled needs {}",
+                missing.join(", ")
+            )));
         }
         Ok(())
     }

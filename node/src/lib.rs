@@ -107,6 +107,8 @@ async fn build_system(
             fault_injection: config.debug.fault_injection,
             files: config.files.limits.clone(),
             blobs,
+            cluster: config.cluster.clone(),
+            bus: config.bus.clone(),
         },
         store,
     )

@@ -9,4 +9,12 @@ pub mod chat {
         include!(concat!(env!("OUT_DIR"), "/chat.v1.rs"));
         include!(concat!(env!("OUT_DIR"), "/chat.v1.serde.rs"));
     }
+
+    /// Package `chat.cluster`.
+    pub mod cluster {
+        /// Package `chat.cluster.v1`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chat.cluster.v1.rs"));
+        }
+    }
 }

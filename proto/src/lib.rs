@@ -9,6 +9,8 @@ mod codec;
 mod generated;
 
 pub use codec::{Codec, DecodeError, decode_client_frame, encode_server_frame};
+/// Between the nodes of a cluster (package `chat.cluster.v1`): not the client protocol.
+pub use generated::chat::cluster::v1 as cluster;
 pub use generated::chat::v1;
 
 /// The serialized `FileDescriptorSet` of `chat.v1` (for gRPC reflection and tooling).

@@ -1,18 +1,20 @@
 //! The commands that need no per-connection state: validation, then the room actor or the
 //! store. Shared by every transport through the connection actor.
 
-use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, future::Future, sync::Arc};
 
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 
 use crate::{
-    Services, convert,
+    Services,
+    cluster::codec::RoomOp,
+    convert,
     error::{ChatError, Reason},
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
-    room::{Ack, RoomMessage, SendRequest, snapshot_to_proto},
+    room::{Ack, SendRequest, snapshot_to_proto},
     social,
 };
 
@@ -69,26 +71,13 @@ pub async fn start_send(
         .files
         .attach_to_room(sender, send.room_id, &send.file_ids)
         .await?;
-    let actor = services.rooms.get(send.room_id).await?;
-    let (tx, rx) = ractor::concurrency::oneshot();
     let request = SendRequest {
         sender,
         client_msg_id: send.client_msg_id,
         body: send.body,
         attachments,
     };
-    actor
-        .cast(RoomMessage::Send(request, tx.into()))
-        .map_err(|_| ChatError::room_unavailable())?;
-    let timeout = Duration::from_millis(services.core.config.call_timeout_ms);
-    Ok(async move {
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            // Dropped reply (the room crashed) or timeout: the outcome is unknown, and a
-            // retry with the same client_msg_id is safe.
-            _ => Err(ChatError::room_unavailable()),
-        }
-    })
+    services.rooms.start_send(send.room_id, request).await
 }
 
 fn ok(r: Result<(), ChatError>) -> Result<Payload, ChatError> {
@@ -97,10 +86,7 @@ fn ok(r: Result<(), ChatError>) -> Result<Payload, ChatError> {
 
 /// Leaves a room.
 pub async fn leave(services: &Services, user: UserId, room: RoomId) -> Result<(), ChatError> {
-    services
-        .rooms
-        .call(room, |r| RoomMessage::Leave { user, reply: r })
-        .await
+    services.rooms.act(room, RoomOp::Leave { user }).await
 }
 
 /// Runs a command that needs no connection (a unary RPC): everything but authenticating and
@@ -145,36 +131,23 @@ pub async fn execute(
             .map(Payload::Room),
         Command::CreateGroupRoom(c) => create_group(services, user.id, c).await.map(Payload::Room),
         Command::InviteMembers(i) => {
-            let by = user.id;
-            let users = i.user_ids;
             let snapshot = services
                 .rooms
-                .call(i.room_id, |r| RoomMessage::Invite {
-                    by: Some(by),
-                    users: users.clone(),
-                    reply: r,
-                })
+                .invite(i.room_id, Some(user.id), i.user_ids)
                 .await?;
             Ok(Payload::Room(snapshot_to_proto(&snapshot)))
         }
         Command::MarkRead(m) => {
-            let (me, seq) = (user.id, m.seq);
-            services
-                .rooms
-                .call(m.room_id, |r| RoomMessage::MarkRead {
-                    user: me,
-                    seq,
-                    reply: r,
-                })
-                .await?;
+            let op = RoomOp::MarkRead {
+                user: user.id,
+                seq: m.seq,
+            };
+            services.rooms.act(m.room_id, op).await?;
             Ok(Payload::Ok(v1::Ok {}))
         }
         Command::Typing(t) => {
-            let me = user.id;
-            services
-                .rooms
-                .call(t.room_id, |r| RoomMessage::Typing { user: me, reply: r })
-                .await?;
+            let op = RoomOp::Typing { user: user.id };
+            services.rooms.act(t.room_id, op).await?;
             Ok(Payload::Ok(v1::Ok {}))
         }
         Command::UpdateProfile(u) => {
@@ -292,14 +265,7 @@ async fn create_direct(
         }
     };
     // Asking again re-adds whoever left, and returns the room as it stands.
-    let snapshot = services
-        .rooms
-        .call(room_id, |r| RoomMessage::Invite {
-            by: None,
-            users: vec![me, peer],
-            reply: r,
-        })
-        .await?;
+    let snapshot = services.rooms.invite(room_id, None, vec![me, peer]).await?;
     Ok(snapshot_to_proto(&snapshot))
 }
 
@@ -473,15 +439,7 @@ async fn history(
     };
     let room_id = h.room_id;
     let before = h.before_seq;
-    let page = services
-        .rooms
-        .call(room_id, |r| RoomMessage::History {
-            user: me,
-            before,
-            limit,
-            reply: r,
-        })
-        .await?;
+    let page = services.rooms.history(room_id, me, before, limit).await?;
     Ok(v1::History {
         room_id,
         messages: page.messages,

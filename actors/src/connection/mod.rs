@@ -336,16 +336,9 @@ async fn open_room(
         state.outbound.clone(),
         true,
     );
-    let user_id = user.id;
-    let result = state
-        .services
-        .rooms
-        .call(room, |r| crate::room::RoomMessage::Open {
-            user: user_id,
-            since,
-            reply: r,
-        })
-        .await;
+    // Events published anywhere from now on reach this node's hub.
+    state.services.core.bus.ready(Topic::Room(room)).await;
+    let result = state.services.rooms.open(room, user.id, since).await;
     match result {
         Ok(opened) => {
             let reply_frame = reply(

@@ -111,6 +111,15 @@ impl ConnectionRegistry {
         Ok(())
     }
 
+    /// Every authenticated connection of this node, with its user.
+    pub fn authenticated(&self) -> Vec<(u64, chat_store::UserId)> {
+        self.lock()
+            .by_conn
+            .iter()
+            .filter_map(|(conn, e)| e.user.map(|u| (*conn, u)))
+            .collect()
+    }
+
     /// Opens a connection: its queue, its slot and its first actor.
     pub async fn open(&self, services: &Services) -> Result<ConnectionHandle, ChatError> {
         let config = &services.core.config;

@@ -41,6 +41,8 @@ async fn system_with(dir: &std::path::Path, chat: ChatConfig) -> ChatSystem {
                 root: dir.join("files"),
             })
             .unwrap(),
+            cluster: Default::default(),
+            bus: Default::default(),
         },
         Arc::new(store),
     )

@@ -4,18 +4,30 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    future::Future,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
-use chat_store::RoomId;
+use chat_store::{RoomId, UserId};
+use futures::future::BoxFuture;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort,
     SupervisionEvent,
 };
 
-use super::{RoomActor, RoomArgs, RoomMessage};
-use crate::{core::Core, error::ChatError};
+use super::{
+    Ack, HistoryPage, Opened, RoomActor, RoomArgs, RoomMessage, RoomSnapshot, SendRequest,
+};
+use crate::{
+    cluster::{
+        Key, MAX_HOPS, Owner,
+        codec::{self, RoomOp, RoomOutcome},
+        endpoint,
+    },
+    core::Core,
+    error::ChatError,
+};
 
 type RoomMap = Arc<RwLock<HashMap<RoomId, ActorRef<RoomMessage>>>>;
 
@@ -30,6 +42,9 @@ pub enum RoomSupervisorMessage {
     ),
     /// Drain every room (shutdown); replies when all have stopped or the deadline passed.
     DrainAll(Duration, RpcReplyPort<()>),
+    /// The cluster's members changed: rooms now owned elsewhere finish what they have in
+    /// flight and stop (their next request activates them on the new owner).
+    Handover,
 }
 
 /// The room supervisor (see the module docs).
@@ -96,6 +111,16 @@ impl Actor for RoomSupervisor {
             RoomSupervisorMessage::Get(room, reply) => {
                 let r = activate(&myself, state, room).await;
                 let _ = reply.send(r);
+            }
+            RoomSupervisorMessage::Handover => {
+                let placement = &state.core.placement;
+                for (&room, actor) in read(&state.rooms).iter() {
+                    if placement.owner(Key::Room(room)) != Owner::Local {
+                        tracing::info!(room, "room moves to another node");
+                        let (tx, _rx) = ractor::concurrency::oneshot();
+                        let _ = actor.cast(RoomMessage::Drain(tx.into()));
+                    }
+                }
             }
             RoomSupervisorMessage::DrainAll(deadline, reply) => {
                 let actors: Vec<ActorRef<RoomMessage>> =
@@ -206,6 +231,7 @@ fn is_alive<T>(actor: &ActorRef<T>) -> bool {
 /// Finds room actors, activating them through the supervisor when needed. Cheap to clone.
 #[derive(Clone)]
 pub struct RoomDirectory {
+    core: Arc<Core>,
     supervisor: ActorRef<RoomSupervisorMessage>,
     rooms: RoomMap,
     timeout: Duration,
@@ -219,11 +245,12 @@ impl RoomDirectory {
         let supervisor = crate::spawn_child(
             "room supervisor",
             RoomSupervisor,
-            (core, rooms.clone()),
+            (core.clone(), rooms.clone()),
             parent,
         )
         .await?;
         Ok(Self {
+            core,
             supervisor,
             rooms,
             timeout,
@@ -250,27 +277,116 @@ impl RoomDirectory {
         }
     }
 
-    /// Calls a room actor, activating it if needed; a room that died mid-call is retried once
-    /// after re-activation. Timeouts and crashes become a retryable `UNAVAILABLE`.
-    pub async fn call<T: Send + 'static>(
+    /// Hands `op` to the room's owner (this node, or a peer) now, so operations submitted
+    /// one after another reach the room in that order, and returns the wait for its answer.
+    /// `hops` counts how often the request was passed on already (0 from a client).
+    pub async fn submit(
         &self,
         room: RoomId,
-        build: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> RoomMessage,
-    ) -> Result<T, ChatError> {
+        op: RoomOp,
+        hops: u32,
+    ) -> Result<BoxFuture<'static, Result<RoomOutcome, ChatError>>, ChatError> {
+        match self.core.placement.owner(Key::Room(room)) {
+            Owner::Local => self.submit_local(room, op).await,
+            Owner::Remote(_) if hops >= MAX_HOPS => Err(ChatError::room_unavailable()),
+            Owner::Remote(node) => {
+                let request = codec::room_request(room, &op, hops);
+                let reply = endpoint::call(&node, request, self.timeout)?;
+                Ok(Box::pin(async move { codec::room_outcome(&reply.await?) }))
+            }
+        }
+    }
+
+    async fn submit_local(
+        &self,
+        room: RoomId,
+        op: RoomOp,
+    ) -> Result<BoxFuture<'static, Result<RoomOutcome, ChatError>>, ChatError> {
+        let (mut message, answer) = to_message(op, self.timeout);
         for attempt in 0..2 {
             let actor = self.get(room).await?;
-            match actor.call(&build, Some(self.timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(r)) => return r,
-                Ok(ractor::rpc::CallResult::Timeout) => return Err(ChatError::room_unavailable()),
+            match actor.cast(message) {
+                Ok(()) => return Ok(answer),
                 // The actor stopped before it could receive the message: nothing was done,
-                // so asking its successor is safe.
-                Err(ractor::MessagingErr::SendErr(_)) if attempt == 0 => continue,
-                Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
-                    return Err(ChatError::room_unavailable());
-                }
+                // so its successor may have it.
+                Err(ractor::MessagingErr::SendErr(m)) if attempt == 0 => message = m,
+                Err(_) => break,
             }
         }
         Err(ChatError::room_unavailable())
+    }
+
+    /// Submits `op` and waits for the answer.
+    pub async fn request(&self, room: RoomId, op: RoomOp) -> Result<RoomOutcome, ChatError> {
+        self.submit(room, op, 0).await?.await
+    }
+
+    /// Starts sequencing a message; the future resolves to its ack once it is durable.
+    pub async fn start_send(
+        &self,
+        room: RoomId,
+        send: SendRequest,
+    ) -> Result<impl Future<Output = Result<Ack, ChatError>> + use<>, ChatError> {
+        let answer = self.submit(room, RoomOp::Send(send), 0).await?;
+        Ok(async move {
+            match answer.await? {
+                RoomOutcome::Ack(ack) => Ok(ack),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    /// Opens the room for `user`, recovering messages after `since`.
+    pub async fn open(&self, room: RoomId, user: UserId, since: u64) -> Result<Opened, ChatError> {
+        match self.request(room, RoomOp::Open { user, since }).await? {
+            RoomOutcome::Opened(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A page of history for `user`.
+    pub async fn history(
+        &self,
+        room: RoomId,
+        user: UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<HistoryPage, ChatError> {
+        let op = RoomOp::History {
+            user,
+            before,
+            limit,
+        };
+        match self.request(room, op).await? {
+            RoomOutcome::History(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Adds members (`by: None`: the system) and returns the room after the change.
+    pub async fn invite(
+        &self,
+        room: RoomId,
+        by: Option<UserId>,
+        users: Vec<UserId>,
+    ) -> Result<RoomSnapshot, ChatError> {
+        match self.request(room, RoomOp::Invite { by, users }).await? {
+            RoomOutcome::Snapshot(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Runs an operation that answers nothing (mark read, typing, leave).
+    pub async fn act(&self, room: RoomId, op: RoomOp) -> Result<(), ChatError> {
+        match self.request(room, op).await? {
+            RoomOutcome::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Tells the rooms of this node that the members changed (see `Handover`).
+    pub fn view_changed(&self) {
+        let _ = self.supervisor.cast(RoomSupervisorMessage::Handover);
     }
 
     /// Number of active room actors on this node.
@@ -300,5 +416,98 @@ impl RoomDirectory {
     /// The supervisor actor.
     pub fn supervisor(&self) -> &ActorRef<RoomSupervisorMessage> {
         &self.supervisor
+    }
+}
+
+fn unexpected(outcome: &RoomOutcome) -> ChatError {
+    ChatError::Internal(format!("room answered {outcome:?} to another question"))
+}
+
+/// The local message for `op` and the wait for its reply.
+fn to_message(
+    op: RoomOp,
+    timeout: Duration,
+) -> (
+    RoomMessage,
+    BoxFuture<'static, Result<RoomOutcome, ChatError>>,
+) {
+    fn wait<T: Send + 'static>(
+        rx: ractor::concurrency::OneshotReceiver<Result<T, ChatError>>,
+        timeout: Duration,
+        wrap: fn(T) -> RoomOutcome,
+    ) -> BoxFuture<'static, Result<RoomOutcome, ChatError>> {
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(result)) => result.map(wrap),
+                // Dropped reply (the room crashed) or timeout: the outcome is unknown, and a
+                // retry (sends carry their client_msg_id) is safe.
+                _ => Err(ChatError::room_unavailable()),
+            }
+        })
+    }
+    let done = |()| RoomOutcome::Done;
+    match op {
+        RoomOp::Send(request) => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::Send(request, tx.into());
+            (msg, wait(rx, timeout, RoomOutcome::Ack))
+        }
+        RoomOp::Open { user, since } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::Open {
+                user,
+                since,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, RoomOutcome::Opened))
+        }
+        RoomOp::History {
+            user,
+            before,
+            limit,
+        } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::History {
+                user,
+                before,
+                limit,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, RoomOutcome::History))
+        }
+        RoomOp::MarkRead { user, seq } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::MarkRead {
+                user,
+                seq,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, done))
+        }
+        RoomOp::Typing { user } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::Typing {
+                user,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, done))
+        }
+        RoomOp::Invite { by, users } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::Invite {
+                by,
+                users,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, RoomOutcome::Snapshot))
+        }
+        RoomOp::Leave { user } => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = RoomMessage::Leave {
+                user,
+                reply: tx.into(),
+            };
+            (msg, wait(rx, timeout, done))
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! `UserSessionActor`: one per online user on this node. It is the user's presence
-//! authority (online while any of their connections is) and the place where the user's
-//! devices meet. It lingers a grace period after the last connection closes, then asks its
+//! `UserSessionActor`: one per online user in the cluster, on the node placement picks for
+//! the user. It is the user's presence authority (online while any of their connections is,
+//! on any node) and the place where the user's devices meet. It lingers a grace period after the last connection closes, then asks its
 //! supervisor to stop it; the supervisor serializes that with new attaches so none is lost.
 
 mod supervisor;
@@ -15,19 +15,24 @@ pub use supervisor::{UserDirectory, UserSupervisor, UserSupervisorMessage};
 use chat_proto::v1::{PresenceChanged, ServerFrame, server_frame::Payload};
 
 use crate::{
+    cluster::View,
     core::Core,
     hub::{Event, Topic},
     outbound::EncodedFrame,
 };
 
+/// A connection, cluster-wide: the node holding its socket and its id there.
+pub type ConnKey = (Arc<str>, u64);
+
 /// Messages to a user session.
-// Local-only today; variants become RactorClusterMessage when they cross nodes.
 #[derive(ractor_cluster::RactorMessage)]
 pub enum UserMessage {
     /// A connection of this user opened.
-    Attach(u64),
+    Attach(ConnKey),
     /// A connection of this user closed.
-    Detach(u64),
+    Detach(ConnKey),
+    /// The cluster's members changed: connections on nodes that left are gone.
+    Members(Arc<View>),
     /// Is any connection of this user open?
     IsOnline(RpcReplyPort<bool>),
     /// The grace period of generation `n` ended.
@@ -49,7 +54,7 @@ pub struct UserArgs {
 /// The session's state.
 pub struct UserState {
     args: UserArgs,
-    connections: HashSet<u64>,
+    connections: HashSet<ConnKey>,
     /// Bumped on every change, so a stale grace timer does nothing.
     generation: u64,
 }
@@ -88,12 +93,17 @@ impl Actor for UserSessionActor {
                 }
             }
             UserMessage::Detach(conn) => {
-                state.generation += 1;
-                if state.connections.remove(&conn) && state.connections.is_empty() {
-                    announce_presence(state, false).await;
-                    let generation = state.generation;
-                    let grace = Duration::from_secs(state.args.core.config.user_session_grace_secs);
-                    myself.send_after(grace, move || UserMessage::GraceExpired(generation));
+                if state.connections.remove(&conn) {
+                    went_idle_if_empty(&myself, state).await;
+                }
+            }
+            UserMessage::Members(view) => {
+                let before = state.connections.len();
+                state
+                    .connections
+                    .retain(|(node, _)| view.members.contains(node));
+                if state.connections.len() < before {
+                    went_idle_if_empty(&myself, state).await;
                 }
             }
             UserMessage::IsOnline(reply) => {
@@ -119,12 +129,24 @@ impl Actor for UserSessionActor {
     }
 }
 
+/// After losing a connection: with none left, the user is offline and the grace period runs.
+async fn went_idle_if_empty(myself: &ActorRef<UserMessage>, state: &mut UserState) {
+    state.generation += 1;
+    if state.connections.is_empty() {
+        announce_presence(state, false).await;
+        let generation = state.generation;
+        let grace = Duration::from_secs(state.args.core.config.user_session_grace_secs);
+        myself.send_after(grace, move || UserMessage::GraceExpired(generation));
+    }
+}
+
 /// Records the user's presence and tells every room they are in (connections with the room
 /// open show it). Awaited in the actor so a quick connect-disconnect is announced in order.
 async fn announce_presence(state: &UserState, online: bool) {
     let core = &state.args.core;
     let user = state.args.user_id;
-    core.presence.set(user, online);
+    core.presence.set(user, core.placement.name(), online);
+    core.bus.presence(user, online);
     tracing::debug!(user, online, "presence");
     let rooms = match core.store.user_rooms(user).await {
         Ok(rooms) => rooms,

@@ -1,0 +1,126 @@
+//! The cluster: membership over ractor_cluster, placement of rooms and user sessions by
+//! rendezvous hashing over the members, and requests forwarded to their owners. A single
+//! node has a placement of one member and never forwards.
+//!
+//! Wiring: [`start`] runs ractor_cluster's `NodeServer` on the cluster port (peers must
+//! present the shared cookie), this node's [`endpoint::NodeEndpoint`] (what peers call) and
+//! the [`membership::Membership`] actor (dialling, heartbeats, the view).
+
+pub mod codec;
+mod config;
+pub mod endpoint;
+pub mod membership;
+pub mod placement;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use ractor::{Actor, ActorRef};
+use ractor_cluster::{NodeServer, NodeServerMessage, node::NodeConnectionMode};
+
+pub use config::ClusterConfig;
+pub use placement::{Key, Owner, Placement, View};
+
+use crate::{error::ChatError, room::RoomDirectory, user::UserDirectory};
+
+/// Most times a request is passed on between nodes whose views disagree.
+pub const MAX_HOPS: u32 = 2;
+
+/// A running cluster membership.
+pub struct Cluster {
+    server: ActorRef<NodeServerMessage>,
+    endpoint: ActorRef<endpoint::PeerMessage>,
+    membership: ActorRef<membership::MembershipMessage>,
+    leaving: Arc<AtomicBool>,
+}
+
+/// Joins the cluster: listens on the cluster port, serves peers, keeps the membership.
+pub async fn start(
+    config: ClusterConfig,
+    placement: Arc<Placement>,
+    rooms: RoomDirectory,
+    users: UserDirectory,
+) -> Result<Cluster, ChatError> {
+    config.validate().map_err(ChatError::Internal)?;
+    let listen = config.listen_addr().map_err(ChatError::Internal)?;
+    let name = placement.name().clone();
+    let server = NodeServer::new(
+        listen.port(),
+        config.cookie.clone(),
+        name.to_string(),
+        config.advertised_host(),
+        None,
+        // Connecting to one peer connects to its peers too, so a seed address suffices.
+        Some(NodeConnectionMode::Transitive),
+    )
+    .with_listen_addr(listen.ip());
+    let (server, _) = Actor::spawn(None, server, ())
+        .await
+        .map_err(|e| ChatError::Internal(format!("cluster server: {e}")))?;
+    let leaving = Arc::new(AtomicBool::new(false));
+    let endpoint = crate::spawn_child(
+        "cluster endpoint",
+        endpoint::NodeEndpoint,
+        endpoint::EndpointArgs {
+            name,
+            rooms,
+            users,
+            leaving: leaving.clone(),
+        },
+        None,
+    )
+    .await?;
+    let membership = crate::spawn_child(
+        "cluster membership",
+        membership::Membership,
+        membership::MembershipArgs {
+            config,
+            placement,
+            server: server.clone(),
+            leaving: leaving.clone(),
+        },
+        None,
+    )
+    .await?;
+    tracing::info!(cluster_addr = %listen, "cluster port listening");
+    Ok(Cluster {
+        server,
+        endpoint,
+        membership,
+        leaving,
+    })
+}
+
+impl Cluster {
+    /// Leaves the membership: this node stops counting itself, so its rooms and user
+    /// sessions move to the others (peers hear it in their next ping).
+    pub async fn leave(&self) {
+        let _ = self
+            .membership
+            .call(
+                membership::MembershipMessage::Leave,
+                Some(Duration::from_secs(2)),
+            )
+            .await;
+    }
+
+    /// Whether [`Cluster::leave`] was called.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::Relaxed)
+    }
+
+    /// Stops the cluster actors and closes the cluster port.
+    pub async fn stop(self) {
+        self.membership.stop(None);
+        self.endpoint.stop(None);
+        let _ = self
+            .server
+            .stop_and_wait(None, Some(Duration::from_secs(2)))
+            .await;
+    }
+}
