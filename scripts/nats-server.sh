@@ -3,8 +3,9 @@
 # fails the test run.
 #
 #   nats_start   installs if needed, starts, waits until it accepts connections, and exports
-#                CHAT_TEST_NATS_URL and CHAT_TEST_NATS_CTL (a script: `stop` or `start` the
-#                same server on the same port, for tests that restart NATS mid-traffic)
+#                CHAT_TEST_NATS_URL, CHAT_TEST_NATS_CTL (a script: `stop` or `start` the
+#                same server on the same port) and CHAT_TEST_NATS_SERVER (the binary, for
+#                tests that restart a private server mid-traffic)
 #   nats_stop    stops the server
 
 NATS_VERSION="2.15.1"
@@ -56,6 +57,8 @@ EOF2
     "$NATS_DIR/ctl.sh" start
     export CHAT_TEST_NATS_URL="nats://127.0.0.1:$port"
     export CHAT_TEST_NATS_CTL="$NATS_DIR/ctl.sh"
+    # Tests that restart NATS run a private server of their own from this binary.
+    export CHAT_TEST_NATS_SERVER="$(pwd)/$NATS_VENV/bin/nats-server"
     echo "NATS server $NATS_VERSION at $CHAT_TEST_NATS_URL"
 }
 

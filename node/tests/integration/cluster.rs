@@ -71,7 +71,15 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `n` nodes that all list each other as peers, and waits until each sees all.
     async fn start(n: usize) -> Option<Self> {
-        let s = services()?;
+        Self::start_on(n, None).await
+    }
+
+    /// Like [`TestCluster::start`], on the NATS server at `nats` instead of the shared one.
+    async fn start_on(n: usize, nats: Option<String>) -> Option<Self> {
+        let mut s = services()?;
+        if let Some(url) = nats {
+            s.nats = url;
+        }
         let tag = format!(
             "c{}_{}",
             std::process::id(),
@@ -524,5 +532,302 @@ async fn sigkill_of_a_busy_rooms_owner_loses_no_acked_message() {
     let missed = collect_messages(&mut back, acks.len() - last as usize).await;
     let seqs: Vec<u64> = missed.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (last + 1..=acks.len() as u64).collect::<Vec<_>>());
+    cluster.stop().await;
+}
+
+/// The HTTP addresses of the nodes running now, shared with clients that must reconnect.
+type LiveAddrs = std::sync::Arc<std::sync::Mutex<Vec<SocketAddr>>>;
+
+impl TestCluster {
+    fn live_addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().flatten().map(|n| n.addr).collect()
+    }
+}
+
+/// Like [`steady_sender`], but sends until `stop` is set, and survives its node going away:
+/// it reconnects to any live node and resends the unacked message (same client_msg_id).
+async fn roaming_sender(
+    live: LiveAddrs,
+    token: String,
+    room: u64,
+    tag: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<(u64, String)> {
+    let mut acks = Vec::new();
+    let mut client: Option<Client> = None;
+    let mut turn = 0usize;
+    let mut i = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let id = format!("{tag}-{i}");
+        loop {
+            let Some(c) = client.as_mut() else {
+                let addrs = live.lock().unwrap().clone();
+                turn += 1;
+                let addr = addrs[turn % addrs.len()];
+                client = Client::try_connect(addr, &token, Wire::Proto).await;
+                if client.is_none() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            };
+            let request = c.send(send_cmd(room, &id, &id)).await;
+            let answer = loop {
+                match c.next_frame().await {
+                    None => break None,
+                    Some(f) if f.request_id == request => break f.payload,
+                    Some(_) => {}
+                }
+            };
+            match answer {
+                Some(Payload::SendAck(a)) => {
+                    acks.push((a.seq, id.clone()));
+                    break;
+                }
+                Some(Payload::Error(e)) if e.retryable => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // The node went away (draining, or gone): reconnect elsewhere.
+                None => client = None,
+                other => panic!("send {id}: {other:?}"),
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    acks
+}
+
+#[tokio::test]
+async fn a_rolling_restart_under_traffic_loses_nothing_and_leaves_no_gap() {
+    let Some(mut cluster) = TestCluster::start(3).await else {
+        return;
+    };
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
+    let room = a.create_group("rolling", &[ben.id]).await;
+    drop(a);
+    let live: LiveAddrs = std::sync::Arc::new(std::sync::Mutex::new(cluster.live_addrs()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders = [
+        ("ann", ann.access_token.clone()),
+        ("ben", ben.access_token.clone()),
+    ]
+    .map(|(tag, token)| {
+        tokio::spawn(roaming_sender(
+            live.clone(),
+            token,
+            room.id,
+            tag,
+            stop.clone(),
+        ))
+    });
+    // One node after the other: SIGTERM (leave, hand over, drain), then start it again and
+    // wait for the three to agree before the next.
+    for i in 0..3 {
+        let status = cluster.terminate(i);
+        assert!(status.success(), "node {i} exited with {status}");
+        *live.lock().unwrap() = cluster.live_addrs();
+        cluster.restart(i);
+        *live.lock().unwrap() = cluster.live_addrs();
+        cluster.wait_for_members(3).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acks = Vec::new();
+    for s in senders {
+        acks.extend(s.await.unwrap());
+    }
+    eprintln!("{} messages acked across the rolling restart", acks.len());
+    assert!(
+        acks.len() > 10,
+        "traffic was too thin to prove anything: {}",
+        acks.len()
+    );
+    let mut check = Client::connect(cluster.addr(1), &ben.access_token, Wire::Json).await;
+    check_log(&mut check, room.id, &acks).await;
+    cluster.stop().await;
+}
+
+/// A NATS server of one test's own, which it may stop and start again on the same port.
+struct PrivateNats {
+    bin: String,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    fn start() -> Self {
+        let bin = std::env::var("CHAT_TEST_NATS_SERVER")
+            .expect("CHAT_TEST_NATS_SERVER: run ./scripts/test.sh, which installs nats-server");
+        let mut nats = Self {
+            bin,
+            port: free_port(),
+            child: None,
+        };
+        nats.up();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Reads a room through a node, and when the node closes the socket (a resync, a drain) or
+/// goes away, reconnects to any live node and recovers by seq. Stops once it has `want`.
+async fn recovering_reader(
+    live: LiveAddrs,
+    token: String,
+    room: u64,
+    want: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    seen_tx: tokio::sync::mpsc::UnboundedSender<u64>,
+) -> (Vec<u64>, Vec<u16>) {
+    use std::sync::atomic::Ordering;
+    let mut seen: Vec<u64> = Vec::new();
+    let mut closes = Vec::new();
+    let mut turn = 0;
+    loop {
+        let addrs = live.lock().unwrap().clone();
+        turn += 1;
+        let Some(mut c) = Client::try_connect(addrs[turn % addrs.len()], &token, Wire::Json).await
+        else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let since = seen.last().copied().unwrap_or(0);
+        let request = c
+            .send(Command::OpenRoom(v1::OpenRoom {
+                room_id: room,
+                since_seq: since,
+            }))
+            .await;
+        loop {
+            let target = want.load(Ordering::Relaxed);
+            if target > 0 && seen.len() as u64 >= target {
+                return (seen, closes);
+            }
+            // Poll briefly so a newly set target is noticed without a message arriving.
+            let frame = tokio::time::timeout(Duration::from_millis(200), c.next_frame()).await;
+            match frame {
+                Err(_) => continue,
+                Ok(None) => {
+                    closes.extend(c.closed.as_ref().map(|(code, _)| *code));
+                    break;
+                }
+                Ok(Some(f)) => match f.payload {
+                    Some(Payload::Message(m)) => {
+                        seen.push(m.seq);
+                        let _ = seen_tx.send(m.seq);
+                    }
+                    Some(Payload::Error(e)) if f.request_id == request => {
+                        assert!(e.retryable, "open failed: {e:?}");
+                        break;
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn nats_restarted_mid_traffic_delivery_resumes_and_readers_recover() {
+    if services().is_none() {
+        return;
+    }
+    let mut nats = PrivateNats::start();
+    let Some(cluster) = TestCluster::start_on(3, Some(nats.url())).await else {
+        return;
+    };
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
+    let room = a.create_group("bus outage", &[ben.id]).await;
+    drop(a);
+    let live: LiveAddrs = std::sync::Arc::new(std::sync::Mutex::new(cluster.live_addrs()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let want = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(recovering_reader(
+        live.clone(),
+        ben.access_token.clone(),
+        room.id,
+        want.clone(),
+        seen_tx,
+    ));
+    let sender = tokio::spawn(roaming_sender(
+        live.clone(),
+        ann.access_token.clone(),
+        room.id,
+        "ann",
+        stop.clone(),
+    ));
+    // Traffic flows to the reader; then NATS goes away while sends go on (acks need only
+    // the store); then it comes back.
+    let mut last = 0;
+    while last < 20 {
+        last = seen_rx.recv().await.unwrap();
+    }
+    nats.down();
+    let mut check = Client::connect(cluster.addr(2), &ben.access_token, Wire::Json).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while check.all_messages(room.id).await.len() < last as usize + 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sends stopped while NATS was down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nats.up();
+    // Delivery resumes: the reader gets messages sent after NATS is back.
+    let resumed_from = check.all_messages(room.id).await.len() as u64;
+    while last <= resumed_from + 5 {
+        last = seen_rx.recv().await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acks = sender.await.unwrap();
+    want.store(acks.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let (seen, closes) = reader.await.unwrap();
+    // Everything exactly once, in order, although the bus lost some events: the reader was
+    // told to resync (4003) and recovered the rest by seq.
+    assert_eq!(seen, (1..=acks.len() as u64).collect::<Vec<_>>());
+    assert!(
+        closes.contains(&4003),
+        "the reader was never told to resync: {closes:?}"
+    );
+    // (The checking connection was told to resync too.)
+    let mut check = Client::connect(cluster.addr(2), &ben.access_token, Wire::Json).await;
+    check_log(&mut check, room.id, &acks).await;
     cluster.stop().await;
 }

@@ -393,6 +393,33 @@ impl Client {
         c
     }
 
+    /// Connects and authenticates; `None` if the node is not there (any more) or refuses.
+    pub async fn try_connect(addr: SocketAddr, token: &str, wire: Wire) -> Option<Self> {
+        let url = format!("ws://{addr}/v1/ws?access_token={token}");
+        let mut request = url.into_client_request().ok()?;
+        let protocol = match wire {
+            Wire::Json => "chat.v1.json",
+            Wire::Proto => "chat.v1.proto",
+        };
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+            .await
+            .ok()?;
+        let mut c = Self {
+            ws,
+            wire,
+            next_id: 0,
+            events: VecDeque::new(),
+            closed: None,
+        };
+        match c.next_frame().await?.payload {
+            Some(Payload::Authenticated(_)) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Connects without waiting for anything.
     pub async fn connect_raw(addr: SocketAddr, token: Option<&str>, wire: Wire) -> Self {
         let url = match token {
