@@ -23,5 +23,6 @@ nats_start
 
 cargo test --workspace --locked
 
-# The whole server suite once more, every node storing in the CQL server.
-CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql::
+# The whole server suite once more, every node storing in the CQL server (the CQL and
+# cluster tests use it anyway).
+CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster::
