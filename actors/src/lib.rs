@@ -166,17 +166,21 @@ impl ChatSystem {
         let ids = Arc::new(ids::IdGenerator::new(config.node_index));
         let placement = Arc::new(cluster::Placement::new(&config.node_id));
         let presence: Arc<presence::Presence> = Arc::default();
-        let bus: Arc<dyn bus::Bus> = match config.bus.backend {
-            BusBackend::Local => Arc::new(bus::LocalBus::new(hub.clone())),
-            BusBackend::Nats => {
+        let nats = match config.bus.backend {
+            BusBackend::Local => None,
+            BusBackend::Nats => Some(
                 bus::nats::NatsBus::connect(
                     &config.bus.nats,
                     placement.name().clone(),
                     hub.clone(),
                     presence.clone(),
                 )
-                .await?
-            }
+                .await?,
+            ),
+        };
+        let bus: Arc<dyn bus::Bus> = match &nats {
+            Some(n) => n.clone(),
+            None => Arc::new(bus::LocalBus::new(hub.clone())),
         };
         let core = Arc::new(Core {
             config: config.chat,
@@ -214,6 +218,7 @@ impl ChatSystem {
                 services.core.placement.clone(),
                 services.rooms.clone(),
                 services.users.clone(),
+                nats,
             )
             .await?;
             (Some(c), Some(tokio::spawn(follow_views(services.clone()))))

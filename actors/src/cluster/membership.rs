@@ -51,6 +51,8 @@ pub struct MembershipArgs {
     pub server: ActorRef<NodeServerMessage>,
     /// Shared with the endpoint, which reports it in pongs.
     pub leaving: Arc<AtomicBool>,
+    /// Peer addresses (`host:port`) other nodes announced on the bus, with when.
+    pub announced: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
 }
 
 /// Per-address dialling state.
@@ -203,7 +205,20 @@ async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: I
     let max = Duration::from_millis(state.args.config.max_backoff_ms);
     let first = Duration::from_millis(state.args.config.heartbeat_ms);
     let mut wanted = HashSet::new();
-    for peer in state.args.config.peers.clone() {
+    // Announcements older than ten heartbeats are of nodes gone (or renamed).
+    let fresh = first * 10;
+    let announced: Vec<String> = {
+        let mut map = state
+            .args
+            .announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, at| now.duration_since(*at) <= fresh);
+        map.keys().cloned().collect()
+    };
+    let mut peers = state.args.config.peers.clone();
+    peers.extend(announced);
+    for peer in peers {
         let addrs = resolve(&peer).await;
         if addrs.is_empty() {
             tracing::debug!(peer, "peer name does not resolve (yet)");

@@ -8,6 +8,7 @@
 
 pub mod codec;
 mod config;
+mod discovery;
 pub mod endpoint;
 pub mod membership;
 pub mod placement;
@@ -37,6 +38,7 @@ pub struct Cluster {
     endpoint: ActorRef<endpoint::PeerMessage>,
     membership: ActorRef<membership::MembershipMessage>,
     leaving: Arc<AtomicBool>,
+    discovery: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Joins the cluster: listens on the cluster port, serves peers, keeps the membership.
@@ -45,6 +47,7 @@ pub async fn start(
     placement: Arc<Placement>,
     rooms: RoomDirectory,
     users: UserDirectory,
+    bus: Option<Arc<crate::bus::nats::NatsBus>>,
 ) -> Result<Cluster, ChatError> {
     config.validate().map_err(ChatError::Internal)?;
     let listen = config.listen_addr().map_err(ChatError::Internal)?;
@@ -63,6 +66,20 @@ pub async fn start(
         .await
         .map_err(|e| ChatError::Internal(format!("cluster server: {e}")))?;
     let leaving = Arc::new(AtomicBool::new(false));
+    let announced = Arc::default();
+    let discovery = match &bus {
+        Some(bus) => Some(
+            discovery::start(
+                bus,
+                &format!("{}:{}", config.advertised_host(), listen.port()),
+                Duration::from_millis(config.heartbeat_ms * 4),
+                leaving.clone(),
+                Arc::clone(&announced),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let endpoint = crate::spawn_child(
         "cluster endpoint",
         endpoint::NodeEndpoint,
@@ -83,6 +100,7 @@ pub async fn start(
             placement,
             server: server.clone(),
             leaving: leaving.clone(),
+            announced,
         },
         None,
     )
@@ -93,6 +111,7 @@ pub async fn start(
         endpoint,
         membership,
         leaving,
+        discovery,
     })
 }
 
@@ -116,6 +135,9 @@ impl Cluster {
 
     /// Stops the cluster actors and closes the cluster port.
     pub async fn stop(self) {
+        if let Some(d) = self.discovery {
+            d.abort();
+        }
         self.membership.stop(None);
         self.endpoint.stop(None);
         let _ = self

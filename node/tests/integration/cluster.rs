@@ -904,3 +904,17 @@ async fn chatload_runs_against_the_three_node_cluster() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_that_knows_no_peer_finds_the_cluster_through_nats() {
+    let Some(mut cluster) = TestCluster::start(2).await else {
+        return;
+    };
+    cluster.dirs.push(tempfile::tempdir().unwrap());
+    cluster.ports.push(free_port());
+    let newcomer = cluster.spawn(2, &[("CHAT__CLUSTER__PEERS", "[]")]);
+    cluster.nodes.push(Some(newcomer));
+    // It announces itself and hears the others' announcements on the bus.
+    cluster.wait_for_members(3).await;
+    cluster.stop().await;
+}
