@@ -27,6 +27,8 @@ pub struct Core {
     pub node_id: String,
     /// Who owns which room and user session (a single node owns everything).
     pub placement: Arc<Placement>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Enables test-only fault injection (never on in production).
     pub fault_injection: bool,
 }

@@ -10,6 +10,8 @@ use std::{
 use chat_proto::v1::CloseCode;
 use chat_store::{RoomId, Seq, UserId};
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::outbound::{EncodedFrame, OutboundSender};
 
 /// What an event is about.
@@ -187,6 +189,8 @@ pub type InterestListener = Box<dyn Fn(Topic, bool) + Send + Sync>;
 pub struct Hub {
     topics: RwLock<HashMap<Topic, Vec<Arc<Subscription>>>>,
     interest: std::sync::OnceLock<InterestListener>,
+    deliveries: Counter,
+    resyncs: Counter,
 }
 
 impl std::fmt::Debug for Hub {
@@ -199,6 +203,15 @@ impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty hub counting what it queues for connections and the resyncs it orders.
+    pub fn counting(deliveries: Counter, resyncs: Counter) -> Self {
+        Self {
+            deliveries,
+            resyncs,
+            ..Self::default()
+        }
     }
 
     /// Adds a subscription. A `buffering` one holds events until [`Subscription::activate`].
@@ -270,6 +283,7 @@ impl Hub {
         let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
         for sub in topics.values().flatten() {
             sub.sink.close(CloseCode::Resync, why);
+            self.resyncs.inc();
         }
     }
 
@@ -303,6 +317,7 @@ impl Hub {
             for sub in subs {
                 dead |= !sub.offer(event);
             }
+            self.deliveries.inc_by(subs.len() as u64);
         }
         if dead || !event.remove_users.is_empty() {
             self.remove_where(topic, |s| {

@@ -31,6 +31,7 @@ pub mod error;
 pub mod files;
 pub mod hub;
 pub mod ids;
+pub mod metrics;
 pub mod outbound;
 pub mod presence;
 pub mod room;
@@ -71,6 +72,19 @@ pub struct Services {
     pub connections: ConnectionRegistry,
     /// Uploads, downloads, attachments.
     pub files: FileService,
+}
+
+impl Services {
+    /// The node's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let core = &self.core;
+        core.metrics.render(metrics::Live {
+            connections: self.connections.len(),
+            room_actors: self.rooms.active(),
+            cluster_members: core.placement.view().members.len(),
+            bus_up: core.bus.healthy(),
+        })
+    }
 }
 
 /// How to build a node's actor system.
@@ -162,7 +176,11 @@ impl ChatSystem {
         config.chat.validate().map_err(ChatError::Internal)?;
         config.files.validate().map_err(ChatError::Internal)?;
         config.cluster.validate().map_err(ChatError::Internal)?;
-        let hub = Arc::new(hub::Hub::new());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let hub = Arc::new(hub::Hub::counting(
+            metrics.deliveries.clone(),
+            metrics.resyncs.clone(),
+        ));
         let ids = Arc::new(ids::IdGenerator::new(config.node_index));
         let placement = Arc::new(cluster::Placement::new(&config.node_id));
         let presence: Arc<presence::Presence> = Arc::default();
@@ -191,6 +209,7 @@ impl ChatSystem {
             presence,
             node_id: config.node_id,
             placement,
+            metrics,
             fault_injection: config.fault_injection,
         });
         let (root, _) = Actor::spawn(None, NodeRoot, ())

@@ -35,6 +35,7 @@ pub fn routes(gateway: Gateway) -> Router {
         .route("/v1/files/{id}/info", get(files::info))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/cluster", get(cluster))
         .route("/v1/cluster/rooms/{room_id}", get(room_owner));
     if gateway.services.core.fault_injection {
@@ -160,6 +161,18 @@ async fn readyz(State(g): State<Gateway>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
     }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+async fn metrics(State(g): State<Gateway>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        g.services.metrics_text(),
+    )
+        .into_response()
 }
 
 /// This node's name and the cluster members it sees (one, itself, for a single node).

@@ -28,6 +28,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Tells the other nodes every user this node's sessions vouch for (after membership
     /// changes, so newcomers learn them).
     fn presence_snapshot(&self, _users: Vec<chat_store::UserId>) {}
+
+    /// Whether events currently flow to the other nodes.
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// The single-node bus: delivers synchronously to the local hub.

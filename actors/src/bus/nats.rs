@@ -221,6 +221,10 @@ impl Bus for NatsBus {
         });
     }
 
+    fn healthy(&self) -> bool {
+        self.is_connected()
+    }
+
     fn presence_snapshot(&self, users: Vec<chat_store::UserId>) {
         self.send_presence(pb::PresenceUpdate {
             node: self.node.to_string(),

@@ -67,6 +67,7 @@ impl ConnectionSlot {
     /// Hands a message to the connection's actor, spawning one if it hibernates. Fails only
     /// when the connection is closed or closing.
     pub async fn dispatch(self: &Arc<Self>, message: ConnectionMessage) -> Result<(), ChatError> {
+        self.services.core.metrics.frames_in.inc();
         let mut actor = self.actor.lock().await;
         if let Some(a) = actor.as_ref() {
             if a.cast(message).is_ok() {

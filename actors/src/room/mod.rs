@@ -197,6 +197,8 @@ pub struct RoomArgs {
 struct Pending {
     record: MessageRecord,
     replies: Vec<Reply<Ack>>,
+    /// When the send reached the room.
+    at: Instant,
 }
 
 /// What the store is writing right now.

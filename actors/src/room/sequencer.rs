@@ -82,6 +82,7 @@ pub(super) async fn on_send(
     state.pending.push(Pending {
         record,
         replies: vec![reply],
+        at: std::time::Instant::now(),
     });
     submit_next(myself, state);
 }
@@ -127,8 +128,16 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
     let store = state.core.store.clone();
     let room = state.record.id;
     let me = myself.clone();
+    let metrics = state.core.metrics.clone();
     tokio::spawn(async move {
+        let started = std::time::Instant::now();
         let result = store.append(room, epoch, expected, batch).await;
+        metrics
+            .append_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics.append_failures.inc();
+        }
         // If the actor died meanwhile there is no one to tell; its successor reloads the
         // head from the store and re-publishes the tail.
         let _ = me.cast(RoomMessage::BatchDone(result));
@@ -154,7 +163,12 @@ pub(super) fn on_batch_done(
         let _ = w.send(Ok(()));
     }
     let newest = batch.messages.last().map(|p| p.record.clone());
+    let metrics = state.core.metrics.clone();
+    metrics
+        .messages_sequenced
+        .inc_by(batch.messages.len() as u64);
     for p in batch.messages {
+        metrics.send_seconds.observe(p.at.elapsed().as_secs_f64());
         let ack = Ack::of(&p.record);
         state.durable_seq = p.record.seq;
         let sender = p.record.sender_id;

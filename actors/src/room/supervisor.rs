@@ -290,6 +290,7 @@ impl RoomDirectory {
             Owner::Local => self.submit_local(room, op).await,
             Owner::Remote(_) if hops >= MAX_HOPS => Err(ChatError::room_unavailable()),
             Owner::Remote(node) => {
+                self.core.metrics.forwarded.inc();
                 let request = codec::room_request(room, &op, hops);
                 let reply = endpoint::call(&node, request, self.timeout)?;
                 Ok(Box::pin(async move { codec::room_outcome(&reply.await?) }))

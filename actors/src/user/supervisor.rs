@@ -141,6 +141,8 @@ impl Actor for UserSupervisor {
                 }
             }
         }
+        let sessions = i64::try_from(state.sessions.len()).unwrap_or(i64::MAX);
+        state.core.metrics.user_sessions.set(sessions);
         Ok(())
     }
 
@@ -166,6 +168,8 @@ impl Actor for UserSupervisor {
         {
             state.sessions.remove(&user);
         }
+        let sessions = i64::try_from(state.sessions.len()).unwrap_or(i64::MAX);
+        state.core.metrics.user_sessions.set(sessions);
         Ok(())
     }
 }

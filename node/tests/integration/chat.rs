@@ -311,3 +311,35 @@ async fn fault_hook_is_absent_unless_enabled() {
     assert_eq!(status, 404);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let node = TestNode::start().await;
+    let http = node.http();
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    let room = a.create_group("metered", &[ben.id]).await;
+    b.open(room.id).await;
+    a.say_ok(room.id, "m1", "one").await;
+    a.say_ok(room.id, "m2", "two").await;
+    b.next_message().await;
+    b.next_message().await;
+    let (status, text) = http.get("/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert_eq!(value("chat_messages_sequenced_total"), 2.0);
+    assert_eq!(value("chat_connections"), 2.0);
+    assert_eq!(value("chat_room_actors"), 1.0);
+    assert_eq!(value("chat_user_sessions"), 2.0);
+    assert_eq!(value("chat_cluster_members"), 1.0);
+    assert_eq!(value("chat_bus_up"), 1.0);
+    assert_eq!(value("chat_send_seconds_count"), 2.0);
+    assert!(value("chat_deliveries_total") >= 2.0);
+    assert!(value("chat_frames_in_total") >= 4.0);
+    assert!(text.ends_with("# EOF\n"));
+}

@@ -1,0 +1,180 @@
+//! Prometheus metrics of a node (`GET /metrics`, OpenMetrics text). Counters and histograms
+//! are updated where things happen; gauges of live state (connections, actors, members,
+//! health) are read when scraped.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{
+        counter::Counter,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+/// Every metric of a node.
+pub struct Metrics {
+    registry: Registry,
+    /// Client frames received (every transport).
+    pub frames_in: Counter,
+    /// Messages made durable by the room actors of this node.
+    pub messages_sequenced: Counter,
+    /// Frames queued for connections of this node by the hub (messages and other events).
+    pub deliveries: Counter,
+    /// Room operations sent to the owning peer.
+    pub forwarded: Counter,
+    /// Subscribers told to resync (4003).
+    pub resyncs: Counter,
+    /// From a send reaching its room actor to its durable ack, seconds.
+    pub send_seconds: Histogram,
+    /// One store append (a room's batch), seconds.
+    pub append_seconds: Histogram,
+    /// Appends that failed.
+    pub append_failures: Counter,
+    /// Active user session actors (kept by the user supervisor).
+    pub user_sessions: Gauge,
+    connections: Gauge,
+    room_actors: Gauge,
+    cluster_members: Gauge,
+    bus_up: Gauge,
+}
+
+/// Live values read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Live {
+    /// Open client connections.
+    pub connections: usize,
+    /// Active room actors.
+    pub room_actors: usize,
+    /// Cluster members in this node's view.
+    pub cluster_members: usize,
+    /// The bus is connected (always for the in-process bus).
+    pub bus_up: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `chat` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("chat");
+        let latency = || Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let m = Self {
+            frames_in: Counter::default(),
+            messages_sequenced: Counter::default(),
+            deliveries: Counter::default(),
+            forwarded: Counter::default(),
+            resyncs: Counter::default(),
+            send_seconds: latency(),
+            append_seconds: latency(),
+            append_failures: Counter::default(),
+            connections: Gauge::default(),
+            room_actors: Gauge::default(),
+            user_sessions: Gauge::default(),
+            cluster_members: Gauge::default(),
+            bus_up: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("frames_in", "Client frames received", m.frames_in.clone());
+        r.register(
+            "messages_sequenced",
+            "Messages made durable by this node's rooms",
+            m.messages_sequenced.clone(),
+        );
+        r.register(
+            "deliveries",
+            "Frames queued for this node's connections",
+            m.deliveries.clone(),
+        );
+        r.register(
+            "room_requests_forwarded",
+            "Room operations sent to the owning node",
+            m.forwarded.clone(),
+        );
+        r.register(
+            "resyncs",
+            "Subscribers told to recover by seq (close 4003)",
+            m.resyncs.clone(),
+        );
+        r.register(
+            "send_seconds",
+            "From a send reaching its room to its durable ack",
+            m.send_seconds.clone(),
+        );
+        r.register(
+            "store_append_seconds",
+            "One store append of a room's batch",
+            m.append_seconds.clone(),
+        );
+        r.register(
+            "store_append_failures",
+            "Store appends that failed",
+            m.append_failures.clone(),
+        );
+        r.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        r.register("room_actors", "Active room actors", m.room_actors.clone());
+        r.register(
+            "user_sessions",
+            "Active user session actors",
+            m.user_sessions.clone(),
+        );
+        r.register(
+            "cluster_members",
+            "Cluster members in this node's view",
+            m.cluster_members.clone(),
+        );
+        r.register(
+            "bus_up",
+            "1 while the event bus is connected",
+            m.bus_up.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The OpenMetrics text, with the live gauges set to `live`.
+    pub fn render(&self, live: Live) -> String {
+        let gauge = |g: &Gauge, v: usize| {
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        gauge(&self.connections, live.connections);
+        gauge(&self.room_actors, live.room_actors);
+        gauge(&self.cluster_members, live.cluster_members);
+        gauge(&self.bus_up, usize::from(live.bus_up));
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_live_gauges() {
+        let m = Metrics::new();
+        m.messages_sequenced.inc_by(3);
+        m.send_seconds.observe(0.002);
+        let text = m.render(Live {
+            connections: 7,
+            bus_up: true,
+            ..Live::default()
+        });
+        assert!(text.contains("chat_messages_sequenced_total 3"), "{text}");
+        assert!(text.contains("chat_connections 7"), "{text}");
+        assert!(text.contains("chat_bus_up 1"), "{text}");
+        assert!(text.contains("chat_send_seconds_bucket"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
