@@ -50,6 +50,9 @@ pub struct NodeSection {
     pub node_id: Option<String>,
     /// This node's number (0-1023) in generated ids; unique per cluster. Default 0.
     pub node_index: u16,
+    /// Take the number from the end of `node_id` instead (`chat-3` is 3), as a StatefulSet
+    /// names its pods. Default false.
+    pub index_from_name: bool,
     /// Seconds allowed for an orderly shutdown before the node exits anyway. Default 20.
     pub shutdown_timeout_secs: u64,
 }
@@ -60,6 +63,7 @@ impl Default for NodeSection {
             data_dir: PathBuf::from("data"),
             node_id: None,
             node_index: 0,
+            index_from_name: false,
             shutdown_timeout_secs: 20,
         }
     }
@@ -247,7 +251,7 @@ impl NodeConfig {
                 "store.bucket_width and store.group_commit_max must be positive".into(),
             ));
         }
-        if self.node.node_index >= 1024 {
+        if self.node_index()? >= 1024 {
             return Err(ConfigError::Invalid(
                 "node.node_index must be below 1024".into(),
             ));
@@ -293,12 +297,27 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// This node's number in generated ids.
+    pub fn node_index(&self) -> Result<u16, ConfigError> {
+        if !self.node.index_from_name {
+            return Ok(self.node.node_index);
+        }
+        let name = self.node.node_id.as_deref().unwrap_or_default();
+        name.rsplit_once('-')
+            .and_then(|(_, n)| n.parse::<u16>().ok())
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "node.index_from_name: node.node_id {name:?} does not end with -<number>"
+                ))
+            })
+    }
+
     /// The node's name.
     pub fn node_id(&self) -> String {
         self.node
             .node_id
             .clone()
-            .unwrap_or_else(|| format!("node-{}", self.node.node_index))
+            .unwrap_or_else(|| format!("node-{}", self.node_index().unwrap_or_default()))
     }
 }
 
@@ -312,6 +331,18 @@ mod tests {
         assert_eq!(config.http.listen, "127.0.0.1:8080");
         assert_eq!(config.node.data_dir, PathBuf::from("data"));
         assert_eq!(config.store.backend, "embedded");
+    }
+
+    #[test]
+    fn the_index_can_come_from_a_statefulset_pod_name() {
+        let mut c = NodeConfig::default();
+        c.node.index_from_name = true;
+        c.node.node_id = Some("chat-chatcluster-7".into());
+        assert_eq!(c.node_index().unwrap(), 7);
+        c.node.node_id = Some("chat".into());
+        assert!(c.node_index().is_err());
+        c.node.node_id = Some("chat-2000".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ async fn build_system(
             auth: config.auth.tokens.clone(),
             signer: TokenSigner::new("k1", signing_key),
             node_id: config.node_id(),
-            node_index: config.node.node_index,
+            node_index: config.node_index()?,
             fault_injection: config.debug.fault_injection,
             files: config.files.limits.clone(),
             blobs,

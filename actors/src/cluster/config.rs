@@ -29,6 +29,9 @@ pub struct ClusterConfig {
     pub peer_timeout_ms: u64,
     /// Longest wait between two connection attempts to a missing peer, ms. Default 5000.
     pub max_backoff_ms: u64,
+    /// Host names resolved here instead of by DNS: name -> addresses (like /etc/hosts, but
+    /// a name may have several, as a headless service does). Default none.
+    pub host_aliases: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl Default for ClusterConfig {
@@ -42,6 +45,7 @@ impl Default for ClusterConfig {
             heartbeat_ms: 500,
             peer_timeout_ms: 3000,
             max_backoff_ms: 5000,
+            host_aliases: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -171,7 +171,7 @@ async fn tick(myself: &ActorRef<MembershipMessage>, state: &mut MembershipState)
             continue;
         }
         covered.extend(addr);
-        for a in resolve(&peer.connection_string).await {
+        for a in resolve(&state.args.config, &peer.connection_string).await {
             covered.insert(a);
         }
         connected.insert(Arc::from(node_name(&peer.name)), session);
@@ -194,7 +194,13 @@ async fn tick(myself: &ActorRef<MembershipMessage>, state: &mut MembershipState)
     publish_view(state, &connected_names(state));
 }
 
-async fn resolve(host_port: &str) -> Vec<SocketAddr> {
+async fn resolve(config: &super::ClusterConfig, host_port: &str) -> Vec<SocketAddr> {
+    if let Some((host, port)) = host_port.rsplit_once(':')
+        && let Some(ips) = config.host_aliases.get(host)
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+    }
     match tokio::net::lookup_host(host_port).await {
         Ok(addrs) => addrs.collect(),
         Err(_) => Vec::new(),
@@ -219,7 +225,7 @@ async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: I
     let mut peers = state.args.config.peers.clone();
     peers.extend(announced);
     for peer in peers {
-        let addrs = resolve(&peer).await;
+        let addrs = resolve(&state.args.config, &peer).await;
         if addrs.is_empty() {
             tracing::debug!(peer, "peer name does not resolve (yet)");
         }
