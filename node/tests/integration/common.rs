@@ -716,7 +716,6 @@ impl NodeProcess {
     }
 
     fn spawn(data_dir: &Path, extra_env: &[(&str, &str)], marker: &'static str) -> Self {
-        use std::io::{BufRead, BufReader};
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chatnode"));
         cmd.env_clear()
             .env("CHAT__NODE__DATA_DIR", data_dir)
@@ -736,6 +735,23 @@ impl NodeProcess {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        Self::launch(cmd, marker)
+    }
+
+    /// Starts `chatnode` with exactly these arguments and environment (nothing of the test
+    /// defaults), once ready.
+    pub fn start_exact(args: &[String], env: &[(String, String)]) -> Self {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chatnode"));
+        cmd.env_clear()
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        Self::launch(cmd, "http_addr=")
+    }
+
+    fn launch(mut cmd: std::process::Command, marker: &'static str) -> Self {
+        use std::io::{BufRead, BufReader};
         let mut child = cmd.spawn().expect("spawn chatnode");
         let stdout = child.stdout.take().unwrap();
         let (tx, log) = std::sync::mpsc::channel();

@@ -11,5 +11,6 @@ mod durability;
 mod files;
 mod friends;
 mod grpc;
+mod helm;
 mod messenger;
 mod rooms;
