@@ -177,6 +177,8 @@ impl ChatSystem {
         config.files.validate().map_err(ChatError::Internal)?;
         config.cluster.validate().map_err(ChatError::Internal)?;
         let metrics = Arc::new(metrics::Metrics::new());
+        // The store opened, so it answered.
+        metrics.store_ok.set(1);
         let hub = Arc::new(hub::Hub::counting(
             metrics.deliveries.clone(),
             metrics.resyncs.clone(),

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub append_seconds: Histogram,
     /// Appends that failed.
     pub append_failures: Counter,
+    /// 1 while the store's last append succeeded (0 after a failure, until one succeeds).
+    pub store_ok: Gauge,
     /// Active user session actors (kept by the user supervisor).
     pub user_sessions: Gauge,
     connections: Gauge,
@@ -72,6 +74,7 @@ impl Metrics {
             send_seconds: latency(),
             append_seconds: latency(),
             append_failures: Counter::default(),
+            store_ok: Gauge::default(),
             connections: Gauge::default(),
             room_actors: Gauge::default(),
             user_sessions: Gauge::default(),
@@ -115,6 +118,11 @@ impl Metrics {
             "store_append_failures",
             "Store appends that failed",
             m.append_failures.clone(),
+        );
+        r.register(
+            "store_ok",
+            "1 while the store's last append succeeded",
+            m.store_ok.clone(),
         );
         r.register(
             "connections",

@@ -137,6 +137,9 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
             .observe(started.elapsed().as_secs_f64());
         if result.is_err() {
             metrics.append_failures.inc();
+            metrics.store_ok.set(0);
+        } else {
+            metrics.store_ok.set(1);
         }
         // If the actor died meanwhile there is no one to tell; its successor reloads the
         // head from the store and re-publishes the tail.

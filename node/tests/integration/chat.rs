@@ -338,6 +338,7 @@ async fn metrics_count_what_happened() {
     assert_eq!(value("chat_user_sessions"), 2.0);
     assert_eq!(value("chat_cluster_members"), 1.0);
     assert_eq!(value("chat_bus_up"), 1.0);
+    assert_eq!(value("chat_store_ok"), 1.0);
     assert_eq!(value("chat_send_seconds_count"), 2.0);
     assert!(value("chat_deliveries_total") >= 2.0);
     assert!(value("chat_frames_in_total") >= 4.0);
