@@ -17,9 +17,11 @@ source scripts/s3-server.sh
 source scripts/cassandra.sh
 source scripts/nats-server.sh
 source scripts/helm.sh
+source scripts/web.sh
 trap 'nats_stop; cassandra_stop; s3_stop' EXIT
 # The Helm chart: lint, render, validate against Kubernetes schemas, refuse bad values.
 helm_check
+web_install
 s3_start
 cassandra_start
 nats_start
@@ -28,4 +30,4 @@ cargo test --workspace --locked
 
 # The whole server suite once more, every node storing in the CQL server (the CQL and
 # cluster tests use it anyway).
-CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster::
+CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster:: --skip helm:: --skip web::

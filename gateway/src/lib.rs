@@ -11,6 +11,7 @@ mod frontend;
 mod grpc;
 mod http;
 mod poll;
+mod web;
 mod ws;
 
 use std::sync::{
@@ -137,7 +138,9 @@ impl Gateway {
 
     /// The HTTP router with every route, gRPC's included.
     pub fn router(&self) -> Router {
-        http::routes(self.clone()).merge(grpc::routes(self, self.serving.subscribe()))
+        http::routes(self.clone())
+            .merge(web::routes().with_state(self.clone()))
+            .merge(grpc::routes(self, self.serving.subscribe()))
     }
 
     /// Serves HTTP, WebSocket and gRPC on `listener` until `stop` resolves (then stops

@@ -80,14 +80,17 @@ impl TestCluster {
         if let Some(url) = nats {
             s.nats = url;
         }
+        // Unique per cluster: the keyspace and the NATS subjects are its own.
+        static CLUSTERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let tag = format!(
-            "c{}_{}",
+            "c{}_{}_{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                .as_micros()
-                % 1_000_000_000
+                .as_millis()
+                % 1_000_000_000,
+            CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let keyspace = format!("chat_cluster_{tag}");
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();

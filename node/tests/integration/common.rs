@@ -764,11 +764,17 @@ impl NodeProcess {
             }
         });
         let deadline = std::time::Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
         let addr = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = log
-                .recv_timeout(left)
-                .expect("chatnode did not report its address");
+            let Ok(line) = log.recv_timeout(left) else {
+                let status = child.try_wait().ok().flatten();
+                panic!(
+                    "chatnode did not report its address (exit: {status:?}); its output:\n{}",
+                    seen.join("\n")
+                );
+            };
+            seen.push(line.clone());
             if let Some(rest) = line.split(marker).nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }

@@ -14,3 +14,4 @@ mod grpc;
 mod helm;
 mod messenger;
 mod rooms;
+mod web;

@@ -1,0 +1,85 @@
+//! The browser client (`web/`), embedded in the binary so a node serves it with nothing
+//! installed: `/` is the page, `/app/...` its modules and styles. Plain ES modules, no build
+//! step: what is in `web/` is exactly what browsers get.
+
+use axum::{
+    Router,
+    extract::Path,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+/// Every file of the client: path under `/app/`, content type, bytes.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/app.css"),
+    ),
+    (
+        "js/main.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/main.js"),
+    ),
+    (
+        "js/api.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/api.js"),
+    ),
+    (
+        "js/conn.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/conn.js"),
+    ),
+    (
+        "js/h.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/h.js"),
+    ),
+];
+
+const INDEX: &[u8] = include_bytes!("../../web/index.html");
+
+/// Only this origin's scripts, styles, sockets and images (files are served here too): a
+/// message can never bring in active content.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<crate::Gateway> {
+    Router::new()
+        .route("/", get(index))
+        .route("/app/{*path}", get(asset))
+}
+
+async fn index() -> Response {
+    respond("text/html; charset=utf-8", INDEX)
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|(p, _, _)| *p == path) {
+        Some((_, content_type, bytes)) => respond(content_type, bytes),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn respond(content_type: &'static str, bytes: &'static [u8]) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Not fingerprinted: revalidate, so a new node version is picked up at once.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}

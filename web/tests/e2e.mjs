@@ -1,0 +1,256 @@
+// End-to-end test of the browser client: two users in two browser contexts of Debian's
+// chromium, against a real node (BASE_URL). Run by the node's integration test `web`.
+//
+//   BASE_URL=http://127.0.0.1:8080 CHROMIUM=/usr/bin/chromium SCREENSHOTS=dir node e2e.mjs
+
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { deflateSync } from "node:zlib";
+
+const BASE = process.env.BASE_URL;
+const SHOTS = process.env.SCREENSHOTS || "screenshots";
+const WAIT = 20_000;
+assert.ok(BASE, "BASE_URL is required");
+mkdirSync(SHOTS, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+const step = (name) => console.log(`- ${name}`);
+const tag = Date.now().toString(36);
+
+/** A user in a browser context of their own; `cut` controls their WebSocket. */
+async function user(name, { width = 1200, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on("pageerror", (e) => console.error(`[${name}] page error: ${e.message}`));
+  const net = { blocked: false, sockets: [] };
+  await page.routeWebSocket(/\/v1\/ws/, (ws) => {
+    if (net.blocked) {
+      ws.close({ code: 1006 });
+      return;
+    }
+    const server = ws.connectToServer();
+    net.sockets.push({ ws, server });
+  });
+  net.cut = () => {
+    for (const { ws, server } of net.sockets.splice(0)) {
+      server.close();
+      ws.close({ code: 1006 });
+    }
+  };
+  await page.goto(BASE);
+  return { name, username: `${name}_${tag}`, page, net };
+}
+
+async function signUp(u, display) {
+  const p = u.page;
+  await p.getByText("No account? Sign up").click();
+  await p.fill("input[name=username]", u.username);
+  await p.fill("input[name=display_name]", display);
+  await p.fill("input[name=password]", "correct horse battery");
+  await p.getByRole("button", { name: "Sign up" }).click();
+  await p.locator("#conn-state[data-state=online]").waitFor();
+}
+
+const bubbles = (page) => page.locator("#messages .msg");
+const messageText = (page, text) => page.locator("#messages .msg .text", { hasText: text });
+
+/** The seqs of the messages shown, in screen order: must be 1..n with nothing twice. */
+async function shownSeqs(page) {
+  return page.$$eval("#messages .msg[data-seq]", (els) =>
+    els.map((e) => Number(e.dataset.seq)).filter((s) => s > 0));
+}
+
+async function assertDense(page, expected) {
+  const seqs = await shownSeqs(page);
+  const first = seqs[0];
+  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => first + i), `seqs ${seqs}`);
+  if (expected) assert.equal(seqs.at(-1), expected, `last seq ${seqs.at(-1)} != ${expected}`);
+}
+
+async function sendText(page, text) {
+  await page.fill(".composer textarea", text);
+  await page.press(".composer textarea", "Enter");
+  await page.locator(`#messages .msg.own:not(.pending) .text`, { hasText: text }).waitFor();
+}
+
+/** A small valid PNG (solid colour), built here so the test needs no fixture files. */
+function png(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0)]);
+  for (let x = 0; x < width; x++) row.set([254, 229, 0], 1 + x * 3);
+  const raw = Buffer.concat(Array.from({ length: height }, () => row));
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+try {
+  const ann = await user("ann");
+  const ben = await user("ben");
+  await ann.page.screenshot({ path: `${SHOTS}/01-login.png` });
+
+  step("sign up, in two browsers");
+  await signUp(ann, "Ann Lee");
+  await signUp(ben, "Ben Kim");
+
+  step("befriend: search, request, accept; the friend shows online");
+  await ann.page.getByRole("button", { name: "Friends" }).click();
+  await ann.page.fill("input.search", ben.username.slice(0, 6));
+  await ann.page.locator(".results .person", { hasText: "Ben Kim" }).getByRole("button", { name: "Add" }).click();
+  await ben.page.getByRole("button", { name: /Friends/ }).click();
+  await ben.page.locator(".person", { hasText: "Ann Lee" }).getByRole("button", { name: "Accept" }).click();
+  await ann.page.locator(".friend", { hasText: "Ben Kim" }).locator(".presence.on").waitFor();
+  await ann.page.screenshot({ path: `${SHOTS}/02-friends.png` });
+
+  step("open the direct room and talk both ways");
+  await ann.page.locator(".friend", { hasText: "Ben Kim" }).click();
+  await sendText(ann.page, "Hi Ben! Ça va? <b>not bold</b>");
+  await ben.page.getByRole("button", { name: /Chats/ }).click();
+  await ben.page.locator(".room-item", { hasText: "Ann Lee" }).click();
+  await messageText(ben.page, "Hi Ben!").waitFor();
+  // User text is text: the markup shows as typed.
+  assert.equal(await ben.page.locator("#messages b").count(), 0);
+  await sendText(ben.page, "Hello Ann");
+  await messageText(ann.page, "Hello Ann").waitFor();
+
+  step("the sender's unread count goes from 1 to 0 when the other reads");
+  await ben.page.getByRole("button", { name: /Friends/ }).click();
+  await ben.page.evaluate(() => {
+    window.chatApp.openId = null;
+  });
+  await ben.page.getByRole("button", { name: /Chats/ }).click();
+  const directId = await ann.page.evaluate(() => window.chatApp.openId);
+  // Ben's client closes the room when it switches away; make sure it did.
+  await ben.page.evaluate((id) => window.chatApp.conn.request({ close_room: { room_id: id } }), directId);
+  await sendText(ann.page, "Are you there?");
+  const mine = ann.page.locator("#messages .msg.own", { hasText: "Are you there?" });
+  await mine.locator(".unread-count", { hasText: "1" }).waitFor();
+  await ben.page.locator(".room-item", { hasText: "Ann Lee" }).locator(".unread").waitFor();
+  await ben.page.locator(".room-item", { hasText: "Ann Lee" }).click();
+  await messageText(ben.page, "Are you there?").waitFor();
+  await mine.locator(".unread-count").waitFor({ state: "detached" });
+
+  step("a third room's chat-list entry updates while another room is open");
+  await ann.page.getByRole("button", { name: "New group chat" }).click();
+  await ann.page.fill(".modal input[placeholder='Group name']", "Book club");
+  await ann.page.locator(".modal label", { hasText: "Ben Kim" }).locator("input").check();
+  await ann.page.getByRole("button", { name: "Create" }).click();
+  await ann.page.locator(".chat-title", { hasText: "Book club" }).waitFor();
+  await sendText(ann.page, "Chapter 3 tonight?");
+  const groupItem = ben.page.locator(".room-item", { hasText: "Book club" });
+  await groupItem.locator(".room-preview", { hasText: "Chapter 3 tonight?" }).waitFor();
+  await groupItem.locator(".unread", { hasText: "1" }).waitFor();
+  // Newest activity first: the group moved to the top of Ben's list.
+  assert.match(await ben.page.locator(".room-item").first().innerText(), /Book club/);
+  // Ben still has the direct room open.
+  await ben.page.locator(".chat-title", { hasText: "Ann Lee" }).waitFor();
+  await ben.page.screenshot({ path: `${SHOTS}/03-chat.png` });
+
+  step("scroll back loads older messages");
+  const groupId = await ann.page.evaluate(() => window.chatApp.openId);
+  await ann.page.evaluate(async (room) => {
+    for (let i = 1; i <= 45; i++) {
+      await window.chatApp.conn.request({
+        send_message: { room_id: room, client_msg_id: `bulk-${i}`, body: `bulk message ${i}` },
+      });
+    }
+  }, groupId);
+  await groupItem.click();
+  await messageText(ben.page, "bulk message 45").waitFor();
+  assert.equal(await messageText(ben.page, "Chapter 3 tonight?").count(), 0, "the first page holds the newest only");
+  for (let i = 0; i < 10 && (await messageText(ben.page, "Chapter 3 tonight?").count()) === 0; i++) {
+    await ben.page.locator("#messages").evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+    await ben.page.waitForTimeout(300);
+  }
+  await messageText(ben.page, "Chapter 3 tonight?").waitFor();
+  await assertDense(ben.page, 46);
+
+  step("an image is sent and shown");
+  await ann.page.locator(".composer input[type=file]").setInputFiles({
+    name: "yellow.png",
+    mimeType: "image/png",
+    buffer: png(64, 48),
+  });
+  const photo = ben.page.locator("#messages img.photo");
+  await photo.waitFor();
+  await ben.page.waitForFunction(() => {
+    const img = document.querySelector("#messages img.photo");
+    return img && img.complete && img.naturalWidth > 0;
+  });
+
+  step("the WebSocket is cut and restored: nothing lost, nothing twice");
+  ben.net.blocked = true;
+  ben.net.cut();
+  await ben.page.locator("#conn-state:not([data-state=online])").waitFor();
+  for (let i = 1; i <= 3; i++) await sendText(ann.page, `while you were away ${i}`);
+  ben.net.blocked = false;
+  await ben.page.locator("#conn-state[data-state=online]").waitFor({ timeout: 60_000 });
+  for (let i = 1; i <= 3; i++) await messageText(ben.page, `while you were away ${i}`).waitFor();
+  await sendText(ann.page, "and after");
+  await messageText(ben.page, "and after").waitFor();
+  await assertDense(ben.page, 51);
+  for (let i = 1; i <= 3; i++) {
+    assert.equal(await messageText(ben.page, `while you were away ${i}`).count(), 1);
+  }
+  assert.match(await ben.page.locator("#conn-state").innerText(), /^Online$/);
+
+  step("with WebSockets blocked, the client falls back to long polling and keeps working");
+  ben.net.blocked = true;
+  ben.net.cut();
+  await ben.page.locator("#conn-state", { hasText: "long polling" }).waitFor({ timeout: 60_000 });
+  await sendText(ann.page, "over long polling");
+  await messageText(ben.page, "over long polling").waitFor();
+  await sendText(ben.page, "polling back");
+  await messageText(ann.page, "polling back").waitFor();
+  await assertDense(ben.page, 53);
+
+  step("a phone-width screen shows one pane at a time");
+  const phone = await user("cat", { width: 390, height: 780 });
+  await signUp(phone, "Cat Park");
+  await phone.page.screenshot({ path: `${SHOTS}/04-phone-list.png` });
+  await ann.page.screenshot({ path: `${SHOTS}/05-chat-with-photo.png` });
+
+  console.log("web e2e: all passed");
+  await browser.close();
+} catch (e) {
+  console.error(e);
+  for (const [i, context] of browser.contexts().entries()) {
+    for (const page of context.pages()) {
+      await page.screenshot({ path: `${SHOTS}/failure-${i}.png` }).catch(() => {});
+    }
+  }
+  await browser.close();
+  process.exit(1);
+}
