@@ -88,6 +88,7 @@ fn setup(members: u64) -> Setup {
                 .unwrap(),
                 cluster: Default::default(),
                 bus: Default::default(),
+                limits: chat_actors::limits::LimitsConfig::unlimited(),
             },
             store,
         )

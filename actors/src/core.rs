@@ -29,6 +29,8 @@ pub struct Core {
     pub placement: Arc<Placement>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Rate and connection limits.
+    pub limits: Arc<crate::limits::Limits>,
     /// Enables test-only fault injection (never on in production).
     pub fault_injection: bool,
 }

@@ -31,6 +31,7 @@ pub mod error;
 pub mod files;
 pub mod hub;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod outbound;
 pub mod presence;
@@ -109,6 +110,8 @@ pub struct SystemConfig {
     pub cluster: cluster::ClusterConfig,
     /// How events reach other nodes.
     pub bus: BusConfig,
+    /// Rate and connection limits.
+    pub limits: limits::LimitsConfig,
 }
 
 /// `[bus]`: the in-process bus (single node) or NATS (cluster).
@@ -176,6 +179,19 @@ impl ChatSystem {
         config.chat.validate().map_err(ChatError::Internal)?;
         config.files.validate().map_err(ChatError::Internal)?;
         config.cluster.validate().map_err(ChatError::Internal)?;
+        config.limits.validate().map_err(ChatError::Internal)?;
+        let limits = Arc::new(limits::Limits::new(&config.limits));
+        let sweeping = Arc::downgrade(&limits);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match sweeping.upgrade() {
+                    Some(l) => l.sweep(),
+                    None => return,
+                }
+            }
+        });
         let metrics = Arc::new(metrics::Metrics::new());
         // The store opened, so it answered.
         metrics.store_ok.set(1);
@@ -212,6 +228,7 @@ impl ChatSystem {
             node_id: config.node_id,
             placement,
             metrics,
+            limits,
             fault_injection: config.fault_injection,
         });
         let (root, _) = Actor::spawn(None, NodeRoot, ())

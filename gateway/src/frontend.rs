@@ -78,13 +78,64 @@ impl Frontend {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        let front = self;
-        let service = tower::service_fn(move |request: Request| {
-            let router = front.current();
-            async move { router.oneshot(request).await }
-        });
-        axum::serve(listener, tower::make::Shared::new(service))
+        axum::serve(listener, MakeWithPeer(self))
             .with_graceful_shutdown(stop)
             .await
+    }
+}
+
+/// Makes, per accepted connection, a service that tags every request with the peer's address
+/// (`ConnectInfo`, for limits per IP address) and hands it to the current router.
+#[derive(Clone)]
+struct MakeWithPeer(Frontend);
+
+impl<'a, L> tower::Service<axum::serve::IncomingStream<'a, L>> for MakeWithPeer
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    type Response = WithPeer;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<WithPeer, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: axum::serve::IncomingStream<'a, L>) -> Self::Future {
+        std::future::ready(Ok(WithPeer {
+            front: self.0.clone(),
+            peer: *conn.remote_addr(),
+        }))
+    }
+}
+
+/// One connection's service (see [`MakeWithPeer`]).
+#[derive(Clone)]
+struct WithPeer {
+    front: Frontend,
+    peer: std::net::SocketAddr,
+}
+
+impl tower::Service<Request> for WithPeer {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        let router = self.front.current();
+        Box::pin(async move { router.oneshot(request).await })
     }
 }

@@ -67,12 +67,36 @@ pub fn error_response(e: &ChatError) -> Response {
     if let ChatError::Internal(detail) = e {
         tracing::error!(%detail, "internal error");
     }
-    json(
-        http_status(e),
-        &ErrorResponse {
-            error: Some(e.to_proto()),
-        },
-    )
+    let proto = e.to_proto();
+    let retry_after = proto.retry_after_ms;
+    let mut response = json(http_status(e), &ErrorResponse { error: Some(proto) });
+    if retry_after > 0 {
+        // Whole seconds, rounded up (RFC 9110 Retry-After).
+        let secs = retry_after.div_ceil(1000).to_string();
+        if let Ok(v) = secs.parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+/// The client's IP address, when the listener recorded it.
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
@@ -102,11 +126,16 @@ fn respond(status: StatusCode, r: Result<IssuedTokens, ChatError>) -> Response {
     }
 }
 
-async fn signup(State(g): State<Gateway>, body: Bytes) -> Response {
+async fn signup(State(g): State<Gateway>, PeerIp(ip): PeerIp, body: Bytes) -> Response {
     let req: SignupRequest = match parse(&body) {
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
+    if let Some(ip) = ip
+        && let Err(e) = g.services.core.limits.signup(ip)
+    {
+        return error_response(&e);
+    }
     respond(
         StatusCode::CREATED,
         g.services
@@ -116,11 +145,14 @@ async fn signup(State(g): State<Gateway>, body: Bytes) -> Response {
     )
 }
 
-async fn login(State(g): State<Gateway>, body: Bytes) -> Response {
+async fn login(State(g): State<Gateway>, PeerIp(ip): PeerIp, body: Bytes) -> Response {
     let req: LoginRequest = match parse(&body) {
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
+    if let Err(e) = g.services.core.limits.login(ip, &req.username) {
+        return error_response(&e);
+    }
     respond(
         StatusCode::OK,
         g.services.auth.login(&req.username, &req.password).await,

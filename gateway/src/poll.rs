@@ -55,6 +55,8 @@ struct PollSession {
     buffer: Mutex<PollBuffer>,
     notify: Notify,
     last_poll: Mutex<Instant>,
+    /// Counts the session against its address's connection limit while it lives.
+    _ip: Option<chat_actors::limits::IpGuard>,
 }
 
 #[derive(Default)]
@@ -185,14 +187,22 @@ fn parse_cursor(cursor: &str) -> Result<(&str, u64), ChatError> {
 }
 
 /// `POST /v1/poll/sessions`
-pub async fn open(State(g): State<Gateway>, headers: HeaderMap) -> Response {
-    match open_session(&g, bearer(&headers)).await {
+pub async fn open(
+    State(g): State<Gateway>,
+    crate::http::PeerIp(ip): crate::http::PeerIp,
+    headers: HeaderMap,
+) -> Response {
+    match open_session(&g, bearer(&headers), ip).await {
         Ok(reply) => json(StatusCode::CREATED, &reply),
         Err(e) => error_response(&e),
     }
 }
 
-async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, ChatError> {
+async fn open_session(
+    g: &Gateway,
+    token: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<PollSessionReply, ChatError> {
     if g.is_draining() {
         return Err(ChatError::Unavailable(
             Reason::Draining,
@@ -200,6 +210,10 @@ async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, Chat
         ));
     }
     let user_id = g.services.auth.verify_access(token)?;
+    let ip_guard = match ip {
+        Some(ip) => Some(g.services.core.limits.ip_connected(ip)?),
+        None => None,
+    };
     let ConnectionHandle {
         slot,
         outbound,
@@ -215,6 +229,7 @@ async fn open_session(g: &Gateway, token: &str) -> Result<PollSessionReply, Chat
         buffer: Mutex::default(),
         notify: Notify::new(),
         last_poll: Mutex::new(Instant::now()),
+        _ip: ip_guard,
     });
     tokio::spawn(pump(
         Arc::downgrade(&session),

@@ -46,12 +46,19 @@ fn negotiate(headers: &HeaderMap) -> Option<(Codec, Option<&'static str>)> {
 pub async fn upgrade(
     State(g): State<Gateway>,
     Query(query): Query<WsQuery>,
+    crate::http::PeerIp(ip): crate::http::PeerIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if g.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
+    // Counted from the upgrade until the socket's task ends.
+    let ip_guard = match ip.map(|ip| g.services.core.limits.ip_connected(ip)) {
+        Some(Err(e)) => return crate::http::error_response(&e),
+        Some(Ok(guard)) => Some(guard),
+        None => None,
+    };
     let Some((codec, protocol)) = negotiate(&headers) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -69,7 +76,10 @@ pub async fn upgrade(
     if let Some(p) = protocol {
         ws = ws.protocols([p]);
     }
-    ws.on_upgrade(move |socket| serve(g, socket, codec, query.access_token))
+    ws.on_upgrade(move |socket| async move {
+        let _counted = ip_guard;
+        serve(g, socket, codec, query.access_token).await;
+    })
 }
 
 /// Runs one socket. Its future lives as long as the socket, so large one-off steps (opening

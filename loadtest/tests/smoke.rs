@@ -14,6 +14,7 @@ async fn node() -> (chat_node::RunningNode, tempfile::TempDir) {
     c.auth.tokens.argon2_memory_kib = 1024;
     c.auth.tokens.argon2_iterations = 1;
     c.node.shutdown_timeout_secs = 5;
+    c.limits = chat_actors::limits::LimitsConfig::unlimited();
     (chat_node::start(c).await.unwrap(), dir)
 }
 

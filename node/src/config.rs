@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chat_actors::{
     AuthConfig, BusBackend, BusConfig, ChatConfig, FilesConfig, cluster::ClusterConfig,
+    limits::LimitsConfig,
 };
 use chat_gateway::GatewayConfig;
 use chat_store::{BlobConfig, CqlConfig, S3Config};
@@ -34,6 +35,8 @@ pub struct NodeConfig {
     pub cluster: ClusterConfig,
     /// How events reach the other nodes.
     pub bus: BusConfig,
+    /// Rate and connection limits against abuse.
+    pub limits: LimitsConfig,
     /// Logging.
     pub log: LogSection,
     /// Test-only switches. Never enable in production.
@@ -222,6 +225,7 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate().map_err(ConfigError::Invalid)?;
         self.chat.validate().map_err(ConfigError::Invalid)?;
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         self.files.limits.validate().map_err(ConfigError::Invalid)?;
         match self.files.backend.as_str() {
             "local" => {}

@@ -109,6 +109,7 @@ async fn build_system(
             blobs,
             cluster: config.cluster.clone(),
             bus: config.bus.clone(),
+            limits: config.limits.clone(),
         },
         store,
     )

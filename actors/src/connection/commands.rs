@@ -65,6 +65,7 @@ pub async fn start_send(
     send: v1::SendMessage,
 ) -> Result<impl Future<Output = Result<Ack, ChatError>> + use<>, ChatError> {
     validate_send(services, &send)?;
+    services.core.limits.message(sender)?;
     // Sharing the files first means every member who receives the message can already
     // download them. Awaited here, so sends from one connection keep their order.
     let attachments = services
@@ -247,6 +248,7 @@ async fn create_direct(
     let room_id = match store.direct_room(me, peer).await? {
         Some(id) => id,
         None => {
+            services.core.limits.room(me)?;
             crate::room::require_room_capacity(&services.core, &[me, peer]).await?;
             let record = RoomRecord {
                 id: services.core.ids.next_id(),
@@ -304,6 +306,7 @@ async fn create_group(
     members.insert(me);
     let members: Vec<UserId> = members.into_iter().collect();
     crate::room::require_room_capacity(&services.core, &members).await?;
+    services.core.limits.room(me)?;
     let record = RoomRecord {
         id: services.core.ids.next_id(),
         kind: RoomKind::Group,

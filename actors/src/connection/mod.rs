@@ -284,6 +284,13 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
     let services = &state.services;
     match services.auth.user_for_token(token).await {
         Ok(user) => {
+            if let Err(e) = services.core.limits.user_connected(user.id) {
+                state.outbound.send_frame(error_frame(request_id, &e));
+                state
+                    .outbound
+                    .close(CloseCode::TooManyConnections, e.reason().as_str());
+                return;
+            }
             let user = Arc::new(user);
             // Chat-list updates for rooms this connection has open are skipped: it gets the
             // messages themselves.

@@ -199,7 +199,19 @@ impl ConnectionRegistry {
 
     /// Forgets a connection (its actor stopped).
     pub fn remove(&self, conn_id: u64) {
-        self.lock().by_conn.remove(&conn_id);
+        let removed = self.lock().by_conn.remove(&conn_id);
+        if let Some(user) = removed.and_then(|e| e.user) {
+            self.release_user(user);
+        }
+    }
+
+    /// An authenticated connection is gone: it no longer counts against its user's limit.
+    /// Called by whoever removed its entry, so exactly once.
+    fn release_user(&self, user: chat_store::UserId) {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(users) = users {
+            users.core().limits.user_disconnected(user);
+        }
     }
 
     /// A connection actor crashed: close its socket and detach it from its user, which its
@@ -225,6 +237,7 @@ impl ConnectionRegistry {
         let users = self.users.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(user), Some(users)) = (entry.user, users) {
             users.detach(user, conn);
+            users.core().limits.user_disconnected(user);
         }
     }
 

@@ -43,6 +43,7 @@ async fn system_with(dir: &std::path::Path, chat: ChatConfig) -> ChatSystem {
             .unwrap(),
             cluster: Default::default(),
             bus: Default::default(),
+            limits: crate::limits::LimitsConfig::unlimited(),
         },
         Arc::new(store),
     )

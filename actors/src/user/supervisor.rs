@@ -189,6 +189,11 @@ impl UserDirectory {
         Ok(Self { core, supervisor })
     }
 
+    /// The node's shared wiring.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     /// Records a connection of `user` (held by this node) with the user's session, here or
     /// on the node that owns it.
     pub fn attach(&self, user: UserId, conn: u64) {

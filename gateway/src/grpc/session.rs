@@ -144,7 +144,7 @@ fn frames(outbound: OutboundReceiver) -> impl Stream<Item = Result<EncodedServer
 fn close_status(close: &CloseRequest) -> Option<Status> {
     let code = match CloseCode::try_from(i32::from(close.code)) {
         Ok(CloseCode::Draining | CloseCode::Resync) => Code::Unavailable,
-        Ok(CloseCode::SlowConsumer) => Code::ResourceExhausted,
+        Ok(CloseCode::SlowConsumer | CloseCode::TooManyConnections) => Code::ResourceExhausted,
         Ok(CloseCode::AuthTimeout | CloseCode::Unauthenticated | CloseCode::AuthRevoked) => {
             Code::Unauthenticated
         }

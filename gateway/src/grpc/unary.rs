@@ -86,11 +86,21 @@ service!(MessageService {
     typing(Typing) -> Ok = Ok;
 });
 
+/// The client's IP address, recorded by the listener (see `Frontend`).
+fn peer_ip(extensions: &tonic::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 #[tonic::async_trait]
 impl AuthService for GrpcApi {
     async fn signup(&self, r: Request<SignupRequest>) -> Result<Response<AuthTokens>, Status> {
-        let (metadata, _, r) = r.into_parts();
+        let (metadata, extensions, r) = r.into_parts();
         let auth = &self.g.services.auth;
+        if let Some(ip) = peer_ip(&extensions) {
+            self.g.services.core.limits.signup(ip).map_err(status)?;
+        }
         within_deadline(&metadata, async {
             let issued = auth
                 .signup(&r.username, &r.display_name, &r.password)
@@ -102,8 +112,12 @@ impl AuthService for GrpcApi {
     }
 
     async fn login(&self, r: Request<LoginRequest>) -> Result<Response<AuthTokens>, Status> {
-        let (metadata, _, r) = r.into_parts();
+        let (metadata, extensions, r) = r.into_parts();
         let auth = &self.g.services.auth;
+        let limits = &self.g.services.core.limits;
+        limits
+            .login(peer_ip(&extensions), &r.username)
+            .map_err(status)?;
         within_deadline(&metadata, async {
             let issued = auth.login(&r.username, &r.password).await.map_err(status)?;
             Ok(Response::new(tokens(issued)))

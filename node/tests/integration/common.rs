@@ -39,6 +39,8 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     // Idle connections release their actors after a second, so the suite also runs through
     // hibernation and wake-ups (they must be invisible to clients).
     c.chat.connection_idle_secs = 1;
+    // The suite sends bursts; the limit tests set their own.
+    c.limits = chat_actors::limits::LimitsConfig::unlimited();
     if let Some((uri, keyspace)) = cql_backend(data_dir) {
         c.store.backend = "cql".into();
         c.store.cql.contact_points = vec![uri];
@@ -725,6 +727,11 @@ impl NodeProcess {
             .env("CHAT__AUTH__ARGON2_ITERATIONS", "1")
             .env("CHAT__LOG__LEVEL", "info,fjall=warn,lsm_tree=warn")
             .env("CHAT__STORE__BACKEND", "embedded")
+            .env("CHAT__LIMITS__MESSAGES_PER_SEC", "1000000")
+            .env("CHAT__LIMITS__MESSAGE_BURST", "1000000")
+            .env("CHAT__LIMITS__ROOMS_PER_HOUR", "1000000")
+            .env("CHAT__LIMITS__SIGNUPS_PER_IP_PER_HOUR", "1000000")
+            .env("CHAT__LIMITS__LOGINS_PER_IP_PER_MIN", "1000000")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
         if let Some((uri, keyspace)) = cql_backend(data_dir) {

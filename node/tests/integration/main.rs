@@ -12,6 +12,7 @@ mod files;
 mod friends;
 mod grpc;
 mod helm;
+mod limits;
 mod messenger;
 mod rooms;
 mod web;
