@@ -163,6 +163,11 @@ pub struct AuthSection {
     /// Token-signing key, base64 (at least 32 bytes decoded). Default unset: a key is
     /// generated once and kept in `<data_dir>/token-signing.key`.
     pub signing_key: Option<String>,
+    /// The id new tokens name their key by (empty: `k1`). Change it with the key.
+    pub signing_key_id: String,
+    /// Older keys (id -> base64 key) whose tokens are still accepted until they expire: to
+    /// rotate, move the current key here under its id, then set a new key and id.
+    pub previous_signing_keys: std::collections::BTreeMap<String, String>,
     /// Lifetimes and password hashing cost.
     #[serde(flatten)]
     pub tokens: AuthConfig,

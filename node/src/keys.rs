@@ -63,7 +63,7 @@ pub fn signing_key(configured: Option<&str>, dir: &Path) -> anyhow::Result<Vec<u
     Ok(key)
 }
 
-fn decode(encoded: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn decode(encoded: &str) -> anyhow::Result<Vec<u8>> {
     let key = B64.decode(encoded).context("not valid base64")?;
     if key.len() < 32 {
         bail!("the signing key must be at least 32 bytes");

@@ -101,7 +101,7 @@ async fn build_system(
         SystemConfig {
             chat: config.chat.clone(),
             auth: config.auth.tokens.clone(),
-            signer: TokenSigner::new("k1", signing_key),
+            signer: signer(config, signing_key)?,
             node_id: config.node_id(),
             node_index: config.node_index()?,
             fault_injection: config.debug.fault_injection,
@@ -116,6 +116,24 @@ async fn build_system(
     .await
     .context("cannot start the actor system")?;
     Ok(system)
+}
+
+/// The token signer: the current key under its id, and the previous keys still accepted.
+fn signer(config: &NodeConfig, key: Vec<u8>) -> anyhow::Result<TokenSigner> {
+    let kid = match config.auth.signing_key_id.as_str() {
+        "" => "k1",
+        id => id,
+    };
+    let mut signer = TokenSigner::new(kid, key);
+    for (id, encoded) in &config.auth.previous_signing_keys {
+        if id == kid {
+            anyhow::bail!("auth.previous_signing_keys reuses the current key id {id:?}");
+        }
+        let old =
+            keys::decode(encoded).with_context(|| format!("auth.previous_signing_keys.{id}"))?;
+        signer = signer.with_previous(id.clone(), old);
+    }
+    Ok(signer)
 }
 
 /// Opens the configured store. The CQL cluster may not be up yet (a cluster starting

@@ -208,3 +208,45 @@ fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
+
+#[tokio::test]
+async fn signing_keys_rotate_and_old_tokens_stay_valid_until_the_key_is_dropped() {
+    const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const K2: &str = "a2V5LXR3by1pcy1hbHNvLTMyLWJ5dGVzLWxvbmchISE=";
+    let node = TestNode::start_with(|c| c.auth.signing_key = Some(K1.into())).await;
+    let [ann] = node.http().signups(["ann"]).await;
+    let dir = node.stop_keep_dir().await;
+    // Rotated: a new key "k2"; the old one is still accepted.
+    let node = TestNode::start_in(dir, |c| {
+        c.auth.signing_key = Some(K2.into());
+        c.auth.signing_key_id = "k2".into();
+        c.auth.previous_signing_keys = [("k1".to_owned(), K1.to_owned())].into();
+    })
+    .await;
+    Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let (status, body) = node
+        .http()
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "ann", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = account(&body);
+    Client::connect(node.addr, &fresh.access_token, Wire::Json).await;
+    let dir = node.stop_keep_dir().await;
+    // The old key dropped: its tokens are refused, the new ones still work.
+    let node = TestNode::start_in(dir, |c| {
+        c.auth.signing_key = Some(K2.into());
+        c.auth.signing_key_id = "k2".into();
+    })
+    .await;
+    let mut old = Client::connect_raw(node.addr, Some(&ann.access_token), Wire::Json).await;
+    let refused = old.next_frame().await.unwrap();
+    match refused.payload {
+        Some(Payload::Error(e)) => assert_eq!(e.reason, "TOKEN_INVALID"),
+        other => panic!("{other:?}"),
+    }
+    Client::connect(node.addr, &fresh.access_token, Wire::Json).await;
+    node.stop().await;
+}
