@@ -70,8 +70,15 @@ impl Frontend {
         self,
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
+        if let Some(acceptor) = tls {
+            let listener = crate::tls::TlsListener::new(listener, acceptor)?;
+            return axum::serve(listener, MakeWithPeer(self))
+                .with_graceful_shutdown(stop)
+                .await;
+        }
         // Replies and events are small frames: never hold one back waiting for an ACK.
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {

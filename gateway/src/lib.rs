@@ -11,6 +11,7 @@ mod frontend;
 mod grpc;
 mod http;
 mod poll;
+pub mod tls;
 mod web;
 mod ws;
 
@@ -50,6 +51,11 @@ pub struct GatewayConfig {
     pub poll_max_batch: usize,
     /// A long-poll session not polled for this long is closed. Default 60.
     pub poll_session_idle_secs: u64,
+    /// PEM certificate chain: serve HTTPS/WSS (and gRPC over TLS) instead of plaintext.
+    /// Needs `tls_key_file`. Default empty (terminate TLS in front of the node).
+    pub tls_cert_file: String,
+    /// PEM private key of that certificate.
+    pub tls_key_file: String,
 }
 
 impl Default for GatewayConfig {
@@ -64,6 +70,8 @@ impl Default for GatewayConfig {
             poll_buffer: 1024,
             poll_max_batch: 256,
             poll_session_idle_secs: 60,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -82,6 +90,9 @@ impl GatewayConfig {
             return Err(
                 "http sizes, counts and the poll session idle time must be positive".into(),
             );
+        }
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            return Err("http.tls_cert_file and http.tls_key_file go together".into());
         }
         if self.hard_frame_limit_bytes < self.max_frame_bytes {
             return Err("http.hard_frame_limit_bytes must be at least http.max_frame_bytes".into());
@@ -152,6 +163,6 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let front = Frontend::starting();
         front.install(self.router());
-        front.serve(listener, stop).await
+        front.serve(listener, stop, None).await
     }
 }

@@ -44,6 +44,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
+    let tls = if config.http.tls_cert_file.is_empty() {
+        None
+    } else {
+        Some(chat_gateway::tls::acceptor(
+            &config.http.tls_cert_file,
+            &config.http.tls_key_file,
+        )?)
+    };
     let front = Frontend::starting();
     let (stop_accepting, mut stop_rx) = watch::channel(false);
     let server_front = front.clone();
@@ -51,7 +59,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         let stopped = async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = server_front.serve(listener, stopped).await {
+        if let Err(e) = server_front.serve(listener, stopped, tls).await {
             tracing::error!(error = %e, "http server failed");
         }
     });

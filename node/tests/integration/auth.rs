@@ -250,3 +250,48 @@ async fn signing_keys_rotate_and_old_tokens_stay_valid_until_the_key_is_dropped(
     Client::connect(node.addr, &fresh.access_token, Wire::Json).await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_node_terminates_tls_when_given_a_certificate() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let node = TestNode::start_with(|c| {
+        c.http.tls_cert_file = cert_file.display().to_string();
+        c.http.tls_key_file = key_file.display().to_string();
+    })
+    .await;
+    // A client that trusts the certificate talks HTTPS.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("ready"), "{answer}");
+    // Plaintext on the TLS port gets nowhere.
+    let mut plain = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    plain
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = plain.read_to_end(&mut buf).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("ready"));
+    node.stop().await;
+}
