@@ -32,6 +32,13 @@ pub struct ClusterConfig {
     /// Host names resolved here instead of by DNS: name -> addresses (like /etc/hosts, but
     /// a name may have several, as a headless service does). Default none.
     pub host_aliases: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// PEM certificate chain of this node for mutual TLS between nodes (with `tls_key_file`
+    /// and `tls_ca_file`; all three or none). Default empty: plaintext links.
+    pub tls_cert_file: String,
+    /// PEM private key of that certificate.
+    pub tls_key_file: String,
+    /// PEM CA that signed every node's certificate: peers must present one it signed.
+    pub tls_ca_file: String,
 }
 
 impl Default for ClusterConfig {
@@ -46,6 +53,9 @@ impl Default for ClusterConfig {
             peer_timeout_ms: 3000,
             max_backoff_ms: 5000,
             host_aliases: std::collections::BTreeMap::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -72,6 +82,10 @@ impl ClusterConfig {
             return Err(
                 "cluster.heartbeat_ms must be positive and below cluster.peer_timeout_ms".into(),
             );
+        }
+        let tls = [&self.tls_cert_file, &self.tls_key_file, &self.tls_ca_file];
+        if tls.iter().any(|f| f.is_empty()) && tls.iter().any(|f| !f.is_empty()) {
+            return Err("cluster.tls_cert_file, tls_key_file and tls_ca_file go together".into());
         }
         if self.max_backoff_ms == 0 {
             return Err("cluster.max_backoff_ms must be positive".into());

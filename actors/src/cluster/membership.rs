@@ -53,6 +53,8 @@ pub struct MembershipArgs {
     pub leaving: Arc<AtomicBool>,
     /// Peer addresses (`host:port`) other nodes announced on the bus, with when.
     pub announced: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    /// Dial peers over mutual TLS.
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// Per-address dialling state.
@@ -210,7 +212,8 @@ async fn resolve(config: &super::ClusterConfig, host_port: &str) -> Vec<SocketAd
 async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: Instant) {
     let max = Duration::from_millis(state.args.config.max_backoff_ms);
     let first = Duration::from_millis(state.args.config.heartbeat_ms);
-    let mut wanted = HashSet::new();
+    // Each address with the name it was reached by (what a TLS peer's certificate names).
+    let mut wanted: HashMap<SocketAddr, String> = HashMap::new();
     // Announcements older than ten heartbeats are of nodes gone (or renamed).
     let fresh = first * 10;
     let announced: Vec<String> = {
@@ -229,10 +232,12 @@ async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: I
         if addrs.is_empty() {
             tracing::debug!(peer, "peer name does not resolve (yet)");
         }
-        wanted.extend(addrs);
+        for addr in addrs {
+            wanted.entry(addr).or_insert_with(|| peer.clone());
+        }
     }
-    state.dials.retain(|addr, _| wanted.contains(addr));
-    for addr in wanted {
+    state.dials.retain(|addr, _| wanted.contains_key(addr));
+    for (addr, peer) in wanted {
         if covered.contains(&addr) {
             state.dials.remove(&addr);
             continue;
@@ -247,8 +252,19 @@ async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: I
         entry.next = now + entry.delay;
         entry.delay = (entry.delay * 2).min(max);
         let server = state.args.server.clone();
+        let tls = state.args.tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = ractor_cluster::client_connect(&server, addr).await {
+            let result = match (tls, super::tls::server_name(&peer)) {
+                (Some(connector), Some(name)) => {
+                    ractor_cluster::client_connect_enc(&server, addr, connector, name).await
+                }
+                (Some(_), None) => {
+                    tracing::warn!(peer, "no TLS name for this peer");
+                    return;
+                }
+                (None, _) => ractor_cluster::client_connect(&server, addr).await,
+            };
+            if let Err(e) = result {
                 tracing::debug!(%addr, error = %e, "cannot reach peer");
             }
         });

@@ -12,6 +12,7 @@ mod discovery;
 pub mod endpoint;
 pub mod membership;
 pub mod placement;
+pub mod tls;
 
 use std::{
     sync::{
@@ -52,14 +53,34 @@ pub async fn start(
     config.validate().map_err(ChatError::Internal)?;
     let listen = config.listen_addr().map_err(ChatError::Internal)?;
     let name = placement.name().clone();
+    let tls = if config.tls_cert_file.is_empty() {
+        None
+    } else {
+        Some(tls::ClusterTls::load(
+            &config.tls_cert_file,
+            &config.tls_key_file,
+            &config.tls_ca_file,
+        )?)
+    };
+    let (encryption, mode) = match &tls {
+        // ractor_cluster's own follow-up connections would be plaintext: with TLS, only the
+        // membership actor dials (configured and announced peers cover the rest).
+        Some(t) => (
+            Some(ractor_cluster::IncomingEncryptionMode::Tls(
+                t.acceptor.clone(),
+            )),
+            NodeConnectionMode::Isolated,
+        ),
+        // Connecting to one peer connects to its peers too, so a seed address suffices.
+        None => (None, NodeConnectionMode::Transitive),
+    };
     let server = NodeServer::new(
         listen.port(),
         config.cookie.clone(),
         name.to_string(),
         config.advertised_host(),
-        None,
-        // Connecting to one peer connects to its peers too, so a seed address suffices.
-        Some(NodeConnectionMode::Transitive),
+        encryption,
+        Some(mode),
     )
     .with_listen_addr(listen.ip());
     let (server, _) = Actor::spawn(None, server, ())
@@ -101,6 +122,7 @@ pub async fn start(
             server: server.clone(),
             leaving: leaving.clone(),
             announced,
+            tls: tls.map(|t| t.connector),
         },
         None,
     )

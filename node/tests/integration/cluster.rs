@@ -71,11 +71,16 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `n` nodes that all list each other as peers, and waits until each sees all.
     async fn start(n: usize) -> Option<Self> {
-        Self::start_on(n, None).await
+        Self::start_on(n, None, Vec::new()).await
     }
 
-    /// Like [`TestCluster::start`], on the NATS server at `nats` instead of the shared one.
-    async fn start_on(n: usize, nats: Option<String>) -> Option<Self> {
+    /// Like [`TestCluster::start`], on the NATS server at `nats` instead of the shared one,
+    /// and with `extra` settings for every node.
+    async fn start_on(
+        n: usize,
+        nats: Option<String>,
+        extra: Vec<(String, String)>,
+    ) -> Option<Self> {
         let mut s = services()?;
         if let Some(url) = nats {
             s.nats = url;
@@ -124,6 +129,7 @@ impl TestCluster {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(extra)
         .collect();
         let cql = chat_store::CqlConfig {
             contact_points: vec![s.cql],
@@ -770,7 +776,7 @@ async fn nats_restarted_mid_traffic_delivery_resumes_and_readers_recover() {
         return;
     }
     let mut nats = PrivateNats::start();
-    let Some(cluster) = TestCluster::start_on(3, Some(nats.url())).await else {
+    let Some(cluster) = TestCluster::start_on(3, Some(nats.url()), Vec::new()).await else {
         return;
     };
     let http = Http::new(cluster.addr(0));
@@ -919,5 +925,74 @@ async fn a_node_that_knows_no_peer_finds_the_cluster_through_nats() {
     cluster.nodes.push(Some(newcomer));
     // It announces itself and hears the others' announcements on the bus.
     cluster.wait_for_members(3).await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_talk_over_mutual_tls_and_refuse_a_node_without_a_cluster_certificate() {
+    if services().is_none() {
+        return;
+    }
+    // A cluster CA, and one certificate for the nodes (all on 127.0.0.1 here).
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let node_key = rcgen::KeyPair::generate().unwrap();
+    let node_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&node_key, &ca)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let tls = vec![
+        (
+            "CHAT__CLUSTER__TLS_CERT_FILE".to_owned(),
+            write("node.pem", node_cert.pem()),
+        ),
+        (
+            "CHAT__CLUSTER__TLS_KEY_FILE".to_owned(),
+            write("node.key", node_key.serialize_pem()),
+        ),
+        (
+            "CHAT__CLUSTER__TLS_CA_FILE".to_owned(),
+            write("ca.pem", ca.pem()),
+        ),
+    ];
+    let Some(mut cluster) = TestCluster::start_on(3, None, tls).await else {
+        return;
+    };
+    // One cluster, and it chats.
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(cluster.addr(1), &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(cluster.addr(2), &ben.access_token, Wire::Json).await;
+    let room = a.create_group("encrypted", &[ben.id]).await;
+    b.open(room.id).await;
+    a.say_ok(room.id, "t1", "over TLS").await;
+    assert_eq!(b.next_message().await.body, "over TLS");
+    // A node with the right cookie but no certificate (plaintext) is not let in.
+    cluster.dirs.push(tempfile::tempdir().unwrap());
+    cluster.ports.push(free_port());
+    let plain = cluster.spawn(
+        3,
+        &[
+            ("CHAT__CLUSTER__TLS_CERT_FILE", ""),
+            ("CHAT__CLUSTER__TLS_KEY_FILE", ""),
+            ("CHAT__CLUSTER__TLS_CA_FILE", ""),
+        ],
+    );
+    cluster.nodes.push(Some(plain));
+    // Its sessions open and die at once (no TLS handshake), again and again.
+    cluster.nodes[3]
+        .as_ref()
+        .unwrap()
+        .wait_for_log("TCP Session closed", 2);
+    assert_eq!(cluster.members(0).await, vec!["n0", "n1", "n2"]);
+    assert_eq!(cluster.members(3).await, vec!["n3"]);
     cluster.stop().await;
 }
