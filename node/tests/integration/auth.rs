@@ -204,7 +204,7 @@ async fn unauthenticated_socket_is_closed_after_the_deadline() {
     node.stop().await;
 }
 
-fn base64_decode(s: &str) -> Vec<u8> {
+pub fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }

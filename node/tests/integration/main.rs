@@ -1,6 +1,7 @@
 //! Integration tests: real nodes on port 0, real clients, the public protocol only.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod access;
 mod auth;
 mod bad_input;
 mod chat;
