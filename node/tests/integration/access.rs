@@ -1,10 +1,18 @@
 //! The access-control matrix (issue 11): every room command and the file download, for every
-//! kind of caller, over the WebSocket and the HTTP file API, against the documented outcome.
+//! kind of caller, over the WebSocket, long polling, gRPC and the HTTP file API, against the
+//! documented outcome.
 
 use chat_actors::auth::{Claims, TokenSigner};
-use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
+use chat_proto::v1::{
+    self, client_frame::Command, message_service_client::MessageServiceClient,
+    server_frame::Payload,
+};
 
-use crate::{auth::base64_decode, common::*};
+use crate::{
+    auth::base64_decode,
+    common::*,
+    grpc::{authed, channel, reason_of},
+};
 
 /// What a caller is to the room under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +123,36 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     let mut checked = 0;
     for (role, who) in callers {
         let mut client = Client::connect(node.addr, &who.access_token, Wire::Proto).await;
+        // The same dispatcher behind long polling and gRPC: the same answer there.
+        let want_read = if role == Role::Member {
+            Ok(())
+        } else {
+            Err("NOT_A_MEMBER".to_owned())
+        };
+        let mut poll = PollClient::open(node.addr, &who.access_token).await;
+        let history = Command::GetHistory(v1::GetHistory {
+            room_id: room.id,
+            before_seq: 0,
+            limit: 5,
+        });
+        assert_eq!(
+            outcome(&poll.call(history).await),
+            want_read,
+            "{role:?} long poll"
+        );
+        let grpc = MessageServiceClient::new(channel(&node).await)
+            .get_history(authed(
+                &who.access_token,
+                v1::GetHistory {
+                    room_id: room.id,
+                    before_seq: 0,
+                    limit: 5,
+                },
+            ))
+            .await;
+        let got = grpc.map(|_| ()).map_err(|s| reason_of(&s));
+        assert_eq!(got, want_read, "{role:?} gRPC");
+        checked += 2;
         // The file shared in the room: members only (a former member no longer).
         let (status, _) = download(&node, &who.access_token, file).await;
         let want = if role == Role::Member { 200 } else { 404 };
@@ -188,7 +226,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     assert_eq!(old.closed_code().await, Some(4100));
     let (status, body) = download(&node, &expired, file).await;
     assert_eq!((status, reason(&body)), (401, "TOKEN_EXPIRED"));
-    assert_eq!(checked, 39, "cells checked");
+    assert_eq!(checked, 47, "cells checked");
     node.stop().await;
 }
 

@@ -16,7 +16,7 @@ use tonic_types::StatusExt as _;
 
 use crate::common::*;
 
-async fn channel(node: &TestNode) -> Channel {
+pub async fn channel(node: &TestNode) -> Channel {
     Channel::from_shared(format!("http://{}", node.addr))
         .unwrap()
         .connect()
@@ -25,7 +25,7 @@ async fn channel(node: &TestNode) -> Channel {
 }
 
 /// A request with `authorization: Bearer <token>`.
-fn authed<T>(token: &str, message: T) -> Request<T> {
+pub fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut r = Request::new(message);
     r.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -34,7 +34,7 @@ fn authed<T>(token: &str, message: T) -> Request<T> {
 
 /// The status's reason, from the `google.rpc.ErrorInfo` detail (checked against the
 /// `chat-reason` trailer).
-fn reason_of(s: &Status) -> String {
+pub fn reason_of(s: &Status) -> String {
     let info = s
         .get_details_error_info()
         .map(|i| i.reason)
