@@ -424,3 +424,87 @@ mod tests {
         assert!(rb.try_next_frame().is_some());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    #![allow(clippy::unwrap_used)]
+    use chat_proto::v1::{Message, ServerFrame, server_frame::Payload};
+    use futures::FutureExt as _;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::outbound::{Outbound, outbound_queue};
+
+    fn message(seq: Seq) -> Arc<Event> {
+        Arc::new(Event {
+            seq: Some(seq),
+            ..Event::new(EncodedFrame::new(ServerFrame {
+                request_id: 0,
+                payload: Some(Payload::Message(Message {
+                    seq,
+                    ..Default::default()
+                })),
+            }))
+        })
+    }
+
+    /// Delivers `stream` to one live subscription; returns the seqs it queued and the close
+    /// code, if it was closed.
+    fn run(stream: &[Seq]) -> (Vec<Seq>, Option<u16>) {
+        let hub = Hub::new();
+        let (tx, mut rx) = outbound_queue(4096);
+        hub.subscribe(Topic::Room(1), 1, 1, tx, false);
+        for &seq in stream {
+            hub.deliver(Topic::Room(1), &message(seq));
+        }
+        let mut seqs = Vec::new();
+        while let Some(Some(next)) = rx.next().now_or_never() {
+            match next {
+                Outbound::Frame(f) => match &f.frame().payload {
+                    Some(Payload::Message(m)) => seqs.push(m.seq),
+                    other => panic!("{other:?}"),
+                },
+                Outbound::Close(c) => return (seqs, Some(c.code)),
+            }
+        }
+        (seqs, None)
+    }
+
+    proptest! {
+        /// Whatever the bus repeats, a subscriber sees each seq once, in order; and if a seq
+        /// arrives before the one it follows (a gap), the subscriber is told to resync rather
+        /// than left with a hole.
+        #[test]
+        fn each_seq_once_in_order_or_a_resync(
+            n in 1u64..80,
+            repeats in proptest::collection::vec((0usize..200, 0usize..200), 0..30),
+            swap in proptest::option::of(1u64..80),
+        ) {
+            let mut stream: Vec<Seq> = (1..=n).collect();
+            let swapped = swap.filter(|&k| k < n);
+            if let Some(k) = swapped {
+                stream.swap(usize::try_from(k - 1).unwrap(), usize::try_from(k).unwrap());
+            }
+            // Repeat events that already went by, anywhere later.
+            for (at, of) in repeats {
+                let at = at % (stream.len() + 1);
+                if at > 0 {
+                    let earlier = stream[of % at];
+                    stream.insert(at, earlier);
+                }
+            }
+            let (seqs, closed) = run(&stream);
+            prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{:?}", seqs);
+            match swapped {
+                None => {
+                    prop_assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+                    prop_assert_eq!(closed, None);
+                }
+                Some(k) => {
+                    prop_assert_eq!(seqs, (1..k).collect::<Vec<_>>());
+                    prop_assert_eq!(closed, Some(4003));
+                }
+            }
+        }
+    }
+}
