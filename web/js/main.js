@@ -494,6 +494,9 @@ function renderStatus() {
 function renderSidebar() {
   const side = document.getElementById("sidebar");
   if (!side) return;
+  // An event may re-render the sidebar while the user types a search: keep their place.
+  const typingSearch = document.activeElement?.classList.contains("search");
+  const scroll = side.querySelector(".pane")?.scrollTop || 0;
   clear(side);
   const totalUnread = sortedRooms().reduce((n, s) => n + Number(s.unread || 0), 0);
   side.append(
@@ -513,6 +516,13 @@ function renderSidebar() {
   );
   if (S.tab === "chats") side.append(chatList());
   else side.append(friendsPane());
+  const pane = side.querySelector(".pane");
+  if (pane) pane.scrollTop = scroll;
+  if (typingSearch) {
+    const input = side.querySelector(".search");
+    input?.focus();
+    input?.setSelectionRange(input.value.length, input.value.length);
+  }
   renderStatus();
 }
 
@@ -558,7 +568,6 @@ function friendsPane() {
           if (S.search.prefix === prefix) {
             S.search.users = r.user_list.users;
             renderSidebar();
-            document.querySelector(".search")?.focus();
           }
         } catch {
           // Ignored: the next keystroke tries again.
