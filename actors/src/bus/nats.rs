@@ -293,13 +293,14 @@ fn on_event(
 ) {
     match event {
         async_nats::Event::Connected => {
-            connected.store(true, Ordering::Relaxed);
+            // Clients are told to resync before the bus counts as up again.
             if interrupted.swap(false, Ordering::Relaxed) {
                 tracing::warn!("NATS reconnected: clients of this node resync");
                 hub.resync_all("the cluster bus was interrupted, recover by seq");
             } else {
                 tracing::info!("NATS connected");
             }
+            connected.store(true, Ordering::Relaxed);
         }
         async_nats::Event::Disconnected => {
             connected.store(false, Ordering::Relaxed);

@@ -819,7 +819,25 @@ async fn nats_restarted_mid_traffic_delivery_resumes_and_readers_recover() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     nats.up();
-    // Delivery resumes: the reader gets messages sent after NATS is back.
+    // Every node reconnects by itself (and tells its clients to resync as it does).
+    for addr in cluster.live_addrs() {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let (_, metrics) = Http::new(addr).get("/metrics").await;
+            if metrics.lines().any(|l| l == "chat_bus_up 1") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{addr} never reconnected to NATS"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Delivery resumes: the reader gets messages sent after NATS is back (which it can only
+    // have through a fresh subscription, after the resync). The checking connection was told
+    // to resync too: a new one.
+    let mut check = Client::connect(cluster.addr(2), &ben.access_token, Wire::Json).await;
     let resumed_from = check.all_messages(room.id).await.len() as u64;
     while last <= resumed_from + 5 {
         last = seen_rx.recv().await.unwrap();
