@@ -5,7 +5,6 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::{net::TcpStream, sync::mpsc};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 
@@ -13,8 +12,8 @@ use tokio_rustls::{TlsAcceptor, server::TlsStream};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or parsed.
-    #[error("{0}: {1}")]
-    File(String, String),
+    #[error("{0}")]
+    File(String),
     /// rustls refused the certificate and key.
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
@@ -22,14 +21,8 @@ pub enum TlsError {
 
 /// A server TLS configuration from PEM files: the certificate chain and its private key.
 pub fn acceptor(cert_file: &str, key_file: &str) -> Result<TlsAcceptor, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::File(cert_file.into(), e.to_string()))?;
-    if certs.is_empty() {
-        return Err(TlsError::File(cert_file.into(), "no certificate".into()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| TlsError::File(key_file.into(), e.to_string()))?;
+    let (certs, key) = chat_actors::cluster::tls::read_cert_and_key(cert_file, key_file)
+        .map_err(TlsError::File)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -190,9 +190,11 @@ try {
   await groupItem.click();
   await messageText(ben.page, "bulk message 45").waitFor();
   assert.equal(await messageText(ben.page, "Chapter 3 tonight?").count(), 0, "the first page holds the newest only");
+  // Each scroll to the top loads one older page: wait for it to arrive, then scroll again.
   for (let i = 0; i < 10 && (await messageText(ben.page, "Chapter 3 tonight?").count()) === 0; i++) {
+    const before = await bubbles(ben.page).count();
     await ben.page.locator("#messages").evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
-    await ben.page.waitForTimeout(300);
+    await ben.page.waitForFunction((n) => document.querySelectorAll("#messages .msg").length > n, before);
   }
   await messageText(ben.page, "Chapter 3 tonight?").waitFor();
   await assertDense(ben.page, 46);

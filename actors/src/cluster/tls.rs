@@ -26,13 +26,25 @@ fn bad(what: &str, e: impl std::fmt::Display) -> ChatError {
     ChatError::Internal(format!("cluster TLS: {what}: {e}"))
 }
 
+/// A certificate chain and its private key from PEM files (the node's HTTP TLS uses it too).
+pub fn read_cert_and_key(
+    cert_file: &str,
+    key_file: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{cert_file}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{cert_file}: no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| format!("{key_file}: {e}"))?;
+    Ok((certs, key))
+}
+
 impl ClusterTls {
     /// Loads the node's certificate chain, its key and the cluster CA (PEM files).
     pub fn load(cert_file: &str, key_file: &str, ca_file: &str) -> Result<Self, ChatError> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| bad(cert_file, e))?;
-        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| bad(key_file, e))?;
+        let (certs, key) = read_cert_and_key(cert_file, key_file).map_err(|e| bad("files", e))?;
         let mut roots = RootCertStore::empty();
         let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -40,8 +52,8 @@ impl ClusterTls {
         for ca in cas {
             roots.add(ca).map_err(|e| bad(ca_file, e))?;
         }
-        if certs.is_empty() || roots.is_empty() {
-            return Err(bad(cert_file, "no certificate (or no CA)"));
+        if roots.is_empty() {
+            return Err(bad(ca_file, "no CA certificate"));
         }
         let roots = Arc::new(roots);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
