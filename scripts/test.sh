@@ -28,6 +28,12 @@ nats_start
 
 cargo test --workspace --locked
 
+# Coverage-guided fuzzing (libFuzzer) of every decoder of hostile input, briefly: a crash or a
+# failed check fails the run. `scripts/fuzz.sh 3600` runs it for an hour a target.
+if [ "${CHAT_SKIP_FUZZ:-}" != 1 ]; then
+    scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+fi
+
 # The whole server suite once more, every node storing in the CQL server (the CQL and
 # cluster tests use it anyway).
 CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster:: --skip helm:: --skip web::

@@ -29,6 +29,8 @@ pub mod convert;
 pub mod core;
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod ids;
 pub mod limits;

@@ -248,6 +248,20 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 /// The one byte range to serve, `None` for the whole file. A malformed header, several
 /// ranges, or an `If-Range` that no longer matches mean the whole file (RFC 9110 allows a
 /// server to ignore Range); a range outside the file is `RANGE_NOT_SATISFIABLE`.
+/// [`requested_range`] of a file of `size` bytes whose entity tag is `etag`.
+pub(crate) fn range_of(
+    headers: &HeaderMap,
+    size: u64,
+    etag: &str,
+) -> Result<Option<Range<u64>>, ChatError> {
+    let served = Served {
+        size,
+        content_type: String::new(),
+        etag: etag.to_owned(),
+    };
+    requested_range(headers, &served)
+}
+
 fn requested_range(headers: &HeaderMap, served: &Served) -> Result<Option<Range<u64>>, ChatError> {
     let Some(value) = header_str(headers, header::RANGE) else {
         return Ok(None);

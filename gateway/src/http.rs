@@ -99,7 +99,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
     serde_json::from_slice(body).map_err(|e| {
         ChatError::invalid(
             Reason::MalformedRequest,

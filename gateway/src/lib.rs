@@ -8,6 +8,8 @@
 mod error;
 mod files;
 mod frontend;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc;
 mod http;
 mod poll;

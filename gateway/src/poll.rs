@@ -177,7 +177,7 @@ fn invalid_cursor() -> ChatError {
     ChatError::invalid(Reason::InvalidCursor, "malformed or unknown poll cursor")
 }
 
-fn parse_cursor(cursor: &str) -> Result<(&str, u64), ChatError> {
+pub(crate) fn parse_cursor(cursor: &str) -> Result<(&str, u64), ChatError> {
     let (id, index) = cursor.split_once('.').ok_or_else(invalid_cursor)?;
     let index = index.parse().map_err(|_| invalid_cursor())?;
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -6,6 +6,8 @@
 //! frame codecs the transports share. It depends on nothing else in the workspace.
 
 mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 mod generated;
 
 pub use codec::{Codec, DecodeError, decode_client_frame, encode_server_frame};

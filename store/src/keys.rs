@@ -15,7 +15,8 @@ pub fn key_u64s<const N: usize>(parts: [u64; N]) -> Vec<u8> {
 /// Reads the big-endian u64 at `index` (in u64 units) of a key.
 pub fn read_u64(key: &[u8], index: usize) -> Option<u64> {
     let start = index.checked_mul(8)?;
-    let bytes: [u8; 8] = key.get(start..start + 8)?.try_into().ok()?;
+    // Checked: an index near usize::MAX / 8 would overflow the end (found by fuzzing).
+    let bytes: [u8; 8] = key.get(start..start.checked_add(8)?)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
 }
 
@@ -62,6 +63,8 @@ mod tests {
         assert_eq!(read_u64(&k, 2), Some(9));
         assert_eq!(read_u64(&k, 3), None);
         assert_eq!(read_u64(&k[..5], 0), None);
+        assert_eq!(read_u64(&k, usize::MAX / 8), None);
+        assert_eq!(read_u64(&k, usize::MAX), None);
     }
 
     #[test]

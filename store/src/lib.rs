@@ -12,6 +12,8 @@ mod codec;
 mod cql;
 mod embedded;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod records;
 

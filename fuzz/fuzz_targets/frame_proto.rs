@@ -1,0 +1,4 @@
+//! libFuzzer target: `chat_proto::fuzzing::proto_frame`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| chat_proto::fuzzing::proto_frame(data));
