@@ -145,17 +145,44 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
             }
         }
     };
-    let reader_end = tokio::select! {
-        () = &mut writer => None,
-        end = reader => end,
+    let end = tokio::select! {
+        () = &mut writer => End::Written,
+        end = reader => End::ReadSide(end),
+        () = closer.closed() => End::CloseRequested,
     };
-    if let Some(close) = reader_end {
-        // The read side broke (e.g. a frame over the hard limit) but the socket may still
-        // take a close frame that says why.
-        closer.close_with(close);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    match end {
+        End::Written => {}
+        End::ReadSide(close) => {
+            // The read side broke (e.g. a frame over the hard limit) but the socket may still
+            // take a close frame that says why.
+            if let Some(close) = close {
+                closer.close_with(close);
+            }
+            let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+        }
+        // A client that stopped reading leaves the writer blocked on a full socket, where it
+        // would never see the close (e.g. its queue overflowed): it gets the grace to write
+        // the close frame, then the socket is dropped either way.
+        End::CloseRequested => {
+            let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+        }
     }
     slot.close().await;
+}
+
+/// How long a closing connection's writer may take to write what it still owes (queued
+/// frames before a graceful close, then the close frame) before the socket is dropped.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why a connection's read/write loop ended.
+enum End {
+    /// The writer finished: it wrote a close frame, or the socket failed.
+    Written,
+    /// The reader finished: the client closed or the socket failed; maybe with a close to
+    /// send.
+    ReadSide(Option<CloseRequest>),
+    /// Something asked to close the connection (an overflowing queue, a resync, shutdown).
+    CloseRequested,
 }
 
 /// Decodes one client frame, or says which error to answer (with the request id when it can

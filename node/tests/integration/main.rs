@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod backpressure;
 mod bad_input;
 mod chat;
 mod cluster;
