@@ -132,7 +132,7 @@ async fn one_stuck_reader_in_a_room_of_fifty_delays_no_one_and_recovers_by_seq()
     }
     let sent_at: SentAt = Arc::new(Mutex::new(Vec::new()));
     let mut next = 0usize;
-    let mut send = async |sender: &mut Client, next: &mut usize| {
+    let send = async |sender: &mut Client, next: &mut usize| {
         sent_at.lock().unwrap().push(Some(Instant::now()));
         sender
             .say_ok(room.id, &format!("m{next}"), &body(*next))
@@ -155,7 +155,7 @@ async fn one_stuck_reader_in_a_room_of_fifty_delays_no_one_and_recovers_by_seq()
     let mut cut_at = None;
     while next < baseline_end + MAX_STUCK_PHASE {
         send(&mut sender, &mut next).await;
-        if next % 25 == 0 && connections(&http).await == READERS as u64 + 1 {
+        if next.is_multiple_of(25) && connections(&http).await == READERS as u64 + 1 {
             cut_at = Some(next);
             break;
         }
