@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Load generator and benchmark reporter for the chat cluster.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "chatload", version, about)]
 pub struct Cli {
     /// Node base URLs; clients are spread over them round-robin.
@@ -136,6 +136,30 @@ pub enum Scenario {
         /// Senders announce typing before every this many messages.
         #[arg(long, default_value_t = 3)]
         typing_every: u64,
+    },
+    /// Exactly-once delivery under faults: roaming senders retry each message (same
+    /// client_msg_id) until acked, roaming readers recover by seq; then every reader's log is
+    /// checked against the acks. Exits non-zero on any violation. scripts/chaos.sh runs it
+    /// while killing nodes, restarting NATS and pausing the database.
+    Verify {
+        /// Rooms.
+        #[arg(long, default_value_t = 4)]
+        rooms: usize,
+        /// Senders per room.
+        #[arg(long, default_value_t = 2)]
+        senders: usize,
+        /// Readers per room.
+        #[arg(long, default_value_t = 2)]
+        readers: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 40)]
+        rate: u32,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30)]
+        duration_secs: u64,
+        /// Seconds readers (and a send in flight) may take to finish once sending stops.
+        #[arg(long, default_value_t = 120)]
+        drain_secs: u64,
     },
     /// Scroll back through rooms with long histories: latency per page.
     History {
@@ -277,6 +301,27 @@ impl Cli {
                     return Err("--idle needs more source ports: raise --source-addrs".into());
                 }
             }
+            Scenario::Verify {
+                rooms,
+                senders,
+                readers,
+                rate,
+                duration_secs,
+                drain_secs,
+            } => {
+                positive("--rooms", *rooms as u64)?;
+                positive("--senders", *senders as u64)?;
+                positive("--readers", *readers as u64)?;
+                positive("--rate", u64::from(*rate))?;
+                positive("--duration-secs", *duration_secs)?;
+                positive("--drain-secs", *drain_secs)?;
+                if *duration_secs > 24 * 3600 {
+                    return Err("--duration-secs is at most 86400".into());
+                }
+                if u64::from(*rate) > 1000 * (*rooms * *senders) as u64 {
+                    return Err("--rate is at most 1000 per sender".into());
+                }
+            }
             Scenario::History {
                 rooms,
                 messages,
@@ -343,6 +388,8 @@ mod tests {
             .is_err()
         );
         assert!(cli(&["history", "--page-size", "101"]).is_err());
+        assert!(cli(&["verify", "--duration-secs", "600"]).is_ok());
+        assert!(cli(&["verify", "--readers", "0"]).is_err());
         assert!(cli(&["connections", "--count", "60000"]).is_err());
         assert!(cli(&["--user-prefix", "Bad!", "fanout"]).is_err());
     }

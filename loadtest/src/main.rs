@@ -33,5 +33,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &cli.plot {
         report.write_plot(path)?;
     }
+    if !report.failures.is_empty() {
+        std::process::exit(1);
+    }
     Ok(())
 }

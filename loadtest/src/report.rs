@@ -22,6 +22,8 @@ pub struct Report {
     pub series: Vec<SecondPoint>,
     /// What the series counts ("deliveries", "pages", ...).
     pub series_label: String,
+    /// Checks that failed (the run exits non-zero when there are any).
+    pub failures: Vec<String>,
 }
 
 impl Report {
@@ -33,6 +35,7 @@ impl Report {
             latencies: Vec::new(),
             series: Vec::new(),
             series_label: series_label.into(),
+            failures: Vec::new(),
         }
     }
 
@@ -60,6 +63,12 @@ impl Report {
             }
         }
         println!("{:-<72}", "");
+        if !self.failures.is_empty() {
+            println!("FAILED: {} problems", self.failures.len());
+            for f in &self.failures {
+                println!("  {f}");
+            }
+        }
     }
 
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {

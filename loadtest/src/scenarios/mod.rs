@@ -3,6 +3,7 @@
 mod connections;
 mod fanout;
 mod history;
+mod verify;
 
 use std::time::Duration;
 
@@ -77,6 +78,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             pages,
             page_size,
         } => history::run(cli, rooms, messages, pages, page_size).await,
+        Scenario::Verify {
+            rooms,
+            senders,
+            readers,
+            rate,
+            duration_secs,
+            drain_secs,
+        } => {
+            let params = verify::Params {
+                rooms,
+                senders,
+                readers,
+                rate,
+                duration: Duration::from_secs(duration_secs),
+                drain: Duration::from_secs(drain_secs),
+            };
+            verify::run(cli, params).await
+        }
     }
 }
 
