@@ -7,6 +7,7 @@
 #                     and exports CHAT_TEST_CQL_URI (host:port) and CHAT_TEST_CQL_RESTART (a
 #                     script that stops the server and starts it again on the same data)
 #                     and CHAT_TEST_CQL_CA (the CA of its certificate: TLS is optional)
+#                     and CHAT_TEST_CQL_PID_FILE (the server's pid, for the chaos run)
 #   cassandra_stop    stops the server and removes its data
 #
 # With SCYLLA_URI set (host:port of a real ScyllaDB), nothing is started and the tests use it.
@@ -146,6 +147,8 @@ cassandra_restart
 EOF
     export CHAT_TEST_CQL_RESTART="$CASSANDRA_DIR/restart.sh"
     export CHAT_TEST_CQL_CA="$CASSANDRA_DIR/ca.pem"
+    # The chaos run pauses the server (SIGSTOP / SIGCONT) by this pid.
+    export CHAT_TEST_CQL_PID_FILE="$CASSANDRA_DIR/pid"
     echo "CQL server (Cassandra $CASSANDRA_VERSION) at $CHAT_TEST_CQL_URI after $((SECONDS - started))s"
 }
 

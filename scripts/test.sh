@@ -34,6 +34,13 @@ if [ "${CHAT_SKIP_FUZZ:-}" != 1 ]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 fi
 
+# A short soak-and-chaos run: chatload verify against a 3-node cluster while nodes are killed
+# and restarted, NATS restarts and the CQL server pauses; every acked message must reach every
+# reader exactly once, in order (`scripts/chaos.sh 600` is the long run, in RELIABILITY.md).
+if [ "${CHAT_SKIP_CLUSTER:-}" != 1 ]; then
+    CHAOS_PROFILE=debug CHAOS_FAULT_EVERY=8 scripts/chaos.sh 60
+fi
+
 # The whole server suite once more, every node storing in the CQL server (the CQL and
 # cluster tests use it anyway).
 CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster:: --skip helm:: --skip web::
