@@ -19,8 +19,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use hdrhistogram::Histogram;
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
+use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
 use super::{connect, create_group, users};
@@ -447,12 +447,15 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
     report.figure("reconnects", t.reconnects as f64, "connections");
     report.figure("messages in reader logs", delivered as f64, "messages");
     report.figure("gaps filled from history", t.gap_fills as f64, "gaps");
-    report.figure("truncated recoveries", t.truncated_recoveries as f64, "opens");
+    report.figure(
+        "truncated recoveries",
+        t.truncated_recoveries as f64,
+        "opens",
+    );
     report.figure("violations", problems.len() as f64, "problems");
-    report.latencies.push((
-        "send→ack".into(),
-        Percentiles::of(&lock(&ack_latency)),
-    ));
+    report
+        .latencies
+        .push(("send→ack".into(), Percentiles::of(&lock(&ack_latency))));
     report.series = acked.points();
     report.failures = problems;
     Ok(report)

@@ -5,7 +5,7 @@
 use chat_actors::auth::{Claims, TokenSigner};
 use chat_proto::v1::{
     self, client_frame::Command, message_service_client::MessageServiceClient,
-    server_frame::Payload,
+    room_service_client::RoomServiceClient, server_frame::Payload,
 };
 
 use crate::{
@@ -72,6 +72,29 @@ fn commands(room: u64, someone: u64, tag: &str) -> Vec<(&'static str, Command)> 
             Command::LeaveRoom(v1::LeaveRoom { room_id: room }),
         ),
     ]
+}
+
+/// A room command as its unary gRPC call (`open_room` has none: it lives on the session
+/// stream, which is the WebSocket's dispatcher); the outcome as [`outcome`] gives it.
+async fn grpc_call(node: &TestNode, token: &str, command: Command) -> Option<Result<(), String>> {
+    let ch = channel(node).await;
+    let mut messages = MessageServiceClient::new(ch.clone());
+    let mut rooms = RoomServiceClient::new(ch);
+    let result = match command {
+        Command::SendMessage(c) => messages.send_message(authed(token, c)).await.map(|_| ()),
+        Command::GetHistory(c) => messages.get_history(authed(token, c)).await.map(|_| ()),
+        Command::MarkRead(c) => messages.mark_read(authed(token, c)).await.map(|_| ()),
+        Command::Typing(c) => messages.typing(authed(token, c)).await.map(|_| ()),
+        Command::InviteMembers(c) => rooms.invite_members(authed(token, c)).await.map(|_| ()),
+        Command::LeaveRoom(c) => rooms.leave_room(authed(token, c)).await.map(|_| ()),
+        _ => return None,
+    };
+    Some(result.map_err(|s| reason_of(&s)))
+}
+
+/// Commands that change membership: a member runs them once, last, on the WebSocket.
+fn changes_membership(name: &str) -> bool {
+    matches!(name, "invite_members" | "leave_room")
 }
 
 fn outcome(p: &Payload) -> Result<(), String> {
@@ -158,6 +181,30 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
         let want = if role == Role::Member { 200 } else { 404 };
         assert_eq!(status, want, "{role:?} downloads the room's file");
         checked += 1;
+        // Every command over long polling and gRPC too (the same dispatcher behind three
+        // transports): a member is served, anyone else refused, and nothing changes.
+        let want = if role == Role::Member {
+            Ok(())
+        } else {
+            Err("NOT_A_MEMBER".to_owned())
+        };
+        for (name, command) in commands(room.id, fay.id, &format!("{role:?}-poll")) {
+            if role == Role::Member && changes_membership(name) {
+                continue;
+            }
+            let got = outcome(&poll.call(command).await);
+            assert_eq!(got, want, "{role:?} {name} over long polling");
+            checked += 1;
+        }
+        for (name, command) in commands(room.id, fay.id, &format!("{role:?}-grpc")) {
+            if role == Role::Member && changes_membership(name) {
+                continue;
+            }
+            if let Some(got) = grpc_call(&node, &who.access_token, command).await {
+                assert_eq!(got, want, "{role:?} {name} over gRPC");
+                checked += 1;
+            }
+        }
         for (name, command) in commands(room.id, fay.id, &format!("{role:?}")) {
             let want = match role {
                 Role::Member => Want::Ok,
@@ -186,7 +233,11 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     // as a non-member reached the room.
     let log = owner.all_messages(room.id).await;
     let bodies: Vec<&str> = log.iter().map(|m| m.body.as_str()).collect();
-    assert_eq!(bodies, ["first message", "a file", "hello"]);
+    assert_eq!(
+        bodies,
+        ["first message", "a file", "hello", "hello", "hello"],
+        "the member's sends over long polling, gRPC and the socket; no one else's"
+    );
 
     // The blocked user cannot reach the blocker in other ways either.
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
@@ -213,6 +264,19 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     }
     let (status, body) = download(&node, "", file).await;
     assert_eq!((status, reason(&body)), (401, "TOKEN_MISSING"));
+    // Nor over gRPC or long polling.
+    for (name, command) in commands(room.id, fay.id, "anon-grpc") {
+        if let Some(got) = grpc_call(&node, "", command).await {
+            assert_eq!(
+                got,
+                Err("TOKEN_MISSING".into()),
+                "anonymous {name} over gRPC"
+            );
+            checked += 1;
+        }
+    }
+    let (status, body) = http.post_raw("/v1/poll/sessions", String::new()).await;
+    assert_eq!((status, reason(&body)), (401, "TOKEN_MISSING"));
 
     // An expired (but genuine) token: refused at the socket and at the file API.
     let expired = TokenSigner::new("k1", base64_decode(SIGNING_KEY_B64)).sign(&Claims {
@@ -226,7 +290,24 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     assert_eq!(old.closed_code().await, Some(4100));
     let (status, body) = download(&node, &expired, file).await;
     assert_eq!((status, reason(&body)), (401, "TOKEN_EXPIRED"));
-    assert_eq!(checked, 47, "cells checked");
+    for (name, command) in commands(room.id, fay.id, "expired-grpc") {
+        if let Some(got) = grpc_call(&node, &expired, command).await {
+            assert_eq!(got, Err("TOKEN_EXPIRED".into()), "expired {name} over gRPC");
+            checked += 1;
+        }
+    }
+    let r = http_client()
+        .post(format!("http://{}/v1/poll/sessions", node.addr))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "a poll session on an expired token"
+    );
+    assert_eq!(checked, 107, "cells checked");
     node.stop().await;
 }
 

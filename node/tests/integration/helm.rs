@@ -123,6 +123,8 @@ async fn three_nodes_configured_by_the_chart_form_one_cluster_and_chat() {
         "files.s3.allowHttp=true".to_owned(),
         "files.s3.credentialsSecret=s3-credentials".to_owned(),
         "log.format=text".to_owned(),
+        // Mutual TLS between the pods, from a Secret as cert-manager would make it.
+        "cluster.tls.secret=cluster-tls".to_owned(),
     ];
     let objects = render(&sets);
     let full = format!("{RELEASE}-chatcluster");
@@ -133,6 +135,45 @@ async fn three_nodes_configured_by_the_chart_form_one_cluster_and_chat() {
         .as_str()
         .unwrap()
         .to_owned();
+    let tls_volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "cluster-tls")
+        .expect("a cluster-tls volume");
+    assert_eq!(tls_volume["secret"]["secretName"], "cluster-tls");
+    assert!(
+        container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "cluster-tls" && m["mountPath"] == "/etc/chat/cluster-tls")
+    );
+    // The Secret's files (tls.crt, tls.key, ca.crt): one certificate naming every pod of
+    // the headless service, signed by the cluster's CA.
+    let tls_dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let pod_key = rcgen::KeyPair::generate().unwrap();
+    let pods_name = format!("*.{full}-peers.{NAMESPACE}.svc.cluster.local");
+    let pod_cert = rcgen::CertificateParams::new(vec![pods_name])
+        .unwrap()
+        .signed_by(&pod_key, &ca)
+        .unwrap();
+    for (file, pem) in [
+        ("tls.crt", pod_cert.pem()),
+        ("tls.key", pod_key.serialize_pem()),
+        ("ca.crt", ca.pem()),
+    ] {
+        std::fs::write(tls_dir.path().join(file), pem).unwrap();
+    }
+    assert!(toml.contains("tls_ca_file = \"/etc/chat/cluster-tls/ca.crt\""));
+    let toml = toml.replace(
+        "/etc/chat/cluster-tls/",
+        &format!("{}/", tls_dir.path().display()),
+    );
     // Secrets: the chart's generated one, and the S3 credentials an operator would create.
     let mut secrets: HashMap<String, HashMap<String, String>> = HashMap::new();
     let generated = object(&objects, "Secret", &full);
@@ -207,7 +248,7 @@ async fn three_nodes_configured_by_the_chart_form_one_cluster_and_chat() {
         let args = vec!["--config".to_owned(), config.display().to_string()];
         nodes.push(NodeProcess::start_exact(&args, &env));
     }
-    // One cluster: every node sees the three pods.
+    // One cluster (over mutual TLS): every node sees the three pods.
     let want: Vec<String> = (0..3).map(|i| format!("{full}-{i}")).collect();
     let deadline = std::time::Instant::now() + PATIENCE;
     for node in &nodes {
