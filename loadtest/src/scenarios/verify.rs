@@ -294,10 +294,7 @@ async fn fill(conn: &mut Roaming, room: u64, after: u64, before: u64) -> Option<
             .map(|m| (m.seq, m.client_msg_id))
             .collect();
         got.sort_by_key(|m| m.0);
-        let Some(oldest) = got.first().map(|m| m.0) else {
-            return None;
-        };
-        cursor = oldest;
+        cursor = got.first().map(|m| m.0)?;
         got.append(&mut out);
         out = got;
     }
