@@ -266,3 +266,203 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
     assert_eq!(s.core.hub.subscribers(crate::hub::Topic::Room(room.id)), 0);
     sys.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Property (proptest): through the real dispatcher, over any interleaving of sends, read
+/// marks, history pages and re-opens by four members, every message's unread count is the
+/// number of members whose read cursor is below it, and a re-open from any seq recovers
+/// exactly the messages after it (the newest ones, flagged, when there are too many).
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Members of the room.
+    const MEMBERS: usize = 4;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send(usize),
+        /// Mark read up to this share (0-100 %) of the last seq.
+        MarkRead(usize, u64),
+        /// A history page ending before this share of the last seq (0: the newest).
+        History(usize, u64, u32),
+        /// Open again from this share of the last seq.
+        Reopen(usize, u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let who = 0..MEMBERS;
+        prop_oneof![
+            4 => who.clone().prop_map(Op::Send),
+            2 => (who.clone(), 0..=100u64).prop_map(|(w, p)| Op::MarkRead(w, p)),
+            2 => (who.clone(), 0..=100u64, 1..12u32).prop_map(|(w, p, l)| Op::History(w, p, l)),
+            1 => (who, 0..=100u64).prop_map(|(w, p)| Op::Reopen(w, p)),
+        ]
+    }
+
+    /// What the room must be: each message's sender, and each member's read cursor.
+    #[derive(Default)]
+    struct Model {
+        senders: Vec<usize>,
+        cursors: [u64; MEMBERS],
+    }
+
+    impl Model {
+        fn last(&self) -> u64 {
+            self.senders.len() as u64
+        }
+        fn unread(&self, seq: u64) -> u32 {
+            self.cursors.iter().filter(|&&c| c < seq).count() as u32
+        }
+        fn share(&self, percent: u64) -> u64 {
+            self.last() * percent / 100
+        }
+    }
+
+    /// Frames already queued on `c` (events), without waiting: the queue stays short.
+    fn drain(c: &mut Conn) {
+        while let Some(Some(_)) = futures::FutureExt::now_or_never(c.0.outbound.next()) {}
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let dir = tempfile::tempdir().unwrap();
+        // A tiny cache and queue, so history comes from the store and recovery truncates.
+        let chat = ChatConfig {
+            recent_cache: 3,
+            max_append_batch: 8,
+            max_inflight_per_connection: 8,
+            outbound_queue: 16,
+            ..ChatConfig::default()
+        };
+        let sys = system_with(dir.path(), chat).await;
+        let s = &sys.services;
+        let mut conns = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..MEMBERS {
+            let t = s
+                .auth
+                .signup(&format!("prop{i}"), "P", "password 1")
+                .await
+                .unwrap();
+            let mut c = Conn(s.connections.open(s).await.unwrap(), 0);
+            let p = c
+                .call(Command::Authenticate(v1::Authenticate {
+                    access_token: t.access_token.clone(),
+                }))
+                .await;
+            assert!(matches!(p, Payload::Authenticated(_)), "{p:?}");
+            ids.push(t.user.id);
+            conns.push(c);
+        }
+        let room = match conns[0]
+            .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+                name: "props".into(),
+                member_ids: ids[1..].to_vec(),
+            }))
+            .await
+        {
+            Payload::Room(r) => r.id,
+            other => panic!("{other:?}"),
+        };
+        let mut model = Model::default();
+        for op in ops {
+            match op {
+                Op::Send(w) => {
+                    let n = model.last() + 1;
+                    let p = conns[w]
+                        .call(Command::SendMessage(v1::SendMessage {
+                            room_id: room,
+                            client_msg_id: format!("m{n}"),
+                            body: format!("{w}:{n}"),
+                            file_ids: Vec::new(),
+                        }))
+                        .await;
+                    let Payload::SendAck(ack) = p else {
+                        panic!("send: {p:?}")
+                    };
+                    assert_eq!(ack.seq, n, "seqs are dense in send order");
+                    model.senders.push(w);
+                    model.cursors[w] = n;
+                }
+                Op::MarkRead(w, share) => {
+                    let seq = model.share(share);
+                    let p = conns[w]
+                        .call(Command::MarkRead(v1::MarkRead { room_id: room, seq }))
+                        .await;
+                    assert!(!matches!(p, Payload::Error(_)), "mark_read {seq}: {p:?}");
+                    model.cursors[w] = model.cursors[w].max(seq);
+                }
+                Op::History(w, share, limit) => {
+                    let before = model.share(share);
+                    let p = conns[w]
+                        .call(Command::GetHistory(v1::GetHistory {
+                            room_id: room,
+                            before_seq: before,
+                            limit,
+                        }))
+                        .await;
+                    let Payload::History(page) = p else {
+                        panic!("history: {p:?}")
+                    };
+                    let end = if before == 0 {
+                        model.last() + 1
+                    } else {
+                        before
+                    };
+                    let want: Vec<u64> = (1..end).rev().take(limit as usize).collect();
+                    let got: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+                    assert_eq!(got, want, "history before {before} limit {limit}");
+                    for m in &page.messages {
+                        let sender = model.senders[(m.seq - 1) as usize];
+                        assert_eq!(m.body, format!("{sender}:{}", m.seq));
+                        assert_eq!(m.unread, model.unread(m.seq), "unread of seq {}", m.seq);
+                    }
+                }
+                Op::Reopen(w, share) => {
+                    let since = model.share(share);
+                    let p = conns[w]
+                        .call(Command::OpenRoom(v1::OpenRoom {
+                            room_id: room,
+                            since_seq: since,
+                        }))
+                        .await;
+                    let Payload::RoomOpened(o) = p else {
+                        panic!("open: {p:?}")
+                    };
+                    let behind = if since == 0 { 0 } else { model.last() - since };
+                    let limit = 8; // half the queue
+                    let n = behind.min(limit);
+                    assert_eq!(o.recovered as u64, n, "recovered from {since}");
+                    assert_eq!(o.recovery_truncated, behind > limit);
+                    let mut got = Vec::new();
+                    while got.len() < n as usize {
+                        if let Some(Payload::Message(m)) = conns[w].next().await.payload {
+                            got.push(m.seq);
+                        }
+                    }
+                    let want: Vec<u64> = (model.last() - n + 1..=model.last()).collect();
+                    assert_eq!(got, want, "recovery from {since}");
+                }
+            }
+            for c in &mut conns {
+                drain(c);
+            }
+        }
+        sys.shutdown(Duration::from_secs(5)).await;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn unread_counts_and_recovery_follow_the_model(
+            ops in proptest::collection::vec(op(), 1..60)
+        ) {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(run(ops));
+        }
+    }
+}
