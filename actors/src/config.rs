@@ -44,6 +44,9 @@ pub struct ChatConfig {
     /// request needs both users under it; blocking a stranger is allowed up to twice it, so a
     /// user whose list is full can still block. Default 5000.
     pub max_contacts_per_user: usize,
+    /// Most friend requests a user may have sent and still pending (slows request spam; they
+    /// also count as contacts). Default 100.
+    pub max_pending_requests_per_user: usize,
 }
 
 impl Default for ChatConfig {
@@ -66,6 +69,7 @@ impl Default for ChatConfig {
             max_room_list: 500,
             max_rooms_per_user: 1000,
             max_contacts_per_user: 5000,
+            max_pending_requests_per_user: 100,
         }
     }
 }
@@ -89,6 +93,10 @@ impl ChatConfig {
             ("max_room_list", self.max_room_list),
             ("max_rooms_per_user", self.max_rooms_per_user),
             ("max_contacts_per_user", self.max_contacts_per_user),
+            (
+                "max_pending_requests_per_user",
+                self.max_pending_requests_per_user,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

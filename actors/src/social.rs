@@ -231,9 +231,39 @@ fn befriended(services: &Services, a: &UserRecord, b: &UserRecord) {
     );
 }
 
+/// Fails with `TOO_MANY_PENDING_REQUESTS` when `me` already has as many requests out, not
+/// yet answered, as allowed (a request to someone who asked first is an acceptance, never
+/// refused here).
+async fn require_request_capacity(
+    services: &Services,
+    me: UserId,
+    to: UserId,
+) -> Result<(), ChatError> {
+    let max = services.core.config.max_pending_requests_per_user;
+    let edges = services.core.store.social_edges(me).await?;
+    let mut pending = 0;
+    for (other, edge) in &edges {
+        if *other == to && edge.request_from == Some(to) {
+            return Ok(());
+        }
+        if edge.request_from == Some(me) && edge.friends_since_ms.is_none() {
+            pending += 1;
+        }
+    }
+    if pending >= max {
+        return Err(ChatError::ResourceExhausted(
+            Reason::TooManyPendingRequests,
+            format!("{max} of your friend requests are still unanswered"),
+            0,
+        ));
+    }
+    Ok(())
+}
+
 /// Asks `to` to be friends (or accepts at once when they already asked).
 pub async fn request(services: &Services, me: &UserRecord, to: UserId) -> Result<(), ChatError> {
     let them = other_user(services, me.id, to).await?;
+    require_request_capacity(services, me.id, to).await?;
     // The connection's copy of the caller may predate a profile change: events show the
     // current one.
     let me = &current(services, me).await?;

@@ -317,3 +317,38 @@ async fn profiles_and_search_never_leak_secrets() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn unanswered_requests_are_capped_and_an_answer_makes_room() {
+    let node = TestNode::start_with(|c| c.chat.max_pending_requests_per_user = 2).await;
+    let [ann, ben, cat, dan, eve] = node
+        .http()
+        .signups(["ann", "ben", "cat", "dan", "eve"])
+        .await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
+    ok(a.call(req(ben.id)).await);
+    ok(a.call(req(cat.id)).await);
+    assert_error(
+        a.call(req(dan.id)).await,
+        ErrorCode::ResourceExhausted,
+        "TOO_MANY_PENDING_REQUESTS",
+    );
+    // Nothing was stored for dan.
+    let f = friends(a.call(Command::ListFriends(v1::ListFriends {})).await);
+    assert_eq!(ids(&f.outgoing), [ben.id, cat.id]);
+    // A request to someone who asked first is an acceptance: always allowed.
+    let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
+    ok(e.call(req(ann.id)).await);
+    ok(a.call(req(eve.id)).await);
+    // An answer frees a slot.
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
+    ok(
+        b.call(Command::DeclineFriendRequest(v1::DeclineFriendRequest {
+            user_id: ann.id,
+        }))
+        .await,
+    );
+    ok(a.call(req(dan.id)).await);
+    node.stop().await;
+}
