@@ -292,3 +292,69 @@ async fn one_stuck_reader_in_a_room_of_fifty_delays_no_one_and_recovers_by_seq()
     assert_eq!(*all.last().unwrap(), last_seq);
     node.stop().await;
 }
+
+/// Connections that never read, in a room flooded with messages, then a flood of idle
+/// connections: the node's memory grows by a bounded amount per connection, never with
+/// (connections x messages), because queued frames are shared and each queue is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_under_a_flood_of_connections_and_messages() {
+    const STUCK: usize = 200;
+    const MESSAGES: usize = 1000;
+    const IDLE: usize = 600;
+    let (_dir, path) = temp_dir();
+    let node = NodeProcess::start(
+        &path,
+        &[
+            ("CHAT__CHAT__MAX_APPEND_BATCH", "32"),
+            ("CHAT__CHAT__MAX_INFLIGHT_PER_CONNECTION", "32"),
+            ("CHAT__CHAT__OUTBOUND_QUEUE", "64"),
+            ("CHAT__LIMITS__CONNECTIONS_PER_USER", "100000"),
+            ("CHAT__LIMITS__CONNECTIONS_PER_IP", "100000"),
+        ],
+    );
+    let http = Http::new(node.addr);
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut sender = Client::connect(node.addr, &ann.access_token, Wire::Proto).await;
+    let room = sender.create_group("flood", &[ben.id]).await;
+
+    let before = node.rss_bytes();
+    let mut stuck = Vec::new();
+    for _ in 0..STUCK {
+        stuck.push(stuck_client(node.addr, &ben.access_token, room.id).await);
+    }
+    for i in 0..MESSAGES {
+        sender.say_ok(room.id, &format!("f{i}"), &body(i)).await;
+        // Keep the sender's own event queue short.
+        while sender.events_pop().is_some() {}
+    }
+    let after_messages = node.rss_bytes();
+    let naive = (STUCK * MESSAGES * BODY_BYTES) as u64;
+    let grown = after_messages.saturating_sub(before);
+    println!(
+        "{STUCK} connections that never read, {MESSAGES} messages of {BODY_BYTES} bytes: RSS \
+         {} -> {} MiB (+{} MiB; a copy per connection would be {} MiB)",
+        before >> 20,
+        after_messages >> 20,
+        grown >> 20,
+        naive >> 20
+    );
+    assert!(
+        grown < 256 << 20,
+        "memory grew by {} MiB for {STUCK} stuck connections",
+        grown >> 20
+    );
+    drop(stuck);
+
+    let mut idle = Vec::new();
+    let base = node.rss_bytes();
+    for _ in 0..IDLE {
+        idle.push(Client::connect(node.addr, &ben.access_token, Wire::Proto).await);
+    }
+    let per_connection = node.rss_bytes().saturating_sub(base) / IDLE as u64;
+    println!("{IDLE} idle connections: {per_connection} bytes of RSS each");
+    assert!(
+        per_connection < 128 << 10,
+        "{per_connection} bytes per idle connection"
+    );
+    node.kill9();
+}
