@@ -10,7 +10,7 @@
 //! order, with nothing else in between.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -75,6 +75,10 @@ struct Roaming {
     turn: usize,
     conn: Option<(Sender, Receiver)>,
     tally: Shared<Tally>,
+    /// Keep the message events that arrive while waiting for a reply (readers do).
+    keep_messages: bool,
+    /// Those messages, oldest first.
+    messages: VecDeque<v1::Message>,
 }
 
 impl Roaming {
@@ -85,7 +89,14 @@ impl Roaming {
             turn: start,
             conn: None,
             tally,
+            keep_messages: false,
+            messages: VecDeque::new(),
         }
+    }
+
+    fn keeping_messages(mut self) -> Self {
+        self.keep_messages = true;
+        self
     }
 
     /// The live connection, connecting (round robin over the targets) until one answers.
@@ -109,16 +120,31 @@ impl Roaming {
     }
 
     /// Sends `command` and waits for its answer; `None` if the connection was lost (it is
-    /// dropped, and the next call reconnects).
+    /// dropped, and the next call reconnects). Message events that arrive meanwhile are kept
+    /// when `keep_messages`.
     async fn call(&mut self, command: Command) -> Option<Payload> {
+        let keep = self.keep_messages;
         let (tx, rx) = self.get().await;
-        let answer = match tx.send(command).await {
-            Ok(id) => tokio::time::timeout(ANSWER_TIMEOUT, rx.reply(id)).await,
-            Err(_) => return self.lost_none(),
+        let Ok(id) = tx.send(command).await else {
+            return self.lost_none();
         };
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let mut kept = Vec::new();
+        let answer = loop {
+            match tokio::time::timeout_at(deadline, rx.next()).await {
+                Ok(Ok(Some(f))) if f.request_id == id => break f.payload,
+                Ok(Ok(Some(f))) => {
+                    if let (true, Some(Payload::Message(m))) = (keep, f.payload) {
+                        kept.push(m);
+                    }
+                }
+                _ => break None,
+            }
+        };
+        self.messages.extend(kept);
         match answer {
-            Ok(Ok(p)) => Some(p),
-            _ => self.lost_none(),
+            Some(p) => Some(p),
+            None => self.lost_none(),
         }
     }
 
@@ -208,6 +234,8 @@ async fn reader(
     let mut log: Log = Vec::new();
     let mut first_seq = None;
     'connection: loop {
+        // Messages kept from the lost connection and not yet logged come again in recovery.
+        conn.messages.clear();
         let since = log.last().map_or(0, |m| m.0);
         let opened = conn
             .call(Command::OpenRoom(v1::OpenRoom {
@@ -243,19 +271,25 @@ async fn reader(
             if done {
                 return (log, first_seq.unwrap_or(1));
             }
-            let Some((_, rx)) = conn.conn.as_mut() else {
-                continue 'connection;
-            };
-            let frame = match tokio::time::timeout(Duration::from_millis(250), rx.next()).await {
-                Err(_) => continue,
-                Ok(Ok(Some(f))) => f,
-                Ok(_) => {
-                    conn.lost();
+            let m = if let Some(m) = conn.messages.pop_front() {
+                m
+            } else {
+                let Some((_, rx)) = conn.conn.as_mut() else {
                     continue 'connection;
-                }
-            };
-            let Some(Payload::Message(m)) = frame.payload else {
-                continue;
+                };
+                let frame = match tokio::time::timeout(Duration::from_millis(250), rx.next()).await
+                {
+                    Err(_) => continue,
+                    Ok(Ok(Some(f))) => f,
+                    Ok(_) => {
+                        conn.lost();
+                        continue 'connection;
+                    }
+                };
+                let Some(Payload::Message(m)) = frame.payload else {
+                    continue;
+                };
+                m
             };
             let seen = log.last().map_or(first_seq.unwrap_or(1) - 1, |l| l.0);
             // A gap (a truncated recovery, or a live stream around a room owner's crash):
@@ -360,7 +394,7 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
     for (r, room) in rooms.iter().enumerate() {
         for k in 0..p.readers {
             let account = accounts[r * per_room + p.senders + k].clone();
-            let conn = Roaming::new(cli.clone(), account, r + k, tally.clone());
+            let conn = Roaming::new(cli.clone(), account, r + k, tally.clone()).keeping_messages();
             let task = reader(conn, (r, *room), opened.clone(), finish_rx.clone());
             readers.push((r, tokio::spawn(task)));
         }
@@ -456,4 +490,52 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
     report.series = acked.points();
     report.failures = problems;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acks(ids: &[(u64, &str)]) -> Vec<Ack> {
+        ids.iter()
+            .map(|(seq, id)| Ack {
+                seq: *seq,
+                id: (*id).to_owned(),
+            })
+            .collect()
+    }
+
+    fn log(entries: &[(u64, &str)]) -> (Log, u64) {
+        let log = entries.iter().map(|(s, i)| (*s, (*i).to_owned())).collect();
+        (log, 1)
+    }
+
+    #[test]
+    fn the_check_finds_every_kind_of_violation() {
+        let a = acks(&[(1, "a"), (2, "b"), (3, "c")]);
+        let good = log(&[(1, "a"), (2, "b"), (3, "c")]);
+        assert!(check_room(0, &a, std::slice::from_ref(&good)).is_empty());
+        let lost = log(&[(1, "a"), (3, "c")]);
+        let doubled = log(&[(1, "a"), (2, "b"), (2, "b"), (3, "c")]);
+        let reordered = log(&[(2, "b"), (1, "a"), (3, "c")]);
+        let swapped = log(&[(1, "a"), (2, "c"), (3, "b")]);
+        let short = log(&[(1, "a"), (2, "b")]);
+        for bad in [lost, doubled, reordered, swapped, short] {
+            let problems = check_room(0, &a, &[good.clone(), bad.clone()]);
+            assert!(!problems.is_empty(), "{bad:?} passed");
+            assert!(
+                problems.iter().all(|p| p.contains("reader 1")),
+                "{problems:?}"
+            );
+        }
+        // One send stored twice (two seqs, one client_msg_id), though acked once.
+        let twice = log(&[(1, "a"), (2, "b"), (3, "b")]);
+        let a2 = acks(&[(1, "a"), (2, "b")]);
+        let extra = acks(&[(3, "c")]);
+        let all: Vec<Ack> = a2.into_iter().chain(extra).collect();
+        assert!(!check_room(0, &all, &[twice]).is_empty());
+        // Two sends acked with one seq.
+        let clash = acks(&[(1, "a"), (1, "b")]);
+        assert!(!check_room(0, &clash, &[log(&[(1, "a")])]).is_empty());
+    }
 }
