@@ -149,16 +149,17 @@ async fn three_nodes_configured_by_the_chart_form_one_cluster_and_chat() {
             .iter()
             .any(|m| m["name"] == "cluster-tls" && m["mountPath"] == "/etc/chat/cluster-tls")
     );
-    // The Secret's files (tls.crt, tls.key, ca.crt): one certificate naming every pod of
-    // the headless service, signed by the cluster's CA.
+    // The Secret's files (tls.crt, tls.key, ca.crt): one certificate naming the headless
+    // service (nodes dial it to find each other) and every pod of it (peers announce their
+    // pod names), signed by the cluster's CA.
     let tls_dir = tempfile::tempdir().unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
     let pod_key = rcgen::KeyPair::generate().unwrap();
-    let pods_name = format!("*.{full}-peers.{NAMESPACE}.svc.cluster.local");
-    let pod_cert = rcgen::CertificateParams::new(vec![pods_name])
+    let service = format!("{full}-peers.{NAMESPACE}.svc.cluster.local");
+    let pod_cert = rcgen::CertificateParams::new(vec![service.clone(), format!("*.{service}")])
         .unwrap()
         .signed_by(&pod_key, &ca)
         .unwrap();
