@@ -71,13 +71,19 @@ impl Frontend {
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
         tls: Option<tokio_rustls::TlsAcceptor>,
+        timeouts: crate::serve::Timeouts,
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
+        // Every request is tagged with its peer's address (`ConnectInfo`, for limits per
+        // address) and handed to the router current at that moment.
+        let make = move |peer| WithPeer {
+            front: self.clone(),
+            peer,
+        };
         if let Some(acceptor) = tls {
             let listener = crate::tls::TlsListener::new(listener, acceptor)?;
-            return axum::serve(listener, MakeWithPeer(self))
-                .with_graceful_shutdown(stop)
-                .await;
+            crate::serve::serve(listener, make, stop, timeouts).await;
+            return Ok(());
         }
         // Replies and events are small frames: never hold one back waiting for an ACK.
         let listener = listener.tap_io(|tcp| {
@@ -85,41 +91,12 @@ impl Frontend {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, MakeWithPeer(self))
-            .with_graceful_shutdown(stop)
-            .await
+        crate::serve::serve(listener, make, stop, timeouts).await;
+        Ok(())
     }
 }
 
-/// Makes, per accepted connection, a service that tags every request with the peer's address
-/// (`ConnectInfo`, for limits per IP address) and hands it to the current router.
-#[derive(Clone)]
-struct MakeWithPeer(Frontend);
-
-impl<'a, L> tower::Service<axum::serve::IncomingStream<'a, L>> for MakeWithPeer
-where
-    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-{
-    type Response = WithPeer;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<WithPeer, std::convert::Infallible>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, conn: axum::serve::IncomingStream<'a, L>) -> Self::Future {
-        std::future::ready(Ok(WithPeer {
-            front: self.0.clone(),
-            peer: *conn.remote_addr(),
-        }))
-    }
-}
-
-/// One connection's service (see [`MakeWithPeer`]).
+/// One connection's service: its peer's address and the front.
 #[derive(Clone)]
 struct WithPeer {
     front: Frontend,

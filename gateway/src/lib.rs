@@ -13,6 +13,7 @@ pub mod fuzzing;
 mod grpc;
 mod http;
 mod poll;
+pub mod serve;
 pub mod tls;
 mod web;
 mod ws;
@@ -58,6 +59,13 @@ pub struct GatewayConfig {
     pub tls_cert_file: String,
     /// PEM private key of that certificate.
     pub tls_key_file: String,
+    /// Seconds a client has to send its first bytes, and then each request's head (HTTP/1.1),
+    /// before its connection is dropped: silent and trickling connections are not held.
+    /// Default 30.
+    pub header_read_timeout_secs: u64,
+    /// Seconds between pings on an idle HTTP/2 connection (gRPC); one unanswered this long
+    /// drops the connection. Default 30.
+    pub http2_keepalive_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -74,6 +82,8 @@ impl Default for GatewayConfig {
             poll_session_idle_secs: 60,
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
+            header_read_timeout_secs: 30,
+            http2_keepalive_secs: 30,
         }
     }
 }
@@ -88,10 +98,13 @@ impl GatewayConfig {
             self.poll_buffer,
             self.poll_max_batch,
         ];
-        if sizes.contains(&0) || self.poll_session_idle_secs == 0 {
-            return Err(
-                "http sizes, counts and the poll session idle time must be positive".into(),
-            );
+        let times = [
+            self.poll_session_idle_secs,
+            self.header_read_timeout_secs,
+            self.http2_keepalive_secs,
+        ];
+        if sizes.contains(&0) || times.contains(&0) {
+            return Err("http sizes, counts and times must be positive".into());
         }
         if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
             return Err("http.tls_cert_file and http.tls_key_file go together".into());
@@ -165,6 +178,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let front = Frontend::starting();
         front.install(self.router());
-        front.serve(listener, stop, None).await
+        let timeouts = serve::Timeouts::of(&self.config);
+        front.serve(listener, stop, None, timeouts).await
     }
 }

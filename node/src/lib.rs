@@ -52,6 +52,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             &config.http.tls_key_file,
         )?)
     };
+    let timeouts = chat_gateway::serve::Timeouts::of(&config.http);
     let front = Frontend::starting();
     let (stop_accepting, mut stop_rx) = watch::channel(false);
     let server_front = front.clone();
@@ -59,7 +60,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         let stopped = async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = server_front.serve(listener, stopped, tls).await {
+        if let Err(e) = server_front.serve(listener, stopped, tls, timeouts).await {
             tracing::error!(error = %e, "http server failed");
         }
     });

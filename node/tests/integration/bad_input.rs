@@ -203,3 +203,40 @@ async fn unsupported_subprotocol_is_refused() {
     assert_eq!(status, 404, "{body}");
     node.stop().await;
 }
+
+/// Reads until the server closes the connection; panics if it is still open after PATIENCE.
+async fn closed_by_server(tcp: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the node kept a connection that never finished its request"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_trickling_connections_are_dropped_and_sockets_are_not() {
+    use tokio::io::AsyncWriteExt as _;
+    let node = TestNode::start_with(|c| c.http.header_read_timeout_secs = 1).await;
+    let [ann] = node.http().signups(["ann"]).await;
+    // A WebSocket open (and quiet) for longer than the header timeout stays open.
+    let mut ws = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    // Slowloris: a request head that never ends, and a connection that never speaks.
+    let mut trickling = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    trickling
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    closed_by_server(&mut trickling).await;
+    closed_by_server(&mut silent).await;
+    ping_ok(&mut ws).await;
+    // A complete request is served as usual.
+    let (status, body) = node.http().get("/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    node.stop().await;
+}
