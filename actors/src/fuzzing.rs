@@ -84,7 +84,14 @@ pub fn upload(data: &[u8]) {
         let source = u64::from(thumb.source_width) * u64::from(thumb.source_height);
         assert!(source <= MAX_PIXELS, "decoded {source} pixels");
         assert!(thumb.width <= THUMB_PX && thumb.height <= THUMB_PX);
-        assert!(thumb.width <= thumb.source_width && thumb.height <= thumb.source_height);
+        assert!(
+            thumb.width <= thumb.source_width && thumb.height <= thumb.source_height,
+            "{}x{} thumbnail of {}x{}",
+            thumb.width,
+            thumb.height,
+            thumb.source_width,
+            thumb.source_height
+        );
         assert!(!thumb.bytes.is_empty());
     }
 }

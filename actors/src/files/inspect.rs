@@ -84,8 +84,11 @@ pub fn image_size(head: &[u8], content_type: &str) -> (u32, u32) {
     else {
         return (0, 0);
     };
+    // A size with a zero side is no size (the thumbnail job refuses such an image).
     ImageReader::with_format(Cursor::new(head), format)
         .into_dimensions()
+        .ok()
+        .filter(|&(w, h)| w > 0 && h > 0)
         .unwrap_or((0, 0))
 }
 

@@ -48,6 +48,15 @@ pub fn render(
     limits.max_alloc = Some(max_pixels.saturating_mul(32));
     reader.limits(limits);
     let image = reader.decode().map_err(|e| format!("cannot decode: {e}"))?;
+    // The header's size is only a claim, and a decoder may follow it to an image with no
+    // pixels (a GIF screen of 10310x0: found by fuzzing). What was decoded is the source.
+    let (width, height) = (image.width(), image.height());
+    if width == 0 || height == 0 {
+        return Err(format!("{width}x{height}: an image without pixels"));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(format!("{width}x{height} exceeds {max_pixels} pixels"));
+    }
     let thumb = if width <= px && height <= px {
         image
     } else {
@@ -117,5 +126,16 @@ mod tests {
         assert!(render(&png(100, 100, false), "image/png", 32, 9_999).is_err());
         assert!(render(b"not a png", "image/png", 32, 1 << 30).is_err());
         assert!(render(&png(4, 4, false), "text/plain", 32, 1 << 30).is_err());
+        // A GIF whose screen says 10310x0 (found by fuzzing): no pixels, no thumbnail.
+        let zero_high = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/corpus/upload/gif-without-pixels"),
+        )
+        .unwrap();
+        assert!(render(&zero_high, "image/gif", 64, 1 << 20).is_err());
+        assert_eq!(
+            crate::files::inspect::image_size(&zero_high, "image/gif"),
+            (0, 0)
+        );
     }
 }
