@@ -620,8 +620,11 @@ async fn a_client_that_stops_reading_is_cut_off_and_others_are_not_slowed() {
             next += 1;
         }
     }
-    // The stuck client finds, after what was already on the wire, a close saying why.
-    assert_eq!(stuck.closed_code().await, Some(4001));
+    // The stuck client finds, after what was already on the wire, the end of the
+    // connection: a close saying why when the socket could still take it, or none when it
+    // was too full (the node drops it 2 s after deciding to close).
+    let code = stuck.closed_code().await;
+    assert!(matches!(code, Some(4001) | None), "closed with {code:?}");
     node.stop().await;
 }
 
