@@ -31,11 +31,12 @@ else
 fi
 bin="$PWD/target/$profile"
 
+# s3_free_port (a free loopback port) comes from here, whatever else is used.
+source scripts/s3-server.sh
 own_services=0
 if [ -z "${CHAT_TEST_NATS_URL:-}" ] || [ -z "${CHAT_TEST_CQL_URI:-}" ] ||
     [ -z "${CHAT_TEST_S3_ENDPOINT:-}" ]; then
     own_services=1
-    source scripts/s3-server.sh
     source scripts/cassandra.sh
     source scripts/nats-server.sh
     s3_start
@@ -43,15 +44,12 @@ if [ -z "${CHAT_TEST_NATS_URL:-}" ] || [ -z "${CHAT_TEST_CQL_URI:-}" ] ||
     nats_start
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 tag="chaos$$_$(date +%s)"
 http_ports=() cluster_ports=() pids=()
 for i in 0 1 2; do
-    http_ports+=("$(free_port)")
-    cluster_ports+=("$(free_port)")
+    http_ports+=("$(s3_free_port)")
+    cluster_ports+=("$(s3_free_port)")
 done
 peers="[\"127.0.0.1:${cluster_ports[0]}\",\"127.0.0.1:${cluster_ports[1]}\",\"127.0.0.1:${cluster_ports[2]}\"]"
 signing_key="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
@@ -154,6 +152,15 @@ until grep -q "traffic started" "$out/chatload.log" 2>/dev/null; do
     sleep 0.2
 done
 log() { echo "t=$((SECONDS - began))s $*" | tee -a "$out/faults.log"; }
+# Stops node $1 with signal $2, waits until it is gone, then $3 seconds, and starts it again.
+restart_node() {
+    kill "-$2" "${pids[$1]}" 2>/dev/null || true
+    wait "${pids[$1]}" 2>/dev/null || true
+    sleep "$3"
+    start_node "$1"
+    wait_ready "$1"
+    log "node $1 back"
+}
 began=$SECONDS
 faults=(kill nats term cql)
 n=0
@@ -165,20 +172,11 @@ while kill -0 "$load" 2>/dev/null && [ $((SECONDS - began + 15)) -lt "$seconds" 
     case "$fault" in
         kill)
             log "SIGKILL node $node"
-            kill -9 "${pids[$node]}" 2>/dev/null || true
-            wait "${pids[$node]}" 2>/dev/null || true
-            sleep 2
-            start_node "$node"
-            wait_ready "$node"
-            log "node $node back"
+            restart_node "$node" KILL 2
             ;;
         term)
             log "SIGTERM node $node (drain)"
-            kill -TERM "${pids[$node]}" 2>/dev/null || true
-            wait "${pids[$node]}" 2>/dev/null || true
-            start_node "$node"
-            wait_ready "$node"
-            log "node $node back"
+            restart_node "$node" TERM 0
             ;;
         nats)
             log "NATS stopped"

@@ -48,6 +48,26 @@ pub fn corpus(target: &str) -> Vec<Vec<u8>> {
     inputs
 }
 
+/// A seed of the checked-in corpus as its generator makes it: the file must hold exactly
+/// `bytes` (a generator and its seeds cannot drift apart), or, with `CHAT_WRITE_SEEDS=1`, is
+/// written.
+pub fn seed(path: &std::path::Path, bytes: &[u8]) {
+    if std::env::var("CHAT_WRITE_SEEDS").as_deref() == Ok("1") {
+        if let Err(e) = std::fs::write(path, bytes) {
+            panic!("cannot write {}: {e}", path.display());
+        }
+        return;
+    }
+    match std::fs::read(path) {
+        Ok(held) => assert!(
+            held == bytes,
+            "{} differs from its generator (CHAT_WRITE_SEEDS=1 rewrites it)",
+            path.display()
+        ),
+        Err(e) => panic!("seed {} is missing: {e}", path.display()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -60,10 +80,9 @@ mod tests {
         corpus("frame_proto").iter().for_each(|i| proto_frame(i));
     }
 
-    /// Writes `fuzz/corpus/frame_proto` from the JSON seeds (run on demand: `--ignored`).
+    /// `fuzz/corpus/frame_proto` is the JSON seeds in protobuf (see [`seed`]).
     #[test]
-    #[ignore = "regenerates the checked-in seeds"]
-    fn write_seeds() {
+    fn seeds_match_their_generator() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
         for entry in std::fs::read_dir(dir.join("frame_json")).unwrap() {
             let path = entry.unwrap().path();
@@ -71,7 +90,7 @@ mod tests {
                 continue;
             };
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            std::fs::write(dir.join("frame_proto").join(name), frame.encode_to_vec()).unwrap();
+            seed(&dir.join("frame_proto").join(name), &frame.encode_to_vec());
         }
     }
 }

@@ -132,14 +132,16 @@ async fn one_stuck_reader_in_a_room_of_fifty_delays_no_one_and_recovers_by_seq()
     }
     let sent_at: SentAt = Arc::new(Mutex::new(Vec::new()));
     let mut next = 0usize;
+    // Paced at one message every 4 ms: latency should measure delivery, not a queue the test
+    // built itself.
+    let pace = tokio::sync::Mutex::new(tokio::time::interval(Duration::from_millis(4)));
     let send = async |sender: &mut Client, next: &mut usize| {
+        pace.lock().await.tick().await;
         sent_at.lock().unwrap().push(Some(Instant::now()));
         sender
             .say_ok(room.id, &format!("m{next}"), &body(*next))
             .await;
         *next += 1;
-        // Paced: latency should measure delivery, not a queue the test built itself.
-        tokio::time::sleep(Duration::from_millis(4)).await;
     };
 
     // Baseline: every member but the stuck one connected and reading.
