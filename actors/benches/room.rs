@@ -1,6 +1,7 @@
 //! The room actor's sequencing + fan-out step, in process: sends pipelined into one room
 //! actor, sequenced, group-committed (fsync off, to isolate the actor path), acked and fanned
-//! out through the hub into every member's outbound queue, which the bench drains.
+//! out through the hub into the outbound queue of every member's connection (each has the
+//! room open, as a transport's would), which the bench drains.
 //! Run: `cargo bench -p chat-actors --bench room`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -8,10 +9,12 @@ use std::sync::Arc;
 
 use chat_actors::{
     AuthConfig, ChatConfig, ChatSystem, SystemConfig, TokenSigner,
-    hub::Topic,
-    outbound::{OutboundReceiver, outbound_queue},
-    room::{RoomMessage, SendRequest},
+    auth::Claims,
+    connection::{ConnectionHandle, ConnectionMessage, SessionAuth},
+    outbound::Outbound,
+    room::{RoomOp, SendRequest},
 };
+use chat_proto::v1::{ClientFrame, OpenRoom, client_frame::Command, server_frame::Payload};
 use chat_store::{EmbeddedConfig, EmbeddedStore, RoomKind, RoomRecord, Store, UserRecord};
 use divan::Bencher;
 
@@ -25,8 +28,49 @@ struct Setup {
     rt: tokio::runtime::Runtime,
     system: ChatSystem,
     room: u64,
-    queues: Vec<OutboundReceiver>,
+    queues: Vec<ConnectionHandle>,
     _dir: tempfile::TempDir,
+}
+
+/// A connection of user `u` with room 1 open, its replies drained.
+async fn member(system: &ChatSystem, u: u64) -> ConnectionHandle {
+    let claims = Claims {
+        sub: u.to_string(),
+        iat: 0,
+        exp: i64::MAX / 2,
+    };
+    let token = signer().sign(&claims);
+    let mut c = system
+        .connections
+        .open_session(SessionAuth::Upfront(token), None)
+        .await
+        .unwrap();
+    let open = ClientFrame {
+        request_id: 1,
+        command: Some(Command::OpenRoom(OpenRoom {
+            room_id: 1,
+            since_seq: 0,
+        })),
+    };
+    c.slot
+        .dispatch(ConnectionMessage::Frame(open, None))
+        .await
+        .unwrap();
+    loop {
+        match c.outbound.next().await {
+            Some(Outbound::Frame(f))
+                if matches!(f.frame().payload, Some(Payload::RoomOpened(_))) =>
+            {
+                return c;
+            }
+            Some(Outbound::Frame(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn signer() -> TokenSigner {
+    TokenSigner::new("k", vec![1; 32])
 }
 
 fn setup(members: u64) -> Setup {
@@ -77,7 +121,7 @@ fn setup(members: u64) -> Setup {
             SystemConfig {
                 chat: config,
                 auth: AuthConfig::default(),
-                signer: TokenSigner::new("k", vec![1; 32]),
+                signer: signer(),
                 node_id: "bench".into(),
                 node_index: 0,
                 fault_injection: false,
@@ -96,13 +140,7 @@ fn setup(members: u64) -> Setup {
         .unwrap();
         let mut queues = Vec::new();
         for u in 1..=members {
-            let (tx, rx) = outbound_queue(1 << 16);
-            system
-                .services
-                .core
-                .hub
-                .subscribe(Topic::Room(1), u, u, tx, false);
-            queues.push(rx);
+            queues.push(member(&system, u).await);
         }
         (system, queues)
     });
@@ -128,26 +166,23 @@ fn sequence_and_fan_out(bencher: Bencher, members: u64) {
             let start = n;
             n += BATCH;
             s.rt.block_on(async move {
-                let actor = rooms.get(room).await.unwrap();
                 let mut acks = Vec::with_capacity(BATCH as usize);
                 for i in start..start + BATCH {
-                    let (tx, rx) = ractor::concurrency::oneshot();
                     let req = SendRequest {
                         sender: 1,
                         client_msg_id: format!("m{i}"),
                         body: "x".repeat(100),
                         attachments: Vec::new(),
                     };
-                    actor.cast(RoomMessage::Send(req, tx.into())).unwrap();
-                    acks.push(rx);
+                    acks.push(rooms.submit(room, RoomOp::Send(req)).await.unwrap());
                 }
-                for rx in acks {
-                    rx.await.unwrap().unwrap();
+                for ack in acks {
+                    ack.await.unwrap();
                 }
             });
             let mut delivered = 0u64;
             for q in &mut s.queues {
-                while q.try_next_frame().is_some() {
+                while q.outbound.try_next_frame().is_some() {
                     delivered += 1;
                 }
             }

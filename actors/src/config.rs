@@ -178,3 +178,24 @@ impl FilesConfig {
         Ok(())
     }
 }
+
+/// `[bus]`: the in-process bus (single node) or NATS (cluster).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `local` (default) or `nats`.
+    pub backend: BusBackend,
+    /// NATS settings (backend `nats`).
+    pub nats: chat_cluster::NatsConfig,
+}
+
+/// Which bus carries events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusBackend {
+    /// In-process: one node.
+    #[default]
+    Local,
+    /// NATS: every node of a cluster.
+    Nats,
+}

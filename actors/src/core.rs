@@ -1,44 +1,51 @@
-//! What every actor of a node shares: config, store, ids, hub and bus.
+//! What every actor of a node shares: config, store, ids, hub, bus, presence and placement.
+//! Private to this crate; the transports ask [`crate::services::Services`] instead.
 
 use std::sync::Arc;
 
+use chat_cluster::Placement;
 use chat_store::SharedStore;
 
 use crate::{
-    bus::Bus, cluster::Placement, config::ChatConfig, hub::Hub, ids::IdGenerator,
+    bus::Bus, config::ChatConfig, hub::Hub, ids::IdGenerator, limits::Limits, metrics::Metrics,
     presence::Presence,
 };
 
 /// Shared, immutable wiring of one node's actors.
 pub struct Core {
     /// Limits and timings.
-    pub config: ChatConfig,
+    pub(crate) config: ChatConfig,
     /// The store backend.
-    pub store: SharedStore,
+    pub(crate) store: SharedStore,
     /// Id generator of this node.
-    pub ids: Arc<IdGenerator>,
+    pub(crate) ids: Arc<IdGenerator>,
     /// Local fan-out.
-    pub hub: Arc<Hub>,
-    /// Who is online.
-    pub presence: Arc<Presence>,
+    pub(crate) hub: Arc<Hub>,
+    /// Who is online, cluster-wide.
+    pub(crate) presence: Arc<dyn Presence>,
     /// Cross-node (or in-process) publication.
-    pub bus: Arc<dyn Bus>,
-    /// This node's name.
-    pub node_id: String,
+    pub(crate) bus: Arc<dyn Bus>,
     /// Who owns which room and user session (a single node owns everything).
-    pub placement: Arc<Placement>,
+    pub(crate) placement: Arc<Placement>,
     /// Counters and histograms for `/metrics`.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Rate and connection limits.
-    pub limits: Arc<crate::limits::Limits>,
+    pub(crate) limits: Arc<Limits>,
     /// Enables test-only fault injection (never on in production).
-    pub fault_injection: bool,
+    pub(crate) fault_injection: bool,
+}
+
+impl Core {
+    /// This node's name.
+    pub(crate) fn node_id(&self) -> &Arc<str> {
+        self.placement.name()
+    }
 }
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
-            .field("node_id", &self.node_id)
+            .field("node_id", self.node_id())
             .finish_non_exhaustive()
     }
 }

@@ -1,10 +1,14 @@
-//! The one error type of the messenger, and its protocol form.
+//! The one error type of the messenger, its protocol form and how it crosses to peers; and
+//! the error of starting a node's actors.
 
-use chat_proto::v1::{self, ErrorCode};
+use chat_cluster::ClusterError;
+use chat_proto::v1::{self, CloseCode, ErrorCode};
 use chat_store::StoreError;
 
 /// A stable, documented, machine-readable reason (docs/protocol.md lists them all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::EnumIter)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::EnumIter, strum::IntoStaticStr,
+)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
 pub enum Reason {
@@ -69,74 +73,14 @@ pub enum Reason {
     UploadInterrupted,
     SessionRequired,
     Starting,
+    NotFound,
+    AlreadyExists,
 }
 
 impl Reason {
-    /// The wire spelling.
+    /// The wire spelling (derived from the name: `RoomFull` is `ROOM_FULL`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidUsername => "INVALID_USERNAME",
-            Self::InvalidDisplayName => "INVALID_DISPLAY_NAME",
-            Self::InvalidPassword => "INVALID_PASSWORD",
-            Self::UsernameTaken => "USERNAME_TAKEN",
-            Self::BadCredentials => "BAD_CREDENTIALS",
-            Self::TokenMissing => "TOKEN_MISSING",
-            Self::TokenInvalid => "TOKEN_INVALID",
-            Self::TokenExpired => "TOKEN_EXPIRED",
-            Self::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
-            Self::NotAuthenticated => "NOT_AUTHENTICATED",
-            Self::AlreadyAuthenticated => "ALREADY_AUTHENTICATED",
-            Self::MalformedFrame => "MALFORMED_FRAME",
-            Self::MalformedRequest => "MALFORMED_REQUEST",
-            Self::UnknownCommand => "UNKNOWN_COMMAND",
-            Self::FrameTooLarge => "FRAME_TOO_LARGE",
-            Self::EmptyMessage => "EMPTY_MESSAGE",
-            Self::MessageTooLong => "MESSAGE_TOO_LONG",
-            Self::InvalidClientMsgId => "INVALID_CLIENT_MSG_ID",
-            Self::InvalidRoomName => "INVALID_ROOM_NAME",
-            Self::InvalidLimit => "INVALID_LIMIT",
-            Self::InvalidArgument => "INVALID_ARGUMENT",
-            Self::SeqInFuture => "SEQ_IN_FUTURE",
-            Self::SeqBeyondLast => "SEQ_BEYOND_LAST",
-            Self::InvalidCursor => "INVALID_CURSOR",
-            Self::CursorExpired => "CURSOR_EXPIRED",
-            Self::SessionNotFound => "SESSION_NOT_FOUND",
-            Self::SessionClosed => "SESSION_CLOSED",
-            Self::Blocked => "BLOCKED",
-            Self::AlreadyFriends => "ALREADY_FRIENDS",
-            Self::RequestPending => "REQUEST_PENDING",
-            Self::NoSuchRequest => "NO_SUCH_REQUEST",
-            Self::NotFriends => "NOT_FRIENDS",
-            Self::CannotFriendSelf => "CANNOT_FRIEND_SELF",
-            Self::InvalidStatusMessage => "INVALID_STATUS_MESSAGE",
-            Self::InvalidPrefix => "INVALID_PREFIX",
-            Self::UserNotFound => "USER_NOT_FOUND",
-            Self::RoomNotFound => "ROOM_NOT_FOUND",
-            Self::NotAMember => "NOT_A_MEMBER",
-            Self::NotAGroupRoom => "NOT_A_GROUP_ROOM",
-            Self::RoomFull => "ROOM_FULL",
-            Self::TooManyRooms => "TOO_MANY_ROOMS",
-            Self::TooManyContacts => "TOO_MANY_CONTACTS",
-            Self::TooManyPendingRequests => "TOO_MANY_PENDING_REQUESTS",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
-            Self::CannotDirectSelf => "CANNOT_DIRECT_SELF",
-            Self::RoomUnavailable => "ROOM_UNAVAILABLE",
-            Self::StoreUnavailable => "STORE_UNAVAILABLE",
-            Self::Draining => "DRAINING",
-            Self::Internal => "INTERNAL",
-            Self::FileTooLarge => "FILE_TOO_LARGE",
-            Self::FileEmpty => "FILE_EMPTY",
-            Self::InvalidFileName => "INVALID_FILE_NAME",
-            Self::FileNotFound => "FILE_NOT_FOUND",
-            Self::TooManyAttachments => "TOO_MANY_ATTACHMENTS",
-            Self::NotAnImage => "NOT_AN_IMAGE",
-            Self::ThumbnailNotReady => "THUMBNAIL_NOT_READY",
-            Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
-            Self::UploadInterrupted => "UPLOAD_INTERRUPTED",
-            Self::SessionRequired => "SESSION_REQUIRED",
-            Self::Starting => "STARTING",
-        }
+        self.into()
     }
 }
 
@@ -268,7 +212,10 @@ impl ChatError {
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Self::NotFound(Reason::InvalidArgument, "not found".into()),
+            StoreError::NotFound => Self::NotFound(Reason::NotFound, "not found (any more)".into()),
+            StoreError::AlreadyExists => {
+                Self::AlreadyExists(Reason::AlreadyExists, "it exists already".into())
+            }
             StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
                 tracing::warn!(error = %e, "store unavailable");
                 Self::Unavailable(
@@ -276,12 +223,92 @@ impl From<StoreError> for ChatError {
                     "storage temporarily unavailable, retry".into(),
                 )
             }
-            other => {
-                tracing::error!(error = %other, "store failure");
-                Self::Internal(other.to_string())
+            StoreError::Invalid(_) | StoreError::Backend(_) | StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "store failure");
+                Self::Internal(e.to_string())
             }
         }
     }
+}
+
+impl From<ClusterError> for ChatError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Unreachable(_) | ClusterError::Timeout(_) => Self::Unavailable(
+                Reason::RoomUnavailable,
+                "the node owning this is unreachable, retry".into(),
+            ),
+            ClusterError::Config(_)
+            | ClusterError::Tls(_)
+            | ClusterError::Nats(_)
+            | ClusterError::Spawn(_)
+            | ClusterError::Malformed(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl ChatError {
+    /// The close code when this error ends a connection (its authentication was refused, or
+    /// it is one too many); `None` when the connection carries on.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            Self::Unauthenticated(..) => Some(CloseCode::Unauthenticated),
+            Self::ResourceExhausted(Reason::TooManyConnections, ..) => {
+                Some(CloseCode::TooManyConnections)
+            }
+            Self::InvalidArgument(..)
+            | Self::NotFound(..)
+            | Self::AlreadyExists(..)
+            | Self::PermissionDenied(..)
+            | Self::ResourceExhausted(..)
+            | Self::FailedPrecondition(..)
+            | Self::Unavailable(..)
+            | Self::Internal(..) => None,
+        }
+    }
+
+    /// The error as it crosses to a peer: like the client's, but an internal error keeps
+    /// its detail (peers log it; clients never see it).
+    pub fn to_wire(&self) -> v1::Error {
+        let mut e = self.to_proto();
+        if let Self::Internal(detail) = self {
+            e.message = detail.clone();
+        }
+        e
+    }
+
+    /// The error a peer sent, as this node's own (the client sees exactly what the owner
+    /// would have sent it). A reason this build does not know keeps its code.
+    pub fn from_wire(e: &v1::Error) -> Self {
+        use v1::ErrorCode as C;
+        let reason: Reason = e.reason.parse().unwrap_or(Reason::Internal);
+        let message = e.message.clone();
+        match e.code() {
+            C::InvalidArgument => Self::InvalidArgument(reason, message),
+            C::NotFound => Self::NotFound(reason, message),
+            C::AlreadyExists => Self::AlreadyExists(reason, message),
+            C::PermissionDenied => Self::PermissionDenied(reason, message),
+            C::ResourceExhausted => Self::ResourceExhausted(reason, message, e.retry_after_ms),
+            C::FailedPrecondition => Self::FailedPrecondition(reason, message),
+            C::Unauthenticated => Self::Unauthenticated(reason, message),
+            C::Unavailable => Self::Unavailable(reason, message),
+            C::Unspecified | C::Internal => Self::Internal(format!("from a peer: {message}")),
+        }
+    }
+}
+
+/// Why a node's actor system could not start. Never reaches a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is out of range or inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Joining the cluster or connecting to NATS failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A supervisor could not be spawned.
+    #[error("cannot start the {0}")]
+    Spawn(String),
 }
 
 #[cfg(test)]

@@ -12,6 +12,13 @@ use prometheus_client::{
     registry::Registry,
 };
 
+/// Registers each metric under its name and help text.
+macro_rules! register {
+    ($registry:expr, $($name:literal, $help:literal, $metric:expr;)*) => {
+        $($registry.register($name, $help, $metric.clone());)*
+    };
+}
+
 /// Every metric of a node.
 pub struct Metrics {
     registry: Registry,
@@ -35,23 +42,25 @@ pub struct Metrics {
     pub store_ok: Gauge,
     /// Active user session actors (kept by the user supervisor).
     pub user_sessions: Gauge,
-    connections: Gauge,
+    /// Open client connections (kept by the connection registry).
+    pub connections: Gauge,
     room_actors: Gauge,
     cluster_members: Gauge,
     bus_up: Gauge,
+    bus_dropped: Counter,
 }
 
 /// Live values read at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Live {
-    /// Open client connections.
-    pub connections: usize,
     /// Active room actors.
     pub room_actors: usize,
     /// Cluster members in this node's view.
     pub cluster_members: usize,
     /// The bus is connected (always for the in-process bus).
     pub bus_up: bool,
+    /// Events the bus dropped so far.
+    pub bus_dropped: u64,
 }
 
 impl Default for Metrics {
@@ -80,70 +89,25 @@ impl Metrics {
             user_sessions: Gauge::default(),
             cluster_members: Gauge::default(),
             bus_up: Gauge::default(),
+            bus_dropped: Counter::default(),
             registry: Registry::default(),
         };
-        let r = &mut registry;
-        r.register("frames_in", "Client frames received", m.frames_in.clone());
-        r.register(
-            "messages_sequenced",
-            "Messages made durable by this node's rooms",
-            m.messages_sequenced.clone(),
-        );
-        r.register(
-            "deliveries",
-            "Frames queued for this node's connections",
-            m.deliveries.clone(),
-        );
-        r.register(
-            "room_requests_forwarded",
-            "Room operations sent to the owning node",
-            m.forwarded.clone(),
-        );
-        r.register(
-            "resyncs",
-            "Subscribers told to recover by seq (close 4003)",
-            m.resyncs.clone(),
-        );
-        r.register(
-            "send_seconds",
-            "From a send reaching its room to its durable ack",
-            m.send_seconds.clone(),
-        );
-        r.register(
-            "store_append_seconds",
-            "One store append of a room's batch",
-            m.append_seconds.clone(),
-        );
-        r.register(
-            "store_append_failures",
-            "Store appends that failed",
-            m.append_failures.clone(),
-        );
-        r.register(
-            "store_ok",
-            "1 while the store's last append succeeded",
-            m.store_ok.clone(),
-        );
-        r.register(
-            "connections",
-            "Open client connections",
-            m.connections.clone(),
-        );
-        r.register("room_actors", "Active room actors", m.room_actors.clone());
-        r.register(
-            "user_sessions",
-            "Active user session actors",
-            m.user_sessions.clone(),
-        );
-        r.register(
-            "cluster_members",
-            "Cluster members in this node's view",
-            m.cluster_members.clone(),
-        );
-        r.register(
-            "bus_up",
-            "1 while the event bus is connected",
-            m.bus_up.clone(),
+        register!(&mut registry,
+            "frames_in", "Client frames received", m.frames_in;
+            "messages_sequenced", "Messages made durable by this node's rooms", m.messages_sequenced;
+            "deliveries", "Frames queued for this node's connections", m.deliveries;
+            "room_requests_forwarded", "Room operations sent to the owning node", m.forwarded;
+            "resyncs", "Subscribers told to recover by seq (close 4003)", m.resyncs;
+            "send_seconds", "From a send reaching its room to its durable ack", m.send_seconds;
+            "store_append_seconds", "One store append of a room's batch", m.append_seconds;
+            "store_append_failures", "Store appends that failed", m.append_failures;
+            "store_ok", "1 while the store's last append succeeded", m.store_ok;
+            "connections", "Open client connections", m.connections;
+            "room_actors", "Active room actors", m.room_actors;
+            "user_sessions", "Active user session actors", m.user_sessions;
+            "cluster_members", "Cluster members in this node's view", m.cluster_members;
+            "bus_up", "1 while the event bus is connected", m.bus_up;
+            "bus_dropped", "Events that never left this node (the bus's publish queue was full)", m.bus_dropped;
         );
         Self { registry, ..m }
     }
@@ -153,10 +117,12 @@ impl Metrics {
         let gauge = |g: &Gauge, v: usize| {
             g.set(i64::try_from(v).unwrap_or(i64::MAX));
         };
-        gauge(&self.connections, live.connections);
         gauge(&self.room_actors, live.room_actors);
         gauge(&self.cluster_members, live.cluster_members);
         gauge(&self.bus_up, usize::from(live.bus_up));
+        // A total kept by the bus: the counter catches up with it.
+        self.bus_dropped
+            .inc_by(live.bus_dropped.saturating_sub(self.bus_dropped.get()));
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             text.clear();
@@ -174,14 +140,16 @@ mod tests {
         let m = Metrics::new();
         m.messages_sequenced.inc_by(3);
         m.send_seconds.observe(0.002);
+        m.connections.set(7);
         let text = m.render(Live {
-            connections: 7,
             bus_up: true,
+            bus_dropped: 2,
             ..Live::default()
         });
         assert!(text.contains("chat_messages_sequenced_total 3"), "{text}");
         assert!(text.contains("chat_connections 7"), "{text}");
         assert!(text.contains("chat_bus_up 1"), "{text}");
+        assert!(text.contains("chat_bus_dropped_total 2"), "{text}");
         assert!(text.contains("chat_send_seconds_bucket"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

@@ -8,13 +8,13 @@ use chat_proto::v1::{self, ServerFrame, server_frame::Payload};
 use chat_store::{SocialEdge, StoreError, UserId, UserRecord};
 
 use crate::{
-    Services,
     auth::validate,
     convert,
     error::{ChatError, Reason},
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
+    services::Services,
 };
 
 const MAX_STATUS_CHARS: usize = 140;
@@ -438,29 +438,4 @@ pub async fn list(services: &Services, me: UserId) -> Result<v1::Friends, ChatEr
             .cmp(&b.user.as_ref().map(|u| &u.username))
     });
     Ok(out)
-}
-
-/// Tells a user's friends that they went online or offline.
-pub async fn announce_presence(services_core: &crate::Core, user: UserId, online: bool) {
-    let edges = match services_core.store.social_edges(user).await {
-        Ok(edges) => edges,
-        Err(e) => {
-            tracing::warn!(user, error = %e, "cannot tell friends about presence");
-            return;
-        }
-    };
-    let frame = EncodedFrame::new(ServerFrame {
-        request_id: 0,
-        payload: Some(Payload::FriendPresence(v1::FriendPresence {
-            user_id: user,
-            online,
-        })),
-    });
-    for (friend, edge) in edges {
-        if edge.friends_since_ms.is_some() {
-            services_core
-                .bus
-                .publish(Topic::User(friend), Arc::new(Event::new(frame.clone())));
-        }
-    }
 }

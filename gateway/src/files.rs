@@ -26,8 +26,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::{
-    Gateway,
-    http::{bearer, error_response, json},
+    respond::{bearer, error_response, json},
+    state::Gateway,
 };
 
 /// Query of every files route.
@@ -62,18 +62,6 @@ fn authenticate(g: &Gateway, headers: &HeaderMap, q: &FileQuery) -> Result<u64, 
     g.services.auth.verify_access(token)
 }
 
-/// An error as the files API answers it: like every other route, except that a too-large
-/// upload is `413` and an unsatisfiable range `416`.
-fn file_error(e: &ChatError) -> Response {
-    let mut response = error_response(e);
-    match e.reason() {
-        Reason::FileTooLarge => *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE,
-        Reason::RangeNotSatisfiable => *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE,
-        _ => {}
-    }
-    response
-}
-
 fn parse_id(raw: &str) -> Result<u64, ChatError> {
     raw.parse().map_err(|_| ChatError::file_not_found())
 }
@@ -87,7 +75,7 @@ pub async fn upload(
 ) -> Response {
     let user = match authenticate(&g, &headers, &q) {
         Ok(u) => u,
-        Err(e) => return file_error(&e),
+        Err(e) => return error_response(&e),
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -106,7 +94,7 @@ pub async fn upload(
             }
             response
         }
-        Err(e) => file_error(&e),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -124,7 +112,7 @@ pub async fn info(
     .await;
     match result {
         Ok(file) => json(StatusCode::OK, &convert::file_info(&file)),
-        Err(e) => file_error(&e),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -195,11 +183,11 @@ async fn serve(
     .await;
     let file = match file {
         Ok(f) => f,
-        Err(e) => return file_error(&e),
+        Err(e) => return error_response(&e),
     };
     let served = match Served::of(&file, variant) {
         Ok(s) => s,
-        Err(e) => return file_error(&e),
+        Err(e) => return error_response(&e),
     };
     let mut out = HeaderMap::new();
     common_headers(&mut out, &file, &served, variant);
@@ -209,7 +197,7 @@ async fn serve(
     let range = match requested_range(headers, &served) {
         Ok(r) => r,
         Err(e) => {
-            let mut response = file_error(&e);
+            let mut response = error_response(&e);
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", served.size)) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
@@ -218,7 +206,7 @@ async fn serve(
     };
     let stream = match g.services.files.read(&file, variant, range.clone()).await {
         Ok(s) => s,
-        Err(e) => return file_error(&e),
+        Err(e) => return error_response(&e),
     };
     let (status, length) = match &range {
         Some(r) => {

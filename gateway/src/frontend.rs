@@ -15,7 +15,7 @@ use axum::{
 use chat_actors::{ChatError, Reason};
 use tower::ServiceExt as _;
 
-use crate::http::error_response;
+use crate::respond::error_response;
 
 /// See the module doc. Cheap to clone.
 #[derive(Clone)]

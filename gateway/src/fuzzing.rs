@@ -9,7 +9,7 @@ use axum::{
 use chat_actors::Reason;
 use chat_proto::v1::{LoginRequest, LogoutRequest, RefreshRequest, SignupRequest};
 
-use crate::{files, http, poll};
+use crate::{files, poll, respond};
 
 /// The entity tag the fuzzed file answers `If-Range` with.
 const ETAG: &str = "\"0123abcd\"";
@@ -32,10 +32,10 @@ pub fn request(data: &[u8]) {
     check_range(range, if_range, size);
     check_disposition(&String::from_utf8_lossy(name));
     let body = Bytes::copy_from_slice(body);
-    let _ = http::parse::<SignupRequest>(&body);
-    let _ = http::parse::<LoginRequest>(&body);
-    let _ = http::parse::<RefreshRequest>(&body);
-    let _ = http::parse::<LogoutRequest>(&body);
+    let _ = respond::parse::<SignupRequest>(&body);
+    let _ = respond::parse::<LoginRequest>(&body);
+    let _ = respond::parse::<RefreshRequest>(&body);
+    let _ = respond::parse::<LogoutRequest>(&body);
 }
 
 fn headers(pairs: &[(header::HeaderName, &[u8])]) -> HeaderMap {
@@ -50,7 +50,7 @@ fn headers(pairs: &[(header::HeaderName, &[u8])]) -> HeaderMap {
 
 fn check_bearer(value: &[u8]) {
     let map = headers(&[(header::AUTHORIZATION, value)]);
-    let token = http::bearer(&map);
+    let token = respond::bearer(&map);
     assert_eq!(token, token.trim(), "a token keeps surrounding blanks");
     if !token.is_empty() {
         assert!(value.starts_with(b"Bearer "), "a token without the scheme");

@@ -37,7 +37,7 @@ pub struct Timeouts {
 
 impl Timeouts {
     /// From the gateway's configuration.
-    pub fn of(config: &crate::GatewayConfig) -> Self {
+    pub fn of(config: &crate::config::GatewayConfig) -> Self {
         Self {
             header_read: Duration::from_secs(config.header_read_timeout_secs),
             http2_keepalive: Duration::from_secs(config.http2_keepalive_secs),

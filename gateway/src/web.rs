@@ -46,7 +46,7 @@ const INDEX: &[u8] = include_bytes!("../../web/index.html");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-pub fn routes() -> Router<crate::Gateway> {
+pub fn routes() -> Router<crate::state::Gateway> {
     Router::new()
         .route("/", get(index))
         .route("/app/{*path}", get(asset))

@@ -13,17 +13,23 @@ use axum::{
 };
 use chat_actors::{
     ChatError, Reason,
-    connection::{ConnectionHandle, ConnectionMessage},
+    connection::{Admission, ConnectionHandle, ConnectionMessage, ConnectionSlot, SessionAuth},
     outbound::{CloseRequest, EncodedFrame, Outbound, OutboundReceiver},
 };
 use chat_proto::{
-    Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame,
-    v1::{Authenticate, ClientFrame, client_frame::Command},
+    Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame, v1::ClientFrame,
 };
-use futures::{SinkExt, StreamExt, stream::SplitSink};
+use futures::{
+    SinkExt, StreamExt,
+    stream::{SplitSink, SplitStream},
+};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
-use crate::Gateway;
+use crate::{
+    respond::{PeerIp, error_response},
+    state::Gateway,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -46,18 +52,18 @@ fn negotiate(headers: &HeaderMap) -> Option<(Codec, Option<&'static str>)> {
 pub async fn upgrade(
     State(g): State<Gateway>,
     Query(query): Query<WsQuery>,
-    crate::http::PeerIp(ip): crate::http::PeerIp,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if g.is_draining() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
-    }
-    // Counted from the upgrade until the socket's task ends.
-    let ip_guard = match ip.map(|ip| g.services.core.limits.ip_connected(ip)) {
-        Some(Err(e)) => return crate::http::error_response(&e),
-        Some(Ok(guard)) => Some(guard),
-        None => None,
+    // Counted from the upgrade until the connection ends; refused while draining. A token
+    // in the URL is checked by the connection itself, so a bad one is answered on the socket.
+    let admission = match g
+        .connections
+        .admit(SessionAuth::InBand(query.access_token), ip)
+    {
+        Ok(a) => a,
+        Err(e) => return error_response(&e),
     };
     let Some((codec, protocol)) = negotiate(&headers) else {
         return (
@@ -76,16 +82,13 @@ pub async fn upgrade(
     if let Some(p) = protocol {
         ws = ws.protocols([p]);
     }
-    ws.on_upgrade(move |socket| async move {
-        let _counted = ip_guard;
-        serve(g, socket, codec, query.access_token).await;
-    })
+    ws.on_upgrade(move |socket| serve(g, socket, codec, admission))
 }
 
 /// Runs one socket. Its future lives as long as the socket, so large one-off steps (opening
 /// the connection) are boxed rather than inlined into it.
-async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String>) {
-    let handle = match Box::pin(g.services.connections.open(&g.services)).await {
+async fn serve(g: Gateway, socket: WebSocket, codec: Codec, admission: Admission) {
+    let handle = match Box::pin(admission.open()).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "cannot open connection");
@@ -99,55 +102,12 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
         closer,
         ..
     } = handle;
-    if let Some(token) = token {
-        let frame = ClientFrame {
-            request_id: 0,
-            command: Some(Command::Authenticate(Authenticate {
-                access_token: token,
-            })),
-        };
-        let _ = slot.dispatch(ConnectionMessage::Frame(frame, None)).await;
-    }
-    let (sink, mut stream) = socket.split();
+    let (sink, stream) = socket.split();
     let writer = write_loop(sink, outbound, codec, g.config.write_coalesce);
     tokio::pin!(writer);
-    let reader = async {
-        loop {
-            let message = match stream.next().await {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => return Some(read_error_close(e)),
-                None => return None,
-            };
-            let decoded = match (codec, message) {
-                (Codec::Json, Message::Text(t)) => decode(&g, codec, &t.into()),
-                (Codec::Proto, Message::Binary(b)) => decode(&g, codec, &b),
-                (_, Message::Close(_)) => return None,
-                (_, Message::Ping(_) | Message::Pong(_)) => continue,
-                (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => Err((
-                    0,
-                    ChatError::invalid(
-                        Reason::MalformedFrame,
-                        "wrong frame type: chat.v1.json uses text frames, chat.v1.proto binary frames",
-                    ),
-                )),
-            };
-            // Every message to the actor carries a permit: that bounds work in flight, and
-            // lets an idle connection's actor hibernate knowing nothing is queued.
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return None;
-            };
-            let message = match decoded {
-                Ok(frame) => ConnectionMessage::Frame(frame, Some(permit)),
-                Err((request_id, e)) => ConnectionMessage::Reject(request_id, e, Some(permit)),
-            };
-            if slot.dispatch(message).await.is_err() {
-                return None;
-            }
-        }
-    };
     let end = tokio::select! {
         () = &mut writer => End::Written,
-        end = reader => End::ReadSide(end),
+        end = read_loop(&g, stream, codec, &slot, &permits) => End::ReadSide(end),
         () = closer.closed() => End::CloseRequested,
     };
     match end {
@@ -168,6 +128,49 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, token: Option<String
         }
     }
     slot.close().await;
+}
+
+/// Decodes frames into the connection until the client or the socket ends; maybe with a
+/// close to send.
+async fn read_loop(
+    g: &Gateway,
+    mut stream: SplitStream<WebSocket>,
+    codec: Codec,
+    slot: &std::sync::Arc<ConnectionSlot>,
+    permits: &std::sync::Arc<Semaphore>,
+) -> Option<CloseRequest> {
+    loop {
+        let message = match stream.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Some(read_error_close(e)),
+            None => return None,
+        };
+        let decoded = match (codec, message) {
+            (Codec::Json, Message::Text(t)) => decode(g, codec, &t.into()),
+            (Codec::Proto, Message::Binary(b)) => decode(g, codec, &b),
+            (_, Message::Close(_)) => return None,
+            (_, Message::Ping(_) | Message::Pong(_)) => continue,
+            (Codec::Json, Message::Binary(_)) | (Codec::Proto, Message::Text(_)) => Err((
+                0,
+                ChatError::invalid(
+                    Reason::MalformedFrame,
+                    "wrong frame type: chat.v1.json uses text frames, chat.v1.proto binary frames",
+                ),
+            )),
+        };
+        // Every message to the actor carries a permit: that bounds work in flight, and lets
+        // an idle connection's actor hibernate knowing nothing is queued.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return None;
+        };
+        let message = match decoded {
+            Ok(frame) => ConnectionMessage::Frame(frame, Some(permit)),
+            Err((request_id, e)) => ConnectionMessage::Reject(request_id, e, Some(permit)),
+        };
+        if slot.dispatch(message).await.is_err() {
+            return None;
+        }
+    }
 }
 
 /// How long a closing connection's writer may take to write what it still owes (queued

@@ -73,7 +73,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             return Err(e);
         }
     };
-    let gateway = Gateway::new(system.services.clone(), config.http.clone());
+    let gateway = Gateway::new(
+        system.services.clone(),
+        system.connections.clone(),
+        config.http.clone(),
+    );
     front.install(gateway.router());
     gateway.set_ready(true);
     tracing::info!(%http_addr, node_id = %config.node_id(), data_dir = %data_dir.display(), "listening");

@@ -4,7 +4,7 @@
 mod token;
 pub mod validate;
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use argon2::{
     Argon2, Params,
@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 pub use token::{Claims, TokenError, TokenSigner};
 
 use crate::{
-    error::{ChatError, Reason},
+    error::{ChatError, Reason, StartError},
     ids::{IdGenerator, now_ms},
+    limits::Limits,
 };
 
 /// Settings of the account service.
@@ -77,6 +78,8 @@ struct Inner {
     /// Verified against when the username is unknown, so timing does not reveal which
     /// usernames exist.
     dummy_hash: String,
+    /// Sign-up and log-in rates.
+    limits: Arc<Limits>,
 }
 
 fn bad_credentials() -> ChatError {
@@ -96,15 +99,17 @@ fn secs(ms: i64) -> i64 {
 
 impl AuthService {
     /// Builds the service. Fails when the Argon2 parameters are out of range.
-    pub fn new(
+    pub(crate) fn new(
         config: AuthConfig,
         store: SharedStore,
         ids: Arc<IdGenerator>,
         signer: TokenSigner,
-    ) -> Result<Self, ChatError> {
+        limits: Arc<Limits>,
+    ) -> Result<Self, StartError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
-            .map_err(|e| ChatError::Internal(format!("argon2 params: {e}")))?;
-        let dummy_hash = hash_password(&params, "dummy password for timing")?;
+            .map_err(|e| StartError::Config(format!("auth: argon2 parameters: {e}")))?;
+        let dummy_hash = hash_password(&params, "dummy password for timing")
+            .map_err(|e| StartError::Config(format!("auth: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -113,17 +118,23 @@ impl AuthService {
                 signer,
                 params,
                 dummy_hash,
+                limits,
             }),
         })
     }
 
-    /// Creates an account and logs it in.
+    /// Creates an account and logs it in; at most `limits.signups_per_ip_per_hour` from the
+    /// client's address (`from`, when known).
     pub async fn signup(
         &self,
+        from: Option<IpAddr>,
         username: &str,
         display_name: &str,
         password: &str,
     ) -> Result<IssuedTokens, ChatError> {
+        if let Some(ip) = from {
+            self.inner.limits.signup(ip)?;
+        }
         let username = validate::username(username)?;
         let display_name = validate::display_name(display_name)?;
         validate::password(password)?;
@@ -158,8 +169,15 @@ impl AuthService {
         self.issue(user, self.inner.ids.next_id()).await
     }
 
-    /// Checks credentials and issues a token pair.
-    pub async fn login(&self, username: &str, password: &str) -> Result<IssuedTokens, ChatError> {
+    /// Checks credentials and issues a token pair; attempts are limited per address (`from`,
+    /// when known) and per username (`limits.logins_per_*`).
+    pub async fn login(
+        &self,
+        from: Option<IpAddr>,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedTokens, ChatError> {
+        self.inner.limits.login(from, username)?;
         let user = match validate::username(username) {
             Ok(name) => self.inner.store.user_by_username(&name).await?,
             Err(_) => None,

@@ -1,37 +1,26 @@
 //! The commands that need no per-connection state: validation, then the room actor or the
 //! store. Shared by every transport through the connection actor.
 
-use std::{collections::BTreeSet, future::Future, sync::Arc};
+use std::{collections::BTreeSet, sync::Arc};
 
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 
 use crate::{
-    Services,
-    cluster::codec::RoomOp,
     convert,
     error::{ChatError, Reason},
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
-    room::{Ack, SendRequest, snapshot_to_proto},
+    room::{self, RoomOp, RoomOutcome, SendRequest},
+    route::Pending,
+    services::Services,
     social,
 };
 
 const MAX_CLIENT_MSG_ID: usize = 64;
 const DEFAULT_HISTORY_PAGE: usize = 50;
 const DEFAULT_ROOM_LIST: usize = 100;
-
-/// The protocol form of an ack.
-pub fn ack_to_proto(a: &Ack) -> v1::SendAck {
-    v1::SendAck {
-        room_id: a.room_id,
-        client_msg_id: a.client_msg_id.clone(),
-        seq: a.seq,
-        message_id: a.message_id,
-        sent_at_ms: a.sent_at_ms,
-    }
-}
 
 fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), ChatError> {
     let id = &send.client_msg_id;
@@ -59,11 +48,11 @@ fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), Chat
 
 /// Validates a send and hands it to its room, in call order. The returned future resolves
 /// to the ack once the message is durable.
-pub async fn start_send(
+pub(super) async fn start_send(
     services: &Services,
     sender: UserId,
     send: v1::SendMessage,
-) -> Result<impl Future<Output = Result<Ack, ChatError>> + use<>, ChatError> {
+) -> Result<Pending<RoomOutcome>, ChatError> {
     validate_send(services, &send)?;
     services.core.limits.message(sender)?;
     // Sharing the files first means every member who receives the message can already
@@ -78,16 +67,20 @@ pub async fn start_send(
         body: send.body,
         attachments,
     };
-    services.rooms.start_send(send.room_id, request).await
+    services
+        .rooms
+        .submit(send.room_id, RoomOp::Send(request))
+        .await
+}
+
+/// Runs a room operation and answers with its outcome.
+async fn in_room(services: &Services, room: RoomId, op: RoomOp) -> Result<Payload, ChatError> {
+    let outcome = services.rooms.request(room, op).await?;
+    Ok(outcome.into_payload(room))
 }
 
 fn ok(r: Result<(), ChatError>) -> Result<Payload, ChatError> {
     r.map(|()| Payload::Ok(v1::Ok {}))
-}
-
-/// Leaves a room.
-pub async fn leave(services: &Services, user: UserId, room: RoomId) -> Result<(), ChatError> {
-    services.rooms.act(room, RoomOp::Leave { user }).await
 }
 
 /// Runs a command that needs no connection (a unary RPC): everything but authenticating and
@@ -100,10 +93,13 @@ pub async fn unary(
 ) -> Result<Payload, ChatError> {
     match command {
         Command::SendMessage(send) => {
-            let ack = start_send(services, user.id, send).await?.await?;
-            Ok(Payload::SendAck(ack_to_proto(&ack)))
+            let room = send.room_id;
+            let outcome = start_send(services, user.id, send).await?.await?;
+            Ok(outcome.into_payload(room))
         }
-        Command::LeaveRoom(l) => ok(leave(services, user.id, l.room_id).await),
+        Command::LeaveRoom(l) => {
+            in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
+        }
         Command::Authenticate(_) | Command::OpenRoom(_) | Command::CloseRoom(_) => {
             Err(ChatError::FailedPrecondition(
                 Reason::SessionRequired,
@@ -127,30 +123,23 @@ pub async fn execute(
         Command::GetUser(q) => get_user(services, q)
             .await
             .map(|u| Payload::User(convert::user(&u))),
-        Command::CreateDirectRoom(c) => create_direct(services, user.id, c.peer_id)
-            .await
-            .map(Payload::Room),
+        Command::CreateDirectRoom(c) => create_direct(services, user.id, c.peer_id).await,
         Command::CreateGroupRoom(c) => create_group(services, user.id, c).await.map(Payload::Room),
         Command::InviteMembers(i) => {
-            let snapshot = services
-                .rooms
-                .invite(i.room_id, Some(user.id), i.user_ids)
-                .await?;
-            Ok(Payload::Room(snapshot_to_proto(&snapshot)))
+            let op = RoomOp::Invite {
+                by: Some(user.id),
+                users: i.user_ids,
+            };
+            in_room(services, i.room_id, op).await
         }
         Command::MarkRead(m) => {
             let op = RoomOp::MarkRead {
                 user: user.id,
                 seq: m.seq,
             };
-            services.rooms.act(m.room_id, op).await?;
-            Ok(Payload::Ok(v1::Ok {}))
+            in_room(services, m.room_id, op).await
         }
-        Command::Typing(t) => {
-            let op = RoomOp::Typing { user: user.id };
-            services.rooms.act(t.room_id, op).await?;
-            Ok(Payload::Ok(v1::Ok {}))
-        }
+        Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: user.id }).await,
         Command::UpdateProfile(u) => {
             let updated = social::update_profile(
                 services,
@@ -180,7 +169,7 @@ pub async fn execute(
         Command::ListRooms(l) => list_rooms(services, user.id, l.limit)
             .await
             .map(Payload::RoomList),
-        Command::GetHistory(h) => history(services, user.id, h).await.map(Payload::History),
+        Command::GetHistory(h) => history(services, user.id, h).await,
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
@@ -230,7 +219,7 @@ async fn create_direct(
     services: &Services,
     me: UserId,
     peer: UserId,
-) -> Result<v1::Room, ChatError> {
+) -> Result<Payload, ChatError> {
     if peer == me {
         return Err(ChatError::invalid(
             Reason::CannotDirectSelf,
@@ -249,7 +238,7 @@ async fn create_direct(
         Some(id) => id,
         None => {
             services.core.limits.room(me)?;
-            crate::room::require_room_capacity(&services.core, &[me, peer]).await?;
+            room::require_room_capacity(&services.core, &[me, peer]).await?;
             let record = RoomRecord {
                 id: services.core.ids.next_id(),
                 kind: RoomKind::Direct,
@@ -267,8 +256,11 @@ async fn create_direct(
         }
     };
     // Asking again re-adds whoever left, and returns the room as it stands.
-    let snapshot = services.rooms.invite(room_id, None, vec![me, peer]).await?;
-    Ok(snapshot_to_proto(&snapshot))
+    let op = RoomOp::Invite {
+        by: None,
+        users: vec![me, peer],
+    };
+    in_room(services, room_id, op).await
 }
 
 async fn create_group(
@@ -305,7 +297,7 @@ async fn create_group(
     }
     members.insert(me);
     let members: Vec<UserId> = members.into_iter().collect();
-    crate::room::require_room_capacity(&services.core, &members).await?;
+    room::require_room_capacity(&services.core, &members).await?;
     services.core.limits.room(me)?;
     let record = RoomRecord {
         id: services.core.ids.next_id(),
@@ -424,11 +416,7 @@ async fn list_rooms(
     })
 }
 
-async fn history(
-    services: &Services,
-    me: UserId,
-    h: v1::GetHistory,
-) -> Result<v1::History, ChatError> {
+async fn history(services: &Services, me: UserId, h: v1::GetHistory) -> Result<Payload, ChatError> {
     let max = services.core.config.max_history_page;
     let limit = match usize::try_from(h.limit).unwrap_or(usize::MAX) {
         0 => DEFAULT_HISTORY_PAGE.min(max),
@@ -440,12 +428,10 @@ async fn history(
             ));
         }
     };
-    let room_id = h.room_id;
-    let before = h.before_seq;
-    let page = services.rooms.history(room_id, me, before, limit).await?;
-    Ok(v1::History {
-        room_id,
-        messages: page.messages,
-        has_more: page.has_more,
-    })
+    let op = RoomOp::History {
+        user: me,
+        before: h.before_seq,
+        limit,
+    };
+    in_room(services, h.room_id, op).await
 }

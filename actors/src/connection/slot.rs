@@ -7,6 +7,7 @@
 //! Ordering: the transport must hold an in-flight permit for every frame it dispatches, and
 //! dispatching holds the slot's lock. An actor only hibernates while holding that lock with
 //! every permit free, so nothing is queued or running in it, and its successor starts clean.
+//! Dispatching and closing, which wake or stop the actor, are in `open.rs` (above the actor).
 
 use std::sync::{
     Arc, Mutex,
@@ -17,34 +18,37 @@ use chat_store::UserRecord;
 use ractor::ActorRef;
 use tokio::sync::Semaphore;
 
-use super::ConnectionMessage;
+use super::{message::ConnectionMessage, registry::ConnectionRegistry};
 use crate::{
-    Services,
-    error::ChatError,
     hub::{OpenRooms, Topic},
     outbound::OutboundSender,
+    services::Services,
 };
 
 /// One connection's lasting state.
 pub struct ConnectionSlot {
     /// Node-local id.
     pub conn_id: u64,
-    pub(super) services: Services,
+    pub(super) registry: ConnectionRegistry,
     pub(super) outbound: OutboundSender,
     pub(super) permits: Arc<Semaphore>,
     max_permits: usize,
     user: Mutex<Option<Arc<UserRecord>>>,
     pub(super) open_rooms: Arc<OpenRooms>,
-    actor: tokio::sync::Mutex<Option<ActorRef<ConnectionMessage>>>,
-    closed: AtomicBool,
+    pub(super) actor: tokio::sync::Mutex<Option<ActorRef<ConnectionMessage>>>,
+    pub(super) closed: AtomicBool,
 }
 
 impl ConnectionSlot {
-    pub(super) fn new(conn_id: u64, services: Services, outbound: OutboundSender) -> Arc<Self> {
-        let max_permits = services.core.config.max_inflight_per_connection;
+    pub(super) fn new(
+        conn_id: u64,
+        registry: ConnectionRegistry,
+        outbound: OutboundSender,
+    ) -> Arc<Self> {
+        let max_permits = registry.services().core.config.max_inflight_per_connection;
         Arc::new(Self {
             conn_id,
-            services,
+            registry,
             outbound,
             permits: Arc::new(Semaphore::new(max_permits)),
             max_permits,
@@ -53,6 +57,11 @@ impl ConnectionSlot {
             actor: tokio::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// What commands need.
+    pub(super) fn services(&self) -> &Services {
+        self.registry.services()
     }
 
     /// The authenticated user, if any.
@@ -64,45 +73,9 @@ impl ConnectionSlot {
         *self.user.lock().unwrap_or_else(|p| p.into_inner()) = Some(user);
     }
 
-    /// Hands a message to the connection's actor, spawning one if it hibernates. Fails only
-    /// when the connection is closed or closing.
-    pub async fn dispatch(self: &Arc<Self>, message: ConnectionMessage) -> Result<(), ChatError> {
-        self.services.core.metrics.frames_in.inc();
-        let mut actor = self.actor.lock().await;
-        if let Some(a) = actor.as_ref() {
-            if a.cast(message).is_ok() {
-                return Ok(());
-            }
-            // It stopped, and not to hibernate (that clears the slot under this lock): the
-            // connection is over.
-            *actor = None;
-            return Err(closed());
-        }
-        if self.closed.load(Ordering::Acquire) || self.outbound.is_closed() {
-            return Err(closed());
-        }
-        // Boxed: this future is part of every socket task's state for the socket's whole
-        // life, and spawning an actor is a large future needed only on wake-up.
-        let spawned = Box::pin(self.services.connections.spawn_actor(self.clone())).await?;
-        spawned.cast(message).map_err(|_| closed())?;
-        *actor = Some(spawned);
-        Ok(())
-    }
-
-    /// Records the actor spawned when the connection opened.
-    pub(super) async fn set_actor(&self, actor: ActorRef<ConnectionMessage>) {
-        *self.actor.lock().await = Some(actor);
-    }
-
-    /// The transport is gone: the actor (if awake) cleans up in its `post_stop`, else this
-    /// does.
-    pub async fn close(self: &Arc<Self>) {
-        self.closed.store(true, Ordering::Release);
-        let actor = self.actor.lock().await;
-        match actor.as_ref() {
-            Some(a) if a.cast(ConnectionMessage::TransportClosed).is_ok() => {}
-            _ => self.cleanup(),
-        }
+    /// Whether the transport went away (or is going).
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.outbound.is_closed()
     }
 
     /// Releases `me` if the connection is authenticated, open, and nothing is queued or in
@@ -115,24 +88,21 @@ impl ConnectionSlot {
             return false;
         }
         *actor = None;
-        self.services.connections.set_asleep(self.conn_id);
+        self.registry.set_actor(self.conn_id, None);
         true
     }
 
     /// Forgets the connection everywhere: subscriptions, user session, registry.
-    pub(super) fn cleanup(&self) {
-        let hub = &self.services.core.hub;
+    pub(super) async fn cleanup(&self) {
+        let services = self.services();
+        let hub = &services.core.hub;
         for room in self.open_rooms.drain() {
             hub.unsubscribe(Topic::Room(room), self.conn_id);
         }
         if let Some(user) = self.user() {
             hub.unsubscribe(Topic::User(user.id), self.conn_id);
-            self.services.users.detach(user.id, self.conn_id);
+            services.users.detach(user.id, self.conn_id).await;
         }
-        self.services.connections.remove(self.conn_id);
+        self.registry.remove(self.conn_id);
     }
-}
-
-fn closed() -> ChatError {
-    ChatError::Unavailable(crate::error::Reason::Draining, "connection closed".into())
 }

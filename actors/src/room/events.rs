@@ -9,7 +9,7 @@ use chat_proto::v1::{
 };
 use chat_store::{MessageRecord, UserId};
 
-use super::RoomState;
+use super::{ops::snapshot_to_proto, state::RoomState};
 use crate::{
     convert,
     hub::{Event, Topic},
@@ -105,7 +105,7 @@ pub(super) fn publish_members(
 pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
     let last = state.recent.back();
     RoomSummary {
-        room: Some(super::snapshot_to_proto(&state.snapshot())),
+        room: Some(snapshot_to_proto(&state.snapshot())),
         last_message: last.map(|m| state.message_proto(m)),
         last_activity_ms: last.map_or(state.record.created_at_ms, |m| m.sent_at_ms),
         unread: state.unread_for(user),

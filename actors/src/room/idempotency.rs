@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use chat_store::{Seq, UserId};
 
-use super::Ack;
+use super::ops::Ack;
 
 /// Where a client message id stands.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chat_store::{RoomKind, UserId};
 
-use super::{RoomSnapshot, RoomState, events};
+use super::{events, ops::RoomSnapshot, state::RoomState};
 use crate::{
     core::Core,
     error::{ChatError, Reason},

@@ -2,18 +2,24 @@
 
 use std::time::{Duration, Instant};
 
-use chat_proto::v1;
 use chat_store::{Seq, UserId};
 use ractor::ActorRef;
 
 use super::{
-    HistoryPage, MAX_RECOVERY, Opened, Reply, RoomMessage, RoomState, cursors::unread_in, events,
+    cursors::unread_in,
+    events,
+    ops::{HistoryPage, Opened, Reply, RoomMessage, RoomOutcome},
     sequencer,
+    state::RoomState,
 };
 use crate::{
     convert,
     error::{ChatError, Reason},
 };
+
+/// Most missed messages an `open_room` with `since_seq` delivers (well inside the default
+/// outbound queue, so a recovery never trips the slow-consumer cut-off by itself).
+const MAX_RECOVERY: u64 = 500;
 
 /// At most one typing event per user and room per this interval.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -110,13 +116,7 @@ fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage>
     })
 }
 
-pub(super) fn on_history(
-    state: &RoomState,
-    user: UserId,
-    before: Seq,
-    limit: usize,
-    reply: Reply<HistoryPage>,
-) {
+pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: usize, reply: Reply) {
     if let Err(e) = state.require_member(user) {
         let _ = reply.send(Err(e));
         return;
@@ -127,14 +127,14 @@ pub(super) fn on_history(
         before
     };
     if end <= 1 || limit == 0 {
-        let _ = reply.send(Ok(HistoryPage {
+        let _ = reply.send(Ok(RoomOutcome::History(HistoryPage {
             messages: Vec::new(),
             has_more: end > 1,
-        }));
+        })));
         return;
     }
     if let Some(page) = cached_page(state, end, limit) {
-        let _ = reply.send(Ok(page));
+        let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     }
     // Older pages come from the store off the actor; unread counts use a snapshot of the
@@ -155,14 +155,14 @@ pub(super) fn on_history(
                 .iter()
                 .map(|m| convert::message(m, unread_in(&cursors, m.seq)))
                 .collect();
-            HistoryPage { messages, has_more }
+            RoomOutcome::History(HistoryPage { messages, has_more })
         });
         let _ = reply.send(r);
     });
 }
 
 /// Resolves once nobody waits for `reply` any more.
-async fn caller_gone<T>(reply: &Reply<T>) {
+async fn caller_gone(reply: &Reply) {
     const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
     while !reply.is_closed() {
         tokio::time::sleep(CHECK_EVERY).await;
@@ -174,7 +174,7 @@ pub(super) fn on_mark_read(
     state: &mut RoomState,
     user: UserId,
     seq: Seq,
-    reply: Reply<()>,
+    reply: Reply,
 ) {
     if let Err(e) = state.require_member(user) {
         let _ = reply.send(Err(e));
@@ -193,7 +193,7 @@ pub(super) fn on_mark_read(
     }
     let Some(from) = state.cursors.advance(user, seq) else {
         // Not forward: ignored, as documented.
-        let _ = reply.send(Ok(()));
+        let _ = reply.send(Ok(RoomOutcome::Done));
         return;
     };
     state.dirty_cursors.insert(user, seq);
@@ -220,14 +220,4 @@ pub(super) fn on_typing(state: &mut RoomState, user: UserId) -> Result<(), ChatE
         events::publish_typing(state, user);
     }
     Ok(())
-}
-
-/// The protocol form of an opened room.
-pub fn opened_to_proto(o: &Opened) -> v1::RoomOpened {
-    v1::RoomOpened {
-        room: Some(super::snapshot_to_proto(&o.snapshot)),
-        members: o.members.clone(),
-        recovered: u32::try_from(o.missed.len()).unwrap_or(u32::MAX),
-        recovery_truncated: o.truncated,
-    }
 }

@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 use chat_store::{AppendBatch, MessageRecord, StoreResult, UserId};
 use ractor::ActorRef;
 
-use super::{Ack, IdemState, Pending, Reply, RoomMessage, RoomState, SendRequest, events};
+use super::{
+    events,
+    idempotency::IdemState,
+    ops::{Ack, Reply, RoomMessage, RoomOutcome, SendRequest},
+    state::{Pending, RoomState},
+};
 use crate::{
     error::{ChatError, Reason},
     ids::now_ms,
@@ -17,7 +22,7 @@ pub(super) async fn on_send(
     myself: &ActorRef<RoomMessage>,
     state: &mut RoomState,
     req: SendRequest,
-    reply: Reply<Ack>,
+    reply: Reply,
 ) {
     if state.draining.is_some() {
         let e = ChatError::Unavailable(Reason::Draining, "node is shutting down, retry".into());
@@ -30,7 +35,7 @@ pub(super) async fn on_send(
     }
     match state.idem.get(req.sender, &req.client_msg_id) {
         Some(IdemState::Done(ack)) => {
-            let _ = reply.send(Ok(ack));
+            let _ = reply.send(Ok(RoomOutcome::Ack(ack)));
             return;
         }
         Some(IdemState::Pending(seq)) => {
@@ -51,7 +56,7 @@ pub(super) async fn on_send(
             state
                 .idem
                 .insert(req.sender, &req.client_msg_id, IdemState::Done(ack.clone()));
-            let _ = reply.send(Ok(ack));
+            let _ = reply.send(Ok(RoomOutcome::Ack(ack)));
             return;
         }
         Ok(None) => {}
@@ -87,7 +92,7 @@ pub(super) async fn on_send(
     submit_next(myself, state);
 }
 
-fn attach_to_pending(state: &mut RoomState, seq: u64, reply: Reply<Ack>) {
+fn attach_to_pending(state: &mut RoomState, seq: u64, reply: Reply) {
     let slot = state
         .in_flight
         .messages
@@ -163,7 +168,7 @@ pub(super) fn on_batch_done(
     }
     let batch = std::mem::take(&mut state.in_flight);
     for w in batch.read_waiters {
-        let _ = w.send(Ok(()));
+        let _ = w.send(Ok(RoomOutcome::Done));
     }
     let newest = batch.messages.last().map(|p| p.record.clone());
     let metrics = state.core.metrics.clone();
@@ -189,7 +194,7 @@ pub(super) fn on_batch_done(
         );
         events::publish_message(state, &p.record);
         for r in p.replies {
-            let _ = r.send(Ok(ack.clone()));
+            let _ = r.send(Ok(RoomOutcome::Ack(ack.clone())));
         }
         state.recent.push_back(p.record);
         if state.recent.len() > state.core.config.recent_cache {

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tonic::{Status, metadata::MetadataMap, server::NamedService};
 use tonic_health::ServingStatus;
 
-use crate::{Gateway, error::grpc_status};
+use crate::{error::grpc_status, state::Gateway};
 
 /// Largest file chunk a client may send in one `UploadFile` message.
 pub const MAX_UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -160,6 +160,13 @@ const SERVICES: [&str; 6] = [
     "chat.v1.FileService",
     "chat.v1.SessionService",
 ];
+
+/// The client's IP address, recorded by the listener (see `Frontend`).
+fn peer_ip(extensions: &tonic::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
 
 /// The token of `authorization: Bearer <token>` metadata ("" when absent).
 fn bearer(metadata: &MetadataMap) -> &str {

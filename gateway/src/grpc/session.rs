@@ -7,22 +7,22 @@
 use std::pin::Pin;
 
 use chat_actors::{
-    ChatError, Reason,
-    connection::{ConnectionHandle, ConnectionMessage},
+    connection::{ConnectionHandle, ConnectionMessage, SessionAuth},
     outbound::{CloseRequest, Outbound, OutboundReceiver},
 };
 use chat_proto::{
     Codec,
-    v1::{Authenticate, ClientFrame, CloseCode, client_frame::Command},
+    v1::{ClientFrame, CloseCode},
 };
 use futures::{Stream, StreamExt as _};
 use tokio::sync::oneshot;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::{
-    GrpcApi, bearer, codec::EncodedServerFrame,
+    GrpcApi, bearer, codec::EncodedServerFrame, peer_ip,
     session_server::session_service_server::SessionService, status,
 };
+use crate::error::close_status;
 
 /// The response stream of a session.
 pub type FrameStream = Pin<Box<dyn Stream<Item = Result<EncodedServerFrame, Status>> + Send>>;
@@ -35,20 +35,12 @@ impl SessionService for GrpcApi {
         &self,
         request: Request<Streaming<ClientFrame>>,
     ) -> Result<Response<FrameStream>, Status> {
-        let g = &self.g;
-        if g.is_draining() {
-            return Err(status(ChatError::Unavailable(
-                Reason::Draining,
-                "node is shutting down; reconnect elsewhere".into(),
-            )));
-        }
-        let token = bearer(request.metadata()).to_owned();
         // A bad token fails the call itself, before any stream exists.
-        g.services.auth.verify_access(&token).map_err(status)?;
-        let handle = g
-            .services
+        let auth = SessionAuth::Upfront(bearer(request.metadata()).to_owned());
+        let handle = self
+            .g
             .connections
-            .open(&g.services)
+            .open_session(auth, peer_ip(request.extensions()))
             .await
             .map_err(status)?;
         let ConnectionHandle {
@@ -58,13 +50,6 @@ impl SessionService for GrpcApi {
             closer,
             ..
         } = handle;
-        let hello = ClientFrame {
-            request_id: 0,
-            command: Some(Command::Authenticate(Authenticate {
-                access_token: token,
-            })),
-        };
-        let _ = slot.dispatch(ConnectionMessage::Frame(hello, None)).await;
         let mut inbound = request.into_inner();
         // Dropped with the response stream: the call is over (the client cancelled or went
         // away), whether or not it was still sending.
@@ -138,51 +123,4 @@ fn frames(outbound: OutboundReceiver) -> impl Stream<Item = Result<EncodedServer
             Outbound::Close(close) => close_status(&close).map(|s| (Err(s), None)),
         }
     })
-}
-
-/// How a close ends the call: `None` for a normal end.
-fn close_status(close: &CloseRequest) -> Option<Status> {
-    let code = match CloseCode::try_from(i32::from(close.code)) {
-        Ok(CloseCode::Draining | CloseCode::Resync) => Code::Unavailable,
-        Ok(CloseCode::SlowConsumer | CloseCode::TooManyConnections) => Code::ResourceExhausted,
-        Ok(CloseCode::AuthTimeout | CloseCode::Unauthenticated | CloseCode::AuthRevoked) => {
-            Code::Unauthenticated
-        }
-        Ok(CloseCode::ProtocolError) => Code::InvalidArgument,
-        Ok(CloseCode::Unspecified) | Err(_) if close.code == 1000 => return None,
-        Ok(CloseCode::Unspecified) | Err(_) => Code::Internal,
-    };
-    let mut s = Status::new(code, close.reason.clone());
-    if let Ok(v) = close.code.to_string().parse() {
-        s.metadata_mut().insert("chat-close-code", v);
-    }
-    Some(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closes_map_to_statuses() {
-        let c = |code: u16| {
-            close_status(&CloseRequest::after_queued(code, "why")).map(|s| {
-                let trailer = s
-                    .metadata()
-                    .get("chat-close-code")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                (s.code(), trailer)
-            })
-        };
-        assert_eq!(c(1000), None);
-        assert_eq!(c(4000), Some((Code::Unavailable, Some("4000".into()))));
-        assert_eq!(
-            c(4001),
-            Some((Code::ResourceExhausted, Some("4001".into())))
-        );
-        assert_eq!(c(4100).map(|x| x.0), Some(Code::Unauthenticated));
-        assert_eq!(c(4102).map(|x| x.0), Some(Code::InvalidArgument));
-        assert_eq!(c(1011).map(|x| x.0), Some(Code::Internal));
-    }
 }

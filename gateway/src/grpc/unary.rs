@@ -9,8 +9,8 @@ use chat_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{GrpcApi, status, within_deadline};
-use crate::http::tokens;
+use super::{GrpcApi, peer_ip, status, within_deadline};
+use crate::respond::tokens;
 
 impl GrpcApi {
     /// Runs one command for the caller and takes the expected reply out of it.
@@ -86,24 +86,19 @@ service!(MessageService {
     typing(Typing) -> Ok = Ok;
 });
 
-/// The client's IP address, recorded by the listener (see `Frontend`).
-fn peer_ip(extensions: &tonic::Extensions) -> Option<std::net::IpAddr> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
 #[tonic::async_trait]
 impl AuthService for GrpcApi {
     async fn signup(&self, r: Request<SignupRequest>) -> Result<Response<AuthTokens>, Status> {
         let (metadata, extensions, r) = r.into_parts();
         let auth = &self.g.services.auth;
-        if let Some(ip) = peer_ip(&extensions) {
-            self.g.services.core.limits.signup(ip).map_err(status)?;
-        }
         within_deadline(&metadata, async {
             let issued = auth
-                .signup(&r.username, &r.display_name, &r.password)
+                .signup(
+                    peer_ip(&extensions),
+                    &r.username,
+                    &r.display_name,
+                    &r.password,
+                )
                 .await
                 .map_err(status)?;
             Ok(Response::new(tokens(issued)))
@@ -114,12 +109,11 @@ impl AuthService for GrpcApi {
     async fn login(&self, r: Request<LoginRequest>) -> Result<Response<AuthTokens>, Status> {
         let (metadata, extensions, r) = r.into_parts();
         let auth = &self.g.services.auth;
-        let limits = &self.g.services.core.limits;
-        limits
-            .login(peer_ip(&extensions), &r.username)
-            .map_err(status)?;
         within_deadline(&metadata, async {
-            let issued = auth.login(&r.username, &r.password).await.map_err(status)?;
+            let issued = auth
+                .login(peer_ip(&extensions), &r.username, &r.password)
+                .await
+                .map_err(status)?;
             Ok(Response::new(tokens(issued)))
         })
         .await

@@ -1,8 +1,4 @@
-//! Who is online, as this node knows it: a user is online while at least one of their
-//! connections is open, on any node. The node owning a user's session is the authority: it
-//! records the change here and (in a cluster) tells every other node over the bus, which
-//! records it with the owner's name. When a node leaves the membership, what it said goes
-//! with it; the users' new session owners say it again.
+//! The table of who is online, each user with the node whose session vouches for it.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -13,11 +9,11 @@ use chat_store::UserId;
 
 /// The online users, each with the node whose session vouches for it.
 #[derive(Debug, Default)]
-pub struct Presence {
+pub struct PresenceTable {
     online: RwLock<HashMap<UserId, Arc<str>>>,
 }
 
-impl Presence {
+impl PresenceTable {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Arc<str>>> {
         self.online.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -43,18 +39,36 @@ impl Presence {
     }
 
     /// Forgets what nodes outside `members` said.
-    pub fn retain_nodes(&self, members: &[Arc<str>]) {
+    fn retain_nodes(&self, members: &[Arc<str>]) {
         let members: HashSet<&Arc<str>> = members.iter().collect();
         self.write().retain(|_, n| members.contains(n));
     }
 
     /// The users `node` vouches for.
-    pub fn vouched_by(&self, node: &Arc<str>) -> Vec<UserId> {
+    fn vouched_by(&self, node: &Arc<str>) -> Vec<UserId> {
         let map = self.online.read().unwrap_or_else(|p| p.into_inner());
         map.iter()
             .filter(|(_, n)| *n == node)
             .map(|(u, _)| *u)
             .collect()
+    }
+
+    /// After a membership change seen by `node`: forgets what nodes outside `members` said,
+    /// and keeps of what `node` said only the users it still `owned`; returns those.
+    pub fn reconcile(
+        &self,
+        node: &Arc<str>,
+        members: &[Arc<str>],
+        owned: &dyn Fn(UserId) -> bool,
+    ) -> Vec<UserId> {
+        self.retain_nodes(members);
+        let mine: Vec<UserId> = self
+            .vouched_by(node)
+            .into_iter()
+            .filter(|&u| owned(u))
+            .collect();
+        self.replace_node(node, &mine);
+        mine
     }
 
     /// Whether a user is online.
@@ -72,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_moved_sessions_late_offline_does_not_undo_the_new_owner() {
-        let p = Presence::default();
+        let p = PresenceTable::default();
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
         p.set(1, &a, true);
         p.set(1, &b, true);

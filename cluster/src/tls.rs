@@ -11,7 +11,7 @@ use rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::error::ChatError;
+use crate::error::ClusterError;
 
 /// Both halves of a node's cluster TLS.
 #[derive(Clone)]
@@ -22,8 +22,8 @@ pub struct ClusterTls {
     pub connector: TlsConnector,
 }
 
-fn bad(what: &str, e: impl std::fmt::Display) -> ChatError {
-    ChatError::Internal(format!("cluster TLS: {what}: {e}"))
+fn bad(what: &str, e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Tls(format!("{what}: {e}"))
 }
 
 /// A certificate chain and its private key from PEM files (the node's HTTP TLS uses it too).
@@ -43,7 +43,7 @@ pub fn read_cert_and_key(
 
 impl ClusterTls {
     /// Loads the node's certificate chain, its key and the cluster CA (PEM files).
-    pub fn load(cert_file: &str, key_file: &str, ca_file: &str) -> Result<Self, ChatError> {
+    pub fn load(cert_file: &str, key_file: &str, ca_file: &str) -> Result<Self, ClusterError> {
         let (certs, key) = read_cert_and_key(cert_file, key_file).map_err(|e| bad("files", e))?;
         let mut roots = RootCertStore::empty();
         let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)

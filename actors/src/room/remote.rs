@@ -1,76 +1,56 @@
-//! Room and user-session requests as they cross nodes: the Rust values the actors use,
-//! converted to and from `chat.cluster.v1` (protobuf). Decoding never panics: a malformed
-//! request from a peer is an `INTERNAL` error answered to that peer.
+//! Room operations across nodes: the wire mapping of [`RoomOp`] and [`RoomOutcome`] to
+//! `chat.cluster.v1`, a [`Peer`] as a room [`Shard`], and serving the requests peers send.
+//! Decoding never panics: a malformed request from a peer is an `INTERNAL` error answered
+//! to that peer.
 
-use chat_proto::{cluster as pb, v1};
-use chat_store::{AttachmentRecord, RoomKind, RoomRecord, UserId};
-use prost::Message as _;
+use chat_cluster::PendingReply;
+use chat_proto::cluster as pb;
+use chat_store::{AttachmentRecord, RoomId, RoomKind, RoomRecord};
+use futures::future::BoxFuture;
 
+use super::{
+    directory::RoomDirectory,
+    ops::{Ack, HistoryPage, Opened, RoomOp, RoomOutcome, RoomSnapshot, SendRequest},
+};
 use crate::{
-    error::{ChatError, Reason},
-    room::{Ack, HistoryPage, Opened, RoomSnapshot, SendRequest},
+    error::ChatError,
+    route::{Peer, Pending, Shard},
 };
 
-/// What a room is asked to do.
-#[derive(Debug, Clone)]
-pub enum RoomOp {
-    /// Sequence a message.
-    Send(SendRequest),
-    /// A member opens the room.
-    Open {
-        /// Who.
-        user: UserId,
-        /// Last seq the client saw.
-        since: u64,
-    },
-    /// A page of history.
-    History {
-        /// Who.
-        user: UserId,
-        /// Before this seq (0: newest).
-        before: u64,
-        /// Page size.
-        limit: usize,
-    },
-    /// Move a read cursor.
-    MarkRead {
-        /// Who.
-        user: UserId,
-        /// Through this seq.
-        seq: u64,
-    },
-    /// A member is typing.
-    Typing {
-        /// Who.
-        user: UserId,
-    },
-    /// Add members (`by: None`: the system).
-    Invite {
-        /// The inviting member.
-        by: Option<UserId>,
-        /// Who joins.
-        users: Vec<UserId>,
-    },
-    /// A member leaves.
-    Leave {
-        /// Who.
-        user: UserId,
-    },
+impl Shard<RoomOp, RoomOutcome> for Peer {
+    fn submit(
+        &self,
+        room: RoomId,
+        op: RoomOp,
+        hops: u32,
+    ) -> BoxFuture<'_, Result<Pending<RoomOutcome>, ChatError>> {
+        let sent = self.call(&request(room, &op, hops));
+        Box::pin(async move {
+            let reply = sent?;
+            let answer: Pending<RoomOutcome> = Box::pin(async move { outcome(reply.await?) });
+            Ok(answer)
+        })
+    }
 }
 
-/// What a room answered.
-#[derive(Debug, Clone)]
-pub enum RoomOutcome {
-    /// A durable message.
-    Ack(Ack),
-    /// The room, opened.
-    Opened(Opened),
-    /// A page of history.
-    History(HistoryPage),
-    /// The room after a change.
-    Snapshot(RoomSnapshot),
-    /// Done, nothing to say.
-    Done,
+/// Serves a room request from a peer: handed to the room's owner here, in arrival order (a
+/// node whose view differs passes it on once more); the reply is awaited apart.
+pub(crate) async fn serve(
+    rooms: &RoomDirectory,
+    request: pb::RoomRequest,
+    hops: u32,
+) -> PendingReply {
+    let submitted = match decode_op(request) {
+        Ok((room, op)) => rooms.forward(room, op, hops + 1).await,
+        Err(e) => Err(e),
+    };
+    match submitted {
+        Ok(pending) => Box::pin(async move { reply(pending.await) }),
+        Err(e) => {
+            let answer = reply(Err(e));
+            Box::pin(async move { answer })
+        }
+    }
 }
 
 /// An error for a peer that sent something undecodable or unexpected.
@@ -79,7 +59,7 @@ fn garbled(what: &str) -> ChatError {
 }
 
 /// Encodes a request for a room's owner.
-pub fn room_request(room: u64, op: &RoomOp, hops: u32) -> Vec<u8> {
+fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
     use pb::room_request::Op;
     let op = match op {
         RoomOp::Send(s) => Op::Send(pb::Send {
@@ -119,11 +99,10 @@ pub fn room_request(room: u64, op: &RoomOp, hops: u32) -> Vec<u8> {
             op: Some(op),
         })),
     }
-    .encode_to_vec()
 }
 
 /// Decodes a room request's operation.
-pub fn room_op(r: pb::RoomRequest) -> Result<(u64, RoomOp), ChatError> {
+fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
     use pb::room_request::Op;
     let op = match r.op.ok_or_else(|| garbled("room request"))? {
         Op::Send(s) => RoomOp::Send(SendRequest {
@@ -156,38 +135,37 @@ pub fn room_op(r: pb::RoomRequest) -> Result<(u64, RoomOp), ChatError> {
 }
 
 /// Encodes a room's answer (or error) for the asking peer.
-pub fn room_reply(result: &Result<RoomOutcome, ChatError>) -> Vec<u8> {
+fn reply(result: Result<RoomOutcome, ChatError>) -> pb::PeerReply {
     use pb::peer_reply::Kind;
     let kind = match result {
         Err(e) => Kind::Error(e.to_wire()),
         Ok(RoomOutcome::Ack(a)) => Kind::Ack(pb::Ack {
             room_id: a.room_id,
-            client_msg_id: a.client_msg_id.clone(),
+            client_msg_id: a.client_msg_id,
             seq: a.seq,
             message_id: a.message_id,
             sent_at_ms: a.sent_at_ms,
         }),
         Ok(RoomOutcome::Opened(o)) => Kind::Opened(pb::Opened {
             snapshot: Some(snapshot_to_pb(&o.snapshot)),
-            members: o.members.clone(),
-            missed: o.missed.clone(),
+            members: o.members,
+            missed: o.missed,
             truncated: o.truncated,
         }),
         Ok(RoomOutcome::History(h)) => Kind::History(pb::HistoryPage {
-            messages: h.messages.clone(),
+            messages: h.messages,
             has_more: h.has_more,
         }),
-        Ok(RoomOutcome::Snapshot(s)) => Kind::Snapshot(snapshot_to_pb(s)),
+        Ok(RoomOutcome::Snapshot(s)) => Kind::Snapshot(snapshot_to_pb(&s)),
         Ok(RoomOutcome::Done) => Kind::Done(pb::Done {}),
     };
-    pb::PeerReply { kind: Some(kind) }.encode_to_vec()
+    pb::PeerReply { kind: Some(kind) }
 }
 
 /// Decodes a peer's answer to a room request.
-pub fn room_outcome(bytes: &[u8]) -> Result<RoomOutcome, ChatError> {
+fn outcome(kind: pb::peer_reply::Kind) -> Result<RoomOutcome, ChatError> {
     use pb::peer_reply::Kind;
-    let reply = pb::PeerReply::decode(bytes).map_err(|_| garbled("reply"))?;
-    match reply.kind.ok_or_else(|| garbled("reply"))? {
+    match kind {
         Kind::Error(e) => Err(ChatError::from_wire(&e)),
         Kind::Ack(a) => Ok(RoomOutcome::Ack(Ack {
             room_id: a.room_id,
@@ -209,25 +187,6 @@ pub fn room_outcome(bytes: &[u8]) -> Result<RoomOutcome, ChatError> {
         Kind::Snapshot(s) => Ok(RoomOutcome::Snapshot(snapshot_from_pb(s)?)),
         Kind::Done(_) => Ok(RoomOutcome::Done),
         Kind::Pong(_) | Kind::Online(_) => Err(garbled("room reply")),
-    }
-}
-
-/// Encodes any reply kind (pings, user sessions).
-pub fn reply(kind: pb::peer_reply::Kind) -> Vec<u8> {
-    pb::PeerReply { kind: Some(kind) }.encode_to_vec()
-}
-
-/// Encodes an error reply.
-pub fn error_reply(e: &ChatError) -> Vec<u8> {
-    reply(pb::peer_reply::Kind::Error(e.to_wire()))
-}
-
-/// Decodes any reply: its kind, or the error it carries.
-pub fn reply_kind(bytes: &[u8]) -> Result<pb::peer_reply::Kind, ChatError> {
-    let reply = pb::PeerReply::decode(bytes).map_err(|_| garbled("reply"))?;
-    match reply.kind.ok_or_else(|| garbled("reply"))? {
-        pb::peer_reply::Kind::Error(e) => Err(ChatError::from_wire(&e)),
-        kind => Ok(kind),
     }
 }
 
@@ -290,41 +249,18 @@ fn snapshot_from_pb(s: pb::RoomSnapshot) -> Result<RoomSnapshot, ChatError> {
     })
 }
 
-impl ChatError {
-    /// The error as it crosses to a peer: like the client's, but an internal error keeps
-    /// its detail (peers log it; clients never see it).
-    pub fn to_wire(&self) -> v1::Error {
-        let mut e = self.to_proto();
-        if let Self::Internal(detail) = self {
-            e.message = detail.clone();
-        }
-        e
-    }
-
-    /// The error a peer sent, as this node's own (the client sees exactly what the owner
-    /// would have sent it). A reason this build does not know keeps its code.
-    pub fn from_wire(e: &v1::Error) -> Self {
-        use v1::ErrorCode as C;
-        let reason: Reason = e.reason.parse().unwrap_or(Reason::Internal);
-        let message = e.message.clone();
-        match e.code() {
-            C::InvalidArgument => Self::InvalidArgument(reason, message),
-            C::NotFound => Self::NotFound(reason, message),
-            C::AlreadyExists => Self::AlreadyExists(reason, message),
-            C::PermissionDenied => Self::PermissionDenied(reason, message),
-            C::ResourceExhausted => Self::ResourceExhausted(reason, message, e.retry_after_ms),
-            C::FailedPrecondition => Self::FailedPrecondition(reason, message),
-            C::Unauthenticated => Self::Unauthenticated(reason, message),
-            C::Unavailable => Self::Unavailable(reason, message),
-            _ => Self::Internal(format!("from a peer: {message}")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use chat_proto::v1;
+
     use super::*;
+    use crate::error::Reason;
+
+    /// What the other node decodes: the reply's kind.
+    fn across(reply: pb::PeerReply) -> Result<RoomOutcome, ChatError> {
+        outcome(reply.kind.unwrap())
+    }
 
     #[test]
     fn requests_and_replies_round_trip() {
@@ -341,13 +277,12 @@ mod tests {
                 height: 1,
             }],
         });
-        let bytes = room_request(42, &op, 1);
-        let req = pb::PeerRequest::decode(bytes.as_slice()).unwrap_or_default();
+        let req = request(42, &op, 1);
         assert_eq!(req.hops, 1);
         let Some(pb::peer_request::Kind::Room(r)) = req.kind else {
             panic!("not a room request")
         };
-        let (room, back) = room_op(r).unwrap_or_else(|e| panic!("{e}"));
+        let (room, back) = decode_op(r).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(room, 42);
         assert_eq!(format!("{back:?}"), format!("{op:?}"));
 
@@ -362,13 +297,12 @@ mod tests {
             members: vec![7, 8],
             last_seq: 9,
         };
-        let ok = room_reply(&Ok(RoomOutcome::Snapshot(snapshot.clone())));
-        match room_outcome(&ok) {
+        match across(reply(Ok(RoomOutcome::Snapshot(snapshot.clone())))) {
             Ok(RoomOutcome::Snapshot(s)) => assert_eq!(format!("{s:?}"), format!("{snapshot:?}")),
             other => panic!("{other:?}"),
         }
         let err = ChatError::ResourceExhausted(Reason::RoomFull, "full".into(), 0);
-        match room_outcome(&room_reply(&Err(err.clone()))) {
+        match across(reply(Err(err.clone()))) {
             Err(e) => assert_eq!(e, err),
             other => panic!("{other:?}"),
         }
@@ -376,9 +310,10 @@ mod tests {
 
     #[test]
     fn garbage_from_a_peer_is_an_error_not_a_panic() {
-        assert!(room_outcome(&[0xff, 0x01, 0x02]).is_err());
-        assert!(room_outcome(&[]).is_err());
-        assert!(room_op(pb::RoomRequest::default()).is_err());
+        assert!(outcome(pb::peer_reply::Kind::Pong(pb::Pong::default())).is_err());
+        let no_snapshot = pb::peer_reply::Kind::Opened(pb::Opened::default());
+        assert!(outcome(no_snapshot).is_err());
+        assert!(decode_op(pb::RoomRequest::default()).is_err());
         let unknown = v1::Error {
             code: v1::ErrorCode::NotFound.into(),
             reason: "SOMETHING_NEWER".into(),

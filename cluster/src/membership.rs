@@ -19,11 +19,10 @@ use std::{
 };
 
 use chat_proto::cluster as pb;
-use prost::Message as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServerMessage, node::NodeServerSessionInformation};
 
-use super::{ClusterConfig, codec, endpoint, placement::Placement};
+use crate::{config::ClusterConfig, endpoint, placement::Placement, tls};
 
 /// Messages to the membership actor.
 #[derive(ractor_cluster::RactorMessage)]
@@ -196,7 +195,7 @@ async fn tick(myself: &ActorRef<MembershipMessage>, state: &mut MembershipState)
     publish_view(state, &connected_names(state));
 }
 
-async fn resolve(config: &super::ClusterConfig, host_port: &str) -> Vec<SocketAddr> {
+async fn resolve(config: &ClusterConfig, host_port: &str) -> Vec<SocketAddr> {
     if let Some((host, port)) = host_port.rsplit_once(':')
         && let Some(ips) = config.host_aliases.get(host)
         && let Ok(port) = port.parse::<u16>()
@@ -252,9 +251,9 @@ async fn dial(state: &mut MembershipState, covered: &HashSet<SocketAddr>, now: I
         entry.next = now + entry.delay;
         entry.delay = (entry.delay * 2).min(max);
         let server = state.args.server.clone();
-        let tls = state.args.tls.clone();
+        let connector = state.args.tls.clone();
         tokio::spawn(async move {
-            let result = match (tls, super::tls::server_name(&peer)) {
+            let result = match (connector, tls::server_name(&peer)) {
                 (Some(connector), Some(name)) => {
                     ractor_cluster::client_connect_enc(&server, addr, connector, name).await
                 }
@@ -277,18 +276,18 @@ fn ping(myself: &ActorRef<MembershipMessage>, state: &MembershipState) {
         kind: Some(pb::peer_request::Kind::Ping(pb::Ping {
             from: state.me.to_string(),
         })),
-    }
-    .encode_to_vec();
+    };
     let wait = Duration::from_millis(state.args.config.peer_timeout_ms);
     for name in state.since.keys() {
-        let Ok(reply) = endpoint::call(name, request.clone(), wait) else {
+        let Ok(reply) = endpoint::call(name, &request, wait) else {
             continue;
         };
         let me = myself.clone();
         let name = name.clone();
         tokio::spawn(async move {
-            if let Ok(bytes) = reply.await
-                && let Ok(pb::peer_reply::Kind::Pong(pong)) = codec::reply_kind(&bytes)
+            if let Ok(pb::PeerReply {
+                kind: Some(pb::peer_reply::Kind::Pong(pong)),
+            }) = reply.await
                 && *pong.node == *name
             {
                 let _ = me.cast(MembershipMessage::Pong {

@@ -14,22 +14,19 @@ use std::{
 
 use futures::StreamExt;
 
-use crate::{bus::nats::NatsBus, error::ChatError};
+use crate::{error::ClusterResult, nats::NatsLink};
 
 /// Starts announcing `address` every `every` (until leaving) and recording others'.
 pub async fn start(
-    bus: &NatsBus,
+    link: &Arc<NatsLink>,
     address: &str,
     every: Duration,
     leaving: Arc<AtomicBool>,
     announced: Arc<Mutex<HashMap<String, Instant>>>,
-) -> Result<tokio::task::JoinHandle<()>, ChatError> {
-    let client = bus.client().clone();
-    let subject = bus.subject("nodes");
-    let mut heard = client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|e| ChatError::Internal(format!("nats: {e}")))?;
+) -> ClusterResult<tokio::task::JoinHandle<()>> {
+    let link = link.clone();
+    let subject = link.subject("nodes");
+    let mut heard = link.subscribe(subject.clone()).await?;
     let me = address.to_owned();
     Ok(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -37,12 +34,12 @@ pub async fn start(
             tokio::select! {
                 _ = tick.tick() => {
                     if !leaving.load(Ordering::Relaxed) {
-                        let _ = client.publish(subject.clone(), me.clone().into()).await;
+                        link.publish(subject.clone(), me.clone().into());
                     }
                 }
-                message = heard.next() => {
-                    let Some(message) = message else { return };
-                    let Ok(addr) = std::str::from_utf8(&message.payload) else { continue };
+                payload = heard.next() => {
+                    let Some(payload) = payload else { return };
+                    let Ok(addr) = std::str::from_utf8(&payload) else { continue };
                     if addr != me && addr.rsplit_once(':').is_some() {
                         announced
                             .lock()

@@ -1,0 +1,183 @@
+//! `RoomActor`: the one sequencer of a room. Loads the room from the store when it starts
+//! (claiming its fencing epoch), dispatches each [`RoomOp`] to its handler, stops when idle
+//! or drained. The handlers live by concern: `sequencer.rs` (sends and the write path),
+//! `reads.rs` (open, history, mark-read, typing), `membership.rs` (invite, leave).
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chat_store::{RoomRecord, Seq, UserId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::{
+    cursors::ReadCursors,
+    events,
+    idempotency::IdemState,
+    membership,
+    ops::{Ack, RoomMessage, RoomOp, RoomOutcome},
+    reads, sequencer,
+    state::RoomState,
+};
+use crate::{core::Core, error::ChatError};
+
+/// Start-up arguments.
+pub struct RoomArgs {
+    /// The room's metadata (the supervisor checked it exists).
+    pub record: RoomRecord,
+    /// Shared wiring.
+    pub core: Arc<Core>,
+    /// The previous incarnation crashed: re-publish the recent tail so live subscribers
+    /// fill any gap (each subscription delivers a seq at most once).
+    pub recovering: bool,
+}
+
+/// The room actor (see the module docs).
+pub struct RoomActor;
+
+impl Actor for RoomActor {
+    type Msg = RoomMessage;
+    type State = RoomState;
+    type Arguments = RoomArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: RoomArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(RoomState::new(args.core, args.record, args.recovering))
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Loading here rather than in pre_start keeps the supervisor from waiting on the
+        // store; messages queue in the mailbox until this is done.
+        load(state).await?;
+        if state.recovering {
+            for m in &state.recent {
+                events::publish_message(state, m);
+            }
+        }
+        let period = Duration::from_secs(state.core.config.room_idle_secs.clamp(1, 60));
+        state.ticker = Some(myself.send_interval(period, || RoomMessage::IdleTick));
+        tracing::debug!(
+            room = state.record.id,
+            last_seq = state.last_seq,
+            "room activated"
+        );
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        sequencer::fail_all(state, &ChatError::room_unavailable());
+        if let Some(waiters) = state.draining.take() {
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RoomMessage::Op(op, reply) => {
+                state.last_activity = Instant::now();
+                dispatch(&myself, state, op, reply).await;
+            }
+            RoomMessage::BatchDone(result) => sequencer::on_batch_done(&myself, state, result),
+            RoomMessage::Drain(reply) => {
+                state.last_activity = Instant::now();
+                state.draining.get_or_insert_with(Vec::new).push(reply);
+                sequencer::finish_drain_if_idle(&myself, state);
+            }
+            RoomMessage::IdleTick => {
+                let idle = Duration::from_secs(state.core.config.room_idle_secs);
+                if state.is_quiet() && state.last_activity.elapsed() >= idle {
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            RoomMessage::InjectFault => {
+                state.last_activity = Instant::now();
+                if state.core.fault_injection {
+                    return Err("injected fault".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each operation to its handler. Handlers that answer later (a send once durable, a
+/// history page read off the actor) take the reply port; the others answer here.
+async fn dispatch(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    op: RoomOp,
+    reply: super::ops::Reply,
+) {
+    let answer = match op {
+        RoomOp::Send(req) => return sequencer::on_send(myself, state, req, reply).await,
+        RoomOp::History {
+            user,
+            before,
+            limit,
+        } => return reads::on_history(state, user, before, limit, reply),
+        RoomOp::MarkRead { user, seq } => {
+            return reads::on_mark_read(myself, state, user, seq, reply);
+        }
+        RoomOp::Open { user, since } => reads::on_open(state, user, since)
+            .await
+            .map(RoomOutcome::Opened),
+        RoomOp::Typing { user } => reads::on_typing(state, user).map(|()| RoomOutcome::Done),
+        RoomOp::Invite { by, users } => membership::on_invite(state, by, users)
+            .await
+            .map(RoomOutcome::Snapshot),
+        RoomOp::Leave { user } => membership::on_leave(state, user)
+            .await
+            .map(|()| RoomOutcome::Done),
+    };
+    let _ = reply.send(answer);
+}
+
+/// Claims the room and loads its members, cursors, head and recent messages.
+async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
+    let store = &state.core.store;
+    let room = state.record.id;
+    // From here on this incarnation is the room's only writer; an older one (a crashed
+    // actor's late append, another node during a failover) is fenced off.
+    state.epoch = store.claim_room(room).await?;
+    state.members = store.members(room).await?.into_iter().collect();
+    let stored: HashMap<UserId, Seq> = store.read_cursors(room).await?.into_iter().collect();
+    state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);
+    let head = store.room_head(room).await?;
+    let recent = store
+        .history(room, 0, state.core.config.recent_cache)
+        .await?;
+    state.last_seq = head.last_seq;
+    state.durable_seq = head.last_seq;
+    state.last_ts = head.last_message.as_ref().map_or(0, |m| m.sent_at_ms);
+    for m in recent.into_iter().rev() {
+        state
+            .idem
+            .insert(m.sender_id, &m.client_msg_id, IdemState::Done(Ack::of(&m)));
+        state.recent.push_back(m);
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! What a room actor is asked and what it answers: one [`RoomOp`] per room command and one
+//! [`RoomOutcome`] per kind of answer, the same values whether the room runs here or on
+//! another node (`remote.rs` maps them to `chat.cluster.v1`), and how an outcome reads as a
+//! client's reply. Adding a room command starts here (ARCHITECTURE.md lists the rest).
+
+use chat_proto::v1::{self, server_frame::Payload};
+use chat_store::{AttachmentRecord, MessageRecord, RoomId, RoomRecord, Seq, StoreResult, UserId};
+use ractor::RpcReplyPort;
+
+use crate::{convert, error::ChatError};
+
+/// Where a room actor sends an operation's outcome.
+pub type Reply = RpcReplyPort<Result<RoomOutcome, ChatError>>;
+
+/// Everything a room actor handles: operations, and its own lifecycle.
+#[derive(ractor_cluster::RactorMessage)]
+pub enum RoomMessage {
+    /// An operation, answered on the port.
+    Op(RoomOp, Reply),
+    /// The store finished the in-flight append.
+    BatchDone(StoreResult<()>),
+    /// Stop accepting sends, finish what is in flight, then stop (shutdown, hand-over).
+    Drain(RpcReplyPort<()>),
+    /// Periodic idle check.
+    IdleTick,
+    /// Test-only: fail the actor as a crash would (ignored unless fault injection is on).
+    InjectFault,
+}
+
+/// What a room is asked to do.
+#[derive(Debug, Clone)]
+pub enum RoomOp {
+    /// Sequence and persist a message; answers [`RoomOutcome::Ack`] once it is durable.
+    Send(SendRequest),
+    /// A member opens the room, recovering messages after `since` (0: none); answers
+    /// [`RoomOutcome::Opened`].
+    Open {
+        /// Who.
+        user: UserId,
+        /// Last seq the client saw.
+        since: Seq,
+    },
+    /// A page of history; answers [`RoomOutcome::History`].
+    History {
+        /// Who.
+        user: UserId,
+        /// Messages with seq below this (0: the newest).
+        before: Seq,
+        /// Page size (already bounded by the caller).
+        limit: usize,
+    },
+    /// Move a member's read cursor forward; answers [`RoomOutcome::Done`] once durable.
+    MarkRead {
+        /// Who.
+        user: UserId,
+        /// Read through this seq.
+        seq: Seq,
+    },
+    /// A member is typing; answers [`RoomOutcome::Done`].
+    Typing {
+        /// Who.
+        user: UserId,
+    },
+    /// Add members (`by: None`: the system, re-joining a direct room); answers
+    /// [`RoomOutcome::Snapshot`].
+    Invite {
+        /// The inviting member.
+        by: Option<UserId>,
+        /// Who joins.
+        users: Vec<UserId>,
+    },
+    /// A member leaves; answers [`RoomOutcome::Done`].
+    Leave {
+        /// Who.
+        user: UserId,
+    },
+}
+
+/// What a room answered.
+#[derive(Debug, Clone)]
+pub enum RoomOutcome {
+    /// A durable message.
+    Ack(Ack),
+    /// The room, opened.
+    Opened(Opened),
+    /// A page of history.
+    History(HistoryPage),
+    /// The room after a change.
+    Snapshot(RoomSnapshot),
+    /// Done, nothing to say.
+    Done,
+}
+
+impl RoomOutcome {
+    /// The outcome as the reply to a client's command on `room`.
+    pub fn into_payload(self, room: RoomId) -> Payload {
+        match self {
+            Self::Ack(a) => Payload::SendAck(ack_to_proto(&a)),
+            Self::Opened(o) => Payload::RoomOpened(opened_to_proto(&o)),
+            Self::History(h) => Payload::History(v1::History {
+                room_id: room,
+                messages: h.messages,
+                has_more: h.has_more,
+            }),
+            Self::Snapshot(s) => Payload::Room(snapshot_to_proto(&s)),
+            Self::Done => Payload::Ok(v1::Ok {}),
+        }
+    }
+}
+
+/// A message to send, already validated for shape by the caller.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    /// Author.
+    pub sender: UserId,
+    /// The sender's idempotency key.
+    pub client_msg_id: String,
+    /// Text.
+    pub body: String,
+    /// Files, already shared in the room.
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// The acknowledgement of a durable message (identical for retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// Room.
+    pub room_id: RoomId,
+    /// The sender's idempotency key.
+    pub client_msg_id: String,
+    /// Assigned seq.
+    pub seq: Seq,
+    /// Assigned message id.
+    pub message_id: u64,
+    /// Sequencing time.
+    pub sent_at_ms: i64,
+}
+
+impl Ack {
+    /// The ack of a stored message.
+    pub fn of(m: &MessageRecord) -> Self {
+        Self {
+            room_id: m.room_id,
+            client_msg_id: m.client_msg_id.clone(),
+            seq: m.seq,
+            message_id: m.id,
+            sent_at_ms: m.sent_at_ms,
+        }
+    }
+}
+
+/// A room's state as a member sees it.
+#[derive(Debug, Clone)]
+pub struct RoomSnapshot {
+    /// Metadata.
+    pub record: RoomRecord,
+    /// Current members, ascending.
+    pub members: Vec<UserId>,
+    /// Newest durable seq.
+    pub last_seq: Seq,
+}
+
+/// What a member gets when opening a room.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The room.
+    pub snapshot: RoomSnapshot,
+    /// Members with names, presence and read cursors.
+    pub members: Vec<v1::Member>,
+    /// Messages after the requested `since_seq`, oldest first, with unread counts.
+    pub missed: Vec<v1::Message>,
+    /// More were missed than delivered.
+    pub truncated: bool,
+}
+
+/// One page of history, newest first, with unread counts.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// Messages, newest first.
+    pub messages: Vec<v1::Message>,
+    /// Whether older messages exist.
+    pub has_more: bool,
+}
+
+/// The protocol form of an ack.
+pub fn ack_to_proto(a: &Ack) -> v1::SendAck {
+    v1::SendAck {
+        room_id: a.room_id,
+        client_msg_id: a.client_msg_id.clone(),
+        seq: a.seq,
+        message_id: a.message_id,
+        sent_at_ms: a.sent_at_ms,
+    }
+}
+
+/// The protocol form of a snapshot.
+pub fn snapshot_to_proto(s: &RoomSnapshot) -> v1::Room {
+    convert::room(&s.record, &s.members, s.last_seq)
+}
+
+/// The protocol form of an opened room.
+pub fn opened_to_proto(o: &Opened) -> v1::RoomOpened {
+    v1::RoomOpened {
+        room: Some(snapshot_to_proto(&o.snapshot)),
+        members: o.members.clone(),
+        recovered: u32::try_from(o.missed.len()).unwrap_or(u32::MAX),
+        recovery_truncated: o.truncated,
+    }
+}

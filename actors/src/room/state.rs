@@ -1,0 +1,129 @@
+//! A room actor's state, shared by its handlers (the sequencer, reads, membership).
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
+
+use chat_proto::v1;
+use chat_store::{MessageRecord, RoomRecord, Seq, UserId};
+use ractor::RpcReplyPort;
+use tokio::task::JoinHandle;
+
+use super::{
+    cursors::ReadCursors,
+    idempotency::IdemCache,
+    ops::{Reply, RoomSnapshot},
+};
+use crate::{convert, core::Core, error::ChatError};
+
+/// A sequenced message waiting for durability.
+pub(super) struct Pending {
+    pub(super) record: MessageRecord,
+    pub(super) replies: Vec<Reply>,
+    /// When the send reached the room.
+    pub(super) at: Instant,
+}
+
+/// What the store is writing right now.
+#[derive(Default)]
+pub(super) struct InFlight {
+    pub(super) active: bool,
+    pub(super) messages: Vec<Pending>,
+    /// Mark-read callers waiting for this batch.
+    pub(super) read_waiters: Vec<Reply>,
+}
+
+/// The room actor's state.
+pub struct RoomState {
+    pub(super) core: Arc<Core>,
+    pub(super) record: RoomRecord,
+    pub(super) members: BTreeSet<UserId>,
+    pub(super) cursors: ReadCursors,
+    /// Cursor moves not yet handed to the store.
+    pub(super) dirty_cursors: BTreeMap<UserId, Seq>,
+    /// Mark-read callers waiting for the next batch.
+    pub(super) read_waiters: Vec<Reply>,
+    /// Public profiles of members, loaded on first open.
+    pub(super) profiles: HashMap<UserId, v1::User>,
+    pub(super) last_typing: HashMap<UserId, Instant>,
+    /// This incarnation's fencing epoch (claimed at start; every append carries it).
+    pub(super) epoch: u64,
+    /// Highest seq assigned (durable or not).
+    pub(super) last_seq: Seq,
+    /// Highest seq durable in the store.
+    pub(super) durable_seq: Seq,
+    pub(super) last_ts: i64,
+    pub(super) pending: Vec<Pending>,
+    pub(super) in_flight: InFlight,
+    pub(super) recent: VecDeque<MessageRecord>,
+    pub(super) idem: IdemCache,
+    pub(super) last_activity: Instant,
+    pub(super) draining: Option<Vec<RpcReplyPort<()>>>,
+    pub(super) ticker: Option<JoinHandle<()>>,
+    pub(super) recovering: bool,
+}
+
+impl RoomState {
+    /// A room not loaded yet: `post_start` fills it from the store.
+    pub(super) fn new(core: Arc<Core>, record: RoomRecord, recovering: bool) -> Self {
+        Self {
+            idem: IdemCache::new(core.config.idempotency_cache),
+            record,
+            members: BTreeSet::new(),
+            cursors: ReadCursors::default(),
+            dirty_cursors: BTreeMap::new(),
+            read_waiters: Vec::new(),
+            profiles: HashMap::new(),
+            last_typing: HashMap::new(),
+            epoch: 0,
+            last_seq: 0,
+            durable_seq: 0,
+            last_ts: 0,
+            pending: Vec::new(),
+            in_flight: InFlight::default(),
+            recent: VecDeque::new(),
+            last_activity: Instant::now(),
+            draining: None,
+            ticker: None,
+            recovering,
+            core,
+        }
+    }
+
+    pub(super) fn require_member(&self, user: UserId) -> Result<(), ChatError> {
+        if self.members.contains(&user) {
+            Ok(())
+        } else {
+            Err(ChatError::not_a_member())
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> RoomSnapshot {
+        RoomSnapshot {
+            record: self.record.clone(),
+            members: self.members.iter().copied().collect(),
+            last_seq: self.durable_seq,
+        }
+    }
+
+    /// Nothing waits for the store.
+    pub(super) fn is_quiet(&self) -> bool {
+        self.pending.is_empty()
+            && !self.in_flight.active
+            && self.dirty_cursors.is_empty()
+            && self.read_waiters.is_empty()
+    }
+
+    /// A member's unread messages in this room.
+    pub(super) fn unread_for(&self, user: UserId) -> u32 {
+        let cursor = self.cursors.get(user).unwrap_or(0);
+        u32::try_from(self.durable_seq.saturating_sub(cursor)).unwrap_or(u32::MAX)
+    }
+
+    /// The protocol form of a message with its current unread count.
+    pub(super) fn message_proto(&self, m: &MessageRecord) -> v1::Message {
+        convert::message(m, self.cursors.unread(m.seq))
+    }
+}
