@@ -15,7 +15,9 @@ use chat_actors::{
     room::{RoomOp, SendRequest},
 };
 use chat_proto::v1::{ClientFrame, OpenRoom, client_frame::Command, server_frame::Payload};
-use chat_store::{EmbeddedConfig, EmbeddedStore, RoomKind, RoomRecord, Store, UserRecord};
+use chat_store::{
+    AccountStore, EmbeddedConfig, EmbeddedStore, RoomKind, RoomRecord, RoomStore, UserRecord,
+};
 use divan::Bencher;
 
 fn main() {

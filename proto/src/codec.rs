@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use prost::Message as _;
 
-use crate::v1::{ClientFrame, ServerFrame};
+use crate::generated::chat::v1::{ClientFrame, ServerFrame};
 
 /// How frames are encoded on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

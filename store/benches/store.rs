@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chat_store::{AppendBatch, EmbeddedConfig, EmbeddedStore, MessageRecord, Store};
+use chat_store::{AppendBatch, EmbeddedConfig, EmbeddedStore, MessageLog, MessageRecord};
 use divan::{Bencher, black_box};
 
 fn main() {

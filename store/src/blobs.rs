@@ -15,7 +15,10 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{FileId, StoreError, StoreResult};
+use crate::{
+    error::{StoreError, StoreResult},
+    records::FileId,
+};
 
 /// Parts of a multipart upload (S3's minimum part size is 5 MiB). Files smaller than one part
 /// are written with a single put, which is atomic on every backend.

@@ -10,7 +10,10 @@
 //! Head: `2 | epoch u64 | last_seq u64 | 0 or (1 + message)` (version 1, written before
 //! fencing epochs, has no epoch and reads as epoch 0).
 
-use crate::{AttachmentRecord, MessageRecord, RoomHead, StoreError};
+use crate::{
+    error::StoreError,
+    records::{AttachmentRecord, MessageRecord, RoomHead},
+};
 
 const VERSION: u8 = 1;
 const VERSION_ATTACHMENTS: u8 = 2;

@@ -49,3 +49,6 @@ impl From<serde_json::Error> for StoreError {
         Self::Corrupt(e.to_string())
     }
 }
+
+/// Result type of every store operation.
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,7 +1,7 @@
 //! Binary key layout of the embedded backend. Big-endian integers so byte order is numeric
 //! order, which makes range scans (and reverse scans for history) follow seq order.
 
-use crate::{FileRecord, RoomId, Seq, UserId};
+use crate::records::{FileRecord, RoomId, Seq, UserId};
 
 /// Concatenates big-endian u64s into a key.
 pub fn key_u64s<const N: usize>(parts: [u64; N]) -> Vec<u8> {

@@ -1,12 +1,14 @@
-//! Storage for the chat cluster: the [`Store`] trait every backend implements, the record
-//! types it stores, and the embedded backend (fjall on local disk, zero configuration).
-//!
-//! A CQL backend (ScyllaDB / Cassandra) implements the same trait later; both pass the one
-//! [`conformance`] suite. Messages are keyed `(room_id, bucket, seq)` in every backend, where
+//! Storage for the chat cluster: the [`Store`] trait every backend implements (by concern:
+//! accounts, relationships, rooms, the message log, files), the record types it stores, the
+//! embedded backend (fjall on local disk, zero configuration) and the CQL backend (ScyllaDB
+//! or Cassandra); both pass the one `conformance` suite. Messages are keyed `(room_id, bucket, seq)` in every backend, where
 //! `bucket = sent_at_ms / bucket_width_ms`, so history pages walk buckets backwards.
 //!
 //! Depends on no other workspace crate: it knows records, not the wire protocol or actors.
+//! Inside the crate no file imports one that imports it back: this file only declares and
+//! re-exports.
 
+mod backend;
 mod blobs;
 mod codec;
 mod cql;
@@ -20,176 +22,15 @@ mod records;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-use std::sync::Arc;
-
+pub use backend::{
+    AccountStore, FileStore, MessageLog, RoomStore, SharedStore, SocialStore, Store,
+};
 pub use blobs::{BlobConfig, BlobKey, BlobWriter, Blobs, PART_BYTES, S3Config};
 pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
-pub use error::StoreError;
+pub use error::{StoreError, StoreResult};
 pub use records::{
-    AppendBatch, AttachmentRecord, FileRecord, FileUse, MessageRecord, RefreshOutcome,
-    RefreshRecord, RoomHead, RoomKind, RoomRecord, SocialEdge, ThumbnailRecord, UserRecord,
+    AppendBatch, AttachmentRecord, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome,
+    RefreshRecord, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SocialEdge, ThumbnailRecord,
+    UserId, UserRecord,
 };
-
-/// A user id (snowflake).
-pub type UserId = u64;
-/// A room id (snowflake).
-pub type RoomId = u64;
-/// A file id (snowflake).
-pub type FileId = u64;
-/// A per-room message sequence number: 1, 2, 3, ... with no gaps.
-pub type Seq = u64;
-
-/// Result type of every store operation.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A shared handle to a store backend.
-pub type SharedStore = Arc<dyn Store>;
-
-/// Everything the messenger persists. Every write is durable when its future resolves `Ok`.
-#[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Creates a user. `AlreadyExists` when the username is taken.
-    async fn create_user(&self, user: UserRecord) -> StoreResult<()>;
-    /// Looks a user up by id.
-    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
-    /// Looks a user up by (normalized) username.
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
-
-    /// Replaces a user's display name, status message and avatar (0: none); the updated
-    /// user, if it exists.
-    async fn update_profile(
-        &self,
-        user: UserId,
-        display_name: String,
-        status_message: String,
-        avatar_file_id: FileId,
-    ) -> StoreResult<Option<UserRecord>>;
-    /// Users whose username starts with `prefix` and sorts after `after`, ascending, at most
-    /// `limit`.
-    async fn search_users(
-        &self,
-        prefix: &str,
-        after: &str,
-        limit: usize,
-    ) -> StoreResult<Vec<UserRecord>>;
-
-    /// The relationship of a pair of users (empty when none).
-    async fn social_edge(&self, a: UserId, b: UserId) -> StoreResult<SocialEdge>;
-    /// Replaces the pair's relationship if it still is `expected` (else `Conflict`).
-    async fn set_social_edge(
-        &self,
-        a: UserId,
-        b: UserId,
-        expected: SocialEdge,
-        new: SocialEdge,
-    ) -> StoreResult<()>;
-    /// Every non-empty relationship of a user: `(other user, edge)`.
-    async fn social_edges(&self, user: UserId) -> StoreResult<Vec<(UserId, SocialEdge)>>;
-
-    /// Stores a new refresh token under the SHA-256 of its secret.
-    async fn put_refresh_token(
-        &self,
-        token_hash: [u8; 32],
-        record: RefreshRecord,
-    ) -> StoreResult<()>;
-    /// Atomically marks a refresh token used and says what it was.
-    async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome>;
-    /// Revokes every token of a refresh-token family (log-out, reuse detected).
-    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()>;
-
-    /// Creates a group room with its initial members.
-    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()>;
-    /// Creates the direct room of a pair unless one exists; returns the pair's room id
-    /// (the existing one when another request won the race).
-    async fn create_direct_room(
-        &self,
-        room: RoomRecord,
-        a: UserId,
-        b: UserId,
-    ) -> StoreResult<RoomId>;
-    /// The direct room of a pair, if any.
-    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>>;
-    /// A room's metadata.
-    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
-    /// A room's current members, ascending by id.
-    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>>;
-    /// Adds members (idempotent) with their read cursor at `read_through` (a newcomer has
-    /// nothing unread from before they joined).
-    async fn add_members(
-        &self,
-        room: RoomId,
-        users: Vec<UserId>,
-        read_through: Seq,
-    ) -> StoreResult<()>;
-    /// Removes a member and their read cursor (idempotent).
-    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
-    /// The rooms a user belongs to.
-    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
-    /// Whether a user is a member of a room.
-    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
-
-    /// Every stored read cursor of a room: `(user, last read seq)`.
-    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
-    /// One user's read cursor in a room (0 when none is stored).
-    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq>;
-
-    /// The newest durable state of a room's message log.
-    async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
-    /// Makes the caller the room's only writer: advances the room's fencing epoch and
-    /// returns it. Appends made with an older epoch fail from now on, so two owners of a
-    /// room (during a failover) can never both extend its log.
-    async fn claim_room(&self, room: RoomId) -> StoreResult<u64>;
-    /// Appends consecutive messages (and read-cursor moves) to a room's log if and only if
-    /// `epoch` is still the room's epoch and the log currently ends at `expected_last_seq`
-    /// (else `Conflict`: another writer got there first, and nothing is written). Backends
-    /// batch concurrent appends from many rooms into one durable write (group commit).
-    async fn append(
-        &self,
-        room: RoomId,
-        epoch: u64,
-        expected_last_seq: Seq,
-        batch: AppendBatch,
-    ) -> StoreResult<()>;
-    /// Up to `limit` messages with `seq < before_seq` (all when `before_seq` is 0),
-    /// newest first.
-    async fn history(
-        &self,
-        room: RoomId,
-        before_seq: Seq,
-        limit: usize,
-    ) -> StoreResult<Vec<MessageRecord>>;
-    /// The message a sender already sent to a room with this client message id, if any.
-    async fn find_client_message(
-        &self,
-        room: RoomId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> StoreResult<Option<MessageRecord>>;
-
-    /// Records an uploaded file (its bytes are already in the blob store). An unattached
-    /// file is listed by [`Store::unattached_files`] until it is attached.
-    async fn put_file(&self, file: FileRecord) -> StoreResult<()>;
-    /// A file's metadata.
-    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>>;
-    /// Attaches a file to a room or makes it an avatar (idempotent); `NotFound` when the
-    /// file is gone (e.g. cleaned up as an orphan a moment before).
-    async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()>;
-    /// The rooms a file was shared in.
-    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>>;
-    /// Records a file's image size and generated thumbnail; `NotFound` when the file is gone.
-    async fn set_file_image(
-        &self,
-        id: FileId,
-        width: u32,
-        height: u32,
-        thumbnail: ThumbnailRecord,
-    ) -> StoreResult<()>;
-    /// Up to `limit` never-attached files uploaded before `before_ms`, oldest first.
-    async fn unattached_files(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<FileRecord>>;
-    /// Deletes a file's metadata if it is still unattached; true when deleted.
-    async fn delete_unattached_file(&self, id: FileId) -> StoreResult<bool>;
-
-    /// Makes every write so far durable (used at shutdown).
-    async fn flush(&self) -> StoreResult<()>;
-}

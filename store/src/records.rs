@@ -2,7 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileId, RoomId, Seq, UserId};
+/// A user id (snowflake).
+pub type UserId = u64;
+/// A room id (snowflake).
+pub type RoomId = u64;
+/// A file id (snowflake).
+pub type FileId = u64;
+/// A per-room message sequence number: 1, 2, 3, ... with no gaps.
+pub type Seq = u64;
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,16 +214,20 @@ pub struct AppendBatch {
 impl AppendBatch {
     /// Checks the batch's shape: not empty, every message in `room`, seqs continuing the log
     /// densely from `expected_last_seq`, in non-decreasing time.
-    pub fn validate(&self, room: RoomId, expected_last_seq: Seq) -> Result<(), crate::StoreError> {
+    pub fn validate(
+        &self,
+        room: RoomId,
+        expected_last_seq: Seq,
+    ) -> Result<(), crate::error::StoreError> {
         if self.messages.is_empty() && self.cursors.is_empty() {
-            return Err(crate::StoreError::Invalid("empty append".into()));
+            return Err(crate::error::StoreError::Invalid("empty append".into()));
         }
         let mut expected = expected_last_seq;
         let mut last_time = i64::MIN;
         for m in &self.messages {
             expected += 1;
             if m.room_id != room || m.seq != expected || m.sent_at_ms < last_time {
-                return Err(crate::StoreError::Invalid(format!(
+                return Err(crate::error::StoreError::Invalid(format!(
                     "message seq {} of room {} does not continue the log at {expected}",
                     m.seq, m.room_id
                 )));

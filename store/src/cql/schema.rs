@@ -11,8 +11,8 @@
 
 use scylla::client::session::Session;
 
-use super::cql_error;
-use crate::{StoreError, StoreResult};
+use super::values::cql_error;
+use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
 pub const LATEST: i32 = 2;
@@ -165,7 +165,7 @@ pub async fn migrate(session: &Session, ks: &str, replication: &Replication) -> 
                 format!(
                     "INSERT INTO {ks}.schema_migrations (version, applied_at_ms) VALUES (?, ?)"
                 ),
-                (version, crate::cql::now_ms()),
+                (version, super::values::now_ms()),
             )
             .await
             .map_err(cql_error)?;

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashSet};
 use futures::{TryStreamExt, future::BoxFuture};
 use scylla::{client::session::Session, statement::prepared::PreparedStatement};
 
-use super::{cql_error, first, from_cql, rows, to_cql};
-use crate::{StoreResult, UserId};
+use super::values::{cql_error, first, from_cql, rows, to_cql};
+use crate::{error::StoreResult, records::UserId};
 
 /// Rows a leaf holds before it splits.
 pub const SPLIT_AT: usize = 2_000;
@@ -59,7 +59,7 @@ impl UsernameTree {
             async move {
                 let mut st = s.prepare(cql).await.map_err(cql_error)?;
                 st.set_is_idempotent(true);
-                Ok::<_, crate::StoreError>(st)
+                Ok::<_, crate::error::StoreError>(st)
             }
         };
         Ok(Self {
@@ -160,7 +160,7 @@ impl UsernameTree {
             }
             return self.split_if_full(s, &leaf).await;
         }
-        Err(crate::StoreError::Unavailable(format!(
+        Err(crate::error::StoreError::Unavailable(format!(
             "username index: {username} could not settle"
         )))
     }

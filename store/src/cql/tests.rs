@@ -5,8 +5,16 @@
 
 use std::sync::Arc;
 
-use super::*;
-use crate::conformance;
+use super::{
+    CqlConfig, CqlStore, SCHEMA_VERSION,
+    schema::applied_version,
+    search,
+    values::{now_ms, rows, to_cql},
+};
+use crate::{
+    AccountStore, AppendBatch, MessageLog, MessageRecord, RoomId, StoreError, UserRecord, codec,
+    conformance,
+};
 
 const WIDTH: i64 = 1_000;
 

@@ -10,8 +10,13 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::Tables;
-use crate::{AppendBatch, RoomHead, RoomId, Seq, StoreError, StoreResult, codec, keys};
+use super::tables::Tables;
+use crate::{
+    codec,
+    error::{StoreError, StoreResult},
+    keys,
+    records::{AppendBatch, RoomHead, RoomId, Seq},
+};
 
 /// One room's conditional append, waiting for its batch.
 pub(crate) struct AppendRequest {

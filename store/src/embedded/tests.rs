@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
-use super::*;
-use crate::conformance;
+use tokio::sync::oneshot;
+
+use super::{EmbeddedConfig, EmbeddedStats, EmbeddedStore, committer};
+use crate::{AppendBatch, MessageLog, MessageRecord, StoreError, conformance};
 
 const WIDTH: i64 = 1_000;
 

@@ -1,0 +1,171 @@
+//! What a backend implements, by concern: accounts, relationships, rooms and members, the
+//! message log, files. [`Store`] is all of them; callers hold a [`SharedStore`] and never
+//! name the parts (their methods are the store's).
+
+use std::sync::Arc;
+
+use crate::{
+    error::StoreResult,
+    records::{
+        AppendBatch, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome, RefreshRecord,
+        RoomHead, RoomId, RoomRecord, Seq, SocialEdge, ThumbnailRecord, UserId, UserRecord,
+    },
+};
+
+/// A shared handle to a store backend.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Everything the messenger persists. Every write is durable when its future resolves `Ok`.
+#[async_trait::async_trait]
+pub trait Store:
+    AccountStore + SocialStore + RoomStore + MessageLog + FileStore + Send + Sync + 'static
+{
+    /// Makes every write so far durable (used at shutdown).
+    async fn flush(&self) -> StoreResult<()>;
+}
+
+/// Users, their profiles and search, and refresh tokens.
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a user. `AlreadyExists` when the username is taken.
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by (normalized) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// user, if it exists.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: String,
+        status_message: String,
+        avatar_file_id: FileId,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// `limit`.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// Stores a new refresh token under the SHA-256 of its secret.
+    async fn put_refresh_token(
+        &self,
+        token_hash: [u8; 32],
+        record: RefreshRecord,
+    ) -> StoreResult<()>;
+    /// Atomically marks a refresh token used and says what it was.
+    async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome>;
+    /// Revokes every token of a refresh-token family (log-out, reuse detected).
+    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()>;
+}
+
+/// Relationships between pairs of users.
+#[async_trait::async_trait]
+pub trait SocialStore: Send + Sync {
+    /// The relationship of a pair of users (empty when none).
+    async fn social_edge(&self, a: UserId, b: UserId) -> StoreResult<SocialEdge>;
+    /// Replaces the pair's relationship if it still is `expected` (else `Conflict`).
+    async fn set_social_edge(
+        &self,
+        a: UserId,
+        b: UserId,
+        expected: SocialEdge,
+        new: SocialEdge,
+    ) -> StoreResult<()>;
+    /// Every non-empty relationship of a user: `(other user, edge)`.
+    async fn social_edges(&self, user: UserId) -> StoreResult<Vec<(UserId, SocialEdge)>>;
+}
+
+/// Rooms, their members and the members' read cursors.
+#[async_trait::async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Creates a group room with its initial members.
+    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()>;
+    /// (the existing one when another request won the race).
+    async fn create_direct_room(
+        &self,
+        room: RoomRecord,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<RoomId>;
+    /// The direct room of a pair, if any.
+    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>>;
+    /// A room's metadata.
+    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
+    /// A room's current members, ascending by id.
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>>;
+    /// nothing unread from before they joined).
+    async fn add_members(
+        &self,
+        room: RoomId,
+        users: Vec<UserId>,
+        read_through: Seq,
+    ) -> StoreResult<()>;
+    /// Removes a member and their read cursor (idempotent).
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
+    /// The rooms a user belongs to.
+    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
+    /// Whether a user is a member of a room.
+    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
+    /// Every stored read cursor of a room: `(user, last read seq)`.
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
+    /// One user's read cursor in a room (0 when none is stored).
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq>;
+}
+
+/// Each room's log of messages: its head, its fencing epoch, appends and reads.
+#[async_trait::async_trait]
+pub trait MessageLog: Send + Sync {
+    /// The newest durable state of a room's message log.
+    async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
+    /// room (during a failover) can never both extend its log.
+    async fn claim_room(&self, room: RoomId) -> StoreResult<u64>;
+    /// batch concurrent appends from many rooms into one durable write (group commit).
+    async fn append(
+        &self,
+        room: RoomId,
+        epoch: u64,
+        expected_last_seq: Seq,
+        batch: AppendBatch,
+    ) -> StoreResult<()>;
+    /// newest first.
+    async fn history(
+        &self,
+        room: RoomId,
+        before_seq: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    /// The message a sender already sent to a room with this client message id, if any.
+    async fn find_client_message(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<MessageRecord>>;
+}
+
+/// Uploaded files' metadata and where they are shared.
+#[async_trait::async_trait]
+pub trait FileStore: Send + Sync {
+    /// file is listed by [`FileStore::unattached_files`] until it is attached.
+    async fn put_file(&self, file: FileRecord) -> StoreResult<()>;
+    /// A file's metadata.
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>>;
+    /// file is gone (e.g. cleaned up as an orphan a moment before).
+    async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()>;
+    /// The rooms a file was shared in.
+    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>>;
+    /// Records a file's image size and generated thumbnail; `NotFound` when the file is gone.
+    async fn set_file_image(
+        &self,
+        id: FileId,
+        width: u32,
+        height: u32,
+        thumbnail: ThumbnailRecord,
+    ) -> StoreResult<()>;
+    /// Up to `limit` never-attached files uploaded before `before_ms`, oldest first.
+    async fn unattached_files(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<FileRecord>>;
+    /// Deletes a file's metadata if it is still unattached; true when deleted.
+    async fn delete_unattached_file(&self, id: FileId) -> StoreResult<bool>;
+}

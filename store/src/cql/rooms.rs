@@ -1,0 +1,173 @@
+//! Rooms, direct-room pairs (claimed by a lightweight transaction), members, each user's
+//! rooms and read cursors.
+
+use scylla::statement::prepared::PreparedStatement;
+
+use super::{
+    store::{CqlStore, Inner},
+    values::{bigint, corrupt, first, from_cql, json, lwt, pair, parse, rows, to_cql},
+};
+use crate::{
+    backend::RoomStore,
+    error::{StoreError, StoreResult},
+    records::{RoomId, RoomKind, RoomRecord, Seq, UserId},
+};
+
+impl Inner {
+    pub(super) async fn insert_room(
+        &self,
+        room: &RoomRecord,
+        members: &[UserId],
+    ) -> StoreResult<()> {
+        self.exec(&self.st.room_insert, (to_cql(room.id), json(room)?))
+            .await?;
+        self.add_members(room.id, members, None).await
+    }
+
+    pub(super) async fn add_members(
+        &self,
+        room: RoomId,
+        users: &[UserId],
+        read_through: Option<Seq>,
+    ) -> StoreResult<()> {
+        let writes = users.iter().map(|&u| async move {
+            self.exec(&self.st.member_insert, (to_cql(room), to_cql(u)))
+                .await?;
+            self.exec(&self.st.user_room_insert, (to_cql(u), to_cql(room)))
+                .await?;
+            if let Some(seq) = read_through {
+                self.exec(
+                    &self.st.cursor_upsert,
+                    (to_cql(room), to_cql(u), to_cql(seq)),
+                )
+                .await?;
+            }
+            Ok::<_, StoreError>(())
+        });
+        for r in futures::future::join_all(writes).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn ids(&self, st: &PreparedStatement, key: u64) -> StoreResult<Vec<u64>> {
+        let rows: Vec<(i64,)> = rows(self.exec(st, (to_cql(key),)).await?)?;
+        let mut ids: Vec<u64> = rows.into_iter().map(|(v,)| from_cql(v)).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+}
+
+#[async_trait::async_trait]
+impl RoomStore for CqlStore {
+    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()> {
+        self.inner.insert_room(&room, &members).await
+    }
+
+    async fn create_direct_room(
+        &self,
+        room: RoomRecord,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<RoomId> {
+        let i = &self.inner;
+        let (low, high) = pair(a, b);
+        let (applied, current) = lwt(i
+            .exec(&i.st.direct_claim, (low, high, to_cql(room.id)))
+            .await?)?;
+        let winner = if applied {
+            room.id
+        } else {
+            bigint(&current, "room_id")
+                .map(from_cql)
+                .ok_or_else(|| corrupt("direct room without id"))?
+        };
+        // The pair row is the commit point; the room itself is (re)written until it exists,
+        // which also repairs a creator that crashed in between.
+        let existing: Option<(String,)> = first(i.exec(&i.st.room_get, (to_cql(winner),)).await?)?;
+        if existing.is_none() {
+            let record = RoomRecord {
+                id: winner,
+                kind: RoomKind::Direct,
+                ..room
+            };
+            let members = if a == b {
+                vec![a]
+            } else {
+                vec![a.min(b), a.max(b)]
+            };
+            i.insert_room(&record, &members).await?;
+        }
+        Ok(winner)
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>> {
+        let i = &self.inner;
+        let row: Option<(i64,)> = first(i.exec(&i.st.direct_get, pair(a, b)).await?)?;
+        Ok(row.map(|(id,)| from_cql(id)))
+    }
+
+    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+        let i = &self.inner;
+        let row: Option<(String,)> = first(i.exec(&i.st.room_get, (to_cql(id),)).await?)?;
+        row.map(|(r,)| parse(&r)).transpose()
+    }
+
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>> {
+        self.inner.ids(&self.inner.st.members_of, room).await
+    }
+
+    async fn add_members(
+        &self,
+        room: RoomId,
+        users: Vec<UserId>,
+        read_through: Seq,
+    ) -> StoreResult<()> {
+        self.inner
+            .add_members(room, &users, Some(read_through))
+            .await
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()> {
+        let i = &self.inner;
+        let key = (to_cql(room), to_cql(user));
+        i.exec(&i.st.member_delete, key).await?;
+        i.exec(&i.st.user_room_delete, (to_cql(user), to_cql(room)))
+            .await?;
+        i.exec(&i.st.cursor_delete, key).await?;
+        Ok(())
+    }
+
+    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
+        self.inner.ids(&self.inner.st.user_rooms_of, user).await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        let i = &self.inner;
+        let row: Option<(i64,)> = first(
+            i.exec(&i.st.member_get, (to_cql(room), to_cql(user)))
+                .await?,
+        )?;
+        Ok(row.is_some())
+    }
+
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+        let i = &self.inner;
+        let found: Vec<(i64, i64)> = rows(i.exec(&i.st.cursors_of, (to_cql(room),)).await?)?;
+        let mut out: Vec<(UserId, Seq)> = found
+            .into_iter()
+            .map(|(u, s)| (from_cql(u), from_cql(s)))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
+        let i = &self.inner;
+        let row: Option<(i64,)> = first(
+            i.exec(&i.st.cursor_get, (to_cql(room), to_cql(user)))
+                .await?,
+        )?;
+        Ok(row.map_or(0, |(s,)| from_cql(s)))
+    }
+}

@@ -1,0 +1,156 @@
+//! Users, usernames (unique under the read-modify-write lock), profiles, search and refresh
+//! tokens.
+
+use serde::{Deserialize, Serialize};
+
+use super::store::EmbeddedStore;
+use crate::{
+    backend::AccountStore,
+    error::{StoreError, StoreResult},
+    keys,
+    records::{FileId, RefreshOutcome, RefreshRecord, UserId, UserRecord},
+};
+
+/// A stored refresh token and whether it has been spent.
+#[derive(Serialize, Deserialize)]
+struct StoredRefresh {
+    record: RefreshRecord,
+    used: bool,
+}
+
+#[async_trait::async_trait]
+impl AccountStore for EmbeddedStore {
+    async fn create_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            if t.usernames.contains_key(user.username.as_bytes())? {
+                return Err(StoreError::AlreadyExists);
+            }
+            let mut batch = t.db.batch();
+            batch.insert(
+                &t.usernames,
+                user.username.as_bytes(),
+                user.id.to_be_bytes(),
+            );
+            batch.insert(&t.users, user.id.to_be_bytes(), serde_json::to_vec(&user)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.point(|t| t.get_json(&t.users, &id.to_be_bytes()))
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.point(|t| {
+            let Some(id) = t.usernames.get(username.as_bytes())? else {
+                return Ok(None);
+            };
+            let id = keys::read_u64(&id, 0)
+                .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
+            t.get_json(&t.users, &id.to_be_bytes())
+        })
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: String,
+        status_message: String,
+        avatar_file_id: FileId,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut record) = t.get_json::<UserRecord>(&t.users, &user.to_be_bytes())? else {
+                return Ok(None);
+            };
+            record.display_name = display_name;
+            record.status_message = status_message;
+            record.avatar_file_id = avatar_file_id;
+            let mut batch = t.db.batch();
+            batch.insert(&t.users, user.to_be_bytes(), serde_json::to_vec(&record)?);
+            t.commit(batch)?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let (prefix, after) = (prefix.to_owned(), after.to_owned());
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.usernames.prefix(prefix.as_bytes()) {
+                if out.len() >= limit {
+                    break;
+                }
+                let (name, id) = kv.into_inner()?;
+                if *name <= *after.as_bytes() {
+                    continue;
+                }
+                let id = keys::read_u64(&id, 0)
+                    .ok_or_else(|| StoreError::Corrupt("short username value".into()))?;
+                if let Some(user) = t.get_json(&t.users, &id.to_be_bytes())? {
+                    out.push(user);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_refresh_token(
+        &self,
+        token_hash: [u8; 32],
+        record: RefreshRecord,
+    ) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            let stored = StoredRefresh {
+                record,
+                used: false,
+            };
+            batch.insert(&t.refresh, token_hash, serde_json::to_vec(&stored)?);
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut stored) = t.get_json::<StoredRefresh>(&t.refresh, &token_hash)? else {
+                return Ok(RefreshOutcome::Unknown);
+            };
+            if t.revoked_families
+                .contains_key(stored.record.family_id.to_be_bytes())?
+            {
+                return Ok(RefreshOutcome::Revoked);
+            }
+            if stored.used {
+                return Ok(RefreshOutcome::Reused(stored.record));
+            }
+            stored.used = true;
+            let mut batch = t.db.batch();
+            batch.insert(&t.refresh, token_hash, serde_json::to_vec(&stored)?);
+            t.commit(batch)?;
+            Ok(RefreshOutcome::Fresh(stored.record))
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.insert(&t.revoked_families, family_id.to_be_bytes(), []);
+            t.commit(batch)
+        })
+        .await
+    }
+}

@@ -1,0 +1,128 @@
+//! Rooms, direct-room pairs, members, each user's rooms and read cursors.
+
+use std::collections::BTreeSet;
+
+use super::store::EmbeddedStore;
+use crate::{
+    backend::RoomStore,
+    error::{StoreError, StoreResult},
+    keys,
+    records::{RoomId, RoomRecord, Seq, UserId},
+};
+
+#[async_trait::async_trait]
+impl RoomStore for EmbeddedStore {
+    async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            t.insert_room(&mut batch, &room, &members)?;
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn create_direct_room(
+        &self,
+        room: RoomRecord,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<RoomId> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let pair = keys::direct_pair(a, b);
+            if let Some(existing) = t.direct.get(&pair)? {
+                return keys::read_u64(&existing, 0)
+                    .ok_or_else(|| StoreError::Corrupt("short direct value".into()));
+            }
+            let mut batch = t.db.batch();
+            batch.insert(&t.direct, pair, room.id.to_be_bytes());
+            let members: BTreeSet<UserId> = [a, b].into();
+            t.insert_room(&mut batch, &room, &members.into_iter().collect::<Vec<_>>())?;
+            t.commit(batch)?;
+            Ok(room.id)
+        })
+        .await
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> StoreResult<Option<RoomId>> {
+        self.point(|t| {
+            Ok(t.direct
+                .get(keys::direct_pair(a, b))?
+                .and_then(|v| keys::read_u64(&v, 0)))
+        })
+    }
+
+    async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+        self.point(|t| t.get_json(&t.rooms, &id.to_be_bytes()))
+    }
+
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>> {
+        self.blocking(move |t| t.second_ids(&t.members, room)).await
+    }
+
+    async fn add_members(
+        &self,
+        room: RoomId,
+        users: Vec<UserId>,
+        read_through: Seq,
+    ) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            for user in users {
+                batch.insert(&t.members, keys::key_u64s([room, user]), []);
+                batch.insert(&t.user_rooms, keys::key_u64s([user, room]), []);
+                batch.insert(
+                    &t.cursors,
+                    keys::key_u64s([room, user]),
+                    read_through.to_be_bytes(),
+                );
+            }
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.remove(&t.members, keys::key_u64s([room, user]));
+            batch.remove(&t.user_rooms, keys::key_u64s([user, room]));
+            batch.remove(&t.cursors, keys::key_u64s([room, user]));
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
+        self.blocking(move |t| t.second_ids(&t.user_rooms, user))
+            .await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        self.point(|t| Ok(t.members.contains_key(keys::key_u64s([room, user]))?))
+    }
+
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.cursors.prefix(room.to_be_bytes()) {
+                let (key, value) = kv.into_inner()?;
+                match (keys::read_u64(&key, 1), keys::read_u64(&value, 0)) {
+                    (Some(user), Some(seq)) => out.push((user, seq)),
+                    _ => return Err(StoreError::Corrupt("short cursor entry".into())),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
+        self.point(|t| {
+            Ok(t.cursors
+                .get(keys::key_u64s([room, user]))?
+                .and_then(|v| keys::read_u64(&v, 0))
+                .unwrap_or(0))
+        })
+    }
+}
