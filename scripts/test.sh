@@ -9,6 +9,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# The shape of the code (ARCHITECTURE.md, "Decisions"): no import circle between a crate's
+# files, no source file over 600 lines, no function over 80.
+python3 scripts/structure.py
+
 # The single node needs nothing installed: embedded store, in-process bus. The S3 file
 # backend, the CQL store and the cluster are tested against real servers started here
 # (SeaweedFS and NATS from PyPI, Cassandra from Maven Central on JDK 17), and the Helm chart

@@ -23,6 +23,46 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/js/main.js"),
     ),
     (
+        "js/state.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/state.js"),
+    ),
+    (
+        "js/actions.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/actions.js"),
+    ),
+    (
+        "js/events.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/events.js"),
+    ),
+    (
+        "js/login.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/login.js"),
+    ),
+    (
+        "js/chatlist.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/chatlist.js"),
+    ),
+    (
+        "js/friends.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/friends.js"),
+    ),
+    (
+        "js/chat.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/chat.js"),
+    ),
+    (
+        "js/dialogs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/dialogs.js"),
+    ),
+    (
         "js/api.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/js/api.js"),

@@ -241,19 +241,48 @@ impl Cli {
         if self.source_addrs == 0 {
             return Err("--source-addrs must be 1-255".into());
         }
-        if self.user_prefix.is_empty()
-            || self.user_prefix.len() > 16
-            || !self
-                .user_prefix
-                .starts_with(|c: char| c.is_ascii_lowercase())
-            || !self
-                .user_prefix
+        let prefix = &self.user_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 16
+            || !prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            || !prefix
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         {
             return Err("--user-prefix must be 1-16 of a-z0-9, starting with a letter".into());
         }
-        match &self.scenario {
+        self.scenario.validate(self.source_addrs)
+    }
+}
+
+/// The checks of `chatload verify`'s flags.
+fn verify(
+    rooms: usize,
+    senders: usize,
+    readers: usize,
+    rate: u32,
+    duration_secs: u64,
+    drain_secs: u64,
+) -> Result<(), String> {
+    positive("--rooms", rooms as u64)?;
+    positive("--senders", senders as u64)?;
+    positive("--readers", readers as u64)?;
+    positive("--rate", u64::from(rate))?;
+    positive("--duration-secs", duration_secs)?;
+    positive("--drain-secs", drain_secs)?;
+    if duration_secs > 24 * 3600 {
+        return Err("--duration-secs is at most 86400".into());
+    }
+    if u64::from(rate) > 1000 * (rooms * senders) as u64 {
+        return Err("--rate is at most 1000 per sender".into());
+    }
+    Ok(())
+}
+
+impl Scenario {
+    /// Checks the scenario's flags; `source_addrs` bounds how many sockets fit.
+    fn validate(&self, source_addrs: u8) -> Result<(), String> {
+        match self {
             Scenario::Connections {
                 count,
                 ramp_per_sec,
@@ -263,7 +292,7 @@ impl Cli {
                 positive("--count", *count as u64)?;
                 positive("--ramp-per-sec", u64::from(*ramp_per_sec))?;
                 positive("--users", *users as u64)?;
-                let limit = 28_000 * usize::from(self.source_addrs);
+                let limit = 28_000 * usize::from(source_addrs);
                 if *count > limit {
                     return Err(format!(
                         "--count {count} needs more source ports: raise --source-addrs (~28k each)"
@@ -297,7 +326,7 @@ impl Cli {
                 if *open_percent > 100 {
                     return Err("--open-percent must be 0-100".into());
                 }
-                if *idle > 28_000 * usize::from(self.source_addrs) {
+                if *idle > 28_000 * usize::from(source_addrs) {
                     return Err("--idle needs more source ports: raise --source-addrs".into());
                 }
             }
@@ -308,20 +337,14 @@ impl Cli {
                 rate,
                 duration_secs,
                 drain_secs,
-            } => {
-                positive("--rooms", *rooms as u64)?;
-                positive("--senders", *senders as u64)?;
-                positive("--readers", *readers as u64)?;
-                positive("--rate", u64::from(*rate))?;
-                positive("--duration-secs", *duration_secs)?;
-                positive("--drain-secs", *drain_secs)?;
-                if *duration_secs > 24 * 3600 {
-                    return Err("--duration-secs is at most 86400".into());
-                }
-                if u64::from(*rate) > 1000 * (*rooms * *senders) as u64 {
-                    return Err("--rate is at most 1000 per sender".into());
-                }
-            }
+            } => verify(
+                *rooms,
+                *senders,
+                *readers,
+                *rate,
+                *duration_secs,
+                *drain_secs,
+            )?,
             Scenario::History {
                 rooms,
                 messages,

@@ -31,13 +31,6 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-impl StoreError {
-    /// Whether retrying the same operation may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Conflict { .. })
-    }
-}
-
 impl From<fjall::Error> for StoreError {
     fn from(e: fjall::Error) -> Self {
         Self::Backend(e.to_string())

@@ -281,22 +281,7 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         .iter()
         .filter(|(_, _, _, m)| m.opened_at.is_some())
         .count() as u64;
-    let idle_users = if p.idle > 0 {
-        users_after(cli, p.rooms * p.members, p.idle.min(50)).await?
-    } else {
-        Vec::new()
-    };
-    let mut idle = Vec::with_capacity(p.idle);
-    for i in 0..p.idle {
-        idle.push(
-            connect(
-                cli,
-                p.rooms * p.members + i,
-                &idle_users[i % idle_users.len()],
-            )
-            .await?,
-        );
-    }
+    let idle = connect_idle(cli, &p).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shared = Shared {
@@ -343,9 +328,44 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
     // Drain: wait until every expected delivery arrived or deliveries stop growing (bounded).
     let sent = shared.sent.load(Ordering::Relaxed);
     let expected = sent * opened / p.rooms as u64;
-    let drain_deadline = Instant::now() + Duration::from_secs(10);
+    drain(&shared, expected).await;
+    let total_window = started.elapsed();
+    let _ = stop_tx.send(true);
+    bar.finish_and_clear();
+    let (total, delivery, ack) = collect(receivers).await?;
+    drop(kept);
+    drop(idle);
+    Ok(report(
+        cli,
+        &p,
+        &total,
+        (sent, expected, send_errors),
+        (send_window, total_window),
+        &delivery,
+        &ack,
+        &shared,
+    ))
+}
+
+/// The idle connections asked for (`--idle`), connected before the traffic starts.
+async fn connect_idle(cli: &Cli, p: &Params) -> anyhow::Result<Vec<(Sender, Receiver)>> {
+    if p.idle == 0 {
+        return Ok(Vec::new());
+    }
+    let idle_users = users_after(cli, p.rooms * p.members, p.idle.min(50)).await?;
+    let mut idle = Vec::with_capacity(p.idle);
+    for i in 0..p.idle {
+        let account = &idle_users[i % idle_users.len()];
+        idle.push(connect(cli, p.rooms * p.members + i, account).await?);
+    }
+    Ok(idle)
+}
+
+/// Waits until every expected delivery arrived or deliveries stop growing (at most 10 s).
+async fn drain(shared: &Shared, expected: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut previous = u64::MAX;
-    while Instant::now() < drain_deadline {
+    while Instant::now() < deadline {
         let now = shared.delivered.load(Ordering::Relaxed);
         if now >= expected || now == previous {
             break;
@@ -353,9 +373,12 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         previous = now;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let total_window = started.elapsed();
-    let _ = stop_tx.send(true);
-    bar.finish_and_clear();
+}
+
+/// What every receiver saw, summed, with the delivery and ack latencies merged.
+async fn collect(
+    receivers: Vec<tokio::task::JoinHandle<Seen>>,
+) -> anyhow::Result<(Seen, Histogram<u64>, Histogram<u64>)> {
     let mut delivery = histogram();
     let mut ack = histogram();
     let mut total = Seen::default();
@@ -376,18 +399,7 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         total.duplicates += s.duplicates;
         total.reorders += s.reorders;
     }
-    drop(kept);
-    drop(idle);
-    Ok(report(
-        cli,
-        &p,
-        &total,
-        (sent, expected, send_errors),
-        (send_window, total_window),
-        &delivery,
-        &ack,
-        &shared,
-    ))
+    Ok((total, delivery, ack))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -32,6 +32,50 @@ async fn reusable_room(
         .map(|r| (r.id, r.last_seq)))
 }
 
+/// Sends `messages` into `room`, pipelined in windows of 256 so filling is quick; records
+/// each window's time in `fill`.
+async fn fill_room(
+    cli: &Cli,
+    (tx, rx): (&mut crate::client::Sender, &mut crate::client::Receiver),
+    room: u64,
+    r: usize,
+    messages: usize,
+    fill: &mut hdrhistogram::Histogram<u64>,
+) -> anyhow::Result<()> {
+    let bar = progress(cli, messages as u64, "filling");
+    let mut n = 0;
+    while n < messages {
+        let window = (messages - n).min(256);
+        let t = Instant::now();
+        let mut last = 0;
+        for k in 0..window {
+            let body = format!("history message {} of room {r}", n + k);
+            let cmd = Command::SendMessage(v1::SendMessage {
+                room_id: room,
+                client_msg_id: format!("h{}", n + k),
+                body,
+                file_ids: Vec::new(),
+            });
+            last = tx.send(cmd).await?;
+        }
+        rx.reply(last).await?;
+        let _ = fill.record((t.elapsed().as_micros() as u64).max(1));
+        n += window;
+        bar.set_position(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The next page's `before_seq` in a room of `last` messages: a xorshift walk.
+fn page_end(x: &mut u64, last: u64, page_size: u32) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    let size = u64::from(page_size);
+    1 + size + *x % last.saturating_sub(size).max(1)
+}
+
 pub async fn run(
     cli: &Cli,
     rooms: usize,
@@ -45,35 +89,14 @@ pub async fn run(
     let mut fill = histogram();
     for r in 0..rooms {
         let name = format!("chatload history {r} x{messages}");
-        if let Some(found) = reusable_room(&mut tx, &mut rx, &name, messages).await? {
-            targets.push(found);
-            continue;
-        }
-        let room = create_group(&mut tx, &mut rx, &name, Vec::new()).await?.id;
-        let bar = progress(cli, messages as u64, "filling");
-        // Pipelined in windows of 256 so filling is quick.
-        let mut n = 0;
-        while n < messages {
-            let window = (messages - n).min(256);
-            let t = Instant::now();
-            let mut last = 0;
-            for k in 0..window {
-                let body = format!("history message {} of room {r}", n + k);
-                let cmd = Command::SendMessage(v1::SendMessage {
-                    room_id: room,
-                    client_msg_id: format!("h{}", n + k),
-                    body,
-                    file_ids: Vec::new(),
-                });
-                last = tx.send(cmd).await?;
+        match reusable_room(&mut tx, &mut rx, &name, messages).await? {
+            Some(found) => targets.push(found),
+            None => {
+                let room = create_group(&mut tx, &mut rx, &name, Vec::new()).await?.id;
+                fill_room(cli, (&mut tx, &mut rx), room, r, messages, &mut fill).await?;
+                targets.push((room, messages as u64));
             }
-            rx.reply(last).await?;
-            let _ = fill.record((t.elapsed().as_micros() as u64).max(1));
-            n += window;
-            bar.set_position(n as u64);
         }
-        bar.finish_and_clear();
-        targets.push((room, messages as u64));
     }
 
     let series = Series::new();
@@ -84,12 +107,8 @@ pub async fn run(
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     let started = Instant::now();
     for i in 0..pages {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
         let (room, last) = targets[i % targets.len()];
-        let before =
-            1 + u64::from(page_size) + x % last.saturating_sub(u64::from(page_size)).max(1);
+        let before = page_end(&mut x, last, page_size);
         let t = Instant::now();
         let reply = call(
             &mut tx,

@@ -373,33 +373,45 @@ fn check_room(room: usize, acks: &[Ack], logs: &[(Log, u64)]) -> Vec<String> {
     problems
 }
 
-/// Runs the scenario.
-pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
-    let cli = Arc::new(cli.clone());
+/// One group room per `p.rooms`, each with its senders and readers as members.
+async fn create_rooms(
+    cli: &Arc<Cli>,
+    p: &Params,
+    accounts: &[Account],
+) -> anyhow::Result<Vec<u64>> {
     let per_room = p.senders + p.readers;
-    let accounts = users(&cli, p.rooms * per_room).await?;
     let mut rooms = Vec::new();
     for r in 0..p.rooms {
         let members = &accounts[r * per_room..(r + 1) * per_room];
-        let (mut tx, mut rx) = connect(&cli, 0, &members[0]).await?;
+        let (mut tx, mut rx) = connect(cli, 0, &members[0]).await?;
         let ids = members[1..].iter().map(|a| a.id).collect();
         let room = create_group(&mut tx, &mut rx, &format!("verify {r}"), ids).await?;
         rooms.push(room.id);
     }
+    Ok(rooms)
+}
 
-    let tally: Shared<Tally> = Shared::default();
-    let (finish_tx, finish_rx) = watch::channel(None);
+/// Starts every room's readers and waits until each has its room open (before the first
+/// send), at most the drain time.
+async fn start_readers(
+    cli: &Arc<Cli>,
+    p: &Params,
+    accounts: &[Account],
+    rooms: &[u64],
+    tally: &Shared<Tally>,
+    finish: watch::Receiver<Finish>,
+) -> anyhow::Result<Vec<(usize, tokio::task::JoinHandle<(Log, u64)>)>> {
+    let per_room = p.senders + p.readers;
     let opened = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();
     for (r, room) in rooms.iter().enumerate() {
         for k in 0..p.readers {
             let account = accounts[r * per_room + p.senders + k].clone();
             let conn = Roaming::new(cli.clone(), account, r + k, tally.clone()).keeping_messages();
-            let task = reader(conn, (r, *room), opened.clone(), finish_rx.clone());
+            let task = reader(conn, (r, *room), opened.clone(), finish.clone());
             readers.push((r, tokio::spawn(task)));
         }
     }
-    // Every reader has its room open before the first send.
     let wait_until = Instant::now() + p.drain;
     while opened.load(Ordering::Relaxed) < readers.len() {
         anyhow::ensure!(
@@ -408,6 +420,18 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(readers)
+}
+
+/// Runs the scenario.
+pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
+    let cli = Arc::new(cli.clone());
+    let per_room = p.senders + p.readers;
+    let accounts = users(&cli, p.rooms * per_room).await?;
+    let rooms = create_rooms(&cli, &p, &accounts).await?;
+    let tally: Shared<Tally> = Shared::default();
+    let (finish_tx, finish_rx) = watch::channel(None);
+    let readers = start_readers(&cli, &p, &accounts, &rooms, &tally, finish_rx).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let acked = Arc::new(Series::new());
@@ -452,6 +476,28 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         logs[r].push(task.await.context("reader task")?);
     }
 
+    let t = lock(&tally);
+    for r in 0..p.rooms {
+        problems.extend(check_room(r, &acks[r], &logs[r]));
+    }
+    problems.extend(t.refused.iter().cloned());
+    let mut report = report(&p, &t, &acks, &logs, sending, problems);
+    report
+        .latencies
+        .push(("send→ack".into(), Percentiles::of(&lock(&ack_latency))));
+    report.series = acked.points();
+    Ok(report)
+}
+
+/// The report of a run: what was sent, delivered and retried, and every violation found.
+fn report(
+    p: &Params,
+    t: &Tally,
+    acks: &[Vec<Ack>],
+    logs: &[Vec<(Log, u64)>],
+    sending: Duration,
+    problems: Vec<String>,
+) -> Report {
     let mut report = Report::new(
         "verify",
         serde_json::json!({
@@ -460,11 +506,6 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         }),
         "acked sends",
     );
-    for r in 0..p.rooms {
-        problems.extend(check_room(r, &acks[r], &logs[r]));
-    }
-    let t = lock(&tally);
-    problems.extend(t.refused.iter().cloned());
     let total_acked: usize = acks.iter().map(Vec::len).sum();
     let delivered: usize = logs.iter().flatten().map(|l| l.0.len()).sum();
     report.figure("acked sends", total_acked as f64, "messages");
@@ -484,12 +525,8 @@ pub async fn run(cli: &Cli, p: Params) -> anyhow::Result<Report> {
         "opens",
     );
     report.figure("violations", problems.len() as f64, "problems");
-    report
-        .latencies
-        .push(("send→ack".into(), Percentiles::of(&lock(&ack_latency))));
-    report.series = acked.points();
     report.failures = problems;
-    Ok(report)
+    report
 }
 
 #[cfg(test)]

@@ -439,3 +439,6 @@ pub async fn list(services: &Services, me: UserId) -> Result<v1::Friends, ChatEr
     });
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

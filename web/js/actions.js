@@ -1,0 +1,191 @@
+// What the user does: open a room (recovering by seq), page back, mark read, send through the
+// outbox (retried with the same client_msg_id), upload, type, and the other commands.
+
+import * as api from "./api.js";
+import { S, ui, me, idOf, view, maxSeq, minSeq, ensureUsers, showError } from "./state.js";
+
+export async function openRoom(roomId, recovering = false) {
+  const id = idOf(roomId);
+  const previous = S.openId;
+  if (previous && previous !== id && S.conn.state === "online") {
+    S.conn.request({ close_room: { room_id: previous } }).catch(() => {});
+    view(previous).opened = false;
+  }
+  S.openId = id;
+  const v = view(id);
+  ui.render();
+  if (S.conn.state !== "online") return;
+  try {
+    if (!recovering && !v.opened) {
+      // Read receipts were not followed while the room was closed: start from a fresh page.
+      v.messages.clear();
+      v.hasMore = true;
+    }
+    const since = maxSeq(v);
+    const r = await S.conn.request({ open_room: { room_id: id, since_seq: since } });
+    v.opened = true;
+    for (const m of r.room_opened.members || []) {
+      S.users.set(idOf(m.user.id), m.user);
+      v.members.set(idOf(m.user.id), m);
+    }
+    const summary = S.rooms.get(id);
+    if (summary) summary.room = r.room_opened.room;
+    if (v.messages.size === 0) await loadOlder(id);
+    else await refreshCounts(id, since);
+    markReadSoon();
+    ui.render();
+    ui.scrollToBottom();
+  } catch (e) {
+    if (!e.retryable) showError(e);
+  }
+}
+
+export async function loadOlder(roomId) {
+  const v = view(roomId);
+  if (v.loadingOlder || !v.hasMore) return;
+  v.loadingOlder = true;
+  try {
+    const before = minSeq(v);
+    const r = await S.conn.request({
+      get_history: { room_id: roomId, before_seq: before, limit: 30 },
+    });
+    for (const m of r.history.messages || []) v.messages.set(Number(m.seq), m);
+    v.hasMore = r.history.has_more;
+    await ensureUsers((r.history.messages || []).map((m) => m.sender_id));
+  } finally {
+    v.loadingOlder = false;
+  }
+}
+
+/** After a reconnection: read receipts sent meanwhile were missed; take the current unread
+ * counts of the newest messages shown (older ones count on the next open). */
+export async function refreshCounts(roomId, through) {
+  const v = view(roomId);
+  const r = await S.conn.request({
+    get_history: { room_id: roomId, before_seq: through + 1, limit: 100 },
+  });
+  for (const m of r.history.messages || []) {
+    const shown = v.messages.get(Number(m.seq));
+    if (shown) shown.unread = m.unread;
+  }
+}
+
+let markTimer = null;
+export function markReadSoon() {
+  clearTimeout(markTimer);
+  markTimer = setTimeout(async () => {
+    if (!S.openId || document.visibilityState !== "visible" || S.conn?.state !== "online") return;
+    const v = view(S.openId);
+    const seq = maxSeq(v);
+    const summary = S.rooms.get(S.openId);
+    const mine = v.members.get(idOf(me().id));
+    if (!seq || (mine && Number(mine.last_read_seq) >= seq)) return;
+    try {
+      await S.conn.request({ mark_read: { room_id: S.openId, seq } });
+      if (mine) mine.last_read_seq = String(seq);
+      if (summary) summary.unread = 0;
+      ui.renderSidebar();
+    } catch {
+      // Marked on the next message or reconnect.
+    }
+  }, 250);
+}
+
+export function send(body, fileIds = []) {
+  const item = {
+    room_id: S.openId,
+    client_msg_id: crypto.randomUUID(),
+    body,
+    file_ids: fileIds,
+    sent_at_ms: Date.now(),
+  };
+  view(item.room_id).pending.set(item.client_msg_id, item);
+  S.outbox.push(item);
+  ui.renderMessages();
+  ui.scrollToBottom();
+  flushOutbox();
+}
+
+/** Sends what is waiting, in order, each with its own client_msg_id (retries are safe). */
+export async function flushOutbox() {
+  if (flushOutbox.running) return;
+  flushOutbox.running = true;
+  try {
+    while (S.outbox.length && S.conn.state === "online") {
+      const item = S.outbox[0];
+      try {
+        await S.conn.request({
+          send_message: {
+            room_id: item.room_id,
+            client_msg_id: item.client_msg_id,
+            body: item.body,
+            file_ids: item.file_ids,
+          },
+        });
+        S.outbox.shift();
+      } catch (e) {
+        if (e.retryable) break;
+        S.outbox.shift();
+        view(item.room_id).pending.delete(item.client_msg_id);
+        showError(e);
+      }
+    }
+  } finally {
+    flushOutbox.running = false;
+  }
+}
+
+export async function sendFile(file) {
+  try {
+    const info = await api.upload(S.session, file);
+    send("", [info.id]);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+let typingSent = 0;
+export function typing() {
+  if (Date.now() - typingSent < 1000 || !S.openId || S.conn.state !== "online") return;
+  typingSent = Date.now();
+  S.conn.request({ typing: { room_id: S.openId } }).catch(() => {});
+}
+
+export async function act(command, after) {
+  try {
+    const r = await S.conn.request(command);
+    await after?.(r);
+  } catch (e) {
+    showError(e);
+  }
+  ui.render();
+}
+
+export async function loadFriends() {
+  const r = await S.conn.request({ list_friends: {} });
+  S.friends = r.friends;
+  for (const f of S.friends.friends) S.users.set(idOf(f.user.id), f.user);
+  for (const u of [...S.friends.incoming, ...S.friends.outgoing]) S.users.set(idOf(u.id), u);
+}
+
+export async function openDirect(userId) {
+  await act({ create_direct_room: { peer_id: userId } }, async (r) => {
+    const room = r.room;
+    if (!S.rooms.has(idOf(room.id))) {
+      S.rooms.set(idOf(room.id), { room, last_activity_ms: room.created_at_ms, unread: 0 });
+    }
+    S.tab = "chats";
+    await openRoom(room.id);
+  });
+}
+
+export async function leaveRoom() {
+  const id = S.openId;
+  if (!confirm("Leave this chat? Its messages will no longer be shown to you.")) return;
+  await act({ leave_room: { room_id: id } }, () => {
+    S.rooms.delete(id);
+    S.views.delete(id);
+    S.openId = null;
+  });
+}
+

@@ -1,0 +1,60 @@
+// Dialogs: a new group, inviting friends, the members of the open room.
+
+import { S, idOf, view } from "./state.js";
+import { act, openRoom } from "./actions.js";
+import { h, clear, initials } from "./h.js";
+
+export function renderModal() {
+  const root = document.getElementById("modal-root");
+  if (!root) return;
+  clear(root);
+  if (!S.modal) return;
+  const close = () => { S.modal = null; renderModal(); };
+  let body;
+  if (S.modal.kind === "group" || S.modal.kind === "invite") {
+    const inRoom = new Set(S.modal.kind === "invite" ? (S.rooms.get(S.openId)?.room.member_ids || []).map(idOf) : []);
+    const choices = S.friends.friends.filter((f) => !inRoom.has(idOf(f.user.id)));
+    const boxes = choices.map((f) => h("label.pick", h("input", { type: "checkbox", value: idOf(f.user.id) }), f.user.display_name));
+    const name = h("input", { placeholder: "Group name", maxlength: 100 });
+    const picked = () => boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    body = h(
+      "form.modal-body",
+      {
+        on: {
+          submit: (e) => {
+            e.preventDefault();
+            if (S.modal.kind === "group") {
+              act({ create_group_room: { name: name.value.trim(), member_ids: picked() } }, async (r) => {
+                S.rooms.set(idOf(r.room.id), { room: r.room, last_activity_ms: r.room.created_at_ms, unread: 0 });
+                S.modal = null;
+                await openRoom(r.room.id);
+              });
+            } else {
+              act({ invite_members: { room_id: S.openId, user_ids: picked() } }, (r) => {
+                S.rooms.get(S.openId).room = r.room;
+                S.modal = null;
+              });
+            }
+          },
+        },
+      },
+      h("h2", S.modal.kind === "group" ? "New group chat" : "Invite friends"),
+      S.modal.kind === "group" ? name : null,
+      choices.length ? h("div.picks", boxes) : h("p.empty", "No friends to add yet."),
+      h("div.modal-actions", h("button", { type: "button", on: { click: close } }, "Cancel"),
+        h("button.primary", { type: "submit" }, S.modal.kind === "group" ? "Create" : "Invite")),
+    );
+  } else if (S.modal.kind === "members") {
+    const v = view(S.openId);
+    body = h(
+      "div.modal-body",
+      h("h2", "Members"),
+      h("ul.people", [...v.members.values()].map((m) =>
+        h("li.person", h("div.avatar", initials(m.user.display_name),
+          h("span", { class: `presence ${m.online ? "on" : "off"}` })), h("span.name", m.user.display_name)))),
+      h("div.modal-actions", h("button", { on: { click: close } }, "Close")),
+    );
+  }
+  root.append(h("div.modal", { on: { click: (e) => { if (e.target.classList.contains("modal")) close(); } } }, body));
+}
+
