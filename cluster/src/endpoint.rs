@@ -176,3 +176,28 @@ fn internal(what: &str) -> pb::peer_reply::Kind {
         retry_after_ms: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_that_is_not_connected_is_unreachable_at_once() {
+        let ping = pb::PeerRequest::default();
+        let call = call("nobody", &ping, Duration::from_secs(1)).map(|_| ());
+        assert_eq!(call, Err(ClusterError::Unreachable("nobody".into())));
+        assert_eq!(
+            cast("nobody", &ping),
+            Err(ClusterError::Unreachable("nobody".into()))
+        );
+    }
+
+    /// What answers a request the endpoint cannot read: an internal error, never a panic.
+    #[test]
+    fn an_unreadable_request_gets_an_internal_error() {
+        let pb::peer_reply::Kind::Error(e) = internal("undecodable request") else {
+            panic!("not an error")
+        };
+        assert_eq!(e.code(), v1::ErrorCode::Internal);
+    }
+}
