@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 
-use super::SessionAuth;
 use crate::{
     ChatConfig,
-    testing::{Conn, system, system_with, wait_until},
+    testing::{Conn, signup, system, system_with, wait_until},
 };
 
 #[tokio::test]
@@ -16,31 +15,9 @@ async fn frames_in_frames_out() {
     let dir = tempfile::tempdir().unwrap();
     let sys = system(dir.path()).await;
     let s = &sys.services;
-    let alice = s
-        .auth
-        .signup(None, "alice", "Alice", "password 1")
-        .await
-        .unwrap();
-    let bob = s
-        .auth
-        .signup(None, "bob", "Bob", "password 2")
-        .await
-        .unwrap();
+    let (alice, bob) = (signup(&sys, "alice").await, signup(&sys, "bob").await);
 
-    let mut a = Conn(
-        sys.connections
-            .open_session(SessionAuth::InBand(None), None)
-            .await
-            .unwrap(),
-        0,
-    );
-    let mut b = Conn(
-        sys.connections
-            .open_session(SessionAuth::InBand(None), None)
-            .await
-            .unwrap(),
-        0,
-    );
+    let (mut a, mut b) = (Conn::open(&sys).await, Conn::open(&sys).await);
     let p = a.call(Command::Ping(v1::Ping {})).await;
     assert_eq!(
         p,
@@ -121,30 +98,8 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
     };
     let sys = system_with(dir.path(), chat).await;
     let s = &sys.services;
-    let alice = s
-        .auth
-        .signup(None, "alice", "Alice", "password 1")
-        .await
-        .unwrap();
-    let bob = s
-        .auth
-        .signup(None, "bob", "Bob", "password 2")
-        .await
-        .unwrap();
-    let mut a = Conn(
-        sys.connections
-            .open_session(SessionAuth::InBand(None), None)
-            .await
-            .unwrap(),
-        0,
-    );
-    let mut b = Conn(
-        sys.connections
-            .open_session(SessionAuth::InBand(None), None)
-            .await
-            .unwrap(),
-        0,
-    );
+    let (alice, bob) = (signup(&sys, "alice").await, signup(&sys, "bob").await);
+    let (mut a, mut b) = (Conn::open(&sys).await, Conn::open(&sys).await);
     for (conn, tokens) in [(&mut a, &alice), (&mut b, &bob)] {
         let auth = v1::Authenticate {
             access_token: tokens.access_token.clone(),
@@ -288,30 +243,12 @@ mod properties {
             ..ChatConfig::default()
         };
         let sys = system_with(dir.path(), chat).await;
-        let s = &sys.services;
         let mut conns = Vec::new();
         let mut ids = Vec::new();
         for i in 0..MEMBERS {
-            let t = s
-                .auth
-                .signup(None, &format!("prop{i}"), "P", "password 1")
-                .await
-                .unwrap();
-            let mut c = Conn(
-                sys.connections
-                    .open_session(SessionAuth::InBand(None), None)
-                    .await
-                    .unwrap(),
-                0,
-            );
-            let p = c
-                .call(Command::Authenticate(v1::Authenticate {
-                    access_token: t.access_token.clone(),
-                }))
-                .await;
-            assert!(matches!(p, Payload::Authenticated(_)), "{p:?}");
+            let t = signup(&sys, &format!("prop{i}")).await;
             ids.push(t.user.id);
-            conns.push(c);
+            conns.push(Conn::of(&sys, &t).await);
         }
         let room = match conns[0]
             .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
