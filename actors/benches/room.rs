@@ -40,6 +40,7 @@ async fn member(system: &ChatSystem, u: u64) -> ConnectionHandle {
         sub: u.to_string(),
         iat: 0,
         exp: i64::MAX / 2,
+        sid: u,
     };
     let token = signer().sign(&claims);
     let mut c = system

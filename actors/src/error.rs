@@ -21,8 +21,9 @@ pub enum Reason {
     TokenInvalid,
     TokenExpired,
     RefreshTokenInvalid,
+    AuthRevoked,
+    UserMismatch,
     NotAuthenticated,
-    AlreadyAuthenticated,
     MalformedFrame,
     MalformedRequest,
     UnknownCommand,
@@ -45,6 +46,7 @@ pub enum Reason {
     NoSuchRequest,
     NotFriends,
     CannotFriendSelf,
+    CannotBlockSelf,
     InvalidStatusMessage,
     InvalidPrefix,
     UserNotFound,
@@ -252,6 +254,7 @@ impl ChatError {
     /// it is one too many); `None` when the connection carries on.
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
+            Self::Unauthenticated(Reason::AuthRevoked, _) => Some(CloseCode::AuthRevoked),
             Self::Unauthenticated(..) => Some(CloseCode::Unauthenticated),
             Self::ResourceExhausted(Reason::TooManyConnections, ..) => {
                 Some(CloseCode::TooManyConnections)
@@ -309,6 +312,9 @@ pub enum StartError {
     /// A supervisor could not be spawned.
     #[error("cannot start the {0}")]
     Spawn(String),
+    /// The store did not answer what starting needs.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
 }
 
 #[cfg(test)]

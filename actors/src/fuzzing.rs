@@ -33,6 +33,7 @@ pub fn access_token(data: &[u8]) {
         sub: "42".into(),
         iat: NOW - 10,
         exp: NOW + 900,
+        sid: 1,
     };
     let genuine = signer.sign(&claims);
     let mut bytes = genuine.clone().into_bytes();
@@ -124,6 +125,7 @@ mod tests {
             sub: "42".into(),
             iat: NOW,
             exp: NOW + 60,
+            sid: 1,
         };
         put("access_token", "genuine", signer().sign(&claims).as_bytes());
         put("access_token", "flip", &[0, 1, 128, 4]);

@@ -9,7 +9,7 @@ use chat_store::{Blobs, SharedStore};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::{
-    auth::{AuthConfig, AuthService, TokenSigner},
+    auth::{AuthConfig, AuthService, Revocations, TokenSigner},
     bus::{
         Bus, LocalBus,
         nats::{NatsBus, resync_after},
@@ -102,11 +102,19 @@ impl ChatSystem {
             metrics.deliveries.clone(),
             metrics.resyncs.clone(),
         ));
+        let revocations = Arc::new(Revocations::default());
         let link = match config.bus.backend {
             BusBackend::Local => None,
             BusBackend::Nats => {
                 let resyncing = hub.clone();
-                let on_interruption = Box::new(move |i| resync_after(&resyncing, i));
+                let reloading = Arc::downgrade(&revocations);
+                let on_interruption = Box::new(move |i| {
+                    resync_after(&resyncing, i);
+                    // Revocations announced meanwhile may have been missed too.
+                    if let Some(r) = reloading.upgrade() {
+                        r.request_reload();
+                    }
+                });
                 Some(NatsLink::connect(&config.bus.nats, placement.name(), on_interruption).await?)
             }
         };
@@ -133,9 +141,19 @@ impl ChatSystem {
             rooms: RoomDirectory::start(core.clone(), parent()).await?,
             users: UserDirectory::start(core.clone(), parent()).await?,
             files: FileService::start(config.files, store.clone(), config.blobs, ids.clone()),
-            auth: AuthService::new(config.auth, store, ids, config.signer, limits)?,
+            auth: AuthService::new(
+                config.auth,
+                store.clone(),
+                ids,
+                config.signer,
+                limits,
+                revocations.clone(),
+            )?,
             core,
         };
+        // In force before the first connection opens.
+        let horizon = services.auth.token_horizon();
+        revocations.start(store, link.clone(), horizon).await?;
         let connections = ConnectionRegistry::start(services.clone(), parent()).await?;
         let (cluster, view_watch) = if config.cluster.enabled {
             let peers = Arc::new(PeerHandler {
@@ -170,6 +188,7 @@ impl ChatSystem {
             .close_all(CloseCode::Draining, "node shutting down");
         self.services.rooms.drain_all(deadline).await;
         self.services.files.stop();
+        self.services.auth.revocations().stop();
         if let Err(e) = self.services.core.store.flush().await {
             tracing::error!(error = %e, "store flush at shutdown failed");
         }

@@ -23,6 +23,15 @@ pub(crate) async fn system(dir: &std::path::Path) -> ChatSystem {
 }
 
 pub(crate) async fn system_with(dir: &std::path::Path, chat: ChatConfig) -> ChatSystem {
+    system_configured(dir, chat, AuthConfig::default()).await
+}
+
+/// A system with these messenger and account settings (Argon2 made cheap).
+pub(crate) async fn system_configured(
+    dir: &std::path::Path,
+    chat: ChatConfig,
+    auth: AuthConfig,
+) -> ChatSystem {
     let store = EmbeddedStore::open(EmbeddedConfig {
         path: dir.to_path_buf(),
         bucket_width_ms: 1000,
@@ -33,7 +42,7 @@ pub(crate) async fn system_with(dir: &std::path::Path, chat: ChatConfig) -> Chat
     let auth = AuthConfig {
         argon2_memory_kib: 256,
         argon2_iterations: 1,
-        ..AuthConfig::default()
+        ..auth
     };
     ChatSystem::start(
         SystemConfig {
@@ -83,6 +92,17 @@ impl Conn {
         match tokio::time::timeout(Duration::from_secs(10), self.0.outbound.next()).await {
             Ok(Some(Outbound::Frame(f))) => f.frame().clone(),
             other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// Waits for the close request, skipping frames; returns its code and reason.
+    pub(crate) async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.0.outbound.next()).await {
+                Ok(Some(Outbound::Frame(_))) => {}
+                Ok(Some(Outbound::Close(c))) => return (c.code, c.reason),
+                other => panic!("expected a close, got {other:?}"),
+            }
         }
     }
 

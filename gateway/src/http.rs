@@ -6,16 +6,19 @@ use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, Path, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
 use chat_actors::{ChatError, Reason, auth::IssuedTokens};
-use chat_proto::v1::{Empty, LoginRequest, LogoutRequest, RefreshRequest, SignupRequest};
+use chat_proto::v1::{
+    ChangePasswordRequest, Empty, LoginRequest, LogoutEverywhereRequest, LogoutEverywhereResponse,
+    LogoutRequest, RefreshRequest, SignupRequest,
+};
 
 use crate::{
     files, grpc, poll,
-    respond::{PeerIp, error_response, json, parse, tokens},
+    respond::{PeerIp, bearer, error_response, json, parse, tokens},
     state::Gateway,
     web, ws,
 };
@@ -35,6 +38,8 @@ fn routes(gateway: Gateway) -> Router {
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/logout_everywhere", post(logout_everywhere))
+        .route("/v1/auth/password", post(change_password))
         .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/poll/sessions", post(poll::open))
@@ -105,6 +110,36 @@ async fn logout(State(g): State<Gateway>, body: Bytes) -> Response {
         Err(e) => return error_response(&e),
     };
     match g.services.auth.logout(&req.refresh_token).await {
+        Ok(()) => json(StatusCode::OK, &Empty {}),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn logout_everywhere(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = parse::<LogoutEverywhereRequest>(&body) {
+        return error_response(&e);
+    }
+    match g.services.auth.logout_everywhere(bearer(&headers)).await {
+        Ok(ended) => json(
+            StatusCode::OK,
+            &LogoutEverywhereResponse {
+                sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
+            },
+        ),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn change_password(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    let req: ChangePasswordRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let auth = &g.services.auth;
+    match auth
+        .change_password(bearer(&headers), &req.current_password, &req.new_password)
+        .await
+    {
         Ok(()) => json(StatusCode::OK, &Empty {}),
         Err(e) => error_response(&e),
     }

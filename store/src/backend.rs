@@ -8,7 +8,8 @@ use crate::{
     error::StoreResult,
     records::{
         AppendBatch, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome, RefreshRecord,
-        RoomHead, RoomId, RoomRecord, Seq, SocialEdge, ThumbnailRecord, UserId, UserRecord,
+        Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord,
+        UserId, UserRecord,
     },
 };
 
@@ -56,8 +57,19 @@ pub trait AccountStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Atomically marks a refresh token used and says what it was.
     async fn consume_refresh_token(&self, token_hash: [u8; 32]) -> StoreResult<RefreshOutcome>;
-    /// Revokes every token of a refresh-token family (log-out, reuse detected).
-    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()>;
+    /// Records a log-in, or extends it (a refresh rotated its token).
+    async fn put_session(&self, session: SessionRecord) -> StoreResult<()>;
+    /// A user's unexpired log-ins.
+    async fn user_sessions(&self, user: UserId) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends a log-in: its refresh tokens stop working at once, it leaves the user's list,
+    /// and the revocation is kept until `revocation.until_ms` for [`Self::revocations`].
+    async fn revoke_session(&self, revocation: Revocation) -> StoreResult<()>;
+    /// Every revocation in force at `now_ms`, that is with `now_ms < until_ms <= latest_ms`
+    /// (`latest_ms`: now plus the longest access-token lifetime). What a starting or
+    /// reconnecting node loads.
+    async fn revocations(&self, now_ms: i64, latest_ms: i64) -> StoreResult<Vec<Revocation>>;
+    /// Replaces a user's password hash; false when the user does not exist.
+    async fn set_password_hash(&self, user: UserId, password_hash: String) -> StoreResult<bool>;
 }
 
 /// Relationships between pairs of users.

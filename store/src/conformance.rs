@@ -4,8 +4,8 @@
 
 use crate::{
     AppendBatch, AttachmentRecord, FileRecord, FileUse, MessageRecord, RefreshOutcome,
-    RefreshRecord, RoomKind, RoomRecord, SocialEdge, Store, StoreError, ThumbnailRecord,
-    UserRecord,
+    RefreshRecord, Revocation, RoomKind, RoomRecord, SessionRecord, SocialEdge, Store, StoreError,
+    ThumbnailRecord, UserRecord, records::now_ms,
 };
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -67,6 +67,7 @@ pub async fn refresh_tokens(store: &dyn Store) {
         user_id: 1,
         family_id: 7,
         expires_at_ms: 99,
+        logged_in_at_ms: 1,
     };
     store.put_refresh_token([1; 32], rec.clone()).await.unwrap();
     assert_eq!(
@@ -82,11 +83,55 @@ pub async fn refresh_tokens(store: &dyn Store) {
         RefreshOutcome::Unknown
     );
     store.put_refresh_token([3; 32], rec).await.unwrap();
-    store.revoke_refresh_family(7).await.unwrap();
+    let now = now_ms();
+    let session = |family_id| SessionRecord {
+        user_id: 1,
+        family_id,
+        created_at_ms: now,
+        expires_at_ms: now + 3_600_000,
+    };
+    store.put_session(session(7)).await.unwrap();
+    store.put_session(session(8)).await.unwrap();
+    // Re-recording a log-in (a refresh) replaces it.
+    store.put_session(session(8)).await.unwrap();
+    let families = |v: Vec<SessionRecord>| v.iter().map(|s| s.family_id).collect::<Vec<_>>();
+    assert_eq!(families(store.user_sessions(1).await.unwrap()), vec![7, 8]);
+    assert!(store.user_sessions(2).await.unwrap().is_empty());
+    let revocation = |family_id, until_ms| Revocation {
+        user_id: 1,
+        family_id,
+        until_ms,
+    };
+    store
+        .revoke_session(revocation(7, now + 60_000))
+        .await
+        .unwrap();
+    store.revoke_session(revocation(9, now - 1)).await.unwrap();
     assert_eq!(
         store.consume_refresh_token([3; 32]).await.unwrap(),
         RefreshOutcome::Revoked
     );
+    assert_eq!(families(store.user_sessions(1).await.unwrap()), vec![8]);
+    // Only revocations still in force come back.
+    assert_eq!(
+        store.revocations(now, now + 3_600_000).await.unwrap(),
+        vec![revocation(7, now + 60_000)]
+    );
+}
+
+pub async fn passwords(store: &dyn Store) {
+    store.create_user(user(1, "alice")).await.unwrap();
+    assert!(store.set_password_hash(1, "new".into()).await.unwrap());
+    assert_eq!(
+        store
+            .user_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new"
+    );
+    assert!(!store.set_password_hash(2, "new".into()).await.unwrap());
 }
 
 pub async fn rooms_and_members(store: &dyn Store) {

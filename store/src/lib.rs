@@ -31,6 +31,6 @@ pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
     AppendBatch, AttachmentRecord, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome,
-    RefreshRecord, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SocialEdge, ThumbnailRecord,
-    UserId, UserRecord,
+    RefreshRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SessionRecord,
+    SocialEdge, ThumbnailRecord, UserId, UserRecord,
 };

@@ -62,6 +62,36 @@ pub struct RefreshRecord {
     pub family_id: u64,
     /// Expiry, ms since the Unix epoch.
     pub expires_at_ms: i64,
+    /// When the family's log-in happened, ms since the Unix epoch (0 in tokens stored
+    /// before this was recorded).
+    #[serde(default)]
+    pub logged_in_at_ms: i64,
+}
+
+/// One log-in: a refresh-token family, listed under its user so that "log out everywhere"
+/// and a password change find every one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Whose log-in it is.
+    pub user_id: UserId,
+    /// The refresh-token family (and the `sid` of its access tokens).
+    pub family_id: u64,
+    /// When the user logged in, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When its newest refresh token expires, ms since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
+/// A revoked log-in whose access tokens may not have expired yet: every node refuses them
+/// until `until_ms` (by then every access token of the log-in has expired on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Whose log-in it was.
+    pub user_id: UserId,
+    /// The revoked refresh-token family (the `sid` of its access tokens).
+    pub family_id: u64,
+    /// Until when the revocation must be remembered, ms since the Unix epoch.
+    pub until_ms: i64,
 }
 
 /// What consuming a refresh token found.
@@ -244,4 +274,11 @@ impl AppendBatch {
             cursors: Vec::new(),
         }
     }
+}
+
+/// The wall clock in ms since the Unix epoch (expiry checks).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -1,6 +1,8 @@
 //! Accounts and sessions: sign-up, log-in (Argon2id), access tokens (signed, short-lived) and
 //! refresh tokens (opaque, single-use, rotated, revocable by family).
 
+mod revocation;
+mod sessions;
 mod token;
 pub mod validate;
 
@@ -11,10 +13,13 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use chat_store::{RefreshOutcome, RefreshRecord, SharedStore, StoreError, UserId, UserRecord};
+use chat_store::{
+    RefreshOutcome, RefreshRecord, SessionRecord, SharedStore, StoreError, UserId, UserRecord,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use revocation::{RELOAD_EVERY, Revocations};
 pub use token::{Claims, TokenError, TokenSigner};
 
 use crate::{
@@ -80,6 +85,19 @@ struct Inner {
     dummy_hash: String,
     /// Sign-up and log-in rates.
     limits: Arc<Limits>,
+    /// Revoked log-ins.
+    revocations: Arc<Revocations>,
+}
+
+/// What a verified access token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// The user.
+    pub user_id: UserId,
+    /// The log-in (refresh-token family) the token belongs to.
+    pub session_id: u64,
+    /// When the token expires, seconds since the Unix epoch.
+    pub expires_at_secs: i64,
 }
 
 fn bad_credentials() -> ChatError {
@@ -90,6 +108,13 @@ fn refresh_invalid() -> ChatError {
     ChatError::Unauthenticated(
         Reason::RefreshTokenInvalid,
         "refresh token is invalid, expired or revoked; log in again".into(),
+    )
+}
+
+fn revoked() -> ChatError {
+    ChatError::Unauthenticated(
+        Reason::AuthRevoked,
+        "this log-in was revoked (logged out); log in again".into(),
     )
 }
 
@@ -105,6 +130,7 @@ impl AuthService {
         ids: Arc<IdGenerator>,
         signer: TokenSigner,
         limits: Arc<Limits>,
+        revocations: Arc<Revocations>,
     ) -> Result<Self, StartError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
             .map_err(|e| StartError::Config(format!("auth: argon2 parameters: {e}")))?;
@@ -119,6 +145,7 @@ impl AuthService {
                 params,
                 dummy_hash,
                 limits,
+                revocations,
             }),
         })
     }
@@ -147,11 +174,7 @@ impl AuthService {
         {
             return Err(username_taken());
         }
-        let params = self.inner.params.clone();
-        let password = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&params, &password))
-            .await
-            .map_err(|e| ChatError::Internal(e.to_string()))??;
+        let password_hash = self.new_password_hash(password).await?;
         let user = UserRecord {
             id: self.inner.ids.next_id(),
             username,
@@ -166,7 +189,7 @@ impl AuthService {
             Err(StoreError::AlreadyExists) => return Err(username_taken()),
             Err(e) => return Err(e.into()),
         }
-        self.issue(user, self.inner.ids.next_id()).await
+        self.issue(user, self.inner.ids.next_id(), now_ms()).await
     }
 
     /// Checks credentials and issues a token pair; attempts are limited per address (`from`,
@@ -186,17 +209,9 @@ impl AuthService {
             || self.inner.dummy_hash.clone(),
             |u| u.password_hash.clone(),
         );
-        let password = password.to_owned();
-        let params = self.inner.params.clone();
-        let matches = tokio::task::spawn_blocking(move || {
-            Argon2::from(params)
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .map_err(|e| ChatError::Internal(e.to_string()))?;
+        let matches = self.password_matches(hash, password).await?;
         match user {
-            Some(user) if matches => self.issue(user, self.inner.ids.next_id()).await,
+            Some(user) if matches => self.issue(user, self.inner.ids.next_id(), now_ms()).await,
             _ => Err(bad_credentials()),
         }
     }
@@ -212,40 +227,27 @@ impl AuthService {
                     .user_by_id(rec.user_id)
                     .await?
                     .ok_or_else(refresh_invalid)?;
-                self.issue(user, rec.family_id).await
+                self.issue(user, rec.family_id, rec.logged_in_at_ms).await
             }
             RefreshOutcome::Reused(rec) => {
                 tracing::warn!(
                     user_id = rec.user_id,
-                    "refresh token reused; revoking family"
+                    "refresh token reused; revoking its log-in"
                 );
-                self.inner
-                    .store
-                    .revoke_refresh_family(rec.family_id)
-                    .await?;
+                self.revoke(rec.user_id, rec.family_id).await?;
                 Err(refresh_invalid())
             }
             _ => Err(refresh_invalid()),
         }
     }
 
-    /// Revokes the refresh token's family. Unknown tokens are ignored (log-out is idempotent).
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), ChatError> {
-        let hash = hash_refresh(refresh_token);
-        match self.inner.store.consume_refresh_token(hash).await? {
-            RefreshOutcome::Fresh(rec) | RefreshOutcome::Reused(rec) => {
-                self.inner
-                    .store
-                    .revoke_refresh_family(rec.family_id)
-                    .await?;
-            }
-            RefreshOutcome::Revoked | RefreshOutcome::Unknown => {}
-        }
-        Ok(())
-    }
-
     /// Verifies an access token and returns the user id it names.
     pub fn verify_access(&self, token: &str) -> Result<UserId, ChatError> {
+        self.verify(token).map(|access| access.user_id)
+    }
+
+    /// Verifies an access token: genuine, unexpired, and its log-in not revoked.
+    pub fn verify(&self, token: &str) -> Result<Access, ChatError> {
         if token.is_empty() {
             return Err(ChatError::Unauthenticated(
                 Reason::TokenMissing,
@@ -253,9 +255,20 @@ impl AuthService {
             ));
         }
         match self.inner.signer.verify(token, secs(now_ms())) {
-            Ok(claims) => claims.sub.parse().map_err(|_| {
-                ChatError::Unauthenticated(Reason::TokenInvalid, "access token is invalid".into())
-            }),
+            Ok(claims) if self.inner.revocations.is_revoked(claims.sid) => Err(revoked()),
+            Ok(claims) => {
+                let user_id = claims.sub.parse().map_err(|_| {
+                    ChatError::Unauthenticated(
+                        Reason::TokenInvalid,
+                        "access token is invalid".into(),
+                    )
+                })?;
+                Ok(Access {
+                    user_id,
+                    session_id: claims.sid,
+                    expires_at_secs: claims.exp,
+                })
+            }
             Err(TokenError::Expired) => Err(ChatError::Unauthenticated(
                 Reason::TokenExpired,
                 "access token expired; refresh it".into(),
@@ -269,16 +282,54 @@ impl AuthService {
 
     /// Verifies an access token and loads its user, without the password hash (callers keep
     /// it for a connection's life and never need it).
-    pub async fn user_for_token(&self, token: &str) -> Result<UserRecord, ChatError> {
-        let id = self.verify_access(token)?;
-        let mut user = self.inner.store.user_by_id(id).await?.ok_or_else(|| {
-            ChatError::Unauthenticated(Reason::TokenInvalid, "account no longer exists".into())
-        })?;
+    pub async fn user_for_token(&self, token: &str) -> Result<(UserRecord, Access), ChatError> {
+        let access = self.verify(token)?;
+        let mut user = self
+            .inner
+            .store
+            .user_by_id(access.user_id)
+            .await?
+            .ok_or_else(|| {
+                ChatError::Unauthenticated(Reason::TokenInvalid, "account no longer exists".into())
+            })?;
         user.password_hash = String::new();
-        Ok(user)
+        Ok((user, access))
     }
 
-    async fn issue(&self, user: UserRecord, family_id: u64) -> Result<IssuedTokens, ChatError> {
+    /// Checks a password against a stored Argon2 hash (on the blocking pool: it is slow on
+    /// purpose).
+    async fn password_matches(&self, hash: String, password: &str) -> Result<bool, ChatError> {
+        let password = password.to_owned();
+        let params = self.inner.params.clone();
+        tokio::task::spawn_blocking(move || {
+            Argon2::from(params)
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|e| ChatError::Internal(e.to_string()))
+    }
+
+    /// Hashes a new password (on the blocking pool).
+    async fn new_password_hash(&self, password: &str) -> Result<String, ChatError> {
+        let params = self.inner.params.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_password(&params, &password))
+            .await
+            .map_err(|e| ChatError::Internal(e.to_string()))?
+    }
+
+    /// The revoked log-ins this node knows of.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.inner.revocations
+    }
+
+    async fn issue(
+        &self,
+        user: UserRecord,
+        family_id: u64,
+        logged_in_at_ms: i64,
+    ) -> Result<IssuedTokens, ChatError> {
         let now = now_ms();
         let ttl = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let access_expires_at_ms = now.saturating_add(ttl(self.inner.config.access_ttl_secs));
@@ -287,6 +338,7 @@ impl AuthService {
             sub: user.id.to_string(),
             iat: secs(now),
             exp: secs(access_expires_at_ms),
+            sid: family_id,
         });
         let refresh_token = random_token()?;
         self.inner
@@ -297,8 +349,18 @@ impl AuthService {
                     user_id: user.id,
                     family_id,
                     expires_at_ms: refresh_expires_at_ms,
+                    logged_in_at_ms,
                 },
             )
+            .await?;
+        self.inner
+            .store
+            .put_session(SessionRecord {
+                user_id: user.id,
+                family_id,
+                created_at_ms: logged_in_at_ms,
+                expires_at_ms: refresh_expires_at_ms,
+            })
             .await?;
         Ok(IssuedTokens {
             user,

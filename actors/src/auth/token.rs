@@ -15,6 +15,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
+    /// The log-in (refresh-token family) the token belongs to, so that revoking the log-in
+    /// revokes the token. Required: a token without one (issued before log-ins could be
+    /// revoked) is invalid, and its client refreshes.
+    pub sid: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +138,7 @@ mod tests {
             sub: "42".into(),
             iat: 0,
             exp,
+            sid: 3,
         }
     }
 

@@ -188,14 +188,17 @@ async fn on_frame(
         }
         return;
     };
-    match command {
-        Command::Authenticate(_) => {
-            let e = ChatError::FailedPrecondition(
-                Reason::AlreadyAuthenticated,
-                "already authenticated".into(),
-            );
-            state.outbound.send_frame(error_frame(request_id, &e));
+    if let Err(e) = still_authorized(state) {
+        // The token expired or its log-in was revoked a moment ago (the registry closes
+        // the connection within a second; nothing more is served meanwhile).
+        state.outbound.send_frame(error_frame(request_id, &e));
+        if let Some(code) = e.close_code() {
+            state.outbound.close(code, e.reason().as_str());
         }
+        return;
+    }
+    match command {
+        Command::Authenticate(a) => reauthenticate(state, &user, request_id, &a.access_token),
         Command::OpenRoom(open) => open_room(state, &user, request_id, open).await,
         Command::CloseRoom(close) => {
             close_room(state, close.room_id);
@@ -220,19 +223,76 @@ async fn on_frame(
     }
 }
 
+/// Whether the connection's token still holds: unexpired and its log-in not revoked
+/// (in-memory checks only).
+fn still_authorized(state: &ConnectionState) -> Result<(), ChatError> {
+    let Some(access) = state.slot.access() else {
+        return Err(ChatError::Unauthenticated(
+            Reason::TokenExpired,
+            "access token expired; authenticate again".into(),
+        ));
+    };
+    if state
+        .services
+        .auth
+        .revocations()
+        .is_revoked(access.session_id)
+    {
+        return Err(ChatError::Unauthenticated(
+            Reason::AuthRevoked,
+            "this log-in was revoked; log in again".into(),
+        ));
+    }
+    if access.expires_at_secs <= crate::ids::now_ms() / 1000 {
+        return Err(ChatError::Unauthenticated(
+            Reason::TokenExpired,
+            "access token expired; authenticate again".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `authenticate` on an authenticated connection: a fresh token for the same user extends
+/// the connection's authority; nothing else about the connection changes.
+fn reauthenticate(state: &ConnectionState, user: &UserRecord, request_id: u32, token: &str) {
+    let services = &state.services;
+    let frame = match services.auth.verify(token) {
+        Ok(access) if access.user_id == user.id => {
+            state.slot.set_access(access);
+            reply(
+                request_id,
+                Payload::Authenticated(Authenticated {
+                    user: Some(crate::convert::user(user)),
+                    node_id: services.node_id().to_string(),
+                }),
+            )
+        }
+        Ok(_) => error_frame(
+            request_id,
+            &ChatError::FailedPrecondition(
+                Reason::UserMismatch,
+                "the token is another user's; open a new connection for them".into(),
+            ),
+        ),
+        // The connection keeps its current token until that expires.
+        Err(e) => error_frame(request_id, &e),
+    };
+    state.outbound.send_frame(frame);
+}
+
 async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str) {
     let services = &state.services;
     let authenticated = match services.auth.user_for_token(token).await {
         // One connection more for this user, within their cap.
-        Ok(user) => services
+        Ok((user, access)) => services
             .core
             .limits
             .user_connected(user.id)
-            .map(|()| Arc::new(user)),
+            .map(|()| (Arc::new(user), access)),
         Err(e) => Err(e),
     };
-    let user = match authenticated {
-        Ok(user) => user,
+    let (user, access) = match authenticated {
+        Ok(found) => found,
         Err(e) => {
             state.outbound.send_frame(error_frame(request_id, &e));
             if let Some(code) = e.close_code() {
@@ -241,7 +301,7 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
             return;
         }
     };
-    state.slot.registry.set_user(state.conn_id, user.id);
+    state.slot.set_access(access);
     // Chat-list updates for rooms this connection has open are skipped: it gets the
     // messages themselves.
     services.core.hub.subscribe_filtered(
@@ -262,6 +322,10 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
     state.user = Some(user);
     if let Some(timer) = state.auth_timer.take() {
         timer.abort();
+    }
+    // A revocation may have landed between the check and the registration above.
+    if services.auth.revocations().is_revoked(access.session_id) {
+        state.outbound.close(CloseCode::AuthRevoked, "AUTH_REVOKED");
     }
 }
 

@@ -9,6 +9,8 @@
 //! `slot.rs` (what survives hibernation), `registry.rs` and `supervisor.rs`. This file only
 //! declares and re-exports.
 
+#[cfg(test)]
+mod access_tests;
 mod actor;
 mod commands;
 mod message;

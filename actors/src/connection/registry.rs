@@ -16,6 +16,7 @@ use chat_store::UserId;
 use ractor::{ActorCell, ActorId};
 
 use crate::{
+    auth::Access,
     limits::IpGuard,
     outbound::{CloseRequest, OutboundSender},
     services::Services,
@@ -28,6 +29,8 @@ pub(super) struct Entry {
     pub(super) outbound: OutboundSender,
     /// Set once the connection authenticated (it then counts against its user's cap).
     pub(super) user: Option<UserId>,
+    /// What its current token grants (the log-in, the expiry), once authenticated.
+    pub(super) access: Option<Access>,
     /// Counts the connection against its address's cap while registered.
     pub(super) _ip: Option<IpGuard>,
 }
@@ -44,6 +47,16 @@ struct Inner {
 #[derive(Clone)]
 pub struct ConnectionRegistry {
     inner: Arc<Inner>,
+}
+
+/// A [`ConnectionRegistry`] that may be gone.
+pub(super) struct WeakRegistry(std::sync::Weak<Inner>);
+
+impl WeakRegistry {
+    /// The registry, unless the node stopped.
+    pub(super) fn upgrade(&self) -> Option<ConnectionRegistry> {
+        self.0.upgrade().map(|inner| ConnectionRegistry { inner })
+    }
 }
 
 impl ConnectionRegistry {
@@ -94,6 +107,7 @@ impl ConnectionRegistry {
             actor: None,
             outbound,
             user: None,
+            access: None,
             _ip: ip,
         };
         let mut entries = self.lock();
@@ -128,11 +142,45 @@ impl ConnectionRegistry {
         self.lock().get(&conn_id).is_some_and(|e| e.actor.is_some())
     }
 
-    /// Records who a connection authenticated as.
-    pub(super) fn set_user(&self, conn_id: u64, user: UserId) {
+    /// Records who a connection authenticated as, and with what token (again at each
+    /// re-authentication).
+    pub(super) fn set_access(&self, conn_id: u64, access: Access) {
         if let Some(e) = self.lock().get_mut(&conn_id) {
-            e.user = Some(user);
+            e.user = Some(access.user_id);
+            e.access = Some(access);
         }
+    }
+
+    /// Closes every connection of a revoked log-in with `AUTH_REVOKED` (4101).
+    pub(crate) fn close_session(&self, session_id: u64) {
+        for entry in self.lock().values() {
+            if entry.access.is_some_and(|a| a.session_id == session_id) {
+                entry.outbound.close(CloseCode::AuthRevoked, "AUTH_REVOKED");
+            }
+        }
+    }
+
+    /// Closes every connection whose token expired before `now_secs` without a
+    /// re-authentication, with `TOKEN_EXPIRED` (4100). Returns how many.
+    pub(super) fn close_expired(&self, now_secs: i64) -> usize {
+        let mut closed = 0;
+        for entry in self.lock().values_mut() {
+            if entry.access.is_some_and(|a| a.expires_at_secs <= now_secs) {
+                entry
+                    .outbound
+                    .close(CloseCode::Unauthenticated, "TOKEN_EXPIRED");
+                // Closed once; the entry goes when the transport ends.
+                entry.access = None;
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// A handle that does not keep the registry alive (for listeners and tasks the
+    /// registry's own services hold).
+    pub(super) fn downgrade(&self) -> WeakRegistry {
+        WeakRegistry(Arc::downgrade(&self.inner))
     }
 
     /// Forgets a connection and releases its caps.

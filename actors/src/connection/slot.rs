@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::{message::ConnectionMessage, registry::ConnectionRegistry};
 use crate::{
+    auth::Access,
     hub::{OpenRooms, Topic},
     outbound::OutboundSender,
     services::Services,
@@ -34,6 +35,8 @@ pub struct ConnectionSlot {
     pub(super) permits: Arc<Semaphore>,
     max_permits: usize,
     user: Mutex<Option<Arc<UserRecord>>>,
+    /// What the connection's current token grants (replaced at each re-authentication).
+    access: Mutex<Option<Access>>,
     pub(super) open_rooms: Arc<OpenRooms>,
     pub(super) actor: tokio::sync::Mutex<Option<ActorRef<ConnectionMessage>>>,
     pub(super) closed: AtomicBool,
@@ -53,6 +56,7 @@ impl ConnectionSlot {
             permits: Arc::new(Semaphore::new(max_permits)),
             max_permits,
             user: Mutex::new(None),
+            access: Mutex::new(None),
             open_rooms: Arc::default(),
             actor: tokio::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -71,6 +75,17 @@ impl ConnectionSlot {
 
     pub(super) fn set_user(&self, user: Arc<UserRecord>) {
         *self.user.lock().unwrap_or_else(|p| p.into_inner()) = Some(user);
+    }
+
+    /// What the current token grants, once authenticated.
+    pub(super) fn access(&self) -> Option<Access> {
+        *self.access.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the token the connection (re-)authenticated with.
+    pub(super) fn set_access(&self, access: Access) {
+        *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(access);
+        self.registry.set_access(self.conn_id, access);
     }
 
     /// Whether the transport went away (or is going).

@@ -4,8 +4,9 @@
 
 use ractor::{ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::registry::ConnectionRegistry;
+use super::registry::{ConnectionRegistry, WeakRegistry};
 use crate::{
+    ids::now_ms,
     services::Services,
     spawn::{SpawnFailed, spawn_child},
 };
@@ -55,6 +56,33 @@ impl ConnectionRegistry {
         )
         .await?;
         registry.set_supervisor(supervisor.get_cell());
+        let weak = registry.downgrade();
+        registry
+            .services()
+            .auth
+            .revocations()
+            .on_revoked(move |revocation| {
+                if let Some(registry) = weak.upgrade() {
+                    registry.close_session(revocation.family_id);
+                }
+            });
+        tokio::spawn(close_expired(registry.downgrade()));
         Ok(registry)
+    }
+}
+
+/// Ends connections whose token expired without a re-authentication, every second (so a
+/// connection outlives its token by at most a second), for as long as the node runs.
+async fn close_expired(registry: WeakRegistry) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        let closed = registry.close_expired(now_ms() / 1000);
+        if closed > 0 {
+            tracing::debug!(closed, "connections closed: their access token expired");
+        }
     }
 }

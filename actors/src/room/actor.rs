@@ -152,18 +152,23 @@ async fn dispatch(
         RoomOp::Leave { user } => membership::on_leave(state, user)
             .await
             .map(|()| RoomOutcome::Done),
+        RoomOp::RelationshipChanged => membership::load_block(state)
+            .await
+            .map(|()| RoomOutcome::Done),
     };
     let _ = reply.send(answer);
 }
 
 /// Claims the room and loads its members, cursors, head and recent messages.
 async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
-    let store = &state.core.store;
+    let core = state.core.clone();
+    let store = &core.store;
     let room = state.record.id;
     // From here on this incarnation is the room's only writer; an older one (a crashed
     // actor's late append, another node during a failover) is fenced off.
     state.epoch = store.claim_room(room).await?;
     state.members = store.members(room).await?.into_iter().collect();
+    membership::load_block(state).await?;
     let stored: HashMap<UserId, Seq> = store.read_cursors(room).await?.into_iter().collect();
     state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);
     let head = store.room_head(room).await?;

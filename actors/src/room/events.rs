@@ -142,7 +142,8 @@ pub(super) fn member(state: &RoomState, user: UserId) -> v1::Member {
             id: user,
             ..Default::default()
         })),
-        online: state.core.presence.is_online(user),
+        // A block in a direct room hides each side's presence from the other.
+        online: !state.blocked && state.core.presence.is_online(user),
         last_read_seq: state.cursors.get(user).unwrap_or(0),
     }
 }

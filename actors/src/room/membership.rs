@@ -120,3 +120,17 @@ pub(super) async fn on_leave(state: &mut RoomState, user: UserId) -> Result<(), 
     events::publish_members(state, user, Vec::new(), vec![user]);
     Ok(())
 }
+
+/// Whether a block separates a direct room's pair, from the store (at load, and when the
+/// pair's relationship changes). A direct room one side left keeps its last state.
+pub(super) async fn load_block(state: &mut RoomState) -> Result<(), ChatError> {
+    if state.record.kind != RoomKind::Direct {
+        return Ok(());
+    }
+    let mut pair = state.members.iter().copied();
+    if let (Some(a), Some(b)) = (pair.next(), pair.next()) {
+        let edge = state.core.store.social_edge(a, b).await?;
+        state.blocked = !edge.blocked_by.is_empty();
+    }
+    Ok(())
+}

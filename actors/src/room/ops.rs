@@ -74,6 +74,9 @@ pub enum RoomOp {
         /// Who.
         user: UserId,
     },
+    /// The members' relationship changed (a block or unblock in a direct room): the room
+    /// re-reads it from the store; answers [`RoomOutcome::Done`].
+    RelationshipChanged,
 }
 
 /// What a room answered.

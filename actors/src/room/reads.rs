@@ -176,7 +176,7 @@ pub(super) fn on_mark_read(
     seq: Seq,
     reply: Reply,
 ) {
-    if let Err(e) = state.require_member(user) {
+    if let Err(e) = state.require_member(user).and(state.require_unblocked()) {
         let _ = reply.send(Err(e));
         return;
     }
@@ -207,6 +207,7 @@ pub(super) fn on_mark_read(
 
 pub(super) fn on_typing(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
     state.require_member(user)?;
+    state.require_unblocked()?;
     let now = Instant::now();
     let recent = state
         .last_typing

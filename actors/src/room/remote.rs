@@ -91,6 +91,7 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             users: users.clone(),
         }),
         RoomOp::Leave { user } => Op::Leave(pb::Leave { user: *user }),
+        RoomOp::RelationshipChanged => Op::RelationshipChanged(pb::RelationshipChanged {}),
     };
     pb::PeerRequest {
         hops,
@@ -130,6 +131,7 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             users: i.users,
         },
         Op::Leave(l) => RoomOp::Leave { user: l.user },
+        Op::RelationshipChanged(_) => RoomOp::RelationshipChanged,
     };
     Ok((r.room_id, op))
 }

@@ -65,6 +65,12 @@ pub(super) async fn on_send(
             return;
         }
     }
+    // Checked after the idempotency lookups: a retry of a send accepted before the block
+    // still learns its ack.
+    if let Err(e) = state.require_unblocked() {
+        let _ = reply.send(Err(e));
+        return;
+    }
     let seq = state.last_seq + 1;
     let sent_at_ms = now_ms().max(state.last_ts);
     let record = MessageRecord {

@@ -16,7 +16,11 @@ use super::{
     idempotency::IdemCache,
     ops::{Reply, RoomSnapshot},
 };
-use crate::{convert, core::Core, error::ChatError};
+use crate::{
+    convert,
+    core::Core,
+    error::{ChatError, Reason},
+};
 
 /// A sequenced message waiting for durability.
 pub(super) struct Pending {
@@ -63,6 +67,8 @@ pub struct RoomState {
     pub(super) draining: Option<Vec<RpcReplyPort<()>>>,
     pub(super) ticker: Option<JoinHandle<()>>,
     pub(super) recovering: bool,
+    /// A direct room whose pair has a block (see [`RoomState::require_unblocked`]).
+    pub(super) blocked: bool,
 }
 
 impl RoomState {
@@ -88,6 +94,7 @@ impl RoomState {
             draining: None,
             ticker: None,
             recovering,
+            blocked: false,
             core,
         }
     }
@@ -97,6 +104,19 @@ impl RoomState {
             Ok(())
         } else {
             Err(ChatError::not_a_member())
+        }
+    }
+
+    /// Fails with `BLOCKED` in a direct room whose pair has a block: nothing new is said,
+    /// typed or read there until it is lifted (history stays readable).
+    pub(super) fn require_unblocked(&self) -> Result<(), ChatError> {
+        if self.blocked {
+            Err(ChatError::PermissionDenied(
+                Reason::Blocked,
+                "one of you has blocked the other".into(),
+            ))
+        } else {
+            Ok(())
         }
     }
 

@@ -14,6 +14,7 @@ use crate::{
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
+    room::RoomOp,
     services::Services,
 };
 
@@ -374,6 +375,12 @@ pub async fn remove(services: &Services, me: UserId, other: UserId) -> Result<()
 
 /// Blocks `other` (idempotent): also ends any friendship and pending request.
 pub async fn block(services: &Services, me: UserId, other: UserId) -> Result<(), ChatError> {
+    if other == me {
+        return Err(ChatError::invalid(
+            Reason::CannotBlockSelf,
+            "you cannot block yourself",
+        ));
+    }
     other_user(services, me, other).await?;
     change(services, me, other, |e| {
         let mut blocked_by = e.blocked_by.clone();
@@ -385,8 +392,8 @@ pub async fn block(services: &Services, me: UserId, other: UserId) -> Result<(),
             ..SocialEdge::default()
         }))
     })
-    .await
-    .map(|_| ())
+    .await?;
+    tell_direct_room(services, me, other).await
 }
 
 /// Unblocks `other` (idempotent).
@@ -401,8 +408,22 @@ pub async fn unblock(services: &Services, me: UserId, other: UserId) -> Result<(
             ..e.clone()
         }))
     })
-    .await
-    .map(|_| ())
+    .await?;
+    tell_direct_room(services, me, other).await
+}
+
+/// A block or unblock takes effect in the pair's direct room at once (the room re-reads
+/// the relationship). Always sent, so retrying a block or unblock whose room could not be
+/// told fixes it.
+async fn tell_direct_room(services: &Services, a: UserId, b: UserId) -> Result<(), ChatError> {
+    match services.core.store.direct_room(a, b).await? {
+        Some(room) => services
+            .rooms
+            .request(room, RoomOp::RelationshipChanged)
+            .await
+            .map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// The caller's friends with presence, pending requests both ways, and whom they blocked.

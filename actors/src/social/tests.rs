@@ -195,3 +195,93 @@ async fn both_sides_hear_of_requests_and_friendships() {
     }
     sys.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A send as a client makes it.
+fn say(room_id: u64, body: &str) -> chat_proto::v1::client_frame::Command {
+    chat_proto::v1::client_frame::Command::SendMessage(chat_proto::v1::SendMessage {
+        room_id,
+        client_msg_id: body.into(),
+        body: body.into(),
+        file_ids: Vec::new(),
+    })
+}
+
+fn refused_as_blocked(p: &Payload) -> bool {
+    matches!(p, Payload::Error(e) if e.reason == "BLOCKED")
+}
+
+#[tokio::test]
+async fn a_block_silences_the_direct_room_both_ways_and_hides_presence() {
+    use chat_proto::v1::{self, client_frame::Command};
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let s = &sys.services;
+    let (ann, ben) = (signup(&sys, "ann").await, signup(&sys, "ben").await);
+    let (mut a, mut b) = (Conn::of(&sys, &ann).await, Conn::of(&sys, &ben).await);
+    let Payload::Room(room) = b
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+            peer_id: ann.user.id,
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        b.call(say(room.id, "hi")).await,
+        Payload::SendAck(_)
+    ));
+
+    assert_eq!(
+        reason(block(s, ann.user.id, ann.user.id).await),
+        Reason::CannotBlockSelf
+    );
+    block(s, ann.user.id, ben.user.id).await.unwrap();
+    // Nothing new is said, typed or read in the room, by either side.
+    for (conn, body) in [(&mut b, "still there?"), (&mut a, "go away")] {
+        assert!(refused_as_blocked(&conn.call(say(room.id, body)).await));
+        let typing = Command::Typing(v1::Typing { room_id: room.id });
+        assert!(refused_as_blocked(&conn.call(typing).await));
+        let read = Command::MarkRead(v1::MarkRead {
+            room_id: room.id,
+            seq: 1,
+        });
+        assert!(refused_as_blocked(&conn.call(read).await));
+    }
+    let history = Command::GetHistory(v1::GetHistory {
+        room_id: room.id,
+        before_seq: 0,
+        limit: 10,
+    });
+    let Payload::History(h) = b.call(history.clone()).await else {
+        panic!()
+    };
+    assert_eq!(h.messages.len(), 1, "nothing was stored");
+    // Ann is online, but Ben does not see it in their room.
+    let open = Command::OpenRoom(v1::OpenRoom {
+        room_id: room.id,
+        since_seq: 0,
+    });
+    let Payload::RoomOpened(opened) = b.call(open.clone()).await else {
+        panic!()
+    };
+    let of_ann = opened.members;
+    let of_ann = of_ann
+        .iter()
+        .find(|m| m.user.as_ref().unwrap().id == ann.user.id);
+    assert!(!of_ann.unwrap().online);
+    // A re-created direct room is refused too.
+    let again = Command::CreateDirectRoom(v1::CreateDirectRoom {
+        peer_id: ann.user.id,
+    });
+    assert!(refused_as_blocked(&b.call(again).await));
+
+    unblock(s, ann.user.id, ben.user.id).await.unwrap();
+    assert!(matches!(
+        b.call(say(room.id, "sorry")).await,
+        Payload::SendAck(_)
+    ));
+    let Payload::RoomOpened(opened) = b.call(open).await else {
+        panic!()
+    };
+    assert!(opened.members.iter().all(|m| m.online));
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chat_proto::v1::{self, PresenceChanged, ServerFrame, server_frame::Payload};
-use chat_store::UserId;
+use chat_store::{SocialEdge, UserId};
 
 use crate::{
     core::Core,
@@ -32,8 +32,24 @@ pub(super) async fn presence(core: &Core, user: UserId, online: bool) {
             return;
         }
     };
-    to_friends(core, user, online).await;
-    for room_id in rooms {
+    let edges = match core.store.social_edges(user).await {
+        Ok(edges) => edges,
+        Err(e) => {
+            tracing::warn!(user, error = %e, "cannot tell friends about presence");
+            return;
+        }
+    };
+    to_friends(core, user, online, &edges);
+    // A block hides each side's presence from the other in their direct room.
+    let mut hidden = Vec::new();
+    for (other, edge) in &edges {
+        if !edge.blocked_by.is_empty()
+            && let Ok(Some(room)) = core.store.direct_room(user, *other).await
+        {
+            hidden.push(room);
+        }
+    }
+    for room_id in rooms.into_iter().filter(|r| !hidden.contains(r)) {
         let change = PresenceChanged {
             room_id,
             user_id: user,
@@ -47,21 +63,14 @@ pub(super) async fn presence(core: &Core, user: UserId, online: bool) {
 }
 
 /// Tells a user's friends that they went online or offline.
-async fn to_friends(core: &Core, user: UserId, online: bool) {
-    let edges = match core.store.social_edges(user).await {
-        Ok(edges) => edges,
-        Err(e) => {
-            tracing::warn!(user, error = %e, "cannot tell friends about presence");
-            return;
-        }
-    };
+fn to_friends(core: &Core, user: UserId, online: bool, edges: &[(UserId, SocialEdge)]) {
     let change = event(Payload::FriendPresence(v1::FriendPresence {
         user_id: user,
         online,
     }));
     for (friend, edge) in edges {
         if edge.friends_since_ms.is_some() {
-            core.bus.publish(Topic::User(friend), change.clone());
+            core.bus.publish(Topic::User(*friend), change.clone());
         }
     }
 }

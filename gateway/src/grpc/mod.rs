@@ -186,6 +186,7 @@ impl GrpcApi {
             .auth
             .user_for_token(bearer(metadata))
             .await
+            .map(|(user, _)| user)
             .map_err(|e| grpc_status(&e))
     }
 }

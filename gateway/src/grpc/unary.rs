@@ -2,14 +2,15 @@
 //! (`chat_actors::connection::unary`), so rules and error reasons are identical.
 
 use chat_proto::v1::{
-    self, AuthTokens, Empty, LoginRequest, LogoutRequest, RefreshRequest, SignupRequest,
+    self, AuthTokens, ChangePasswordRequest, Empty, LoginRequest, LogoutEverywhereRequest,
+    LogoutEverywhereResponse, LogoutRequest, RefreshRequest, SignupRequest,
     auth_service_server::AuthService, client_frame::Command,
     message_service_server::MessageService, room_service_server::RoomService,
     server_frame::Payload, user_service_server::UserService,
 };
 use tonic::{Request, Response, Status};
 
-use super::{GrpcApi, peer_ip, status, within_deadline};
+use super::{GrpcApi, bearer, peer_ip, status, within_deadline};
 use crate::respond::tokens;
 
 impl GrpcApi {
@@ -134,6 +135,39 @@ impl AuthService for GrpcApi {
         let auth = &self.g.services.auth;
         within_deadline(&metadata, async {
             auth.logout(&r.refresh_token).await.map_err(status)?;
+            Ok(Response::new(Empty {}))
+        })
+        .await
+    }
+
+    async fn logout_everywhere(
+        &self,
+        r: Request<LogoutEverywhereRequest>,
+    ) -> Result<Response<LogoutEverywhereResponse>, Status> {
+        let (metadata, _, _) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            let ended = auth
+                .logout_everywhere(bearer(&metadata))
+                .await
+                .map_err(status)?;
+            Ok(Response::new(LogoutEverywhereResponse {
+                sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
+            }))
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        r: Request<ChangePasswordRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let (metadata, _, r) = r.into_parts();
+        let auth = &self.g.services.auth;
+        within_deadline(&metadata, async {
+            auth.change_password(bearer(&metadata), &r.current_password, &r.new_password)
+                .await
+                .map_err(status)?;
             Ok(Response::new(Empty {}))
         })
         .await

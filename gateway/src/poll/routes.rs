@@ -24,7 +24,7 @@ use chat_actors::{
     ChatError, Reason,
     connection::{ConnectionMessage, SessionAuth},
 };
-use chat_proto::v1::{Empty, PollBatch, PollSession as PollSessionReply, client_frame::Command};
+use chat_proto::v1::{Empty, PollBatch, PollSession as PollSessionReply};
 use serde::Deserialize;
 
 use super::sessions::{invalid_cursor, parse_cursor};
@@ -165,12 +165,6 @@ async fn send_command(
     }
     let frame = chat_proto::decode_client_frame(chat_proto::Codec::Json, body)
         .map_err(|e| ChatError::invalid(Reason::MalformedFrame, e.to_string()))?;
-    if matches!(frame.command, Some(Command::Authenticate(_))) {
-        return Err(ChatError::FailedPrecondition(
-            Reason::AlreadyAuthenticated,
-            "poll sessions are authenticated at creation".into(),
-        ));
-    }
     let permit = session
         .permits
         .clone()

@@ -283,6 +283,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
         sub: ben.id.to_string(),
         iat: 0,
         exp: 1,
+        sid: 0,
     });
     let mut old = Client::connect_raw(node.addr, Some(&expired), Wire::Json).await;
     let first = old.next_frame().await.unwrap().payload.unwrap();

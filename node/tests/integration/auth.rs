@@ -166,7 +166,18 @@ async fn socket_tokens_missing_bad_and_expired() {
             },
         ))
         .await;
-    assert_error(p, ErrorCode::FailedPrecondition, "ALREADY_AUTHENTICATED");
+    // Authenticating again re-authenticates in place (a fresh token before expiry)...
+    assert!(matches!(p, Payload::Authenticated(_)), "{p:?}");
+    // ...but only as the same user.
+    let bob = node.http().signup("bob").await;
+    let p = c
+        .call(chat_proto::v1::client_frame::Command::Authenticate(
+            chat_proto::v1::Authenticate {
+                access_token: bob.access_token.clone(),
+            },
+        ))
+        .await;
+    assert_error(p, ErrorCode::FailedPrecondition, "USER_MISMATCH");
 
     // A forged token: error frame, then close 4100.
     let mut c = Client::connect_raw(node.addr, Some("not.a.token"), Wire::Json).await;
@@ -184,6 +195,7 @@ async fn socket_tokens_missing_bad_and_expired() {
         sub: alice.id.to_string(),
         iat: 0,
         exp: 1,
+        sid: 0,
     });
     let mut c = Client::connect_raw(node.addr, Some(&expired), Wire::Json).await;
     let f = c.next_frame().await.unwrap();

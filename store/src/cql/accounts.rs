@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     store::{CqlStore, Inner},
-    values::{first, from_cql, json, lwt, now_ms, parse, to_cql},
+    values::{first, from_cql, json, lwt, now_ms, parse, rows, to_cql},
 };
 use crate::{
     backend::AccountStore,
     error::{StoreError, StoreResult},
-    records::{FileId, RefreshOutcome, RefreshRecord, UserId, UserRecord},
+    records::{
+        FileId, RefreshOutcome, RefreshRecord, Revocation, SessionRecord, UserId, UserRecord,
+    },
 };
 
 /// A refresh token's record as stored (its spent flag is a column of its own, for the
@@ -24,6 +26,30 @@ impl Inner {
     pub(super) async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         let row: Option<(String,)> = first(self.exec(&self.st.user_get, (to_cql(id),)).await?)?;
         row.map(|(r,)| parse(&r)).transpose()
+    }
+
+    /// Changes a user's record by compare-and-set, so a profile update and a password
+    /// change racing each other cannot undo one another (a lost password change would keep
+    /// the old password working). `None` when the user does not exist.
+    async fn modify_user(
+        &self,
+        id: UserId,
+        change: impl Fn(&mut UserRecord),
+    ) -> StoreResult<Option<UserRecord>> {
+        for _ in 0..16 {
+            let row: Option<(String,)> = first(self.exec(&self.st.user_get, (to_cql(id),)).await?)?;
+            let Some((stored,)) = row else {
+                return Ok(None);
+            };
+            let mut record: UserRecord = parse(&stored)?;
+            change(&mut record);
+            let swap = (json(&record)?, to_cql(id), stored);
+            let (applied, _) = lwt(self.exec(&self.st.user_swap, swap).await?)?;
+            if applied {
+                return Ok(Some(record));
+            }
+        }
+        Err(StoreError::Unavailable("user record too contended".into()))
     }
 }
 
@@ -65,16 +91,13 @@ impl AccountStore for CqlStore {
         status_message: String,
         avatar_file_id: FileId,
     ) -> StoreResult<Option<UserRecord>> {
-        let i = &self.inner;
-        let Some(mut record) = i.user(user).await? else {
-            return Ok(None);
-        };
-        record.display_name = display_name;
-        record.status_message = status_message;
-        record.avatar_file_id = avatar_file_id;
-        i.exec(&i.st.user_insert, (to_cql(user), json(&record)?))
-            .await?;
-        Ok(Some(record))
+        self.inner
+            .modify_user(user, |record| {
+                record.display_name.clone_from(&display_name);
+                record.status_message.clone_from(&status_message);
+                record.avatar_file_id = avatar_file_id;
+            })
+            .await
     }
 
     async fn search_users(
@@ -134,9 +157,93 @@ impl AccountStore for CqlStore {
         })
     }
 
-    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()> {
+    async fn put_session(&self, session: SessionRecord) -> StoreResult<()> {
         let i = &self.inner;
-        i.exec(&i.st.family_revoke, (to_cql(family_id),)).await?;
+        let values = (
+            to_cql(session.user_id),
+            to_cql(session.family_id),
+            json(&session)?,
+            ttl_until(session.expires_at_ms),
+        );
+        i.exec(&i.st.session_put, values).await?;
         Ok(())
     }
+
+    async fn user_sessions(&self, user: UserId) -> StoreResult<Vec<SessionRecord>> {
+        let i = &self.inner;
+        let found: Vec<(String,)> = rows(i.exec(&i.st.sessions_of, (to_cql(user),)).await?)?;
+        let now = now_ms();
+        let mut out = Vec::with_capacity(found.len());
+        for (record,) in found {
+            let session: SessionRecord = parse(&record)?;
+            if session.expires_at_ms > now {
+                out.push(session);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn revoke_session(&self, revocation: Revocation) -> StoreResult<()> {
+        let i = &self.inner;
+        let Revocation {
+            user_id,
+            family_id,
+            until_ms,
+        } = revocation;
+        // The revocation first: once the family is marked, its refresh tokens stop working,
+        // and a node that starts must already find the revocation.
+        let row = (
+            hour_of(until_ms),
+            to_cql(family_id),
+            to_cql(user_id),
+            until_ms,
+            ttl_until(until_ms),
+        );
+        i.exec(&i.st.revocation_put, row).await?;
+        i.exec(&i.st.family_revoke, (to_cql(family_id),)).await?;
+        i.exec(&i.st.session_delete, (to_cql(user_id), to_cql(family_id)))
+            .await?;
+        Ok(())
+    }
+
+    async fn revocations(&self, now_ms: i64, latest_ms: i64) -> StoreResult<Vec<Revocation>> {
+        let i = &self.inner;
+        let hours = hour_of(now_ms)..=hour_of(latest_ms.max(now_ms));
+        let reads = hours.map(|h| i.exec(&i.st.revocations_in, (h,)));
+        let mut out = Vec::new();
+        for result in futures::future::join_all(reads).await {
+            let found: Vec<(i64, i64, i64)> = rows(result?)?;
+            for (family_id, user_id, until_ms) in found {
+                if until_ms > now_ms {
+                    out.push(Revocation {
+                        user_id: from_cql(user_id),
+                        family_id: from_cql(family_id),
+                        until_ms,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_password_hash(&self, user: UserId, password_hash: String) -> StoreResult<bool> {
+        let changed = self
+            .inner
+            .modify_user(user, |record| {
+                record.password_hash.clone_from(&password_hash)
+            })
+            .await?;
+        Ok(changed.is_some())
+    }
+}
+
+/// The hour (since the Unix epoch) a revocation lapses in: its partition.
+fn hour_of(ms: i64) -> i64 {
+    ms.max(0) / 3_600_000
+}
+
+/// A TTL in seconds that keeps a row until `until_ms` (at least one second).
+fn ttl_until(until_ms: i64) -> i32 {
+    let secs = (until_ms - now_ms()).max(1000) / 1000 + 1;
+    i32::try_from(secs).unwrap_or(i32::MAX)
 }

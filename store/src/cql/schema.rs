@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 2;
+pub const LATEST: i32 = 3;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,10 +104,27 @@ fn v2(ks: &str) -> Vec<String> {
     .collect()
 }
 
+/// Migration 3: each user's log-ins, and revoked log-ins by the hour their revocation
+/// lapses (every row has a TTL; the short grace period keeps expired rows from piling up as
+/// tombstones in the partitions a starting node reads).
+fn v3(ks: &str) -> Vec<String> {
+    [
+        "CREATE TABLE IF NOT EXISTS {ks}.sessions (user_id bigint, family_id bigint, \
+         record text, PRIMARY KEY (user_id, family_id))",
+        "CREATE TABLE IF NOT EXISTS {ks}.revocations (hour bigint, family_id bigint, \
+         user_id bigint, until_ms bigint, PRIMARY KEY (hour, family_id)) \
+         WITH gc_grace_seconds = 3600",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
         2 => v2(ks),
+        3 => v3(ks),
         _ => Vec::new(),
     }
 }

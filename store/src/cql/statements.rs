@@ -16,6 +16,12 @@ pub(super) struct Statements {
     pub(super) refresh_use: PreparedStatement,
     pub(super) family_revoke: PreparedStatement,
     pub(super) family_get: PreparedStatement,
+    pub(super) session_put: PreparedStatement,
+    pub(super) session_delete: PreparedStatement,
+    pub(super) sessions_of: PreparedStatement,
+    pub(super) revocation_put: PreparedStatement,
+    pub(super) revocations_in: PreparedStatement,
+    pub(super) user_swap: PreparedStatement,
     pub(super) room_insert: PreparedStatement,
     pub(super) room_get: PreparedStatement,
     pub(super) direct_claim: PreparedStatement,
@@ -99,6 +105,24 @@ impl Statements {
             family_revoke: p("INSERT INTO {ks}.revoked_families (family_id) VALUES (?)").await?,
             family_get: p("SELECT family_id FROM {ks}.revoked_families WHERE family_id = ?")
                 .await?,
+            session_put: p(
+                "INSERT INTO {ks}.sessions (user_id, family_id, record) VALUES (?, ?, ?) \
+                 USING TTL ?",
+            )
+            .await?,
+            session_delete: p("DELETE FROM {ks}.sessions WHERE user_id = ? AND family_id = ?")
+                .await?,
+            sessions_of: p("SELECT record FROM {ks}.sessions WHERE user_id = ?").await?,
+            revocation_put: p(
+                "INSERT INTO {ks}.revocations (hour, family_id, user_id, until_ms) \
+                 VALUES (?, ?, ?, ?) USING TTL ?",
+            )
+            .await?,
+            revocations_in: p(
+                "SELECT family_id, user_id, until_ms FROM {ks}.revocations WHERE hour = ?",
+            )
+            .await?,
+            user_swap: p("UPDATE {ks}.users SET record = ? WHERE id = ? IF record = ?").await?,
             room_insert: p("INSERT INTO {ks}.rooms (id, record) VALUES (?, ?)").await?,
             room_get: p("SELECT record FROM {ks}.rooms WHERE id = ?").await?,
             direct_claim: p(

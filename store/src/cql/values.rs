@@ -7,11 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{error::StoreError, error::StoreResult, records::UserId};
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use crate::records::now_ms;
 
 /// A driver error as a store error: retryable unless it is clearly the request's fault.
 pub(super) fn cql_error(e: impl std::fmt::Display) -> StoreError {

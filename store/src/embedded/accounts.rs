@@ -8,7 +8,10 @@ use crate::{
     backend::AccountStore,
     error::{StoreError, StoreResult},
     keys,
-    records::{FileId, RefreshOutcome, RefreshRecord, UserId, UserRecord},
+    records::{
+        FileId, RefreshOutcome, RefreshRecord, Revocation, SessionRecord, UserId, UserRecord,
+        now_ms,
+    },
 };
 
 /// A stored refresh token and whether it has been spent.
@@ -145,12 +148,96 @@ impl AccountStore for EmbeddedStore {
         .await
     }
 
-    async fn revoke_refresh_family(&self, family_id: u64) -> StoreResult<()> {
+    async fn put_session(&self, session: SessionRecord) -> StoreResult<()> {
         self.blocking(move |t| {
             let mut batch = t.db.batch();
-            batch.insert(&t.revoked_families, family_id.to_be_bytes(), []);
+            let key = keys::key_u64s([session.user_id, session.family_id]);
+            batch.insert(&t.sessions, key, serde_json::to_vec(&session)?);
             t.commit(batch)
         })
         .await
     }
+
+    async fn user_sessions(&self, user: UserId) -> StoreResult<Vec<SessionRecord>> {
+        let now = now_ms();
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.sessions.prefix(user.to_be_bytes()) {
+                let (_, value) = kv.into_inner()?;
+                let session: SessionRecord = serde_json::from_slice(&value)?;
+                if session.expires_at_ms > now {
+                    out.push(session);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, revocation: Revocation) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.insert(&t.revoked_families, revocation.family_id.to_be_bytes(), []);
+            batch.remove(
+                &t.sessions,
+                keys::key_u64s([revocation.user_id, revocation.family_id]),
+            );
+            batch.insert(
+                &t.revocations,
+                revocation_key(revocation.until_ms, revocation.family_id),
+                revocation.user_id.to_be_bytes(),
+            );
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn revocations(&self, now_ms: i64, latest_ms: i64) -> StoreResult<Vec<Revocation>> {
+        self.blocking(move |t| {
+            // Keys sort by expiry: the expired ones come first and are forgotten here.
+            let mut out = Vec::new();
+            let mut expired = t.db.batch();
+            for kv in t.revocations.iter() {
+                let (key, value) = kv.into_inner()?;
+                let corrupt = || StoreError::Corrupt("short revocation entry".into());
+                let until = keys::read_u64(&key, 0).ok_or_else(corrupt)?;
+                let until_ms = i64::try_from(until).unwrap_or(i64::MAX);
+                if until_ms <= now_ms {
+                    expired.remove(&t.revocations, key);
+                    continue;
+                }
+                if until_ms > latest_ms {
+                    break;
+                }
+                out.push(Revocation {
+                    user_id: keys::read_u64(&value, 0).ok_or_else(corrupt)?,
+                    family_id: keys::read_u64(&key, 1).ok_or_else(corrupt)?,
+                    until_ms,
+                });
+            }
+            t.commit(expired)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, user: UserId, password_hash: String) -> StoreResult<bool> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let Some(mut record) = t.get_json::<UserRecord>(&t.users, &user.to_be_bytes())? else {
+                return Ok(false);
+            };
+            record.password_hash = password_hash;
+            let mut batch = t.db.batch();
+            batch.insert(&t.users, user.to_be_bytes(), serde_json::to_vec(&record)?);
+            t.commit(batch)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// `(until_ms, family id)`: revocations in the order they expire.
+fn revocation_key(until_ms: i64, family_id: u64) -> Vec<u8> {
+    keys::key_u64s([u64::try_from(until_ms.max(0)).unwrap_or(0), family_id])
 }

@@ -72,6 +72,8 @@ impl EmbeddedStore {
             usernames: ks("usernames")?,
             refresh: ks("refresh")?,
             revoked_families: ks("revoked_families")?,
+            sessions: ks("sessions")?,
+            revocations: ks("revocations")?,
             rooms: ks("rooms")?,
             direct: ks("direct")?,
             members: ks("members")?,

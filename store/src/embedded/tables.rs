@@ -23,6 +23,10 @@ pub(crate) struct Tables {
     pub(super) usernames: Keyspace,
     pub(super) refresh: Keyspace,
     pub(super) revoked_families: Keyspace,
+    /// `(user, family id)` -> `SessionRecord`: each user's log-ins.
+    pub(super) sessions: Keyspace,
+    /// `(until_ms, family id)` -> user id: revocations in force until `until_ms`.
+    pub(super) revocations: Keyspace,
     pub(super) rooms: Keyspace,
     pub(super) direct: Keyspace,
     pub(super) members: Keyspace,

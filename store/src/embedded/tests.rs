@@ -30,6 +30,7 @@ macro_rules! conformance_tests {
 conformance_tests!(
     users,
     refresh_tokens,
+    passwords,
     rooms_and_members,
     direct_rooms,
     conditional_append,
