@@ -103,21 +103,7 @@ impl ChatSystem {
             metrics.resyncs.clone(),
         ));
         let revocations = Arc::new(Revocations::default());
-        let link = match config.bus.backend {
-            BusBackend::Local => None,
-            BusBackend::Nats => {
-                let resyncing = hub.clone();
-                let reloading = Arc::downgrade(&revocations);
-                let on_interruption = Box::new(move |i| {
-                    resync_after(&resyncing, i);
-                    // Revocations announced meanwhile may have been missed too.
-                    if let Some(r) = reloading.upgrade() {
-                        r.request_reload();
-                    }
-                });
-                Some(NatsLink::connect(&config.bus.nats, placement.name(), on_interruption).await?)
-            }
-        };
+        let link = connect_link(&config.bus, &hub, &revocations, placement.name()).await?;
         let (bus, presence) = bus_and_presence(&link, &hub, placement.name()).await?;
         // The store opened, so it answered.
         metrics.store_ok.set(1);
@@ -203,6 +189,28 @@ impl ChatSystem {
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;
     }
+}
+
+/// The NATS link, in a cluster. After an interruption, this node's clients resync and its
+/// revocations reload (announcements may have been missed).
+async fn connect_link(
+    bus: &BusConfig,
+    hub: &Arc<Hub>,
+    revocations: &Arc<Revocations>,
+    node: &Arc<str>,
+) -> Result<Option<Arc<NatsLink>>, StartError> {
+    if bus.backend == BusBackend::Local {
+        return Ok(None);
+    }
+    let resyncing = hub.clone();
+    let reloading = Arc::downgrade(revocations);
+    let on_interruption = Box::new(move |i| {
+        resync_after(&resyncing, i);
+        if let Some(r) = reloading.upgrade() {
+            r.request_reload();
+        }
+    });
+    Ok(Some(NatsLink::connect(&bus.nats, node, on_interruption).await?))
 }
 
 /// The bus and presence: over the NATS link in a cluster, in-process on a single node.

@@ -38,6 +38,11 @@ pub struct GatewayConfig {
     /// Seconds between pings on an idle HTTP/2 connection (gRPC); one unanswered this long
     /// drops the connection. Default 30.
     pub http2_keepalive_secs: u64,
+    /// A WebSocket silent for this long is pinged. Default 25.
+    pub ping_interval_secs: u64,
+    /// A pinged WebSocket that sends nothing (no pong, no frame) for this long is closed as
+    /// dead (4004): its user's presence goes offline, its resources are freed. Default 10.
+    pub pong_timeout_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +61,8 @@ impl Default for GatewayConfig {
             tls_key_file: String::new(),
             header_read_timeout_secs: 30,
             http2_keepalive_secs: 30,
+            ping_interval_secs: 25,
+            pong_timeout_secs: 10,
         }
     }
 }
@@ -74,6 +81,8 @@ impl GatewayConfig {
             self.poll_session_idle_secs,
             self.header_read_timeout_secs,
             self.http2_keepalive_secs,
+            self.ping_interval_secs,
+            self.pong_timeout_secs,
         ];
         if sizes.contains(&0) || times.contains(&0) {
             return Err("http sizes, counts and times must be positive".into());

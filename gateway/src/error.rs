@@ -68,7 +68,7 @@ pub fn grpc_status(e: &ChatError) -> tonic::Status {
 /// How a close ends the call: `None` for a normal end.
 pub(crate) fn close_status(close: &CloseRequest) -> Option<tonic::Status> {
     let code = match CloseCode::try_from(i32::from(close.code)) {
-        Ok(CloseCode::Draining | CloseCode::Resync) => Code::Unavailable,
+        Ok(CloseCode::Draining | CloseCode::Resync | CloseCode::PingTimeout) => Code::Unavailable,
         Ok(CloseCode::SlowConsumer | CloseCode::TooManyConnections) => Code::ResourceExhausted,
         Ok(CloseCode::AuthTimeout | CloseCode::Unauthenticated | CloseCode::AuthRevoked) => {
             Code::Unauthenticated

@@ -3,6 +3,8 @@
 //! connection actor; a writer half drains the outbound queue, coalescing queued frames into
 //! one flush. When either half ends, the other is dropped.
 
+use std::time::Duration;
+
 use axum::{
     extract::{
         Query, State, WebSocketUpgrade,
@@ -17,14 +19,15 @@ use chat_actors::{
     outbound::{CloseRequest, EncodedFrame, Outbound, OutboundReceiver},
 };
 use chat_proto::{
-    Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame, v1::ClientFrame,
+    Codec, SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, decode_client_frame,
+    v1::{ClientFrame, CloseCode},
 };
 use futures::{
     SinkExt, StreamExt,
     stream::{SplitSink, SplitStream},
 };
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::{
     respond::{PeerIp, error_response},
@@ -103,11 +106,12 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, admission: Admission
         ..
     } = handle;
     let (sink, stream) = socket.split();
-    let writer = write_loop(sink, outbound, codec, g.config.write_coalesce);
+    let ping = Notify::new();
+    let writer = write_loop(sink, outbound, codec, g.config.write_coalesce, &ping);
     tokio::pin!(writer);
     let end = tokio::select! {
         () = &mut writer => End::Written,
-        end = read_loop(&g, stream, codec, &slot, &permits) => End::ReadSide(end),
+        end = read_loop(&g, stream, codec, &slot, &permits, &ping) => End::ReadSide(end),
         () = closer.closed() => End::CloseRequested,
     };
     match end {
@@ -131,20 +135,41 @@ async fn serve(g: Gateway, socket: WebSocket, codec: Codec, admission: Admission
 }
 
 /// Decodes frames into the connection until the client or the socket ends; maybe with a
-/// close to send.
+/// close to send. A client silent for `http.ping_interval_secs` is pinged (by the writer,
+/// through `ping`), and one still silent `http.pong_timeout_secs` later is taken for dead:
+/// a paused laptop or a lost network never sends a FIN, so nothing else would notice.
 async fn read_loop(
     g: &Gateway,
     mut stream: SplitStream<WebSocket>,
     codec: Codec,
     slot: &std::sync::Arc<ConnectionSlot>,
     permits: &std::sync::Arc<Semaphore>,
+    ping: &Notify,
 ) -> Option<CloseRequest> {
+    let ping_interval = Duration::from_secs(g.config.ping_interval_secs);
+    let pong_timeout = Duration::from_secs(g.config.pong_timeout_secs);
+    let mut pinged = false;
     loop {
-        let message = match stream.next().await {
-            Some(Ok(message)) => message,
-            Some(Err(e)) => return Some(read_error_close(e)),
-            None => return None,
+        let wait = if pinged { pong_timeout } else { ping_interval };
+        let message = match tokio::time::timeout(wait, stream.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(e))) => return Some(read_error_close(e)),
+            Ok(None) => return None,
+            Err(_) if pinged => {
+                return Some(CloseRequest {
+                    code: CloseCode::PingTimeout as u16,
+                    reason: "PING_TIMEOUT".into(),
+                    immediate: true,
+                });
+            }
+            Err(_) => {
+                pinged = true;
+                ping.notify_one();
+                continue;
+            }
         };
+        // Anything from the client proves it alive.
+        pinged = false;
         let decoded = match (codec, message) {
             (Codec::Json, Message::Text(t)) => decode(g, codec, &t.into()),
             (Codec::Proto, Message::Binary(b)) => decode(g, codec, &b),
@@ -175,7 +200,7 @@ async fn read_loop(
 
 /// How long a closing connection's writer may take to write what it still owes (queued
 /// frames before a graceful close, then the close frame) before the socket is dropped.
-const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a connection's read/write loop ended.
 enum End {
@@ -264,8 +289,21 @@ async fn write_loop(
     mut outbound: OutboundReceiver,
     codec: Codec,
     coalesce: usize,
+    ping: &Notify,
 ) {
-    while let Some(next) = outbound.next().await {
+    loop {
+        let next = tokio::select! {
+            next = outbound.next() => next,
+            () = ping.notified() => {
+                if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some(next) = next else {
+            return;
+        };
         match next {
             Outbound::Frame(frame) => {
                 if sink.feed(to_message(codec, &frame)).await.is_err() {

@@ -16,5 +16,6 @@ mod grpc;
 mod helm;
 mod limits;
 mod messenger;
+mod revocation;
 mod rooms;
 mod web;

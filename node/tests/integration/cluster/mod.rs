@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
+mod access;
 mod bus;
 mod chatload;
 mod failover;

@@ -46,14 +46,45 @@ impl Http {
     }
 
     pub async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
+        self.post_as(None, path, body).await
+    }
+
+    /// POSTs a JSON body with `Authorization: Bearer <token>`.
+    pub async fn post_authed(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.post_as(Some(token), path, body.to_string()).await
+    }
+
+    /// `GET path` with `Authorization: Bearer <token>`: (status, parsed body or null).
+    pub async fn get_authed(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /v1/auth/login` as `username` with the test password.
+    pub async fn login(&self, username: &str) -> Account {
+        let body = json!({"username": username, "password": "correct horse"});
+        let (status, body) = self.post("/v1/auth/login", &body).await;
+        assert_eq!(status, 200, "{body}");
+        account(&body)
+    }
+
+    async fn post_as(&self, token: Option<&str>, path: &str, body: String) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (

@@ -52,7 +52,7 @@ pub fn reason_of(s: &Status) -> String {
     info
 }
 
-fn assert_status<T: std::fmt::Debug>(r: Result<T, Status>, code: Code, reason: &str) {
+pub fn assert_status<T: std::fmt::Debug>(r: Result<T, Status>, code: Code, reason: &str) {
     let s = r.expect_err("expected an error status");
     assert_eq!((s.code(), reason_of(&s).as_str()), (code, reason), "{s:?}");
 }
@@ -71,7 +71,7 @@ async fn grpc_signup(ch: &Channel, name: &str) -> (u64, String) {
 }
 
 /// A `Session` stream, driven like the WebSocket test client.
-struct GrpcSession {
+pub struct GrpcSession {
     tx: mpsc::UnboundedSender<ClientFrame>,
     rx: Streaming<ServerFrame>,
     next_id: u32,
@@ -79,7 +79,7 @@ struct GrpcSession {
 }
 
 impl GrpcSession {
-    async fn open(ch: &Channel, token: &str) -> Self {
+    pub async fn open(ch: &Channel, token: &str) -> Self {
         let (tx, frames) = mpsc::unbounded();
         let rx = SessionServiceClient::new(ch.clone())
             .session(authed(token, frames))
@@ -100,7 +100,7 @@ impl GrpcSession {
         s
     }
 
-    async fn next_frame(&mut self) -> Result<ServerFrame, Status> {
+    pub async fn next_frame(&mut self) -> Result<ServerFrame, Status> {
         match tokio::time::timeout(PATIENCE, self.rx.message()).await {
             Ok(Ok(Some(f))) => Ok(f),
             Ok(Ok(None)) => Err(Status::ok("stream ended")),
@@ -109,7 +109,7 @@ impl GrpcSession {
         }
     }
 
-    async fn call(&mut self, command: Command) -> Payload {
+    pub async fn call(&mut self, command: Command) -> Payload {
         self.next_id += 1;
         let id = self.next_id;
         self.tx

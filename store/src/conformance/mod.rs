@@ -1,0 +1,10 @@
+//! The store conformance suite: every backend must pass every check here. Each check takes
+//! a fresh, empty store and a bucket width (ms) matching the store's configuration.
+#![allow(missing_docs)]
+
+mod accounts;
+mod fixtures;
+mod rooms;
+
+pub use accounts::*;
+pub use rooms::*;
