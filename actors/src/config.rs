@@ -147,6 +147,8 @@ pub struct FilesConfig {
     /// Images with more pixels than this get no thumbnail (decoding bomb guard).
     /// Default 50000000.
     pub max_image_pixels: u64,
+    /// How long a signed file URL (`get_file_url`) stays valid, in seconds. Default 3600.
+    pub url_ttl_secs: u64,
 }
 
 impl Default for FilesConfig {
@@ -160,6 +162,7 @@ impl Default for FilesConfig {
             thumbnail_px: 320,
             max_thumbnail_source_bytes: 32 * 1024 * 1024,
             max_image_pixels: 50_000_000,
+            url_ttl_secs: 3600,
         }
     }
 }
@@ -172,6 +175,7 @@ impl FilesConfig {
             || self.max_concurrent_uploads == 0
             || self.orphan_sweep_secs == 0
             || self.thumbnail_px == 0
+            || self.url_ttl_secs == 0
         {
             return Err("files: sizes, counts and the sweep interval must be positive".into());
         }

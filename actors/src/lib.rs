@@ -35,6 +35,7 @@ pub mod error;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+mod guessing;
 pub mod hub;
 pub mod ids;
 pub mod limits;

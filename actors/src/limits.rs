@@ -13,7 +13,10 @@ use governor::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ChatError, Reason};
+use crate::{
+    error::{ChatError, Reason},
+    guessing::Guessing,
+};
 
 /// `[limits]` settings. Every rate is a token bucket: the burst is available at once, then
 /// the rate refills it.
@@ -30,8 +33,13 @@ pub struct LimitsConfig {
     pub signups_per_ip_per_hour: u32,
     /// Log-in attempts from one IP address per minute. Default 30.
     pub logins_per_ip_per_min: u32,
-    /// Log-in attempts for one username per minute (slows password guessing). Default 10.
-    pub logins_per_username_per_min: u32,
+    /// Failed log-ins for one username from one address before that address is refused for
+    /// it, with a doubling backoff (see `guessing.rs`). Default 5.
+    pub login_failures_per_username_and_ip: u32,
+    /// Failed log-ins for one username from anywhere before every attempt for it waits (up
+    /// to 3 s) before its password is checked; the owner is slowed, never refused. Default
+    /// 20.
+    pub login_failures_per_username: u32,
     /// Open connections (sockets, poll sessions, gRPC sessions) of one user. Default 20.
     pub connections_per_user: u32,
     /// Open connections from one IP address. Default 500.
@@ -46,7 +54,8 @@ impl Default for LimitsConfig {
             rooms_per_hour: 60,
             signups_per_ip_per_hour: 20,
             logins_per_ip_per_min: 30,
-            logins_per_username_per_min: 10,
+            login_failures_per_username_and_ip: 5,
+            login_failures_per_username: 20,
             connections_per_user: 20,
             connections_per_ip: 500,
         }
@@ -62,7 +71,8 @@ impl LimitsConfig {
             rooms_per_hour: u32::MAX / 2,
             signups_per_ip_per_hour: u32::MAX / 2,
             logins_per_ip_per_min: u32::MAX / 2,
-            logins_per_username_per_min: u32::MAX / 2,
+            login_failures_per_username_and_ip: u32::MAX / 2,
+            login_failures_per_username: u32::MAX / 2,
             connections_per_user: u32::MAX / 2,
             connections_per_ip: u32::MAX / 2,
         }
@@ -77,8 +87,12 @@ impl LimitsConfig {
             ("signups_per_ip_per_hour", self.signups_per_ip_per_hour),
             ("logins_per_ip_per_min", self.logins_per_ip_per_min),
             (
-                "logins_per_username_per_min",
-                self.logins_per_username_per_min,
+                "login_failures_per_username_and_ip",
+                self.login_failures_per_username_and_ip,
+            ),
+            (
+                "login_failures_per_username",
+                self.login_failures_per_username,
             ),
             ("connections_per_user", self.connections_per_user),
             ("connections_per_ip", self.connections_per_ip),
@@ -166,7 +180,8 @@ pub struct Limits {
     rooms: Bucket<UserId>,
     signups: Bucket<IpAddr>,
     logins_ip: Bucket<IpAddr>,
-    logins_user: Bucket<String>,
+    /// Failed log-ins (see `guessing.rs`).
+    pub(crate) guessing: Guessing,
     users: Gauge<UserId>,
     ips: Gauge<IpAddr>,
 }
@@ -189,10 +204,9 @@ impl Limits {
                 "sign-ups from this address",
             ),
             logins_ip: Bucket::per(minute, c.logins_per_ip_per_min, "log-ins from this address"),
-            logins_user: Bucket::per(
-                minute,
-                c.logins_per_username_per_min,
-                "log-in attempts for this user",
+            guessing: Guessing::new(
+                c.login_failures_per_username_and_ip,
+                c.login_failures_per_username,
             ),
             users: Gauge {
                 open: Mutex::default(),
@@ -222,12 +236,13 @@ impl Limits {
         self.signups.check(&ip)
     }
 
-    /// A log-in attempt from `ip` (if known) for `username`.
-    pub fn login(&self, ip: Option<IpAddr>, username: &str) -> Result<(), ChatError> {
+    /// A log-in attempt from `ip` (if known) for `username`: how long it must wait before
+    /// its password is checked, or why it is refused.
+    pub fn login(&self, ip: Option<IpAddr>, username: &str) -> Result<Duration, ChatError> {
         if let Some(ip) = ip {
             self.logins_ip.check(&ip)?;
         }
-        self.logins_user.check(&username.trim().to_lowercase())
+        self.guessing.before_attempt(ip, username)
     }
 
     /// A connection of `user` opens; pair with [`Limits::user_disconnected`].
@@ -255,7 +270,7 @@ impl Limits {
         self.rooms.limiter.retain_recent();
         self.signups.limiter.retain_recent();
         self.logins_ip.limiter.retain_recent();
-        self.logins_user.limiter.retain_recent();
+        self.guessing.sweep();
     }
 }
 

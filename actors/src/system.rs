@@ -18,7 +18,7 @@ use crate::{
     connection::ConnectionRegistry,
     core::Core,
     error::StartError,
-    files::FileService,
+    files::{FileService, UrlSigner},
     hub::Hub,
     ids::IdGenerator,
     limits::{Limits, LimitsConfig},
@@ -126,7 +126,13 @@ impl ChatSystem {
         let services = Services {
             rooms: RoomDirectory::start(core.clone(), parent()).await?,
             users: UserDirectory::start(core.clone(), parent()).await?,
-            files: FileService::start(config.files, store.clone(), config.blobs, ids.clone()),
+            files: FileService::start(
+                config.files,
+                store.clone(),
+                config.blobs,
+                ids.clone(),
+                UrlSigner::new(config.signer.derive("chat.v1 file urls")),
+            ),
             auth: AuthService::new(
                 config.auth,
                 store.clone(),
@@ -210,7 +216,9 @@ async fn connect_link(
             r.request_reload();
         }
     });
-    Ok(Some(NatsLink::connect(&bus.nats, node, on_interruption).await?))
+    Ok(Some(
+        NatsLink::connect(&bus.nats, node, on_interruption).await?,
+    ))
 }
 
 /// The bus and presence: over the NATS link in a cluster, in-process on a single node.

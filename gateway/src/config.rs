@@ -43,6 +43,14 @@ pub struct GatewayConfig {
     /// A pinged WebSocket that sends nothing (no pong, no frame) for this long is closed as
     /// dead (4004): its user's presence goes offline, its resources are freed. Default 10.
     pub pong_timeout_secs: u64,
+    /// Proxies (CIDRs or addresses) whose `Forwarded` / `X-Forwarded-For` headers name the
+    /// real client: behind a load balancer or Ingress, list its addresses, or every client
+    /// counts as the proxy's address in per-address limits. Default empty (believe nobody).
+    pub trusted_proxies: Vec<String>,
+    /// Origins (`https://chat.example.com`, or `*`) whose pages may call the HTTP API and
+    /// gRPC-Web from a browser (CORS, with preflights answered). Default empty: same origin
+    /// only.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -63,6 +71,8 @@ impl Default for GatewayConfig {
             http2_keepalive_secs: 30,
             ping_interval_secs: 25,
             pong_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -90,6 +100,8 @@ impl GatewayConfig {
         if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
             return Err("http.tls_cert_file and http.tls_key_file go together".into());
         }
+        crate::client_ip::TrustedProxies::parse(&self.trusted_proxies)?;
+        crate::cors::layer(&self.cors_allowed_origins)?;
         if self.hard_frame_limit_bytes < self.max_frame_bytes {
             return Err("http.hard_frame_limit_bytes must be at least http.max_frame_bytes".into());
         }

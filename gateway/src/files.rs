@@ -6,8 +6,9 @@
 //! - `GET|HEAD /v1/files/{id}/thumbnail`: the server-made thumbnail of an image.
 //! - `GET /v1/files/{id}/info`: the `FileInfo`.
 //!
-//! Authentication: `Authorization: Bearer <token>`, or `?access_token=` so that `<img src>`
-//! works in browsers.
+//! Authentication: `Authorization: Bearer <token>`; or, for `<img src>` and links, a signed
+//! URL from `get_file_url` (`?exp=&sig=`, no token in the URL); `?access_token=` is still
+//! accepted but leaks the token into logs and history.
 
 use std::ops::Range;
 
@@ -35,8 +36,12 @@ use crate::{
 pub struct FileQuery {
     /// The file name (uploads).
     name: Option<String>,
-    /// A token for clients that cannot set headers (`<img src>`).
+    /// A token for clients that cannot set headers (deprecated: use a signed URL).
     access_token: Option<String>,
+    /// A signed URL's expiry (unix seconds).
+    exp: Option<i64>,
+    /// A signed URL's signature.
+    sig: Option<String>,
 }
 
 /// RFC 5987 `attr-char`s stay as they are in `filename*`; everything else is encoded.
@@ -177,8 +182,13 @@ async fn serve(
     variant: Variant,
 ) -> Response {
     let file = async {
+        let id = parse_id(id)?;
+        if let (Some(exp), Some(sig)) = (q.exp, q.sig.as_deref()) {
+            // A signed URL grants these bytes by itself: no token, no access lookup.
+            return g.services.files.by_url(id, variant, exp, sig).await;
+        }
         let user = authenticate(g, headers, q)?;
-        g.services.files.readable(user, parse_id(id)?).await
+        g.services.files.readable(user, id).await
     }
     .await;
     let file = match file {

@@ -17,8 +17,8 @@ use chat_proto::v1::{
 };
 
 use crate::{
-    files, grpc, poll,
-    respond::{PeerIp, bearer, error_response, json, parse, tokens},
+    client_ip, cors, files, grpc, poll,
+    respond::{PeerIp, bearer, error_response, json, json_errors, parse, require_json, tokens},
     state::Gateway,
     web, ws,
 };
@@ -26,9 +26,23 @@ use crate::{
 impl Gateway {
     /// The HTTP router with every route, gRPC's included.
     pub fn router(&self) -> Router {
-        routes(self.clone())
+        let router = routes(self.clone())
             .merge(web::routes().with_state(self.clone()))
-            .merge(grpc::routes(self, self.serving()))
+            .merge(grpc::routes(self, self.serving()));
+        let router = match cors::layer(&self.config.cors_allowed_origins) {
+            Ok(Some(cors)) => router.layer(cors),
+            // Validated at start-up.
+            Ok(None) | Err(_) => router,
+        };
+        let trusted = self.trusted.clone();
+        router
+            .layer(axum::middleware::map_response(json_errors))
+            .layer(axum::middleware::from_fn(
+                move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+                    client_ip::record(&trusted, &mut request);
+                    next.run(request)
+                },
+            ))
     }
 }
 
@@ -40,6 +54,7 @@ fn routes(gateway: Gateway) -> Router {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/auth/logout_everywhere", post(logout_everywhere))
         .route("/v1/auth/password", post(change_password))
+        .route_layer(axum::middleware::from_fn(json_only))
         .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/poll/sessions", post(poll::open))
@@ -59,6 +74,14 @@ fn routes(gateway: Gateway) -> Router {
         router = router.route("/debug/rooms/{room_id}/fault", post(inject_room_fault));
     }
     router.fallback(not_found).with_state(gateway)
+}
+
+/// Account bodies are JSON: anything else is refused before it is read (415).
+async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match require_json(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused,
+    }
 }
 
 fn respond(status: StatusCode, r: Result<IssuedTokens, ChatError>) -> Response {

@@ -6,7 +6,9 @@
 //! May depend on `chat-actors` and `chat-proto`; never on the store or the node. Inside the
 //! crate no file imports one that imports it back: this file only declares and re-exports.
 
+mod client_ip;
 mod config;
+mod cors;
 mod error;
 mod files;
 mod frontend;

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chat_actors::{ChatError, Reason, auth::IssuedTokens};
-use chat_proto::v1::{AuthTokens, ErrorResponse};
+use chat_proto::v1::{AuthTokens, ErrorCode, ErrorResponse};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::http_status;
@@ -48,8 +48,85 @@ pub fn error_response(e: &ChatError) -> Response {
     response
 }
 
-/// The client's IP address, when the listener recorded it.
+/// Every 4xx answer is `{"error": Error}` JSON: the ones the router and the extractors make
+/// themselves (unknown method, oversized or mistyped body, a refused WebSocket upgrade) get
+/// a documented reason here; headers such as `Allow` are kept.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("application/grpc"));
+    if !status.is_client_error() || typed {
+        return response;
+    }
+    let (reason, message) = match status {
+        StatusCode::NOT_FOUND => (Reason::NotFound, "no such endpoint or file"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            Reason::MethodNotAllowed,
+            "method not allowed here; see the Allow header",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (Reason::BodyTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            Reason::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        StatusCode::UNAUTHORIZED => (Reason::TokenMissing, "authentication required"),
+        _ => (Reason::MalformedRequest, "the request is malformed"),
+    };
+    let error = chat_proto::v1::Error {
+        code: if status == StatusCode::NOT_FOUND {
+            ErrorCode::NotFound as i32
+        } else {
+            ErrorCode::InvalidArgument as i32
+        },
+        reason: reason.as_str().into(),
+        message: message.into(),
+        retryable: false,
+        retry_after_ms: 0,
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = json(status, &ErrorResponse { error: Some(error) });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, body.into_body())
+}
+
+/// Refuses a body sent with a content type other than JSON (415); no content type is taken
+/// as JSON.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+        None => Ok(()),
+        Some(Ok(t))
+            if t.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json") =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()),
+    }
+}
+
+/// The client's IP address (behind trusted proxies, the one they forwarded), when the
+/// listener recorded it.
 pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+/// The client address of a request's extensions: the resolved one, else the peer's.
+pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<crate::client_ip::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;
@@ -58,12 +135,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        Ok(Self(client_ip(&parts.extensions)))
     }
 }
 
@@ -72,7 +144,7 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ChatError> {
     serde_json::from_slice(body).map_err(|e| {
         ChatError::invalid(
             Reason::MalformedRequest,
-            format!("malformed JSON body: {e}"),
+            format!("the request body {}", chat_proto::json_problem(&e)),
         )
     })
 }

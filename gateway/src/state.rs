@@ -7,7 +7,7 @@ use std::sync::{
 
 use chat_actors::{ConnectionRegistry, Services};
 
-use crate::{config::GatewayConfig, poll::sessions::PollSessions};
+use crate::{client_ip::TrustedProxies, config::GatewayConfig, poll::sessions::PollSessions};
 
 /// Shared state of the transports.
 #[derive(Clone)]
@@ -15,6 +15,8 @@ pub struct Gateway {
     pub(crate) services: Services,
     pub(crate) connections: ConnectionRegistry,
     pub(crate) config: Arc<GatewayConfig>,
+    /// Proxies whose forwarding headers are believed (`http.trusted_proxies`).
+    pub(crate) trusted: Arc<TrustedProxies>,
     ready: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
     pub(crate) polls: Arc<PollSessions>,
@@ -26,7 +28,10 @@ impl Gateway {
     /// Transports over `services`, opening connections in `connections`.
     pub fn new(services: Services, connections: ConnectionRegistry, config: GatewayConfig) -> Self {
         let polls = PollSessions::start(&config);
+        // Validated with the rest of the configuration at start-up.
+        let trusted = TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default();
         Self {
+            trusted: Arc::new(trusted),
             services,
             connections,
             config: Arc::new(config),

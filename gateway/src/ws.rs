@@ -228,7 +228,7 @@ fn decode(
         return Err((request_id_hint(codec, bytes), e));
     }
     decode_client_frame(codec, bytes).map_err(|e| {
-        let e = ChatError::invalid(Reason::MalformedFrame, e.to_string());
+        let e = ChatError::invalid(Reason::MalformedFrame, e.client_message());
         (request_id_hint(codec, bytes), e)
     })
 }

@@ -26,6 +26,30 @@ pub enum DecodeError {
     Proto(#[from] prost::DecodeError),
 }
 
+impl DecodeError {
+    /// What went wrong, for the client: where, never the decoder's internals.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Json(e) => format!("frame {}", json_problem(e)),
+            Self::Proto(_) => "frame is not a valid protobuf chat.v1.ClientFrame".into(),
+        }
+    }
+}
+
+/// Describes a JSON decoding error for a client: its kind and position only.
+pub fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("at line {}, column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Io | Category::Syntax => format!("is not valid JSON ({at})"),
+        Category::Eof => "is cut short: the JSON ends early".into(),
+        Category::Data => format!(
+            "does not match the message ({at}): check the field names, value types and that \
+             64-bit integers are strings or numbers"
+        ),
+    }
+}
+
 /// Decodes one client frame.
 pub fn decode_client_frame(codec: Codec, bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
     Ok(match codec {

@@ -10,7 +10,7 @@ mod codec;
 pub mod fuzzing;
 mod generated;
 
-pub use codec::{Codec, DecodeError, decode_client_frame, encode_server_frame};
+pub use codec::{Codec, DecodeError, decode_client_frame, encode_server_frame, json_problem};
 /// Between the nodes of a cluster (package `chat.cluster.v1`): not the client protocol.
 pub use generated::chat::cluster::v1 as cluster;
 pub use generated::chat::v1;

@@ -83,8 +83,3 @@ export async function upload(session, file) {
   return json;
 }
 
-/** A URL for <img>/<a> (browsers cannot set headers there). */
-export function fileUrl(session, id, variant = "") {
-  const path = variant ? `/v1/files/${id}/${variant}` : `/v1/files/${id}`;
-  return `${path}?access_token=${encodeURIComponent(session.access_token)}`;
-}

@@ -155,20 +155,49 @@ function bubble(m, own, first) {
   );
 }
 
+/** Signed file URLs (no token in them), cached until a minute before they expire. */
+const signedUrls = new Map();
+
+async function signedUrl(fileId, thumbnail = false) {
+  const key = `${fileId}:${thumbnail}`;
+  const hit = signedUrls.get(key);
+  if (hit && hit.expires - 60_000 > Date.now()) return hit.url;
+  const { file_url: u } = await S.conn.request({ get_file_url: { file_id: fileId, thumbnail } });
+  signedUrls.set(key, { url: u.url, expires: Number(u.expires_at_ms) });
+  return u.url;
+}
+
+/** Points `el[attr]` at a signed URL of the file, now and whenever it is used later. */
+function linkTo(el, attr, fileId) {
+  signedUrl(fileId).then((url) => { el[attr] = url; }, () => {});
+  // A page left open for hours holds expired links: renew before following one.
+  el.addEventListener("click", async (e) => {
+    const hit = signedUrls.get(`${fileId}:false`);
+    if (hit && hit.expires - 60_000 > Date.now()) return;
+    e.preventDefault();
+    el[attr] = await signedUrl(fileId);
+    el.click();
+  });
+}
+
 function attachment(a) {
-  const full = api.fileUrl(S.session, a.file_id);
   if (a.content_type.startsWith("image/")) {
     const img = h("img.photo", {
-      src: api.fileUrl(S.session, a.file_id, "thumbnail"),
       alt: a.name,
       width: a.width && a.width < 240 ? a.width : null,
       loading: "lazy",
     });
     // The thumbnail is made just after upload: until then, show the original.
-    img.addEventListener("error", () => { if (img.src !== location.origin + full) img.src = full; }, { once: true });
-    return h("a.photo-link", { href: full, target: "_blank", rel: "noopener" }, img);
+    const original = () => signedUrl(a.file_id).then((url) => { img.src = url; }, () => {});
+    signedUrl(a.file_id, true).then((url) => { img.src = url; }, original);
+    img.addEventListener("error", original, { once: true });
+    const link = h("a.photo-link", { target: "_blank", rel: "noopener" }, img);
+    linkTo(link, "href", a.file_id);
+    return link;
   }
   const kb = Math.max(1, Math.round(Number(a.size) / 1024));
-  return h("a.file", { href: full, download: a.name }, h("span.file-icon", "📄"), h("span", a.name), h("small", ` ${kb} KB`));
+  const link = h("a.file", { download: a.name }, h("span.file-icon", "📄"), h("span", a.name), h("small", ` ${kb} KB`));
+  linkTo(link, "href", a.file_id);
+  return link;
 }
 

@@ -29,6 +29,7 @@ export class Connection {
 
   stop() {
     this.stopped = true;
+    clearTimeout(this.reauthTimer);
     this.transport?.close();
   }
 
@@ -94,7 +95,29 @@ export class Connection {
     if (transport !== this.transport) return;
     this.attempt = 0;
     this.setState("online", transport.kind);
+    this.scheduleReauth();
     this.onReady?.();
+  }
+
+  /**
+   * The server closes a connection whose token expires (4100): a minute before that, refresh
+   * and re-authenticate in place, which keeps rooms open and loses nothing.
+   */
+  scheduleReauth() {
+    clearTimeout(this.reauthTimer);
+    const due = Number(this.session.access_expires_at_ms) - 60_000 - Date.now();
+    this.reauthTimer = setTimeout(async () => {
+      const transport = this.transport;
+      if (!transport || this.stopped) return;
+      try {
+        const token = await accessToken(this.session);
+        await this.request({ authenticate: { access_token: token } });
+        transport.token = token;
+        this.scheduleReauth();
+      } catch {
+        // The close that follows (4100) refreshes and reconnects.
+      }
+    }, Math.max(1_000, due));
   }
 
   frame(transport, frame) {
@@ -116,6 +139,7 @@ export class Connection {
   closed(transport, code, everOpened) {
     if (transport !== this.transport) return;
     this.transport = null;
+    clearTimeout(this.reauthTimer);
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
       reject(new ApiError({ reason: "DISCONNECTED", message: "connection lost", retryable: true }, 0));
@@ -187,15 +211,16 @@ class PollTransport {
   }
 
   async run() {
-    const headers = { authorization: `Bearer ${this.token}` };
+    // Read per request: a re-authentication replaces the token.
+    const headers = () => ({ authorization: `Bearer ${this.token}` });
     try {
-      const r = await fetch("/v1/poll/sessions", { method: "POST", headers });
+      const r = await fetch("/v1/poll/sessions", { method: "POST", headers: headers() });
       if (!r.ok) throw new Error(`poll session ${r.status}`);
       const session = await r.json();
       this.sessionId = session.session_id;
       let cursor = session.cursor;
       while (this.alive) {
-        const p = await fetch(`/v1/poll?cursor=${encodeURIComponent(cursor)}`, { headers });
+        const p = await fetch(`/v1/poll?cursor=${encodeURIComponent(cursor)}`, { headers: headers() });
         if (!p.ok) throw new Error(`poll ${p.status}`);
         const batch = await p.json();
         cursor = batch.cursor;

@@ -151,7 +151,8 @@ impl AuthService {
     }
 
     /// Creates an account and logs it in; at most `limits.signups_per_ip_per_hour` from the
-    /// client's address (`from`, when known).
+    /// client's address (`from`, when known). Refused sign-ups (bad input, a taken username)
+    /// do not count.
     pub async fn signup(
         &self,
         from: Option<IpAddr>,
@@ -159,9 +160,6 @@ impl AuthService {
         display_name: &str,
         password: &str,
     ) -> Result<IssuedTokens, ChatError> {
-        if let Some(ip) = from {
-            self.inner.limits.signup(ip)?;
-        }
         let username = validate::username(username)?;
         let display_name = validate::display_name(display_name)?;
         validate::password(password)?;
@@ -173,6 +171,9 @@ impl AuthService {
             .is_some()
         {
             return Err(username_taken());
+        }
+        if let Some(ip) = from {
+            self.inner.limits.signup(ip)?;
         }
         let password_hash = self.new_password_hash(password).await?;
         let user = UserRecord {
@@ -192,15 +193,18 @@ impl AuthService {
         self.issue(user, self.inner.ids.next_id(), now_ms()).await
     }
 
-    /// Checks credentials and issues a token pair; attempts are limited per address (`from`,
-    /// when known) and per username (`limits.logins_per_*`).
+    /// Checks credentials and issues a token pair. Attempts are limited per address (`from`,
+    /// when known), and failures slow further guesses (see `guessing.rs`).
     pub async fn login(
         &self,
         from: Option<IpAddr>,
         username: &str,
         password: &str,
     ) -> Result<IssuedTokens, ChatError> {
-        self.inner.limits.login(from, username)?;
+        let wait = self.inner.limits.login(from, username)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let user = match validate::username(username) {
             Ok(name) => self.inner.store.user_by_username(&name).await?,
             Err(_) => None,
@@ -210,9 +214,16 @@ impl AuthService {
             |u| u.password_hash.clone(),
         );
         let matches = self.password_matches(hash, password).await?;
+        let guessing = &self.inner.limits.guessing;
         match user {
-            Some(user) if matches => self.issue(user, self.inner.ids.next_id(), now_ms()).await,
-            _ => Err(bad_credentials()),
+            Some(user) if matches => {
+                guessing.succeeded(from, username);
+                self.issue(user, self.inner.ids.next_id(), now_ms()).await
+            }
+            _ => {
+                guessing.failed(from, username);
+                Err(bad_credentials())
+            }
         }
     }
 

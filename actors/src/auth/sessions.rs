@@ -47,8 +47,11 @@ impl AuthService {
             .await?
             .ok_or_else(bad_credentials)?;
         // Guessing the current password through here is limited like log-ins are.
-        self.inner.limits.login(None, &user.username)?;
+        let wait = self.inner.limits.login(None, &user.username)?;
+        tokio::time::sleep(wait).await;
+        let guessing = &self.inner.limits.guessing;
         if !self.password_matches(user.password_hash, current).await? {
+            guessing.failed(None, &user.username);
             return Err(bad_credentials());
         }
         let hash = self.new_password_hash(new).await?;

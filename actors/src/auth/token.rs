@@ -70,6 +70,19 @@ impl TokenSigner {
         self
     }
 
+    /// Keys for another purpose (`label`), derived from the signing keys (current first),
+    /// so they rotate with them.
+    pub fn derive(&self, label: &str) -> Vec<Vec<u8>> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|(_, key)| {
+                let mut mac = Self::mac(key);
+                mac.update(label.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            })
+            .collect()
+    }
+
     fn mac(key: &[u8]) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())

@@ -9,6 +9,7 @@ use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 use crate::{
     convert,
     error::{ChatError, Reason},
+    files::Variant,
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
@@ -170,6 +171,18 @@ pub async fn execute(
             .await
             .map(Payload::RoomList),
         Command::GetHistory(h) => history(services, user.id, h).await,
+        Command::GetFileUrl(f) => {
+            let variant = if f.thumbnail {
+                Variant::Thumbnail
+            } else {
+                Variant::Original
+            };
+            let (url, expires_at_ms) = services
+                .files
+                .signed_url(user.id, f.file_id, variant)
+                .await?;
+            Ok(Payload::FileUrl(v1::FileUrl { url, expires_at_ms }))
+        }
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)

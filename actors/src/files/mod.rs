@@ -9,6 +9,9 @@
 
 pub mod inspect;
 pub mod thumbnail;
+mod urls;
+
+pub use urls::UrlSigner;
 
 use std::{collections::BTreeSet, ops::Range, sync::Arc, time::Duration};
 
@@ -58,6 +61,7 @@ struct Inner {
     ids: Arc<IdGenerator>,
     uploads: Arc<Semaphore>,
     thumbnails: mpsc::Sender<FileId>,
+    urls: UrlSigner,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -71,6 +75,7 @@ impl FileService {
         store: SharedStore,
         blobs: Blobs,
         ids: Arc<IdGenerator>,
+        urls: UrlSigner,
     ) -> Self {
         let (thumbnails, jobs) = mpsc::channel(THUMBNAIL_QUEUE);
         let inner = Arc::new(Inner {
@@ -80,6 +85,7 @@ impl FileService {
             blobs,
             ids,
             thumbnails,
+            urls,
             tasks: std::sync::Mutex::default(),
         });
         let worker = tokio::spawn(thumbnail_worker(Arc::downgrade(&inner), jobs));
@@ -151,6 +157,57 @@ impl FileService {
             }
         }
         Err(ChatError::file_not_found())
+    }
+
+    /// A signed URL for `variant` of a file `user` may read, and when it expires (ms).
+    pub async fn signed_url(
+        &self,
+        user: UserId,
+        id: FileId,
+        variant: Variant,
+    ) -> Result<(String, i64), ChatError> {
+        let file = self.readable(user, id).await?;
+        if variant == Variant::Thumbnail && file.thumbnail.is_none() {
+            return Err(ChatError::NotFound(
+                Reason::ThumbnailNotReady,
+                "no thumbnail (not an image, or not made yet)".into(),
+            ));
+        }
+        let ttl = i64::try_from(self.inner.config.url_ttl_secs).unwrap_or(i64::MAX / 1000);
+        let expires_secs = (now_ms() / 1000).saturating_add(ttl);
+        let url = self.inner.urls.url(id, variant, expires_secs);
+        Ok((url, expires_secs.saturating_mul(1000)))
+    }
+
+    /// The file a signed URL grants: a bad signature is `FILE_NOT_FOUND`, an expired one
+    /// `UNAUTHENTICATED / URL_EXPIRED` (ask for a new URL).
+    pub async fn by_url(
+        &self,
+        id: FileId,
+        variant: Variant,
+        expires_secs: i64,
+        sig: &str,
+    ) -> Result<FileRecord, ChatError> {
+        let now = now_ms() / 1000;
+        if !self.inner.urls.verify(id, variant, expires_secs, sig, now) {
+            if expires_secs <= now
+                && self
+                    .inner
+                    .urls
+                    .verify(id, variant, expires_secs, sig, i64::MIN)
+            {
+                return Err(ChatError::Unauthenticated(
+                    Reason::UrlExpired,
+                    "this file link expired; ask for a new one".into(),
+                ));
+            }
+            return Err(ChatError::file_not_found());
+        }
+        self.inner
+            .store
+            .file(id)
+            .await?
+            .ok_or_else(ChatError::file_not_found)
     }
 
     /// Streams a readable file's bytes (or a byte range of them).

@@ -4,6 +4,7 @@
 //! Small buffers: every open session keeps one of each.
 
 use bytes::{BufMut as _, Bytes};
+use chat_actors::{ChatError, Reason};
 use chat_proto::v1::ClientFrame;
 use prost::Message as _;
 use tonic::{
@@ -70,9 +71,13 @@ impl Decoder for FrameDecoder {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ClientFrame>, Status> {
-        ClientFrame::decode(src)
-            .map(Some)
-            .map_err(|e| Status::invalid_argument(format!("malformed frame: {e}")))
+        ClientFrame::decode(src).map(Some).map_err(|_| {
+            let e = ChatError::invalid(
+                Reason::MalformedFrame,
+                "frame is not a valid protobuf chat.v1.ClientFrame",
+            );
+            crate::error::grpc_status(&e)
+        })
     }
 
     fn buffer_settings(&self) -> BufferSettings {

@@ -9,8 +9,9 @@ use chat_actors::{
     files::{BodyError, Variant},
 };
 use chat_proto::v1::{
-    DownloadFileRequest, FileChunk, FileInfo, GetFileInfoRequest, UploadFileRequest,
-    file_service_server::FileService, upload_file_request::Part,
+    DownloadFileRequest, FileChunk, FileInfo, FileUrl, GetFileInfoRequest, GetFileUrl,
+    UploadFileRequest, client_frame::Command, file_service_server::FileService,
+    server_frame::Payload, upload_file_request::Part,
 };
 use futures::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
@@ -129,6 +130,18 @@ impl FileService for GrpcApi {
                 .await
                 .map_err(status)?;
             Ok(Response::new(convert::file_info(&file)))
+        })
+        .await
+    }
+
+    async fn get_file_url(
+        &self,
+        request: Request<GetFileUrl>,
+    ) -> Result<Response<FileUrl>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        self.run(&metadata, Command::GetFileUrl(r), |p| match p {
+            Payload::FileUrl(u) => Some(u),
+            _ => None,
         })
         .await
     }

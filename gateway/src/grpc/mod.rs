@@ -161,11 +161,17 @@ const SERVICES: [&str; 6] = [
     "chat.v1.SessionService",
 ];
 
-/// The client's IP address, recorded by the listener (see `Frontend`).
+/// The client's IP address: as resolved behind trusted proxies, else as the listener
+/// recorded it (see `Frontend`).
 fn peer_ip(extensions: &tonic::Extensions) -> Option<std::net::IpAddr> {
     extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<crate::client_ip::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
 }
 
 /// The token of `authorization: Bearer <token>` metadata ("" when absent).

@@ -15,7 +15,7 @@ use crate::respond::tokens;
 
 impl GrpcApi {
     /// Runs one command for the caller and takes the expected reply out of it.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         command: Command,

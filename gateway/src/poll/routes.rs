@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::sessions::{invalid_cursor, parse_cursor};
 use crate::{
-    respond::{PeerIp, bearer, error_response, json},
+    respond::{PeerIp, bearer, error_response, json, require_json},
     state::Gateway,
 };
 
@@ -143,6 +143,9 @@ pub async fn command(
     Path(session_id): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Err(refused) = require_json(&headers) {
+        return refused;
+    }
     match send_command(&g, bearer(&headers), &session_id, &body).await {
         Ok(()) => json(StatusCode::ACCEPTED, &Empty {}),
         Err(e) => error_response(&e),
@@ -164,7 +167,7 @@ async fn send_command(
         ));
     }
     let frame = chat_proto::decode_client_frame(chat_proto::Codec::Json, body)
-        .map_err(|e| ChatError::invalid(Reason::MalformedFrame, e.to_string()))?;
+        .map_err(|e| ChatError::invalid(Reason::MalformedFrame, e.client_message()))?;
     let permit = session
         .permits
         .clone()

@@ -1,5 +1,6 @@
-//! Limits against abuse (issue 11): rates per user, per address and per username, and open
-//! connections per user and per address, each refused with its documented code.
+//! Limits against abuse (issue 11): rates per user and per (real client) address, failed
+//! log-ins per username, and open connections per user and per address, each refused with
+//! its documented code.
 
 use chat_proto::v1::{self, ErrorCode, client_frame::Command, server_frame::Payload};
 use serde_json::json;
@@ -47,38 +48,81 @@ async fn rooms_created_per_hour_are_limited() {
     assert_error(p, ErrorCode::ResourceExhausted, "RATE_LIMITED");
 }
 
+/// `POST path` as if from `client` behind the node's trusted proxy (loopback).
+async fn post_from(
+    node: &TestNode,
+    client: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = http_client()
+        .post(format!("http://{}{path}", node.addr))
+        .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
 #[tokio::test]
-async fn password_guessing_is_slowed_per_username_and_signups_per_address() {
+async fn a_password_guesser_is_refused_while_the_owner_elsewhere_gets_in() {
     let node = TestNode::start_with(|c| {
-        c.limits.logins_per_username_per_min = 3;
-        c.limits.signups_per_ip_per_hour = 2;
+        c.limits.login_failures_per_username_and_ip = 3;
+        c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
     })
     .await;
-    let http = node.http();
-    let [ann] = http.signups(["ann"]).await;
+    node.http().signup("ann").await;
     let login = |password: &str| json!({"username": "ann", "password": password});
-    for _ in 0..2 {
-        let (status, _) = http.post("/v1/auth/login", &login("wrong password")).await;
+    let guesser = "203.0.113.7";
+    for _ in 0..4 {
+        let (status, _) =
+            post_from(&node, guesser, "/v1/auth/login", &login("wrong password")).await;
         assert_eq!(status, 401);
     }
-    let (status, _) = http.post("/v1/auth/login", &login("wrong again!")).await;
-    assert_eq!(status, 401);
-    // Even the right password waits now: the attempts for this username are used up.
-    let (status, body) = http
-        .post("/v1/auth/login", &login("correct horse battery staple"))
-        .await;
+    // From the guesser's address even the right password waits now...
+    let (status, body) = post_from(&node, guesser, "/v1/auth/login", &login("correct horse")).await;
     assert_eq!((status, reason(&body)), (429, "RATE_LIMITED"), "{body}");
     assert!(body["error"]["retryable"].as_bool().unwrap());
-    // The signup of "ann" used one of this address's two; one more is fine, then no more.
-    http.signup("ben").await;
-    let (status, body) = http
-        .post(
-            "/v1/auth/signup",
-            &json!({"username": "cat", "display_name": "Cat", "password": "correct horse"}),
-        )
-        .await;
+    // ...but the owner, from their own address, gets in.
+    let (status, body) = post_from(
+        &node,
+        "198.51.100.2",
+        "/v1/auth/login",
+        &login("correct horse"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn signups_are_limited_per_real_client_address_counting_only_accepted_ones() {
+    let node = TestNode::start_with(|c| {
+        c.limits.signups_per_ip_per_hour = 2;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let signup =
+        |name: &str| json!({"username": name, "display_name": name, "password": "correct horse"});
+    let (status, _) = post_from(&node, "192.0.2.1", "/v1/auth/signup", &signup("ann")).await;
+    assert_eq!(status, 201);
+    // Refused sign-ups (a taken name, a bad one) use up nothing.
+    for _ in 0..3 {
+        let (status, body) = post_from(&node, "192.0.2.1", "/v1/auth/signup", &signup("ann")).await;
+        assert_eq!((status, reason(&body)), (409, "USERNAME_TAKEN"));
+        let (status, _) = post_from(&node, "192.0.2.1", "/v1/auth/signup", &signup("x")).await;
+        assert_eq!(status, 400);
+    }
+    let (status, _) = post_from(&node, "192.0.2.1", "/v1/auth/signup", &signup("ben")).await;
+    assert_eq!(status, 201);
+    let (status, body) = post_from(&node, "192.0.2.1", "/v1/auth/signup", &signup("cat")).await;
     assert_eq!((status, reason(&body)), (429, "RATE_LIMITED"), "{body}");
-    let _ = ann;
+    // Another client behind the same proxy has a budget of its own.
+    let (status, _) = post_from(&node, "192.0.2.2", "/v1/auth/signup", &signup("cat")).await;
+    assert_eq!(status, 201);
+    node.stop().await;
 }
 
 #[tokio::test]

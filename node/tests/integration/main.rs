@@ -14,6 +14,7 @@ mod files;
 mod friends;
 mod grpc;
 mod helm;
+mod http_api;
 mod limits;
 mod messenger;
 mod revocation;

@@ -175,3 +175,66 @@ async fn orphan_uploads_are_cleaned_up_and_attached_ones_kept() {
     );
     node.stop().await;
 }
+
+fn file_url(file_id: u64, thumbnail: bool) -> Command {
+    Command::GetFileUrl(v1::GetFileUrl { file_id, thumbnail })
+}
+
+#[tokio::test]
+async fn signed_links_carry_no_token_and_grant_one_file_for_a_while() {
+    let node = TestNode::start_with(|c| c.files.limits.url_ttl_secs = 2).await;
+    let [alice, bob, carol] = node.http().signups(["alice", "bob", "carol"]).await;
+    let api = FilesApi::new(&node);
+    let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &bob.access_token, Wire::Proto).await;
+    let mut c = Client::connect(node.addr, &carol.access_token, Wire::Json).await;
+    let room = a.create_group("ab", &[bob.id]).await;
+    let doc = api
+        .upload_ok(&alice.access_token, "a.txt", b"for bob")
+        .await;
+    let other = api
+        .upload_ok(&alice.access_token, "b.txt", b"not shared")
+        .await;
+    let p = a.call(send_files(room.id, "f1", "", &[doc.id])).await;
+    assert!(matches!(p, Payload::SendAck(_)), "{p:?}");
+
+    // Only someone who may read the file gets a link; a text file has no thumbnail.
+    let p = c.call(file_url(doc.id, false)).await;
+    assert_error(p, ErrorCode::NotFound, "FILE_NOT_FOUND");
+    let p = b.call(file_url(doc.id, true)).await;
+    assert_error(p, ErrorCode::NotFound, "THUMBNAIL_NOT_READY");
+    let Payload::FileUrl(link) = b.call(file_url(doc.id, false)).await else {
+        panic!()
+    };
+    assert!(!link.url.contains(&bob.access_token) && !link.url.contains("access_token"));
+    let r = api.get(None, &link.url, &[]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, b"for bob".as_slice()));
+    // The signature covers the file and the expiry.
+    let forged = link
+        .url
+        .replace(&format!("/{}?", doc.id), &format!("/{}?", other.id));
+    assert_eq!(api.get(None, &forged, &[]).await.status, 404);
+    let (base, sig) = link.url.split_once("&sig=").unwrap();
+    let later = base.replace("exp=", "exp=9");
+    assert_eq!(
+        api.get(None, &format!("{later}&sig={sig}"), &[])
+            .await
+            .status,
+        404
+    );
+    let r = api.get(None, &format!("{base}&sig=AAAA{sig}"), &[]).await;
+    assert_eq!(r.status, 404);
+    // Once expired, the link says so (ask for a new one).
+    let expires = u64::try_from(link.expires_at_ms).unwrap();
+    while now_ms() <= expires + 1000 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = api.get(None, &link.url, &[]).await;
+    assert_eq!((r.status, r.reason()), (401, "URL_EXPIRED".into()));
+    node.stop().await;
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    u64::try_from(since.unwrap().as_millis()).unwrap()
+}
