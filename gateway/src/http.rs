@@ -80,7 +80,7 @@ fn routes(gateway: Gateway) -> Router {
 async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match require_json(request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 

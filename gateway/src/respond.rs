@@ -98,7 +98,7 @@ pub(crate) async fn json_errors(response: Response) -> Response {
 
 /// Refuses a body sent with a content type other than JSON (415); no content type is taken
 /// as JSON.
-pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), StatusCode> {
     match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
         None => Ok(()),
         Some(Ok(t))
@@ -108,7 +108,7 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Response> {
         {
             Ok(())
         }
-        Some(_) => Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()),
+        Some(_) => Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
     }
 }
 

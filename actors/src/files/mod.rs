@@ -10,8 +10,10 @@
 pub mod inspect;
 pub mod thumbnail;
 mod urls;
+mod variant;
 
 pub use urls::UrlSigner;
+pub use variant::Variant;
 
 use std::{collections::BTreeSet, ops::Range, sync::Arc, time::Duration};
 
@@ -38,15 +40,6 @@ use crate::{
 const THUMBNAIL_QUEUE: usize = 1024;
 /// Orphans looked at per store query.
 const SWEEP_PAGE: usize = 100;
-
-/// Which bytes of a file to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// The uploaded bytes.
-    Original,
-    /// The server-made thumbnail.
-    Thumbnail,
-}
 
 /// The file service. Cheap to clone.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::Variant;
+use super::variant::Variant;
 
 /// Signs and checks file URLs with keys derived from the token signing keys.
 #[derive(Clone)]

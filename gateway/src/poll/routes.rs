@@ -144,7 +144,7 @@ pub async fn command(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = require_json(&headers) {
-        return refused;
+        return axum::response::IntoResponse::into_response(refused);
     }
     match send_command(&g, bearer(&headers), &session_id, &body).await {
         Ok(()) => json(StatusCode::ACCEPTED, &Empty {}),
