@@ -214,7 +214,14 @@ async fn room_owner(State(g): State<Gateway>, Path(room_id): Path<u64>) -> Respo
         .into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(headers: HeaderMap) -> Response {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/grpc"));
+    if grpc {
+        return grpc::unimplemented();
+    }
     error_response(&ChatError::NotFound(
         Reason::NotFound,
         "no such endpoint".into(),

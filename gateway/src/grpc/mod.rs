@@ -21,7 +21,7 @@ mod session_server {
 use std::time::Duration;
 
 use axum::Router;
-use chat_actors::{ChatError, UserRecord};
+use chat_actors::{ChatError, Reason, UserRecord};
 use chat_proto::v1::{
     auth_service_server::AuthServiceServer, file_service_server::FileServiceServer,
     message_service_server::MessageServiceServer, room_service_server::RoomServiceServer,
@@ -131,8 +131,39 @@ where
     router.route_service(
         &format!("/{}/{{*rest}}", S::NAME),
         service
-            .map_request(|r: axum::http::Request<axum::body::Body>| r.map(tonic::body::Body::new)),
+            .map_request(|r: axum::http::Request<axum::body::Body>| r.map(tonic::body::Body::new))
+            .map_response(undecodable_is_invalid),
     )
+}
+
+/// tonic answers a request message it cannot decode with `INTERNAL` and the decoder's own
+/// words; the protocol says `INVALID_ARGUMENT / MALFORMED_FRAME`, without internals.
+fn undecodable_is_invalid(
+    response: axum::http::Response<tonic::body::Body>,
+) -> axum::http::Response<tonic::body::Body> {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let undecodable =
+        header("grpc-status") == "13" && header("grpc-message").starts_with("failed%20to%20decode");
+    if !undecodable {
+        return response;
+    }
+    let e = ChatError::invalid(
+        Reason::MalformedFrame,
+        "the request is not a valid protobuf message of this method",
+    );
+    grpc_status(&e).into_http()
+}
+
+/// The answer to a gRPC call of a service or method this node does not have.
+pub(crate) fn unimplemented() -> axum::response::Response {
+    let status = tonic::Status::unimplemented("no such gRPC service or method");
+    status.into_http::<axum::body::Body>()
 }
 
 async fn follow_readiness(

@@ -65,6 +65,21 @@ async fn bad_grpc_input_gets_documented_statuses() {
     let (grpc_status, _) =
         grpc_web(&node, "MessageService/GetHistory", &token, &history, "1n").await;
     assert_eq!(grpc_status, Code::DeadlineExceeded as i32);
+    // Bytes that are no message of the method, and a service that does not exist.
+    let (grpc_status, reason) = grpc_web_raw(
+        &node,
+        "UserService/GetUser",
+        &token,
+        &[0xff, 0xff, 0xff],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (grpc_status, reason.as_str()),
+        (Code::InvalidArgument as i32, "MALFORMED_FRAME")
+    );
+    let (grpc_status, _) = grpc_web(&node, "NoSuchService/Nothing", &token, &history, "").await;
+    assert_eq!(grpc_status, Code::Unimplemented as i32);
     // Without a deadline the same call runs (and finds no such room).
     let (grpc_status, reason) =
         grpc_web(&node, "MessageService/GetHistory", &token, &history, "").await;
@@ -126,10 +141,20 @@ async fn grpc_web(
     message: &impl prost::Message,
     timeout: &str,
 ) -> (i32, String) {
-    let payload = message.encode_to_vec();
+    grpc_web_raw(node, method, token, &message.encode_to_vec(), timeout).await
+}
+
+/// Like [`grpc_web`], with any bytes as the request message.
+async fn grpc_web_raw(
+    node: &TestNode,
+    method: &str,
+    token: &str,
+    payload: &[u8],
+    timeout: &str,
+) -> (i32, String) {
     let mut body = vec![0u8];
     body.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(&payload);
+    body.extend_from_slice(payload);
     let mut req = http_client()
         .post(format!("http://{}/chat.v1.{method}", node.addr))
         .header("content-type", "application/grpc-web+proto")
