@@ -308,7 +308,31 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
         401,
         "a poll session on an expired token"
     );
-    assert_eq!(checked, 107, "cells checked");
+    // A revoked log-in: refused everywhere like an expired token, but for good.
+    let gone = http.login("ben").await;
+    let (status, _) = http.logout(&gone.refresh_token).await;
+    assert_eq!(status, 200);
+    let mut revoked = Client::connect_raw(node.addr, Some(&gone.access_token), Wire::Json).await;
+    let first = revoked.next_frame().await.unwrap().payload.unwrap();
+    assert_eq!(outcome(&first), Err("AUTH_REVOKED".into()));
+    assert_eq!(revoked.closed_code().await, Some(4101));
+    let (status, body) = download(&node, &gone.access_token, file).await;
+    assert_eq!((status, reason(&body)), (401, "AUTH_REVOKED"));
+    for (name, command) in commands(room.id, fay.id, "revoked-grpc") {
+        if let Some(got) = grpc_call(&node, &gone.access_token, command).await {
+            assert_eq!(got, Err("AUTH_REVOKED".into()), "revoked {name} over gRPC");
+            checked += 1;
+        }
+    }
+    let (status, body) = http
+        .post_authed(
+            &gone.access_token,
+            "/v1/poll/sessions",
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!((status, reason(&body)), (401, "AUTH_REVOKED"));
+    assert_eq!(checked, 113, "cells checked");
     node.stop().await;
 }
 

@@ -254,3 +254,42 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
     assert_eq!(a.next_message().await.body, "sorry");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_outlives_its_token_only_by_re_authenticating() {
+    let node = TestNode::start_with(|c| c.auth.tokens.access_ttl_secs = 2).await;
+    let http = node.http();
+    let ann = http.signup("ann").await;
+    let mut kept = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut lapsed = Client::connect(node.addr, &ann.access_token, Wire::Proto).await;
+    let mut poll = PollClient::open(node.addr, &ann.access_token).await;
+    let room = kept.create_group("notes", &[]).await;
+    kept.open(room.id).await;
+    // Fresh tokens, again and again, on the open socket: it stays, its room open.
+    let mut refresh = ann.refresh_token.clone();
+    for round in 0..4 {
+        let (status, body) = http.refresh(&refresh).await;
+        assert_eq!(status, 200, "{body}");
+        let fresh = account(&body);
+        refresh = fresh.refresh_token.clone();
+        let p = kept
+            .call(Command::Authenticate(v1::Authenticate {
+                access_token: fresh.access_token,
+            }))
+            .await;
+        assert!(matches!(p, Payload::Authenticated(_)), "{p:?}");
+        kept.say_ok(room.id, &format!("m{round}"), "still here")
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    }
+    // The others never re-authenticated: closed when the token expired.
+    assert_eq!(lapsed.closed_code().await, Some(4100));
+    let (status, body) = poll.poll_raw(&ann.access_token, &poll.cursor.clone()).await;
+    assert_eq!(status / 100, 4, "{body}");
+    let _ = &mut poll;
+    assert!(matches!(
+        kept.call(Command::Ping(v1::Ping {})).await,
+        Payload::Pong(_)
+    ));
+    node.stop().await;
+}
