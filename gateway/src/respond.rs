@@ -118,14 +118,10 @@ pub struct PeerIp(pub Option<std::net::IpAddr>);
 
 /// The client address of a request's extensions: the resolved one, else the peer's.
 pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    extensions
-        .get::<crate::client_ip::ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| {
-            extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
+    crate::client_ip::recorded(
+        extensions.get::<crate::client_ip::ClientIp>(),
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+    )
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {

@@ -195,14 +195,10 @@ const SERVICES: [&str; 6] = [
 /// The client's IP address: as resolved behind trusted proxies, else as the listener
 /// recorded it (see `Frontend`).
 fn peer_ip(extensions: &tonic::Extensions) -> Option<std::net::IpAddr> {
-    extensions
-        .get::<crate::client_ip::ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| {
-            extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
+    crate::client_ip::recorded(
+        extensions.get::<crate::client_ip::ClientIp>(),
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+    )
 }
 
 /// The token of `authorization: Bearer <token>` metadata ("" when absent).
