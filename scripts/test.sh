@@ -22,9 +22,13 @@ source scripts/cassandra.sh
 source scripts/nats-server.sh
 source scripts/helm.sh
 source scripts/web.sh
+source scripts/protos.sh
 trap 'nats_stop; cassandra_stop; s3_stop' EXIT
 # The Helm chart: lint, render, validate against Kubernetes schemas, refuse bad values.
 helm_check
+# The protos with stock protoc and buf (lint; wire compatibility with the previous commit),
+# and Python stubs generated from them for a test against a real node.
+protos_check
 web_install
 s3_start
 cassandra_start

@@ -14,7 +14,7 @@ use chat_actors::{
     outbound::Outbound,
     room::{RoomOp, SendRequest},
 };
-use chat_proto::v1::{ClientFrame, OpenRoom, client_frame::Command, server_frame::Payload};
+use chat_proto::v1::{ClientFrame, OpenRoomRequest, client_frame::Command, server_frame::Payload};
 use chat_store::{
     AccountStore, EmbeddedConfig, EmbeddedStore, RoomKind, RoomRecord, RoomStore, UserRecord,
 };
@@ -50,7 +50,7 @@ async fn member(system: &ChatSystem, u: u64) -> ConnectionHandle {
         .unwrap();
     let open = ClientFrame {
         request_id: 1,
-        command: Some(Command::OpenRoom(OpenRoom {
+        command: Some(Command::OpenRoom(OpenRoomRequest {
             room_id: 1,
             since_seq: 0,
         })),

@@ -134,7 +134,7 @@ impl Conn {
     pub(crate) async fn of(sys: &ChatSystem, tokens: &IssuedTokens) -> Self {
         let mut c = Self::open(sys).await;
         let p = c
-            .call(Command::Authenticate(v1::Authenticate {
+            .call(Command::Authenticate(v1::AuthenticateRequest {
                 access_token: tokens.access_token.clone(),
             }))
             .await;

@@ -123,6 +123,16 @@ pub fn record(trusted: &TrustedProxies, request: &mut Request) {
     request.extensions_mut().insert(ClientIp(client));
 }
 
+/// The client's address from what the listener recorded on a request: the one resolved
+/// behind trusted proxies, else the socket's peer. HTTP and gRPC keep their extensions in
+/// different types, so each passes the two lookups.
+pub(crate) fn recorded(
+    resolved: Option<&ClientIp>,
+    peer: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
+) -> Option<IpAddr> {
+    resolved.map(|c| c.0).or_else(|| peer.map(|c| c.0.ip()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +187,4 @@ mod tests {
             "mapped addresses compare as IPv4"
         );
     }
-}
-
-/// The client's address from what the listener recorded on a request: the one resolved
-/// behind trusted proxies, else the socket's peer. HTTP and gRPC keep their extensions in
-/// different types, so each passes the two lookups.
-pub(crate) fn recorded(
-    resolved: Option<&ClientIp>,
-    peer: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
-) -> Option<IpAddr> {
-    resolved.map(|c| c.0).or_else(|| peer.map(|c| c.0.ip()))
 }

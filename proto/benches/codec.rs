@@ -4,7 +4,7 @@
 use chat_proto::{
     Codec, decode_client_frame, encode_server_frame,
     v1::{
-        ClientFrame, Message, SendMessage, ServerFrame, client_frame::Command,
+        ClientFrame, Message, SendMessageRequest, ServerFrame, client_frame::Command,
         server_frame::Payload,
     },
 };
@@ -35,7 +35,7 @@ fn event() -> ServerFrame {
 fn send() -> ClientFrame {
     ClientFrame {
         request_id: 42,
-        command: Some(Command::SendMessage(SendMessage {
+        command: Some(Command::SendMessage(SendMessageRequest {
             room_id: 383_980_371_000_000_512,
             client_msg_id: "c-123456".into(),
             body: "x".repeat(100),

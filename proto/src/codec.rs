@@ -73,7 +73,7 @@ pub fn encode_server_frame(codec: Codec, frame: &ServerFrame) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1::{SendAck, SendMessage, client_frame, server_frame};
+    use crate::v1::{SendAck, SendMessageRequest, client_frame, server_frame};
 
     #[test]
     fn json_round_trip_uses_proto_names_and_string_ids() {
@@ -107,7 +107,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             f.command,
-            Some(client_frame::Command::SendMessage(SendMessage {
+            Some(client_frame::Command::SendMessage(SendMessageRequest {
                 room_id: 5,
                 client_msg_id: "a".into(),
                 body: "hi".into(),
@@ -127,7 +127,7 @@ mod tests {
     fn proto_round_trip() {
         let frame = ClientFrame {
             request_id: 2,
-            command: Some(client_frame::Command::Ping(crate::v1::Ping {})),
+            command: Some(client_frame::Command::Ping(crate::v1::PingRequest {})),
         };
         let bytes = frame.encode_to_vec();
         assert_eq!(decode_client_frame(Codec::Proto, &bytes).unwrap(), frame);

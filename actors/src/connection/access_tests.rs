@@ -49,7 +49,7 @@ async fn logout_closes_that_login_only_and_its_token_stops_working() {
     // A new connection with the revoked token is refused and closed.
     let mut again = Conn::open(&sys).await;
     let p = again
-        .call(Command::Authenticate(v1::Authenticate {
+        .call(Command::Authenticate(v1::AuthenticateRequest {
             access_token: phone.access_token.clone(),
         }))
         .await;
@@ -57,7 +57,7 @@ async fn logout_closes_that_login_only_and_its_token_stops_working() {
     assert_eq!(again.closed().await.0, AUTH_REVOKED);
     // The other log-in is untouched.
     assert!(matches!(
-        on_laptop.call(Command::Ping(v1::Ping {})).await,
+        on_laptop.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     assert!(auth.verify(&laptop.access_token).is_ok());
@@ -121,7 +121,7 @@ async fn logout_everywhere_and_password_change() {
     assert_eq!(on_b.closed().await.0, AUTH_REVOKED);
     assert_eq!(on_c.closed().await.0, AUTH_REVOKED);
     assert!(matches!(
-        on_a.call(Command::Ping(v1::Ping {})).await,
+        on_a.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     assert!(auth.refresh(&b.refresh_token).await.is_err());
@@ -138,7 +138,7 @@ async fn logout_everywhere_and_password_change() {
     }
     // Another user is untouched.
     assert!(matches!(
-        on_bob.call(Command::Ping(v1::Ping {})).await,
+        on_bob.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
 }
@@ -172,7 +172,7 @@ async fn a_connection_reauthenticates_in_place_or_closes_when_its_token_expires(
 
     // Another user's token is refused and changes nothing.
     let p = kept
-        .call(Command::Authenticate(v1::Authenticate {
+        .call(Command::Authenticate(v1::AuthenticateRequest {
             access_token: bob.access_token.clone(),
         }))
         .await;
@@ -185,7 +185,7 @@ async fn a_connection_reauthenticates_in_place_or_closes_when_its_token_expires(
         let fresh = sys.services.auth.refresh(&refresh).await.unwrap();
         refresh = fresh.refresh_token;
         let p = kept
-            .call(Command::Authenticate(v1::Authenticate {
+            .call(Command::Authenticate(v1::AuthenticateRequest {
                 access_token: fresh.access_token,
             }))
             .await;
@@ -193,7 +193,7 @@ async fn a_connection_reauthenticates_in_place_or_closes_when_its_token_expires(
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     assert!(matches!(
-        kept.call(Command::Ping(v1::Ping {})).await,
+        kept.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     // The one that never re-authenticated was closed when its token expired.

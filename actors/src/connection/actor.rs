@@ -334,7 +334,7 @@ async fn send_message(
     state: &ConnectionState,
     user: &UserRecord,
     request_id: u32,
-    send: v1::SendMessage,
+    send: v1::SendMessageRequest,
     permit: Option<OwnedSemaphorePermit>,
 ) {
     let room = send.room_id;
@@ -379,7 +379,7 @@ async fn open_room(
     state: &mut ConnectionState,
     user: &UserRecord,
     request_id: u32,
-    open: v1::OpenRoom,
+    open: v1::OpenRoomRequest,
 ) {
     let hub = &state.services.core.hub;
     let room = open.room_id;

@@ -23,7 +23,7 @@ const MAX_CLIENT_MSG_ID: usize = 64;
 const DEFAULT_HISTORY_PAGE: usize = 50;
 const DEFAULT_ROOM_LIST: usize = 100;
 
-fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), ChatError> {
+fn validate_send(services: &Services, send: &v1::SendMessageRequest) -> Result<(), ChatError> {
     let id = &send.client_msg_id;
     if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID || id.chars().any(char::is_control) {
         return Err(ChatError::invalid(
@@ -52,7 +52,7 @@ fn validate_send(services: &Services, send: &v1::SendMessage) -> Result<(), Chat
 pub(super) async fn start_send(
     services: &Services,
     sender: UserId,
-    send: v1::SendMessage,
+    send: v1::SendMessageRequest,
 ) -> Result<Pending<RoomOutcome>, ChatError> {
     validate_send(services, &send)?;
     services.core.limits.message(sender)?;
@@ -193,7 +193,7 @@ pub async fn execute(
     }
 }
 
-async fn get_user(services: &Services, q: v1::GetUser) -> Result<UserRecord, ChatError> {
+async fn get_user(services: &Services, q: v1::GetUserRequest) -> Result<UserRecord, ChatError> {
     let store = &services.core.store;
     let found = match (q.username.is_empty(), q.user_id) {
         (false, 0) => {
@@ -279,7 +279,7 @@ async fn create_direct(
 async fn create_group(
     services: &Services,
     me: UserId,
-    c: v1::CreateGroupRoom,
+    c: v1::CreateGroupRoomRequest,
 ) -> Result<v1::Room, ChatError> {
     let name = c.name.trim();
     let max_name = services.core.config.max_room_name_chars;
@@ -429,7 +429,11 @@ async fn list_rooms(
     })
 }
 
-async fn history(services: &Services, me: UserId, h: v1::GetHistory) -> Result<Payload, ChatError> {
+async fn history(
+    services: &Services,
+    me: UserId,
+    h: v1::GetHistoryRequest,
+) -> Result<Payload, ChatError> {
     let max = services.core.config.max_history_page;
     let limit = match usize::try_from(h.limit).unwrap_or(usize::MAX) {
         0 => DEFAULT_HISTORY_PAGE.min(max),

@@ -5,7 +5,7 @@
 
 use std::{net::IpAddr, sync::Arc, sync::atomic::Ordering};
 
-use chat_proto::v1::{Authenticate, ClientFrame, client_frame::Command};
+use chat_proto::v1::{AuthenticateRequest, ClientFrame, client_frame::Command};
 use chat_store::UserId;
 use tokio::sync::Semaphore;
 
@@ -124,7 +124,7 @@ impl Admission {
             // connection is closed already, the transport finds out as it starts.
             let frame = ClientFrame {
                 request_id: 0,
-                command: Some(Command::Authenticate(Authenticate { access_token })),
+                command: Some(Command::Authenticate(AuthenticateRequest { access_token })),
             };
             let _ = slot.dispatch(ConnectionMessage::Frame(frame, None)).await;
         }

@@ -18,7 +18,7 @@ async fn frames_in_frames_out() {
     let (alice, bob) = (signup(&sys, "alice").await, signup(&sys, "bob").await);
 
     let (mut a, mut b) = (Conn::open(&sys).await, Conn::open(&sys).await);
-    let p = a.call(Command::Ping(v1::Ping {})).await;
+    let p = a.call(Command::Ping(v1::PingRequest {})).await;
     assert_eq!(
         p,
         Payload::Error(
@@ -31,7 +31,7 @@ async fn frames_in_frames_out() {
     );
     for (conn, tokens) in [(&mut a, &alice), (&mut b, &bob)] {
         let p = conn
-            .call(Command::Authenticate(v1::Authenticate {
+            .call(Command::Authenticate(v1::AuthenticateRequest {
                 access_token: tokens.access_token.clone(),
             }))
             .await;
@@ -41,7 +41,7 @@ async fn frames_in_frames_out() {
     assert!(s.users.is_online(alice.user.id).await);
 
     let Payload::Room(room) = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: bob.user.id,
         }))
         .await
@@ -49,14 +49,14 @@ async fn frames_in_frames_out() {
         panic!()
     };
     assert!(matches!(
-        b.call(Command::OpenRoom(v1::OpenRoom {
+        b.call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room.id,
             since_seq: 0
         }))
         .await,
         Payload::RoomOpened(_)
     ));
-    let send = v1::SendMessage {
+    let send = v1::SendMessageRequest {
         room_id: room.id,
         client_msg_id: "x".into(),
         body: "hello".into(),
@@ -101,7 +101,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
     let (alice, bob) = (signup(&sys, "alice").await, signup(&sys, "bob").await);
     let (mut a, mut b) = (Conn::open(&sys).await, Conn::open(&sys).await);
     for (conn, tokens) in [(&mut a, &alice), (&mut b, &bob)] {
-        let auth = v1::Authenticate {
+        let auth = v1::AuthenticateRequest {
             access_token: tokens.access_token.clone(),
         };
         assert!(matches!(
@@ -110,13 +110,13 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
         ));
     }
     let open = |room_id| {
-        Command::OpenRoom(v1::OpenRoom {
+        Command::OpenRoom(v1::OpenRoomRequest {
             room_id,
             since_seq: 0,
         })
     };
     let Payload::Room(room) = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: bob.user.id,
         }))
         .await
@@ -135,7 +135,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
     assert!(s.users.is_online(bob.user.id).await);
 
     // Live messages still reach him, and not as chat-list updates (the room is still open).
-    let send = v1::SendMessage {
+    let send = v1::SendMessageRequest {
         room_id: room.id,
         client_msg_id: "1".into(),
         body: "hi".into(),
@@ -152,7 +152,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
     );
 
     // His next frame wakes a fresh actor that remembers who he is and what he has open.
-    let reply = v1::SendMessage {
+    let reply = v1::SendMessageRequest {
         room_id: room.id,
         client_msg_id: "2".into(),
         body: "hello".into(),
@@ -251,7 +251,7 @@ mod properties {
             conns.push(Conn::of(&sys, &t).await);
         }
         let room = match conns[0]
-            .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+            .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
                 name: "props".into(),
                 member_ids: ids[1..].to_vec(),
             }))
@@ -266,7 +266,7 @@ mod properties {
                 Op::Send(w) => {
                     let n = model.last() + 1;
                     let p = conns[w]
-                        .call(Command::SendMessage(v1::SendMessage {
+                        .call(Command::SendMessage(v1::SendMessageRequest {
                             room_id: room,
                             client_msg_id: format!("m{n}"),
                             body: format!("{w}:{n}"),
@@ -283,7 +283,10 @@ mod properties {
                 Op::MarkRead(w, share) => {
                     let seq = model.share(share);
                     let p = conns[w]
-                        .call(Command::MarkRead(v1::MarkRead { room_id: room, seq }))
+                        .call(Command::MarkRead(v1::MarkReadRequest {
+                            room_id: room,
+                            seq,
+                        }))
                         .await;
                     assert!(!matches!(p, Payload::Error(_)), "mark_read {seq}: {p:?}");
                     model.cursors[w] = model.cursors[w].max(seq);
@@ -291,7 +294,7 @@ mod properties {
                 Op::History(w, share, limit) => {
                     let before = model.share(share);
                     let p = conns[w]
-                        .call(Command::GetHistory(v1::GetHistory {
+                        .call(Command::GetHistory(v1::GetHistoryRequest {
                             room_id: room,
                             before_seq: before,
                             limit,
@@ -317,7 +320,7 @@ mod properties {
                 Op::Reopen(w, share) => {
                     let since = model.share(share);
                     let p = conns[w]
-                        .call(Command::OpenRoom(v1::OpenRoom {
+                        .call(Command::OpenRoom(v1::OpenRoomRequest {
                             room_id: room,
                             since_seq: since,
                         }))

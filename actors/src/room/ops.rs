@@ -100,11 +100,19 @@ impl RoomOutcome {
         match self {
             Self::Ack(a) => Payload::SendAck(ack_to_proto(&a)),
             Self::Opened(o) => Payload::RoomOpened(opened_to_proto(&o)),
-            Self::History(h) => Payload::History(v1::History {
-                room_id: room,
-                messages: h.messages,
-                has_more: h.has_more,
-            }),
+            Self::History(h) => {
+                // Keyset paging: the next page starts below the oldest message of this one.
+                let next_before_seq = match h.messages.last() {
+                    Some(oldest) if h.has_more => oldest.seq,
+                    _ => 0,
+                };
+                Payload::History(v1::History {
+                    room_id: room,
+                    messages: h.messages,
+                    has_more: h.has_more,
+                    next_before_seq,
+                })
+            }
             Self::Snapshot(s) => Payload::Room(snapshot_to_proto(&s)),
             Self::Done => Payload::Ok(v1::Ok {}),
         }

@@ -198,7 +198,7 @@ async fn both_sides_hear_of_requests_and_friendships() {
 
 /// A send as a client makes it.
 fn say(room_id: u64, body: &str) -> chat_proto::v1::client_frame::Command {
-    chat_proto::v1::client_frame::Command::SendMessage(chat_proto::v1::SendMessage {
+    chat_proto::v1::client_frame::Command::SendMessage(chat_proto::v1::SendMessageRequest {
         room_id,
         client_msg_id: body.into(),
         body: body.into(),
@@ -219,7 +219,7 @@ async fn a_block_silences_the_direct_room_both_ways_and_hides_presence() {
     let (ann, ben) = (signup(&sys, "ann").await, signup(&sys, "ben").await);
     let (mut a, mut b) = (Conn::of(&sys, &ann).await, Conn::of(&sys, &ben).await);
     let Payload::Room(room) = b
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: ann.user.id,
         }))
         .await
@@ -239,15 +239,15 @@ async fn a_block_silences_the_direct_room_both_ways_and_hides_presence() {
     // Nothing new is said, typed or read in the room, by either side.
     for (conn, body) in [(&mut b, "still there?"), (&mut a, "go away")] {
         assert!(refused_as_blocked(&conn.call(say(room.id, body)).await));
-        let typing = Command::Typing(v1::Typing { room_id: room.id });
+        let typing = Command::Typing(v1::TypingRequest { room_id: room.id });
         assert!(refused_as_blocked(&conn.call(typing).await));
-        let read = Command::MarkRead(v1::MarkRead {
+        let read = Command::MarkRead(v1::MarkReadRequest {
             room_id: room.id,
             seq: 1,
         });
         assert!(refused_as_blocked(&conn.call(read).await));
     }
-    let history = Command::GetHistory(v1::GetHistory {
+    let history = Command::GetHistory(v1::GetHistoryRequest {
         room_id: room.id,
         before_seq: 0,
         limit: 10,
@@ -257,7 +257,7 @@ async fn a_block_silences_the_direct_room_both_ways_and_hides_presence() {
     };
     assert_eq!(h.messages.len(), 1, "nothing was stored");
     // Ann is online, but Ben does not see it in their room.
-    let open = Command::OpenRoom(v1::OpenRoom {
+    let open = Command::OpenRoom(v1::OpenRoomRequest {
         room_id: room.id,
         since_seq: 0,
     });
@@ -270,7 +270,7 @@ async fn a_block_silences_the_direct_room_both_ways_and_hides_presence() {
         .find(|m| m.user.as_ref().unwrap().id == ann.user.id);
     assert!(!of_ann.unwrap().online);
     // A re-created direct room is refused too.
-    let again = Command::CreateDirectRoom(v1::CreateDirectRoom {
+    let again = Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
         peer_id: ann.user.id,
     });
     assert!(refused_as_blocked(&b.call(again).await));

@@ -37,20 +37,20 @@ async fn online_while_any_connection_is_announced_to_rooms_and_friends() {
     let (a, b) = (ann.user.id, ben.user.id);
     let mut bc = Conn::of(&sys, &ben).await;
     // Friends, and a room together that ben has open.
-    let request = Command::SendFriendRequest(v1::SendFriendRequest { user_id: a });
+    let request = Command::SendFriendRequest(v1::SendFriendRequestRequest { user_id: a });
     assert!(matches!(bc.call(request).await, Payload::Ok(_)));
     let mut first = Conn::of(&sys, &ann).await;
-    let accept = Command::AcceptFriendRequest(v1::AcceptFriendRequest { user_id: b });
+    let accept = Command::AcceptFriendRequest(v1::AcceptFriendRequestRequest { user_id: b });
     assert!(matches!(first.call(accept).await, Payload::Ok(_)));
     let Payload::Room(room) = bc
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: a,
         }))
         .await
     else {
         panic!()
     };
-    let open = Command::OpenRoom(v1::OpenRoom {
+    let open = Command::OpenRoom(v1::OpenRoomRequest {
         room_id: room.id,
         since_seq: 0,
     });

@@ -9,7 +9,7 @@ use chat_actors::{
     files::{BodyError, Variant},
 };
 use chat_proto::v1::{
-    DownloadFileRequest, FileChunk, FileInfo, FileUrl, GetFileInfoRequest, GetFileUrl,
+    DownloadFileRequest, FileChunk, FileInfo, FileUrl, GetFileInfoRequest, GetFileUrlRequest,
     UploadFileRequest, client_frame::Command, file_service_server::FileService,
     server_frame::Payload, upload_file_request::Part,
 };
@@ -136,7 +136,7 @@ impl FileService for GrpcApi {
 
     async fn get_file_url(
         &self,
-        request: Request<GetFileUrl>,
+        request: Request<GetFileUrlRequest>,
     ) -> Result<Response<FileUrl>, Status> {
         let (metadata, _, r) = request.into_parts();
         self.run(&metadata, Command::GetFileUrl(r), |p| match p {

@@ -63,10 +63,6 @@ pub fn routes(g: &Gateway, serving: watch::Receiver<bool>) -> Router {
     let frame = g.config.max_frame_bytes;
     let (reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(follow_readiness(reporter, serving));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(chat_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1();
     let mut router = Router::new();
     router = add(
         router,
@@ -105,11 +101,34 @@ pub fn routes(g: &Gateway, serving: watch::Receiver<bool>) -> Router {
             .max_encoding_message_size(usize::MAX),
     );
     router = add(router, health);
-    match reflection {
-        Ok(r) => router = add(router, r),
-        Err(e) => tracing::error!(error = %e, "gRPC reflection unavailable"),
-    }
+    router = add_reflection(router);
     router.layer(tonic_web::GrpcWebLayer::new())
+}
+
+/// Server reflection in both versions tools speak (grpcurl and Postman ask for v1, older
+/// tools for v1alpha), describing the API, health, and the `google.rpc` error details so a
+/// tool can decode an error's `ErrorInfo` and `RetryInfo`.
+fn add_reflection(mut router: Router) -> Router {
+    let described = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(chat_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            // Each version lists both reflection services, as it serves both.
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    match described().build_v1() {
+        Ok(r) => router = add(router, r),
+        Err(e) => tracing::error!(error = %e, "gRPC reflection v1 unavailable"),
+    }
+    match described().build_v1alpha() {
+        Ok(r) => router = add(router, r),
+        Err(e) => tracing::error!(error = %e, "gRPC reflection v1alpha unavailable"),
+    }
+    router
 }
 
 /// Routes a service's path prefix to it, as `tonic::service::Routes` does, but without the

@@ -34,10 +34,10 @@ impl GrpcApi {
     }
 }
 
-/// Implements a service whose RPCs each map one request type to one command and one reply
-/// payload.
+/// Implements a service whose RPCs each map one request type (carried by the frame's
+/// command of that name) to one reply payload.
 macro_rules! service {
-    ($service:ident { $($method:ident($req:ident) -> $reply:ident = $payload:ident;)* }) => {
+    ($service:ident { $($method:ident($command:ident: $req:ident) -> $reply:ident = $payload:ident;)* }) => {
         #[tonic::async_trait]
         impl $service for GrpcApi {
             $(
@@ -46,7 +46,7 @@ macro_rules! service {
                     request: Request<v1::$req>,
                 ) -> Result<Response<v1::$reply>, Status> {
                     let (metadata, _, message) = request.into_parts();
-                    self.run(&metadata, Command::$req(message), |p| match p {
+                    self.run(&metadata, Command::$command(message), |p| match p {
                         Payload::$payload(r) => Some(r),
                         _ => None,
                     })
@@ -58,33 +58,33 @@ macro_rules! service {
 }
 
 service!(UserService {
-    get_user(GetUser) -> User = User;
-    update_profile(UpdateProfile) -> User = User;
-    search_users(SearchUsers) -> UserList = UserList;
-    list_friends(ListFriends) -> Friends = Friends;
-    send_friend_request(SendFriendRequest) -> Ok = Ok;
-    accept_friend_request(AcceptFriendRequest) -> Ok = Ok;
-    decline_friend_request(DeclineFriendRequest) -> Ok = Ok;
-    cancel_friend_request(CancelFriendRequest) -> Ok = Ok;
-    remove_friend(RemoveFriend) -> Ok = Ok;
-    block_user(BlockUser) -> Ok = Ok;
-    unblock_user(UnblockUser) -> Ok = Ok;
+    get_user(GetUser: GetUserRequest) -> User = User;
+    update_profile(UpdateProfile: UpdateProfileRequest) -> User = User;
+    search_users(SearchUsers: SearchUsersRequest) -> UserList = UserList;
+    list_friends(ListFriends: ListFriendsRequest) -> Friends = Friends;
+    send_friend_request(SendFriendRequest: SendFriendRequestRequest) -> Ok = Ok;
+    accept_friend_request(AcceptFriendRequest: AcceptFriendRequestRequest) -> Ok = Ok;
+    decline_friend_request(DeclineFriendRequest: DeclineFriendRequestRequest) -> Ok = Ok;
+    cancel_friend_request(CancelFriendRequest: CancelFriendRequestRequest) -> Ok = Ok;
+    remove_friend(RemoveFriend: RemoveFriendRequest) -> Ok = Ok;
+    block_user(BlockUser: BlockUserRequest) -> Ok = Ok;
+    unblock_user(UnblockUser: UnblockUserRequest) -> Ok = Ok;
 });
 
 service!(RoomService {
-    create_direct_room(CreateDirectRoom) -> Room = Room;
-    create_group_room(CreateGroupRoom) -> Room = Room;
-    invite_members(InviteMembers) -> Room = Room;
-    leave_room(LeaveRoom) -> Ok = Ok;
-    list_rooms(ListRooms) -> RoomList = RoomList;
-    get_unread_total(GetUnreadTotal) -> UnreadTotal = UnreadTotal;
+    create_direct_room(CreateDirectRoom: CreateDirectRoomRequest) -> Room = Room;
+    create_group_room(CreateGroupRoom: CreateGroupRoomRequest) -> Room = Room;
+    invite_members(InviteMembers: InviteMembersRequest) -> Room = Room;
+    leave_room(LeaveRoom: LeaveRoomRequest) -> Ok = Ok;
+    list_rooms(ListRooms: ListRoomsRequest) -> RoomList = RoomList;
+    get_unread_total(GetUnreadTotal: GetUnreadTotalRequest) -> UnreadTotal = UnreadTotal;
 });
 
 service!(MessageService {
-    send_message(SendMessage) -> SendAck = SendAck;
-    get_history(GetHistory) -> History = History;
-    mark_read(MarkRead) -> Ok = Ok;
-    typing(Typing) -> Ok = Ok;
+    send_message(SendMessage: SendMessageRequest) -> SendAck = SendAck;
+    get_history(GetHistory: GetHistoryRequest) -> History = History;
+    mark_read(MarkRead: MarkReadRequest) -> Ok = Ok;
+    typing(Typing: TypingRequest) -> Ok = Ok;
 });
 
 #[tonic::async_trait]

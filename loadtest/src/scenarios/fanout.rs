@@ -165,7 +165,7 @@ async fn receive(member: Member, shared: Shared) -> Seen {
                     && seen.deliveries.is_multiple_of(read_every)
                     && let Some((tx, room)) = reader.as_mut()
                 {
-                    let read = Command::MarkRead(v1::MarkRead {
+                    let read = Command::MarkRead(v1::MarkReadRequest {
                         room_id: *room,
                         seq: last,
                     });
@@ -214,13 +214,13 @@ async fn send(
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while n < due {
             if p.typing_every > 0 && n.is_multiple_of(p.typing_every) {
-                tx.send(Command::Typing(v1::Typing { room_id: room }))
+                tx.send(Command::Typing(v1::TypingRequest { room_id: room }))
                     .await?;
             }
             let t = now_micros();
             let mut body = format!("{t};");
             body.push_str(&padding[..p.body_bytes.saturating_sub(body.len())]);
-            let send = v1::SendMessage {
+            let send = v1::SendMessageRequest {
                 room_id: room,
                 client_msg_id: format!("{t};{n}"),
                 body,

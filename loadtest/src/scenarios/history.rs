@@ -19,8 +19,12 @@ async fn reusable_room(
     name: &str,
     messages: usize,
 ) -> anyhow::Result<Option<(u64, u64)>> {
-    let Payload::RoomList(list) =
-        call(tx, rx, Command::ListRooms(v1::ListRooms { limit: 500 })).await?
+    let Payload::RoomList(list) = call(
+        tx,
+        rx,
+        Command::ListRooms(v1::ListRoomsRequest { limit: 500 }),
+    )
+    .await?
     else {
         anyhow::bail!("list rooms failed");
     };
@@ -50,7 +54,7 @@ async fn fill_room(
         let mut last = 0;
         for k in 0..window {
             let body = format!("history message {} of room {r}", n + k);
-            let cmd = Command::SendMessage(v1::SendMessage {
+            let cmd = Command::SendMessage(v1::SendMessageRequest {
                 room_id: room,
                 client_msg_id: format!("h{}", n + k),
                 body,
@@ -113,7 +117,7 @@ pub async fn run(
         let reply = call(
             &mut tx,
             &mut rx,
-            Command::GetHistory(v1::GetHistory {
+            Command::GetHistory(v1::GetHistoryRequest {
                 room_id: room,
                 before_seq: before,
                 limit: page_size,

@@ -150,7 +150,7 @@ async fn create_group(
     match call(
         tx,
         rx,
-        Command::CreateGroupRoom(v1::CreateGroupRoom {
+        Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: name.into(),
             member_ids: members,
         }),
@@ -167,7 +167,7 @@ async fn open(tx: &mut Sender, rx: &mut Receiver, room: u64) -> anyhow::Result<u
     match call(
         tx,
         rx,
-        Command::OpenRoom(v1::OpenRoom {
+        Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 0,
         }),

@@ -183,7 +183,7 @@ async fn sender(
         let started = now_micros();
         loop {
             lock(&conn.tally).attempts += 1;
-            let command = Command::SendMessage(v1::SendMessage {
+            let command = Command::SendMessage(v1::SendMessageRequest {
                 room_id: room,
                 client_msg_id: id.clone(),
                 body: id.clone(),
@@ -238,7 +238,7 @@ async fn reader(
         conn.messages.clear();
         let since = log.last().map_or(0, |m| m.0);
         let opened = conn
-            .call(Command::OpenRoom(v1::OpenRoom {
+            .call(Command::OpenRoom(v1::OpenRoomRequest {
                 room_id: room,
                 since_seq: since,
             }))
@@ -312,7 +312,7 @@ async fn fill(conn: &mut Roaming, room: u64, after: u64, before: u64) -> Option<
     let mut cursor = before;
     while cursor > after + 1 {
         let page = conn
-            .call(Command::GetHistory(v1::GetHistory {
+            .call(Command::GetHistory(v1::GetHistoryRequest {
                 room_id: room,
                 before_seq: cursor,
                 limit: 100,

@@ -39,7 +39,7 @@ fn commands(room: u64, someone: u64, tag: &str) -> Vec<(&'static str, Command)> 
         ),
         (
             "get_history",
-            Command::GetHistory(v1::GetHistory {
+            Command::GetHistory(v1::GetHistoryRequest {
                 room_id: room,
                 before_seq: 0,
                 limit: 10,
@@ -47,29 +47,32 @@ fn commands(room: u64, someone: u64, tag: &str) -> Vec<(&'static str, Command)> 
         ),
         (
             "open_room",
-            Command::OpenRoom(v1::OpenRoom {
+            Command::OpenRoom(v1::OpenRoomRequest {
                 room_id: room,
                 since_seq: 0,
             }),
         ),
         (
             "mark_read",
-            Command::MarkRead(v1::MarkRead {
+            Command::MarkRead(v1::MarkReadRequest {
                 room_id: room,
                 seq: 1,
             }),
         ),
-        ("typing", Command::Typing(v1::Typing { room_id: room })),
+        (
+            "typing",
+            Command::Typing(v1::TypingRequest { room_id: room }),
+        ),
         (
             "invite_members",
-            Command::InviteMembers(v1::InviteMembers {
+            Command::InviteMembers(v1::InviteMembersRequest {
                 room_id: room,
                 user_ids: vec![someone],
             }),
         ),
         (
             "leave_room",
-            Command::LeaveRoom(v1::LeaveRoom { room_id: room }),
+            Command::LeaveRoom(v1::LeaveRoomRequest { room_id: room }),
         ),
     ]
 }
@@ -118,7 +121,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     let file = upload(&node, &ann.access_token, b"secret notes").await;
     ok_payload_send(
         owner
-            .call(Command::SendMessage(v1::SendMessage {
+            .call(Command::SendMessage(v1::SendMessageRequest {
                 room_id: room.id,
                 client_msg_id: "with-file".into(),
                 body: "a file".into(),
@@ -128,12 +131,14 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     );
     let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
     ok_payload(
-        c.call(Command::LeaveRoom(v1::LeaveRoom { room_id: room.id }))
-            .await,
+        c.call(Command::LeaveRoom(v1::LeaveRoomRequest {
+            room_id: room.id,
+        }))
+        .await,
     );
     ok_payload(
         owner
-            .call(Command::BlockUser(v1::BlockUser { user_id: eve.id }))
+            .call(Command::BlockUser(v1::BlockUserRequest { user_id: eve.id }))
             .await,
     );
 
@@ -153,7 +158,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
             Err("NOT_A_MEMBER".to_owned())
         };
         let mut poll = PollClient::open(node.addr, &who.access_token).await;
-        let history = Command::GetHistory(v1::GetHistory {
+        let history = Command::GetHistory(v1::GetHistoryRequest {
             room_id: room.id,
             before_seq: 0,
             limit: 5,
@@ -166,7 +171,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
         let grpc = MessageServiceClient::new(channel(&node).await)
             .get_history(authed(
                 &who.access_token,
-                v1::GetHistory {
+                v1::GetHistoryRequest {
                     room_id: room.id,
                     before_seq: 0,
                     limit: 5,
@@ -220,7 +225,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
         // A room that does not exist is the same for everyone.
         let got = outcome(
             &client
-                .call(Command::GetHistory(v1::GetHistory {
+                .call(Command::GetHistory(v1::GetHistoryRequest {
                     room_id: 42,
                     before_seq: 0,
                     limit: 1,
@@ -242,13 +247,13 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
     // The blocked user cannot reach the blocker in other ways either.
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
     for command in [
-        Command::CreateDirectRoom(v1::CreateDirectRoom { peer_id: ann.id }),
-        Command::SendFriendRequest(v1::SendFriendRequest { user_id: ann.id }),
+        Command::CreateDirectRoom(v1::CreateDirectRoomRequest { peer_id: ann.id }),
+        Command::SendFriendRequest(v1::SendFriendRequestRequest { user_id: ann.id }),
     ] {
         assert_eq!(outcome(&e.call(command).await), Err("BLOCKED".into()));
     }
     let invite_blocked = owner
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![eve.id],
         }))

@@ -150,7 +150,7 @@ async fn socket_tokens_missing_bad_and_expired() {
     assert_error(p, ErrorCode::Unauthenticated, "NOT_AUTHENTICATED");
     let p = c
         .call(chat_proto::v1::client_frame::Command::Authenticate(
-            chat_proto::v1::Authenticate {
+            chat_proto::v1::AuthenticateRequest {
                 access_token: alice.access_token.clone(),
             },
         ))
@@ -161,7 +161,7 @@ async fn socket_tokens_missing_bad_and_expired() {
     );
     let p = c
         .call(chat_proto::v1::client_frame::Command::Authenticate(
-            chat_proto::v1::Authenticate {
+            chat_proto::v1::AuthenticateRequest {
                 access_token: alice.access_token.clone(),
             },
         ))
@@ -172,7 +172,7 @@ async fn socket_tokens_missing_bad_and_expired() {
     let bob = node.http().signup("bob").await;
     let p = c
         .call(chat_proto::v1::client_frame::Command::Authenticate(
-            chat_proto::v1::Authenticate {
+            chat_proto::v1::AuthenticateRequest {
                 access_token: bob.access_token.clone(),
             },
         ))

@@ -47,7 +47,7 @@ async fn stuck_client(
         .unwrap();
     let open = v1::ClientFrame {
         request_id: 1,
-        command: Some(v1::client_frame::Command::OpenRoom(v1::OpenRoom {
+        command: Some(v1::client_frame::Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 0,
         })),
@@ -254,7 +254,7 @@ async fn one_stuck_reader_in_a_room_of_fifty_delays_no_one_and_recovers_by_seq()
     let mut back = Client::connect(node.addr, &stuck_account.access_token, Wire::Proto).await;
     let since = got.last().map_or(0, |m| m.seq);
     let opened = back
-        .call(v1::client_frame::Command::OpenRoom(v1::OpenRoom {
+        .call(v1::client_frame::Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room.id,
             since_seq: since,
         }))

@@ -4,7 +4,10 @@ use crate::common::*;
 
 async fn ping_ok(c: &mut Client) {
     assert!(
-        matches!(c.call(Command::Ping(v1::Ping {})).await, Payload::Pong(_)),
+        matches!(
+            c.call(Command::Ping(v1::PingRequest {})).await,
+            Payload::Pong(_)
+        ),
         "connection unusable"
     );
 }
@@ -148,7 +151,7 @@ async fn bad_sends_and_reads_are_refused_and_store_nothing() {
         "ROOM_NOT_FOUND",
     );
     let p = a
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: 424242,
             since_seq: 0,
         }))
@@ -172,7 +175,7 @@ async fn bad_sends_and_reads_are_refused_and_store_nothing() {
         "NOT_A_MEMBER",
     );
     let p = e
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room.id,
             since_seq: 0,
         }))

@@ -26,7 +26,7 @@ async fn friend_requests_with_live_events_on_both_sides() {
     let [ann, ben, cat, dan] = http.signups(["ann", "ben", "cat", "dan"]).await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
-    let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
+    let req = |id| Command::SendFriendRequest(v1::SendFriendRequestRequest { user_id: id });
 
     ok(a.call(req(ben.id)).await);
     let got = b
@@ -51,19 +51,24 @@ async fn friend_requests_with_live_events_on_both_sides() {
         ErrorCode::NotFound,
         "USER_NOT_FOUND",
     );
-    let list = friends(b.call(Command::ListFriends(v1::ListFriends {})).await);
+    let list = friends(
+        b.call(Command::ListFriends(v1::ListFriendsRequest {}))
+            .await,
+    );
     assert_eq!(ids(&list.incoming), vec![ann.id]);
     assert_eq!(
-        ids(&friends(a.call(Command::ListFriends(v1::ListFriends {})).await).outgoing),
+        ids(&friends(
+            a.call(Command::ListFriends(v1::ListFriendsRequest {}))
+                .await
+        )
+        .outgoing),
         vec![ben.id]
     );
 
-    ok(
-        b.call(Command::AcceptFriendRequest(v1::AcceptFriendRequest {
-            user_id: ann.id,
-        }))
-        .await,
-    );
+    ok(b.call(Command::AcceptFriendRequest(
+        v1::AcceptFriendRequestRequest { user_id: ann.id },
+    ))
+    .await);
     for (client, other) in [(&mut a, ben.id), (&mut b, ann.id)] {
         let accepted = client
             .next_where(|p| match p {
@@ -73,7 +78,10 @@ async fn friend_requests_with_live_events_on_both_sides() {
             .await;
         assert_eq!(accepted.id, other);
     }
-    let list = friends(a.call(Command::ListFriends(v1::ListFriends {})).await);
+    let list = friends(
+        a.call(Command::ListFriends(v1::ListFriendsRequest {}))
+            .await,
+    );
     assert_eq!(list.friends.len(), 1);
     assert!(list.friends[0].online && list.incoming.is_empty() && list.outgoing.is_empty());
     assert_error(
@@ -103,36 +111,38 @@ async fn friend_requests_with_live_events_on_both_sides() {
     // Cancel, decline, and two requests that cross become a friendship at once.
     let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
     ok(c.call(req(ann.id)).await);
-    ok(
-        c.call(Command::CancelFriendRequest(v1::CancelFriendRequest {
-            user_id: ann.id,
-        }))
-        .await,
-    );
+    ok(c.call(Command::CancelFriendRequest(
+        v1::CancelFriendRequestRequest { user_id: ann.id },
+    ))
+    .await);
     assert_error(
-        c.call(Command::CancelFriendRequest(v1::CancelFriendRequest {
-            user_id: ann.id,
-        }))
+        c.call(Command::CancelFriendRequest(
+            v1::CancelFriendRequestRequest { user_id: ann.id },
+        ))
         .await,
         ErrorCode::NotFound,
         "NO_SUCH_REQUEST",
     );
     let mut d = Client::connect(node.addr, &dan.access_token, Wire::Json).await;
     ok(d.call(req(ann.id)).await);
-    ok(
-        a.call(Command::DeclineFriendRequest(v1::DeclineFriendRequest {
-            user_id: dan.id,
-        }))
-        .await,
-    );
+    ok(a.call(Command::DeclineFriendRequest(
+        v1::DeclineFriendRequestRequest { user_id: dan.id },
+    ))
+    .await);
     assert!(
-        friends(d.call(Command::ListFriends(v1::ListFriends {})).await)
-            .outgoing
-            .is_empty()
+        friends(
+            d.call(Command::ListFriends(v1::ListFriendsRequest {}))
+                .await
+        )
+        .outgoing
+        .is_empty()
     );
     ok(c.call(req(dan.id)).await);
     ok(d.call(req(cat.id)).await);
-    let list = friends(c.call(Command::ListFriends(v1::ListFriends {})).await);
+    let list = friends(
+        c.call(Command::ListFriends(v1::ListFriendsRequest {}))
+            .await,
+    );
     assert_eq!(
         list.friends
             .iter()
@@ -142,20 +152,25 @@ async fn friend_requests_with_live_events_on_both_sides() {
     );
 
     // Removing a friend.
-    ok(
-        a.call(Command::RemoveFriend(v1::RemoveFriend { user_id: ben.id }))
-            .await,
-    );
+    ok(a.call(Command::RemoveFriend(v1::RemoveFriendRequest {
+        user_id: ben.id,
+    }))
+    .await);
     assert_error(
-        a.call(Command::RemoveFriend(v1::RemoveFriend { user_id: ben.id }))
-            .await,
+        a.call(Command::RemoveFriend(v1::RemoveFriendRequest {
+            user_id: ben.id,
+        }))
+        .await,
         ErrorCode::NotFound,
         "NOT_FRIENDS",
     );
     assert!(
-        friends(a.call(Command::ListFriends(v1::ListFriends {})).await)
-            .friends
-            .is_empty()
+        friends(
+            a.call(Command::ListFriends(v1::ListFriendsRequest {}))
+                .await
+        )
+        .friends
+        .is_empty()
     );
     node.stop().await;
 }
@@ -168,42 +183,45 @@ async fn blocked_users_cannot_reach_you() {
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
     // Friends first: blocking ends it.
-    ok(a.call(Command::SendFriendRequest(v1::SendFriendRequest {
-        user_id: eve.id,
-    }))
-    .await);
     ok(
-        e.call(Command::AcceptFriendRequest(v1::AcceptFriendRequest {
-            user_id: ann.id,
+        a.call(Command::SendFriendRequest(v1::SendFriendRequestRequest {
+            user_id: eve.id,
         }))
         .await,
     );
+    ok(e.call(Command::AcceptFriendRequest(
+        v1::AcceptFriendRequestRequest { user_id: ann.id },
+    ))
+    .await);
     ok(
-        e.call(Command::BlockUser(v1::BlockUser { user_id: ann.id }))
+        e.call(Command::BlockUser(v1::BlockUserRequest { user_id: ann.id }))
             .await,
     );
     ok(
-        e.call(Command::BlockUser(v1::BlockUser { user_id: ann.id }))
+        e.call(Command::BlockUser(v1::BlockUserRequest { user_id: ann.id }))
             .await,
     );
-    let list = friends(e.call(Command::ListFriends(v1::ListFriends {})).await);
+    let list = friends(
+        e.call(Command::ListFriends(v1::ListFriendsRequest {}))
+            .await,
+    );
     assert!(list.friends.is_empty());
     assert_eq!(ids(&list.blocked), vec![ann.id]);
 
     let p = a
-        .call(Command::SendFriendRequest(v1::SendFriendRequest {
+        .call(Command::SendFriendRequest(v1::SendFriendRequestRequest {
             user_id: eve.id,
         }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "BLOCKED");
     let p = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: eve.id,
         }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "BLOCKED");
     let p = a
-        .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+        .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: "g".into(),
             member_ids: vec![eve.id],
         }))
@@ -211,7 +229,7 @@ async fn blocked_users_cannot_reach_you() {
     assert_error(p, ErrorCode::PermissionDenied, "BLOCKED");
     let room = a.create_group("club", &[cat.id]).await;
     let p = a
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![eve.id],
         }))
@@ -220,7 +238,7 @@ async fn blocked_users_cannot_reach_you() {
     // Someone else may still invite eve, and in that shared room the room's rules apply.
     let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
     let p = c
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![eve.id],
         }))
@@ -232,14 +250,16 @@ async fn blocked_users_cannot_reach_you() {
     a.say_ok(room.id, "1", "hello all").await;
 
     // Unblocked, requests work again.
-    ok(
-        e.call(Command::UnblockUser(v1::UnblockUser { user_id: ann.id }))
-            .await,
-    );
-    ok(a.call(Command::SendFriendRequest(v1::SendFriendRequest {
-        user_id: eve.id,
+    ok(e.call(Command::UnblockUser(v1::UnblockUserRequest {
+        user_id: ann.id,
     }))
     .await);
+    ok(
+        a.call(Command::SendFriendRequest(v1::SendFriendRequestRequest {
+            user_id: eve.id,
+        }))
+        .await,
+    );
     node.stop().await;
 }
 
@@ -253,7 +273,7 @@ async fn profiles_and_search_never_leak_secrets() {
     }
     let mut k = Client::connect(node.addr, &kim.access_token, Wire::Json).await;
     let p = k
-        .call(Command::UpdateProfile(v1::UpdateProfile {
+        .call(Command::UpdateProfile(v1::UpdateProfileRequest {
             display_name: " Kim K ".into(),
             status_message: "at work".into(),
             avatar_file_id: None,
@@ -267,7 +287,7 @@ async fn profiles_and_search_never_leak_secrets() {
         ("Kim K", "at work")
     );
     let p = k
-        .call(Command::UpdateProfile(v1::UpdateProfile {
+        .call(Command::UpdateProfile(v1::UpdateProfileRequest {
             display_name: "Kim".into(),
             status_message: "x".repeat(141),
             avatar_file_id: None,
@@ -276,7 +296,7 @@ async fn profiles_and_search_never_leak_secrets() {
     assert_error(p, ErrorCode::InvalidArgument, "INVALID_STATUS_MESSAGE");
 
     let search = |prefix: &str, after: &str, limit| {
-        Command::SearchUsers(v1::SearchUsers {
+        Command::SearchUsers(v1::SearchUsersRequest {
             prefix: prefix.into(),
             after: after.into(),
             limit,
@@ -326,7 +346,7 @@ async fn unanswered_requests_are_capped_and_an_answer_makes_room() {
         .signups(["ann", "ben", "cat", "dan", "eve"])
         .await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
-    let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
+    let req = |id| Command::SendFriendRequest(v1::SendFriendRequestRequest { user_id: id });
     ok(a.call(req(ben.id)).await);
     ok(a.call(req(cat.id)).await);
     assert_error(
@@ -335,7 +355,10 @@ async fn unanswered_requests_are_capped_and_an_answer_makes_room() {
         "TOO_MANY_PENDING_REQUESTS",
     );
     // Nothing was stored for dan.
-    let f = friends(a.call(Command::ListFriends(v1::ListFriends {})).await);
+    let f = friends(
+        a.call(Command::ListFriends(v1::ListFriendsRequest {}))
+            .await,
+    );
     assert_eq!(ids(&f.outgoing), [ben.id, cat.id]);
     // A request to someone who asked first is an acceptance: always allowed.
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
@@ -343,12 +366,10 @@ async fn unanswered_requests_are_capped_and_an_answer_makes_room() {
     ok(a.call(req(eve.id)).await);
     // An answer frees a slot.
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
-    ok(
-        b.call(Command::DeclineFriendRequest(v1::DeclineFriendRequest {
-            user_id: ann.id,
-        }))
-        .await,
-    );
+    ok(b.call(Command::DeclineFriendRequest(
+        v1::DeclineFriendRequestRequest { user_id: ann.id },
+    ))
+    .await);
     ok(a.call(req(dan.id)).await);
     node.stop().await;
 }

@@ -40,7 +40,7 @@ async fn rooms_created_per_hour_are_limited() {
     a.create_group("one", &[]).await;
     a.create_group("two", &[]).await;
     let p = a
-        .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+        .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: "three".into(),
             member_ids: vec![],
         }))

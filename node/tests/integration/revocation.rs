@@ -71,7 +71,7 @@ async fn logout_closes_its_login_in_every_transport_and_its_token_is_refused_eve
     let unary = UserServiceClient::new(ch.clone())
         .get_user(authed(
             &alice.access_token,
-            v1::GetUser {
+            v1::GetUserRequest {
                 user_id: alice.id,
                 ..Default::default()
             },
@@ -81,7 +81,7 @@ async fn logout_closes_its_login_in_every_transport_and_its_token_is_refused_eve
 
     // The other log-in lives on, until the user logs out everywhere.
     assert!(matches!(
-        kept.call(Command::Ping(v1::Ping {})).await,
+        kept.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     let (status, body) = http
@@ -131,7 +131,7 @@ async fn a_password_change_ends_the_other_logins_over_http_and_grpc() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(on_laptop.closed_code().await, Some(AUTH_REVOKED));
     assert!(matches!(
-        here.call(Command::Ping(v1::Ping {})).await,
+        here.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     let (status, _) = http
@@ -185,7 +185,7 @@ async fn a_client_that_stops_answering_is_dropped_and_shown_offline() {
     assert_eq!(gone.room_id, room.id);
     assert_eq!(a.closed_code().await, Some(4004));
     assert!(matches!(
-        b.call(Command::Ping(v1::Ping {})).await,
+        b.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     node.stop().await;
@@ -203,11 +203,11 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
     a.next_message().await;
 
     ok_payload(
-        a.call(Command::BlockUser(v1::BlockUser { user_id: ben.id }))
+        a.call(Command::BlockUser(v1::BlockUserRequest { user_id: ben.id }))
             .await,
     );
     let p = a
-        .call(Command::BlockUser(v1::BlockUser { user_id: ann.id }))
+        .call(Command::BlockUser(v1::BlockUserRequest { user_id: ann.id }))
         .await;
     assert_error(p, v1::ErrorCode::InvalidArgument, "CANNOT_BLOCK_SELF");
     assert_error(
@@ -220,13 +220,16 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
     assert_error(p, v1::ErrorCode::PermissionDenied, "BLOCKED");
     let ch = channel(&node).await;
     let typing = MessageServiceClient::new(ch.clone())
-        .typing(authed(&ben.access_token, v1::Typing { room_id: room.id }))
+        .typing(authed(
+            &ben.access_token,
+            v1::TypingRequest { room_id: room.id },
+        ))
         .await;
     assert_status(typing, Code::PermissionDenied, "BLOCKED");
     let sent = MessageServiceClient::new(ch)
         .send_message(authed(
             &ben.access_token,
-            v1::SendMessage {
+            v1::SendMessageRequest {
                 room_id: room.id,
                 client_msg_id: "m4".into(),
                 body: "anyone?".into(),
@@ -236,7 +239,7 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
         .await;
     assert_status(sent, Code::PermissionDenied, "BLOCKED");
     // Nothing reached Ann, and nothing was stored.
-    let p = a.call(Command::Ping(v1::Ping {})).await;
+    let p = a.call(Command::Ping(v1::PingRequest {})).await;
     assert!(matches!(p, Payload::Pong(_)));
     assert!(
         a.events_pop()
@@ -247,8 +250,10 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
     assert_eq!(a.all_messages(room.id).await.len(), 1);
 
     ok_payload(
-        a.call(Command::UnblockUser(v1::UnblockUser { user_id: ben.id }))
-            .await,
+        a.call(Command::UnblockUser(v1::UnblockUserRequest {
+            user_id: ben.id,
+        }))
+        .await,
     );
     b.say_ok(room.id, "m5", "sorry").await;
     assert_eq!(a.next_message().await.body, "sorry");
@@ -273,7 +278,7 @@ async fn a_connection_outlives_its_token_only_by_re_authenticating() {
         let fresh = account(&body);
         refresh = fresh.refresh_token.clone();
         let p = kept
-            .call(Command::Authenticate(v1::Authenticate {
+            .call(Command::Authenticate(v1::AuthenticateRequest {
                 access_token: fresh.access_token,
             }))
             .await;
@@ -288,7 +293,7 @@ async fn a_connection_outlives_its_token_only_by_re_authenticating() {
     assert_eq!(status / 100, 4, "{body}");
     let _ = &mut poll;
     assert!(matches!(
-        kept.call(Command::Ping(v1::Ping {})).await,
+        kept.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     node.stop().await;

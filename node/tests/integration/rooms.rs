@@ -27,14 +27,14 @@ async fn invite_leave_and_membership_events() {
         "NOT_A_MEMBER",
     );
     let p = c
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room.id,
             since_seq: 0,
         }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
     let p = c
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![cat.id],
         }))
@@ -43,14 +43,14 @@ async fn invite_leave_and_membership_events() {
 
     a.say_ok(room.id, "1", "before cat").await;
     let p = a
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![999],
         }))
         .await;
     assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
     let p = a
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![cat.id],
         }))
@@ -61,7 +61,7 @@ async fn invite_leave_and_membership_events() {
     assert_eq!(after.member_ids.len(), 3);
     // Full: the limit is 3.
     let p = a
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![dan.id],
         }))
@@ -80,8 +80,10 @@ async fn invite_leave_and_membership_events() {
 
     // Cat leaves: no more sends, history or live messages for cat.
     assert!(matches!(
-        c.call(Command::LeaveRoom(v1::LeaveRoom { room_id: room.id }))
-            .await,
+        c.call(Command::LeaveRoom(v1::LeaveRoomRequest {
+            room_id: room.id
+        }))
+        .await,
         Payload::Ok(_)
     ));
     let mc = a.next_where(members_changed).await;
@@ -97,13 +99,15 @@ async fn invite_leave_and_membership_events() {
         "NOT_A_MEMBER",
     );
     let p = c
-        .call(Command::LeaveRoom(v1::LeaveRoom { room_id: room.id }))
+        .call(Command::LeaveRoom(v1::LeaveRoomRequest {
+            room_id: room.id,
+        }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
     a.say_ok(room.id, "2", "after cat").await;
     assert_eq!(a.next_message().await.body, "after cat");
     // Cat got its own leave event and nothing after it.
-    let p = c.call(Command::Ping(v1::Ping {})).await;
+    let p = c.call(Command::Ping(v1::PingRequest {})).await;
     assert!(matches!(p, Payload::Pong(_)));
     let mut cat_saw_after = false;
     while let Some(e) = c.events_pop() {
@@ -116,7 +120,7 @@ async fn invite_leave_and_membership_events() {
     // Direct rooms cannot take invitations.
     let direct = a.create_direct(ben.id).await;
     let p = a
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: direct.id,
             user_ids: vec![cat.id],
         }))
@@ -137,7 +141,9 @@ async fn room_list_is_ordered_by_activity_with_last_message() {
     a.say_ok(r1.id, "x", "old news").await;
     a.say_ok(r2.id, "y", "newest").await;
 
-    let Payload::RoomList(list) = a.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    let Payload::RoomList(list) = a
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+        .await
     else {
         panic!()
     };
@@ -151,19 +157,23 @@ async fn room_list_is_ordered_by_activity_with_last_message() {
     assert_eq!(list.rooms[0].room.as_ref().unwrap().last_seq, 1);
     assert!(list.rooms[2].last_message.is_none());
 
-    let Payload::RoomList(one) = a.call(Command::ListRooms(v1::ListRooms { limit: 1 })).await
+    let Payload::RoomList(one) = a
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 1 }))
+        .await
     else {
         panic!()
     };
     assert_eq!(one.rooms.len(), 1);
     let p = a
-        .call(Command::ListRooms(v1::ListRooms { limit: 100_000 }))
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 100_000 }))
         .await;
     assert_error(p, ErrorCode::InvalidArgument, "INVALID_LIMIT");
 
     // Ben sees only his room.
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
-    let Payload::RoomList(list) = b.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    let Payload::RoomList(list) = b
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+        .await
     else {
         panic!()
     };
@@ -178,7 +188,7 @@ async fn users_are_found_by_name_or_id_without_secrets() {
     let ann = http.signup("ann").await;
     let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
     let p = a
-        .call(Command::GetUser(v1::GetUser {
+        .call(Command::GetUser(v1::GetUserRequest {
             username: "ANN".into(),
             user_id: 0,
         }))
@@ -186,41 +196,41 @@ async fn users_are_found_by_name_or_id_without_secrets() {
     let Payload::User(u) = p else { panic!("{p:?}") };
     assert_eq!((u.id, u.display_name.as_str()), (ann.id, "ANN"));
     let p = a
-        .call(Command::GetUser(v1::GetUser {
+        .call(Command::GetUser(v1::GetUserRequest {
             username: String::new(),
             user_id: ann.id,
         }))
         .await;
     assert!(matches!(p, Payload::User(_)));
     let p = a
-        .call(Command::GetUser(v1::GetUser {
+        .call(Command::GetUser(v1::GetUserRequest {
             username: "ghost".into(),
             user_id: 0,
         }))
         .await;
     assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
     let p = a
-        .call(Command::GetUser(v1::GetUser {
+        .call(Command::GetUser(v1::GetUserRequest {
             username: "ann".into(),
             user_id: ann.id,
         }))
         .await;
     assert_error(p, ErrorCode::InvalidArgument, "INVALID_ARGUMENT");
     let p = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: ann.id,
         }))
         .await;
     assert_error(p, ErrorCode::InvalidArgument, "CANNOT_DIRECT_SELF");
     let p = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: 12345,
         }))
         .await;
     assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
     for name in ["", "   ", &"n".repeat(101)] {
         let p = a
-            .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+            .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
                 name: name.into(),
                 member_ids: vec![],
             }))
@@ -247,7 +257,7 @@ async fn per_user_room_and_contact_lists_are_bounded() {
     let first = a.create_group("one", &[ben.id]).await;
     a.create_group("two", &[]).await;
     let group = |name: &str, members: Vec<u64>| {
-        Command::CreateGroupRoom(v1::CreateGroupRoom {
+        Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: name.into(),
             member_ids: members,
         })
@@ -255,14 +265,14 @@ async fn per_user_room_and_contact_lists_are_bounded() {
     let p = a.call(group("three", vec![])).await;
     assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
     let p = a
-        .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
             peer_id: cat.id,
         }))
         .await;
     assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
     let theirs = b.create_group("ben's", &[]).await;
     let p = b
-        .call(Command::InviteMembers(v1::InviteMembers {
+        .call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: theirs.id,
             user_ids: vec![ann.id],
         }))
@@ -273,13 +283,15 @@ async fn per_user_room_and_contact_lists_are_bounded() {
     assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_ROOMS");
     // Leaving makes room.
     ok_payload(
-        a.call(Command::LeaveRoom(v1::LeaveRoom { room_id: first.id }))
-            .await,
+        a.call(Command::LeaveRoom(v1::LeaveRoomRequest {
+            room_id: first.id,
+        }))
+        .await,
     );
     a.create_group("three", &[]).await;
 
     // Contacts: two relationships each; a request needs both sides under the limit.
-    let req = |id| Command::SendFriendRequest(v1::SendFriendRequest { user_id: id });
+    let req = |id| Command::SendFriendRequest(v1::SendFriendRequestRequest { user_id: id });
     ok_payload(a.call(req(ben.id)).await);
     ok_payload(a.call(req(cat.id)).await);
     let p = a.call(req(dan.id)).await;
@@ -289,12 +301,15 @@ async fn per_user_room_and_contact_lists_are_bounded() {
     assert_error(p, ErrorCode::ResourceExhausted, "TOO_MANY_CONTACTS");
     // A full list can still block a stranger (up to twice the limit), and nothing else
     // changed: ann still has her two pending requests.
-    let block = |id| Command::BlockUser(v1::BlockUser { user_id: id });
+    let block = |id| Command::BlockUser(v1::BlockUserRequest { user_id: id });
     ok_payload(a.call(block(dan.id)).await);
     ok_payload(a.call(block(eve.id)).await);
     let p = a.call(block(424_242)).await;
     assert_error(p, ErrorCode::NotFound, "USER_NOT_FOUND");
-    let list = match a.call(Command::ListFriends(v1::ListFriends {})).await {
+    let list = match a
+        .call(Command::ListFriends(v1::ListFriendsRequest {}))
+        .await
+    {
         Payload::Friends(f) => f,
         other => panic!("{other:?}"),
     };

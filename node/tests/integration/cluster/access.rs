@@ -44,7 +44,7 @@ async fn a_logout_on_one_node_closes_the_socket_on_another_and_holds_after_a_res
     let ann2 = on(1).login("ann").await;
     let mut near = Client::connect(cluster.addr(0), &ann2.access_token, Wire::Json).await;
     ok_payload(
-        near.call(Command::BlockUser(v1::BlockUser { user_id: ben.id }))
+        near.call(Command::BlockUser(v1::BlockUserRequest { user_id: ben.id }))
             .await,
     );
     let p = ben_far.say(room.id, "m1", "hello?").await;

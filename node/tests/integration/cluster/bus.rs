@@ -81,7 +81,7 @@ async fn recovering_reader(
         };
         let since = seen.last().copied().unwrap_or(0);
         let request = c
-            .send(Command::OpenRoom(v1::OpenRoom {
+            .send(Command::OpenRoom(v1::OpenRoomRequest {
                 room_id: room,
                 since_seq: since,
             }))

@@ -107,7 +107,7 @@ async fn sigkill_of_a_busy_rooms_owner_loses_no_acked_message() {
     let last = seen.len() as u64;
     let mut back = Client::connect(cluster.addr(others[1]), &cat.access_token, Wire::Json).await;
     let opened = back
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room.id,
             since_seq: last,
         }))

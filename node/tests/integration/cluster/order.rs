@@ -65,7 +65,7 @@ async fn read_counts_invitations_room_lists_and_presence_cross_nodes() {
     assert_eq!((m.seq, m.unread), (sent.seq, 1));
     b.open(room.id).await;
     ok_payload(
-        b.call(Command::MarkRead(v1::MarkRead {
+        b.call(Command::MarkRead(v1::MarkReadRequest {
             room_id: room.id,
             seq: sent.seq,
         }))
@@ -82,7 +82,7 @@ async fn read_counts_invitations_room_lists_and_presence_cross_nodes() {
     // An invitation made on node 0 reaches Cat on node 2 as a new room in her list.
     let mut c = Client::connect(cluster.addr(2), &cat.access_token, Wire::Proto).await;
     ok_payload_room(
-        a.call(Command::InviteMembers(v1::InviteMembers {
+        a.call(Command::InviteMembers(v1::InviteMembersRequest {
             room_id: room.id,
             user_ids: vec![cat.id],
         }))

@@ -130,7 +130,7 @@ impl TestNode {
 }
 
 pub fn send_cmd(room: u64, client_msg_id: &str, body: &str) -> Command {
-    Command::SendMessage(v1::SendMessage {
+    Command::SendMessage(v1::SendMessageRequest {
         room_id: room,
         client_msg_id: client_msg_id.into(),
         body: body.into(),

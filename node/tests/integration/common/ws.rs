@@ -221,7 +221,7 @@ impl Client {
 
     pub async fn create_group(&mut self, name: &str, members: &[u64]) -> v1::Room {
         match self
-            .call(Command::CreateGroupRoom(v1::CreateGroupRoom {
+            .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
                 name: name.into(),
                 member_ids: members.to_vec(),
             }))
@@ -234,7 +234,7 @@ impl Client {
 
     pub async fn create_direct(&mut self, peer: u64) -> v1::Room {
         match self
-            .call(Command::CreateDirectRoom(v1::CreateDirectRoom {
+            .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
                 peer_id: peer,
             }))
             .await
@@ -246,7 +246,7 @@ impl Client {
 
     pub async fn open(&mut self, room: u64) -> v1::Room {
         match self
-            .call(Command::OpenRoom(v1::OpenRoom {
+            .call(Command::OpenRoom(v1::OpenRoomRequest {
                 room_id: room,
                 since_seq: 0,
             }))
@@ -269,7 +269,7 @@ impl Client {
     }
 
     pub async fn history(&mut self, room: u64, before: u64, limit: u32) -> Payload {
-        self.call(Command::GetHistory(v1::GetHistory {
+        self.call(Command::GetHistory(v1::GetHistoryRequest {
             room_id: room,
             before_seq: before,
             limit,

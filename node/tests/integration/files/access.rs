@@ -47,7 +47,9 @@ async fn attachments_follow_room_membership() {
     assert_eq!(r.status, 200);
     assert_eq!(sha_hex(&r.body), photo.sha256);
     // The chat list previews a text-less message by its file.
-    let list = c.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await;
+    let list = c
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+        .await;
     let Payload::RoomList(list) = list else {
         panic!("{list:?}")
     };
@@ -64,7 +66,7 @@ async fn attachments_follow_room_membership() {
 
     // A former member loses access.
     let p = c
-        .call(Command::LeaveRoom(v1::LeaveRoom { room_id: bc.id }))
+        .call(Command::LeaveRoom(v1::LeaveRoomRequest { room_id: bc.id }))
         .await;
     assert!(matches!(p, Payload::Ok(_)), "{p:?}");
     assert_eq!(
@@ -86,7 +88,7 @@ async fn avatars_are_readable_by_everyone_signed_in() {
     let doc = api.upload_ok(&alice.access_token, "cv.txt", b"cv").await;
     let bobs = api.upload_ok(&bob.access_token, "b.png", &png(2, 2)).await;
     let profile = |avatar: Option<u64>| {
-        Command::UpdateProfile(v1::UpdateProfile {
+        Command::UpdateProfile(v1::UpdateProfileRequest {
             display_name: "Alice".into(),
             status_message: String::new(),
             avatar_file_id: avatar,
@@ -112,7 +114,7 @@ async fn avatars_are_readable_by_everyone_signed_in() {
     assert_eq!((r.status, sha_hex(&r.body)), (200, pic.sha256.clone()));
     let mut b = Client::connect(node.addr, &bob.access_token, Wire::Json).await;
     let found = b
-        .call(Command::GetUser(v1::GetUser {
+        .call(Command::GetUser(v1::GetUserRequest {
             username: "alice".into(),
             user_id: 0,
         }))
@@ -177,7 +179,7 @@ async fn orphan_uploads_are_cleaned_up_and_attached_ones_kept() {
 }
 
 fn file_url(file_id: u64, thumbnail: bool) -> Command {
-    Command::GetFileUrl(v1::GetFileUrl { file_id, thumbnail })
+    Command::GetFileUrl(v1::GetFileUrlRequest { file_id, thumbnail })
 }
 
 #[tokio::test]

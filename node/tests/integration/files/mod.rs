@@ -164,7 +164,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 fn send_files(room: u64, id: &str, body: &str, files: &[u64]) -> Command {
-    Command::SendMessage(v1::SendMessage {
+    Command::SendMessage(v1::SendMessageRequest {
         room_id: room,
         client_msg_id: id.into(),
         body: body.into(),

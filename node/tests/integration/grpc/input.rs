@@ -9,7 +9,7 @@ async fn bad_grpc_input_gets_documented_statuses() {
     let (_, token) = grpc_signup(&ch, "alice").await;
     let (bob, _) = grpc_signup(&ch, "bob").await;
     let users = UserServiceClient::new(ch.clone());
-    let get = |id| v1::GetUser {
+    let get = |id| v1::GetUserRequest {
         username: String::new(),
         user_id: id,
     };
@@ -26,7 +26,7 @@ async fn bad_grpc_input_gets_documented_statuses() {
     assert_status(r, Code::Unauthenticated, "TOKEN_INVALID");
 
     // Malformed requests: the same reasons as on the socket.
-    let both = v1::GetUser {
+    let both = v1::GetUserRequest {
         username: "bob".into(),
         user_id: bob,
     };
@@ -36,7 +36,7 @@ async fn bad_grpc_input_gets_documented_statuses() {
     let send = |body: String| {
         authed(
             &token,
-            v1::SendMessage {
+            v1::SendMessageRequest {
                 room_id: 1,
                 client_msg_id: "x".into(),
                 body,
@@ -57,7 +57,7 @@ async fn bad_grpc_input_gets_documented_statuses() {
 
     // A deadline that cannot be met (sent over gRPC-Web, whose client sets no timer of its
     // own, so the server's answer is what arrives).
-    let history = v1::GetHistory {
+    let history = v1::GetHistoryRequest {
         room_id: 1,
         before_seq: 0,
         limit: 10,
@@ -249,7 +249,7 @@ async fn a_session_that_sends_garbage_is_told_so_and_others_are_unaffected() {
         use prost::Message as _;
         ClientFrame {
             request_id: 1,
-            command: Some(Command::Ping(v1::Ping {})),
+            command: Some(Command::Ping(v1::PingRequest {})),
         }
         .encode_to_vec()
     };
@@ -286,7 +286,7 @@ async fn a_session_that_sends_garbage_is_told_so_and_others_are_unaffected() {
     }
     // Others carry on.
     let mut ok = GrpcSession::open(&ch, &token).await;
-    let p = ok.call(Command::Ping(v1::Ping {})).await;
+    let p = ok.call(Command::Ping(v1::PingRequest {})).await;
     assert!(matches!(p, Payload::Pong(_)));
     node.stop().await;
 }

@@ -17,7 +17,7 @@ async fn a_grpc_client_does_the_whole_journey() {
         .clone()
         .search_users(authed(
             &at,
-            v1::SearchUsers {
+            v1::SearchUsersRequest {
                 prefix: "bo".into(),
                 after: String::new(),
                 limit: 0,
@@ -29,7 +29,7 @@ async fn a_grpc_client_does_the_whole_journey() {
     assert_eq!(found.users[0].id, bob);
     users
         .clone()
-        .send_friend_request(authed(&at, v1::SendFriendRequest { user_id: bob }))
+        .send_friend_request(authed(&at, v1::SendFriendRequestRequest { user_id: bob }))
         .await
         .unwrap();
     let from = b
@@ -41,7 +41,10 @@ async fn a_grpc_client_does_the_whole_journey() {
     assert_eq!(from.id, alice);
     users
         .clone()
-        .accept_friend_request(authed(&bt, v1::AcceptFriendRequest { user_id: alice }))
+        .accept_friend_request(authed(
+            &bt,
+            v1::AcceptFriendRequestRequest { user_id: alice },
+        ))
         .await
         .unwrap();
     let friend = a
@@ -54,7 +57,7 @@ async fn a_grpc_client_does_the_whole_journey() {
 
     // A room; bob watches it live on his session; alice sends by unary RPC.
     let room = RoomServiceClient::new(ch.clone())
-        .create_direct_room(authed(&at, v1::CreateDirectRoom { peer_id: bob }))
+        .create_direct_room(authed(&at, v1::CreateDirectRoomRequest { peer_id: bob }))
         .await
         .unwrap()
         .into_inner();
@@ -65,7 +68,7 @@ async fn a_grpc_client_does_the_whole_journey() {
         .clone()
         .send_message(authed(
             &at,
-            v1::SendMessage {
+            v1::SendMessageRequest {
                 room_id: room.id,
                 client_msg_id: "g1".into(),
                 body: "hello over gRPC".into(),
@@ -92,7 +95,7 @@ async fn a_grpc_client_does_the_whole_journey() {
         .clone()
         .mark_read(authed(
             &bt,
-            v1::MarkRead {
+            v1::MarkReadRequest {
                 room_id: room.id,
                 seq: 1,
             },
@@ -115,7 +118,7 @@ async fn a_grpc_client_does_the_whole_journey() {
         (data.len() as u64, sha_hex(&data))
     );
     let p = a
-        .call(Command::SendMessage(v1::SendMessage {
+        .call(Command::SendMessage(v1::SendMessageRequest {
             room_id: room.id,
             client_msg_id: "g2".into(),
             body: String::new(),
@@ -153,7 +156,7 @@ async fn a_grpc_client_does_the_whole_journey() {
         .clone()
         .get_history(authed(
             &bt,
-            v1::GetHistory {
+            v1::GetHistoryRequest {
                 room_id: room.id,
                 before_seq: 0,
                 limit: 10,
@@ -185,7 +188,7 @@ async fn grpc_and_websocket_clients_see_identical_events() {
             .await;
     }
     let p = ws
-        .call(Command::MarkRead(v1::MarkRead {
+        .call(Command::MarkRead(v1::MarkReadRequest {
             room_id: room,
             seq: 3,
         }))
@@ -257,6 +260,30 @@ async fn reflection_lists_the_services_and_health_follows_readiness() {
             names.iter().any(|n| n == want),
             "{want} missing from {names:?}"
         );
+    }
+
+    // Older tools speak v1alpha: the same answer.
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "google.rpc.RetryInfo".into(),
+            )),
+        };
+        let mut replies = ServerReflectionClient::new(ch.clone())
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = replies.message().await.unwrap().unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = reply.message_response else {
+            panic!("{reply:?}")
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
     }
 
     let mut health = HealthClient::new(ch.clone());

@@ -19,6 +19,7 @@ use crate::common::*;
 mod input;
 mod journey;
 mod session;
+mod tools;
 
 pub async fn channel(node: &TestNode) -> Channel {
     Channel::from_shared(format!("http://{}", node.addr))
@@ -145,7 +146,7 @@ impl GrpcSession {
 
     async fn open_room(&mut self, room: u64) {
         let p = self
-            .call(Command::OpenRoom(v1::OpenRoom {
+            .call(Command::OpenRoom(v1::OpenRoomRequest {
                 room_id: room,
                 since_seq: 0,
             }))

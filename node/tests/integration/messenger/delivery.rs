@@ -47,7 +47,9 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
         );
     }
     // The room list agrees, newest activity first, with the total.
-    let Payload::RoomList(list) = b.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    let Payload::RoomList(list) = b
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+        .await
     else {
         panic!()
     };
@@ -59,7 +61,7 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
     assert_eq!(rows, vec![(group, 1), (direct, 2)]);
     assert_eq!(list.total_unread, 3);
     let Payload::UnreadTotal(t) = bp
-        .call(Command::GetUnreadTotal(v1::GetUnreadTotal {}))
+        .call(Command::GetUnreadTotal(v1::GetUnreadTotalRequest {}))
         .await
     else {
         panic!()
@@ -71,7 +73,7 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
     a.say_ok(direct, "4", "now open").await;
     let m = b.next_message().await;
     assert_eq!((m.seq, m.body.as_str()), (3, "now open"));
-    let ping = b.send(Command::Ping(v1::Ping {})).await;
+    let ping = b.send(Command::Ping(v1::PingRequest {})).await;
     loop {
         let f = b.next_any().await;
         if f.request_id == ping {
@@ -89,7 +91,9 @@ async fn rooms_not_open_get_compact_updates_over_socket_and_long_poll() {
     assert!(matches!(b.call(mark_read(direct, 3)).await, Payload::Ok(_)));
     let u = bp.next_where(room_update).await;
     assert_eq!((u.room_id, u.unread), (direct, 0));
-    let Payload::UnreadTotal(t) = b.call(Command::GetUnreadTotal(v1::GetUnreadTotal {})).await
+    let Payload::UnreadTotal(t) = b
+        .call(Command::GetUnreadTotal(v1::GetUnreadTotalRequest {}))
+        .await
     else {
         panic!()
     };
@@ -115,7 +119,7 @@ async fn invitations_arrive_live_without_subscribing() {
         (room.id, ann.id)
     );
     a.say_ok(room.id, "1", "before cat").await;
-    a.call(Command::InviteMembers(v1::InviteMembers {
+    a.call(Command::InviteMembers(v1::InviteMembersRequest {
         room_id: room.id,
         user_ids: vec![cat.id],
     }))
@@ -140,7 +144,9 @@ async fn invitations_arrive_live_without_subscribing() {
         direct.id
     );
     // The new rooms are in the lists.
-    let Payload::RoomList(list) = c.call(Command::ListRooms(v1::ListRooms { limit: 0 })).await
+    let Payload::RoomList(list) = c
+        .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+        .await
     else {
         panic!()
     };
@@ -159,7 +165,7 @@ async fn long_poll_and_socket_clients_see_the_same_events() {
     let mut poll = PollClient::open(node.addr, &cat.access_token).await;
     sock.open(room).await;
     let opened = poll
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 0,
         }))
@@ -170,7 +176,8 @@ async fn long_poll_and_socket_clients_see_the_same_events() {
         a.say_ok(room, &format!("{n}"), &format!("hi {n}")).await;
     }
     a.call(mark_read(room, 5)).await;
-    a.call(Command::Typing(v1::Typing { room_id: room })).await;
+    a.call(Command::Typing(v1::TypingRequest { room_id: room }))
+        .await;
     a.say_ok(room, "last", "bye").await;
 
     let pick = |p: Payload| match p {
@@ -243,7 +250,8 @@ async fn presence_and_typing_reach_members_with_the_room_open() {
     // Typing: forwarded once per second at most, never stored.
     for _ in 0..3 {
         assert!(matches!(
-            b.call(Command::Typing(v1::Typing { room_id: room })).await,
+            b.call(Command::Typing(v1::TypingRequest { room_id: room }))
+                .await,
             Payload::Ok(_)
         ));
     }
@@ -269,7 +277,9 @@ async fn presence_and_typing_reach_members_with_the_room_open() {
     assert_eq!((p.user_id, p.online), (ben.id, false));
 
     let mut e = Client::connect(node.addr, &eve.access_token, Wire::Json).await;
-    let p = e.call(Command::Typing(v1::Typing { room_id: room })).await;
+    let p = e
+        .call(Command::Typing(v1::TypingRequest { room_id: room }))
+        .await;
     assert_error(p, ErrorCode::PermissionDenied, "NOT_A_MEMBER");
     node.stop().await;
 }

@@ -34,7 +34,7 @@ fn presence(p: Payload) -> Option<v1::PresenceChanged> {
 }
 
 fn mark_read(room: u64, seq: u64) -> Command {
-    Command::MarkRead(v1::MarkRead { room_id: room, seq })
+    Command::MarkRead(v1::MarkReadRequest { room_id: room, seq })
 }
 
 /// The test's own model of read cursors: unread(seq) = members whose cursor is below seq.

@@ -51,7 +51,7 @@ async fn unread_counts_follow_reads_in_any_order() {
     // stream order, up to the reply of a ping sent after all of the above: it reaches the
     // model's numbers without refetching.
     let mut eve_counts: BTreeMap<u64, u32> = BTreeMap::new();
-    let ping = clients[4].send(Command::Ping(v1::Ping {})).await;
+    let ping = clients[4].send(Command::Ping(v1::PingRequest {})).await;
     loop {
         let f = clients[4].next_any().await;
         if f.request_id == ping {
@@ -83,7 +83,7 @@ async fn unread_counts_follow_reads_in_any_order() {
     }
     // Opening shows every member's cursor, name and presence.
     let Payload::RoomOpened(opened) = clients[3]
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 0,
         }))
@@ -99,7 +99,7 @@ async fn unread_counts_follow_reads_in_any_order() {
     }
     // A member who leaves stops counting.
     clients[4]
-        .call(Command::LeaveRoom(v1::LeaveRoom { room_id: room }))
+        .call(Command::LeaveRoom(v1::LeaveRoomRequest { room_id: room }))
         .await;
     model.0.remove(&ids[4]);
     let history = clients[0].history_ok(room, 0, 50).await;
@@ -135,7 +135,7 @@ async fn bad_reads_cursors_and_recoveries_change_nothing() {
         "ROOM_NOT_FOUND",
     );
     let p = a
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 5,
         }))
@@ -143,7 +143,9 @@ async fn bad_reads_cursors_and_recoveries_change_nothing() {
     assert_error(p, ErrorCode::InvalidArgument, "SEQ_IN_FUTURE");
     // Ben's cursor did not move: one unread.
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
-    let Payload::UnreadTotal(t) = b.call(Command::GetUnreadTotal(v1::GetUnreadTotal {})).await
+    let Payload::UnreadTotal(t) = b
+        .call(Command::GetUnreadTotal(v1::GetUnreadTotalRequest {}))
+        .await
     else {
         panic!()
     };

@@ -31,7 +31,7 @@ async fn reconnect_recovers_exactly_the_missed_messages_under_concurrent_sends()
     });
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
     let Payload::RoomOpened(opened) = b
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: last,
         }))
@@ -49,7 +49,7 @@ async fn reconnect_recovers_exactly_the_missed_messages_under_concurrent_sends()
     }
     // Nothing more arrives (no duplicates at the end either).
     assert!(matches!(
-        b.call(Command::Ping(v1::Ping {})).await,
+        b.call(Command::Ping(v1::PingRequest {})).await,
         Payload::Pong(_)
     ));
     while let Some(f) = b.events_pop() {
@@ -156,7 +156,7 @@ async fn recovery_beyond_the_limit_says_so_and_history_fills_the_rest() {
     }
     let mut b = Client::connect(node.addr, &ben.access_token, Wire::Json).await;
     let p = b
-        .call(Command::OpenRoom(v1::OpenRoom {
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
             room_id: room,
             since_seq: 5,
         }))
