@@ -23,12 +23,16 @@ source scripts/nats-server.sh
 source scripts/helm.sh
 source scripts/web.sh
 source scripts/protos.sh
+source scripts/sdk.sh
 trap 'nats_stop; cassandra_stop; s3_stop' EXIT
 # The Helm chart: lint, render, validate against Kubernetes schemas, refuse bad values.
 helm_check
 # The protos with stock protoc and buf (lint; wire compatibility with the previous commit),
 # and Python stubs generated from them for a test against a real node.
 protos_check
+# The TypeScript SDK: generated types and the browser bundle equal their sources; built for
+# its tests, which the integration suite runs against real nodes.
+sdk_check
 web_install
 s3_start
 cassandra_start
@@ -51,4 +55,4 @@ fi
 
 # The whole server suite once more, every node storing in the CQL server (the CQL and
 # cluster tests use it anyway).
-CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster:: --skip helm:: --skip web::
+CHAT_TEST_STORE=cql cargo test --locked -p chat-node --test integration -- --skip cql:: --skip cluster:: --skip helm:: --skip web:: --skip sdk:: --skip grpc::tools::

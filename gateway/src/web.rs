@@ -1,6 +1,7 @@
 //! The browser client (`web/`), embedded in the binary so a node serves it with nothing
 //! installed: `/` is the page, `/app/...` its modules and styles. Plain ES modules, no build
-//! step: what is in `web/` is exactly what browsers get.
+//! step: what is in `web/` is exactly what browsers get. `web/js/sdk.js` is the SDK (sdk/js)
+//! bundled, checked in, and checked against its sources by the test command.
 
 use axum::{
     Router,
@@ -71,6 +72,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "js/conn.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/js/conn.js"),
+    ),
+    (
+        "js/sdk.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/sdk.js"),
     ),
     (
         "js/h.js",

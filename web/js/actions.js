@@ -1,5 +1,6 @@
-// What the user does: open a room (recovering by seq), page back, mark read, send through the
-// outbox (retried with the same client_msg_id), upload, type, and the other commands.
+// What the user does: open a room, page back, mark read, send through the SDK's outbox
+// (retried with the same client_msg_id), upload, type, and the other commands. The SDK
+// re-opens the open room by seq after a reconnection.
 
 import * as api from "./api.js";
 import { S, ui, me, idOf, view, maxSeq, minSeq, ensureUsers, showError } from "./state.js";
@@ -7,8 +8,8 @@ import { S, ui, me, idOf, view, maxSeq, minSeq, ensureUsers, showError } from ".
 export async function openRoom(roomId, recovering = false) {
   const id = idOf(roomId);
   const previous = S.openId;
-  if (previous && previous !== id && S.conn.state === "online") {
-    S.conn.request({ close_room: { room_id: previous } }).catch(() => {});
+  if (previous && previous !== id) {
+    S.conn.closeRoom(previous).catch(() => {});
     view(previous).opened = false;
   }
   S.openId = id;
@@ -22,7 +23,7 @@ export async function openRoom(roomId, recovering = false) {
       v.hasMore = true;
     }
     const since = maxSeq(v);
-    const r = await S.conn.request({ open_room: { room_id: id, since_seq: since } });
+    const r = await S.conn.openRoom(id);
     v.opened = true;
     for (const m of r.room_opened.members || []) {
       S.users.set(idOf(m.user.id), m.user);
@@ -92,47 +93,26 @@ export function markReadSoon() {
 }
 
 export function send(body, fileIds = []) {
-  const item = {
-    room_id: S.openId,
-    client_msg_id: crypto.randomUUID(),
+  const roomId = S.openId;
+  const clientMsgId = S.conn.send(roomId, body, fileIds);
+  view(roomId).pending.set(clientMsgId, {
+    room_id: roomId,
+    client_msg_id: clientMsgId,
     body,
     file_ids: fileIds,
     sent_at_ms: Date.now(),
-  };
-  view(item.room_id).pending.set(item.client_msg_id, item);
-  S.outbox.push(item);
+  });
   ui.renderMessages();
   ui.scrollToBottom();
-  flushOutbox();
 }
 
-/** Sends what is waiting, in order, each with its own client_msg_id (retries are safe). */
-export async function flushOutbox() {
-  if (flushOutbox.running) return;
-  flushOutbox.running = true;
-  try {
-    while (S.outbox.length && S.conn.state === "online") {
-      const item = S.outbox[0];
-      try {
-        await S.conn.request({
-          send_message: {
-            room_id: item.room_id,
-            client_msg_id: item.client_msg_id,
-            body: item.body,
-            file_ids: item.file_ids,
-          },
-        });
-        S.outbox.shift();
-      } catch (e) {
-        if (e.retryable) break;
-        S.outbox.shift();
-        view(item.room_id).pending.delete(item.client_msg_id);
-        showError(e);
-      }
-    }
-  } finally {
-    flushOutbox.running = false;
-  }
+/** A send the server refused for good (or that timed out) is dropped and said so. */
+export function onOutbox(entry) {
+  if (entry.state !== "failed") return;
+  view(idOf(entry.roomId)).pending.delete(entry.clientMsgId);
+  S.conn.client.discardSend(entry.clientMsgId);
+  showError(entry.error);
+  ui.renderMessages();
 }
 
 export async function sendFile(file) {

@@ -7,7 +7,7 @@ import * as api from "./api.js";
 import { S, ui, me, idOf, sortedRooms, ensureUsers, showError } from "./state.js";
 import { Connection } from "./conn.js";
 import { onEvent } from "./events.js";
-import { openRoom, flushOutbox, loadFriends, markReadSoon } from "./actions.js";
+import { openRoom, onOutbox, loadFriends, markReadSoon } from "./actions.js";
 import { renderAuth } from "./login.js";
 import { renderSidebar, renderStatus } from "./chatlist.js";
 import { renderChat, renderMessages, scrollToBottom } from "./chat.js";
@@ -25,6 +25,8 @@ function start() {
   S.conn = new Connection(S.session, {
     onEvent,
     onReady,
+    onOutbox,
+    polling: new URLSearchParams(location.search).get("transport") === "poll",
     onState: (state, detail) => {
       S.connState = state;
       S.connDetail = detail;
@@ -35,14 +37,14 @@ function start() {
       location.reload();
     },
   });
-  if (new URLSearchParams(location.search).get("transport") === "poll") S.conn.forcePolling = true;
   render();
   S.conn.start();
   window.addEventListener("online", () => S.conn.reconnectNow());
   document.addEventListener("visibilitychange", () => markReadSoon());
 }
 
-/** After every (re)connection: refresh lists, re-open the room by seq, resend the outbox. */
+/** After every (re)connection (the SDK re-opened the room and resends the outbox): refresh
+ * the lists and the open room's counts. */
 async function onReady() {
   try {
     const list = await S.conn.request({ list_rooms: { limit: 200 } });
@@ -51,7 +53,6 @@ async function onReady() {
     await loadFriends();
     render();
     if (S.openId) await openRoom(S.openId, true);
-    flushOutbox();
   } catch (e) {
     if (!e.retryable) showError(e);
   }

@@ -13,7 +13,6 @@ export const S = {
   views: new Map(),
   friends: { friends: [], incoming: [], outgoing: [], blocked: [] },
   search: { prefix: "", users: [] },
-  outbox: [],
   modal: null,
   error: "",
 };

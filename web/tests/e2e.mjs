@@ -238,6 +238,16 @@ try {
   await messageText(ann.page, "polling back").waitFor();
   await assertDense(ben.page, 53);
 
+  step("when WebSockets work again, the client moves back to one and keeps working");
+  ben.net.blocked = false;
+  await ben.page.waitForFunction(() => window.chatApp.conn.client.transportKind === "websocket", null, { timeout: 90_000 });
+  await ben.page.locator("#conn-state[data-state=online]").waitFor();
+  assert.match(await ben.page.locator("#conn-state").innerText(), /^Online$/);
+  await sendText(ann.page, "socket again");
+  await messageText(ben.page, "socket again").waitFor();
+  await assertDense(ben.page, 54);
+  assert.equal(await messageText(ben.page, "socket again").count(), 1);
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");

@@ -19,4 +19,5 @@ mod limits;
 mod messenger;
 mod revocation;
 mod rooms;
+mod sdk;
 mod web;

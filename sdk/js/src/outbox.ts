@@ -1,0 +1,192 @@
+// Sends that survive disconnections: each message keeps its client_msg_id across retries, so
+// the server stores it once and answers every retry with the first ack. Sends to one room go
+// one at a time, in the order the app made them.
+import type { SendAck } from "./gen/chat/v1/frames_pb.js";
+import { ChatError } from "./errors.js";
+
+/** Where a message is on its way: queued (waiting for a connection), sending, sent, failed. */
+export type OutboxState = "queued" | "sending" | "sent" | "failed";
+
+/** A message the app sent, as the outbox tracks it. */
+export interface OutboxEntry {
+  readonly clientMsgId: string;
+  readonly roomId: bigint;
+  readonly body: string;
+  readonly fileIds: bigint[];
+  state: OutboxState;
+  /** Set once sent. */
+  ack?: SendAck;
+  /** Why it failed (state "failed"), or the last retryable error. */
+  error?: ChatError;
+  attempts: number;
+  /** When the app sent it (ms since the Unix epoch); a retry by the app restarts it. */
+  since: number;
+  /** Resolves with the ack; rejects when the entry fails or is discarded. */
+  readonly done: Promise<SendAck>;
+}
+
+interface Internal extends OutboxEntry {
+  resolve(ack: SendAck): void;
+  reject(e: ChatError): void;
+  /** Not before this time (ms): the server asked to wait. */
+  notBefore: number;
+}
+
+/** One attempt: the ack, or the error the server (or the connection) gave. */
+export type SendAttempt = (entry: OutboxEntry) => Promise<SendAck>;
+
+export class Outbox {
+  private readonly entries = new Map<string, Internal>();
+  private online = false;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly attempt: SendAttempt,
+    private readonly changed: (entry: OutboxEntry) => void,
+    /** After this long without an ack an entry fails (the app may retry it). */
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Everything not yet sent, oldest first. */
+  pending(): OutboxEntry[] {
+    return [...this.entries.values()];
+  }
+
+  add(roomId: bigint, body: string, fileIds: bigint[], clientMsgId: string): OutboxEntry {
+    const existing = this.entries.get(clientMsgId);
+    if (existing) return existing;
+    let resolve!: (ack: SendAck) => void;
+    let reject!: (e: ChatError) => void;
+    const done = new Promise<SendAck>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // The app may never await it; a failure is also reported through `changed`.
+    done.catch(() => {});
+    const entry: Internal = {
+      clientMsgId,
+      roomId,
+      body,
+      fileIds,
+      state: "queued",
+      attempts: 0,
+      since: Date.now(),
+      done,
+      resolve,
+      reject,
+      notBefore: 0,
+    };
+    this.entries.set(clientMsgId, entry);
+    this.changed(entry);
+    this.watchExpiry(entry);
+    this.pump();
+    return entry;
+  }
+
+  /** Tries a failed entry again, with the same client_msg_id. */
+  retry(clientMsgId: string): void {
+    const e = this.entries.get(clientMsgId);
+    if (!e || e.state !== "failed") return;
+    e.state = "queued";
+    e.since = Date.now();
+    e.error = undefined;
+    e.notBefore = 0;
+    this.changed(e);
+    this.watchExpiry(e);
+    this.pump();
+  }
+
+  /** Drops an entry that is not being sent (its `done` rejects with CLOSED). */
+  discard(clientMsgId: string): void {
+    const e = this.entries.get(clientMsgId);
+    if (!e || e.state === "sending") return;
+    this.entries.delete(clientMsgId);
+    e.reject(ChatError.local("CLOSED", "discarded", false));
+  }
+
+  setOnline(online: boolean): void {
+    this.online = online;
+    this.pump();
+  }
+
+  /** Stops every timer (the client closed). */
+  stop(): void {
+    this.online = false;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private later(ms: number, f: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      f();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  /** An entry still queued when its time is up fails, even with no connection to try. */
+  private watchExpiry(e: Internal): void {
+    const since = e.since;
+    this.later(this.timeoutMs, () => {
+      if (e.state === "queued" && e.since === since && this.entries.has(e.clientMsgId)) {
+        this.fail(e, ChatError.local("TIMEOUT", "not sent in time"));
+      }
+    });
+  }
+
+  /** Starts every send that may go now: the first unsent entry of each room. */
+  private pump(): void {
+    if (!this.online) return;
+    const now = Date.now();
+    const blocked = new Set<bigint>();
+    for (const e of this.entries.values()) {
+      if (e.state === "failed" || blocked.has(e.roomId)) continue;
+      blocked.add(e.roomId);
+      if (e.state === "queued" && e.notBefore <= now) void this.send(e);
+    }
+  }
+
+  private async send(e: Internal): Promise<void> {
+    e.state = "sending";
+    e.attempts += 1;
+    this.changed(e);
+    try {
+      const ack = await this.attempt(e);
+      e.state = "sent";
+      e.ack = ack;
+      e.error = undefined;
+      this.entries.delete(e.clientMsgId);
+      this.changed(e);
+      e.resolve(ack);
+    } catch (err) {
+      const error = err instanceof ChatError ? err : ChatError.local("DISCONNECTED", String(err));
+      this.failedAttempt(e, error);
+    }
+    this.pump();
+  }
+
+  private fail(e: Internal, error: ChatError): void {
+    e.state = "failed";
+    e.error = error;
+    this.changed(e);
+    e.reject(error);
+  }
+
+  private failedAttempt(e: Internal, error: ChatError): void {
+    if (!error.retryable) return this.fail(e, error);
+    if (Date.now() - e.since >= this.timeoutMs) {
+      return this.fail(e, ChatError.local("TIMEOUT", "not sent in time"));
+    }
+    e.state = "queued";
+    e.error = error;
+    this.changed(e);
+    // The connection's own errors wait for the next connection (setOnline pumps); the
+    // server's retryable ones (rate limit, room restarting) for the time it asked, with a
+    // floor against spinning.
+    if (error.code !== 0) {
+      const wait = Math.max(250, error.retryAfterMs);
+      e.notBefore = Date.now() + wait;
+      this.later(wait, () => this.pump());
+    }
+  }
+}
