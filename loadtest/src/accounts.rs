@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
+use anyhow::Context as _;
+use chat_client::HttpApi;
 use tokio::sync::Semaphore;
 
 const PASSWORD: &str = "chatload password";
@@ -15,66 +15,31 @@ pub struct Account {
     pub access_token: String,
 }
 
-/// The accounts API of one node.
+/// The accounts API of one node (the client crate's).
 #[derive(Clone)]
 pub struct Accounts {
-    base: String,
-    http: reqwest::Client,
+    http: HttpApi,
 }
 
 impl Accounts {
     pub fn new(base: &str) -> Self {
         Self {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            http: HttpApi::new(base),
         }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {}{path}", self.base))?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
     /// Signs `username` up, or logs in when it exists from an earlier run.
     pub async fn ensure(&self, username: &str) -> anyhow::Result<Account> {
-        let (status, body) = self
-            .post(
-                "/v1/auth/signup",
-                json!({"username": username, "display_name": username, "password": PASSWORD}),
-            )
-            .await?;
-        let body = match status {
-            201 => body,
-            409 => {
-                let (status, body) = self
-                    .post(
-                        "/v1/auth/login",
-                        json!({"username": username, "password": PASSWORD}),
-                    )
-                    .await?;
-                if status != 200 {
-                    bail!("login of existing user {username} failed ({status}): {body}");
-                }
-                body
-            }
-            _ => bail!("signup of {username} failed ({status}): {body}"),
-        };
-        let id = body["user"]["id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .context("no user id in reply")?;
-        let access_token = body["access_token"]
-            .as_str()
-            .context("no access token in reply")?
-            .to_owned();
-        Ok(Account { id, access_token })
+        let tokens = self
+            .http
+            .signup_or_login(username, PASSWORD)
+            .await
+            .with_context(|| format!("signup or login of {username}"))?;
+        let id = tokens.user.context("no user in reply")?.id;
+        Ok(Account {
+            id,
+            access_token: tokens.access_token,
+        })
     }
 
     /// Ensures `count` users named `<prefix>_<tag>_<i>`, a few at a time (password hashing is

@@ -1,15 +1,15 @@
 //! `chatload`: drives running chat nodes through the public protocol (HTTP accounts API and
-//! real WebSocket clients), creating (or reusing) its own users and rooms, and reports what it
+//! real WebSocket or gRPC clients), creating (or reusing) its own users and rooms, and reports what it
 //! measured as a table, as JSON (`--json`) and as an SVG plot (`--plot`).
 //!
 //! Every scenario is bounded in size and time and stops by itself. Targets must be loopback
 //! addresses unless `--allow-remote` is given.
 //!
-//! Depends on `chat-proto` only (it is a client); never on the server crates.
+//! Depends on `chat-client` (its connections are the ones integrators use, so the figures
+//! are theirs) and `chat-proto`; never on the server crates.
 
 mod accounts;
 mod cli;
-mod client;
 mod report;
 mod scenarios;
 mod stats;

@@ -8,8 +8,8 @@ use tokio::sync::Mutex;
 use super::{progress, users};
 use crate::{
     cli::Cli,
-    client::{Receiver, Sender},
     report::Report,
+    scenarios::{Receiver, Sender},
     stats::{Percentiles, Series, histogram, rss_bytes},
 };
 
@@ -104,15 +104,12 @@ async fn dial(
         let account = accounts[i % accounts.len()].clone();
         let (dialed, bar) = (dialed.clone(), bar.clone());
         let target = super::target(cli, i).to_owned();
-        let how = crate::client::Dial {
-            transport: cli.transport,
-            codec: cli.codec,
-            source: crate::client::source_ip(i, cli.source_addrs),
-        };
+        let how = super::dial(cli, i);
         tasks.spawn(async move {
             let t = std::time::Instant::now();
-            match crate::client::connect(&target, &account.access_token, how).await {
-                Ok(halves) => {
+            match chat_client::conn::connect(&target, &account.access_token, how).await {
+                Ok((tx, rx, _)) => {
+                    let halves = (tx, rx);
                     let us = t.elapsed().as_micros() as u64;
                     let _ = dialed
                         .latencies

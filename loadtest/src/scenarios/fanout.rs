@@ -18,8 +18,8 @@ use serde_json::json;
 use super::{connect, create_group, open, progress, users, users_after};
 use crate::{
     cli::Cli,
-    client::{Receiver, Sender},
     report::Report,
+    scenarios::{Receiver, Sender},
     stats::{Percentiles, Series, histogram, now_micros},
 };
 

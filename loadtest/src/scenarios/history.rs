@@ -14,8 +14,8 @@ use crate::{
 
 /// Finds a room named `name` with at least `messages` messages, from an earlier run.
 async fn reusable_room(
-    tx: &mut crate::client::Sender,
-    rx: &mut crate::client::Receiver,
+    tx: &mut super::Sender,
+    rx: &mut super::Receiver,
     name: &str,
     messages: usize,
 ) -> anyhow::Result<Option<(u64, u64)>> {
@@ -40,7 +40,7 @@ async fn reusable_room(
 /// each window's time in `fill`.
 async fn fill_room(
     cli: &Cli,
-    (tx, rx): (&mut crate::client::Sender, &mut crate::client::Receiver),
+    (tx, rx): (&mut super::Sender, &mut super::Receiver),
     room: u64,
     r: usize,
     messages: usize,

@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     accounts::{Account, Accounts},
-    cli::{Cli, Scenario},
-    client::{self, Receiver, Sender},
+    cli::{Cli, CodecArg, Scenario, TransportArg},
     report::Report,
 };
 
@@ -120,24 +119,42 @@ async fn users_after(cli: &Cli, first: usize, count: usize) -> anyhow::Result<Ve
         .await
 }
 
+/// The halves of one connection, from the client crate integrators use (chat-client): the
+/// load generator measures the code they run.
+pub(crate) use chat_client::conn::{FrameReceiver as Receiver, FrameSender as Sender};
+
+/// `127.0.0.(1 + i % n)`: spreads source ports over several loopback addresses.
+fn source_ip(i: usize, n: u8) -> std::net::IpAddr {
+    let last = 1 + (i % usize::from(n)) as u8;
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// How client `i` dials.
+fn dial(cli: &Cli, i: usize) -> chat_client::Dial {
+    chat_client::Dial {
+        transport: match cli.transport {
+            TransportArg::Ws => chat_client::Transport::WebSocket,
+            TransportArg::Grpc => chat_client::Transport::Grpc,
+        },
+        wire: match cli.codec {
+            CodecArg::Proto => chat_client::Wire::Binary,
+            CodecArg::Json => chat_client::Wire::Json,
+        },
+        source: Some(source_ip(i, cli.source_addrs)),
+    }
+}
+
 /// Connects client `i` as `account`.
 async fn connect(cli: &Cli, i: usize, account: &Account) -> anyhow::Result<(Sender, Receiver)> {
-    client::connect(
-        target(cli, i),
-        &account.access_token,
-        client::Dial {
-            transport: cli.transport,
-            codec: cli.codec,
-            source: client::source_ip(i, cli.source_addrs),
-        },
-    )
-    .await
+    let (tx, rx, _) =
+        chat_client::conn::connect(target(cli, i), &account.access_token, dial(cli, i)).await?;
+    Ok((tx, rx))
 }
 
 /// Sends a command and waits for its reply.
 async fn call(tx: &mut Sender, rx: &mut Receiver, command: Command) -> anyhow::Result<Payload> {
     let id = tx.send(command).await?;
-    rx.reply(id).await
+    Ok(rx.reply(id).await?)
 }
 
 /// Creates a group room owned by `owner` with `members`.

@@ -27,8 +27,8 @@ use super::{connect, create_group, users};
 use crate::{
     accounts::Account,
     cli::Cli,
-    client::{Receiver, Sender},
     report::Report,
+    scenarios::{Receiver, Sender},
     stats::{Percentiles, Series, histogram, now_micros},
 };
 

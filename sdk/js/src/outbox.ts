@@ -173,6 +173,11 @@ export class Outbox {
   }
 
   private failedAttempt(e: Internal, error: ChatError): void {
+    // The connection's authority lapsed (it re-authenticates or reconnects with a fresh
+    // token): that is the connection's failure, not the message's.
+    if (["TOKEN_EXPIRED", "NOT_AUTHENTICATED", "AUTH_REVOKED"].includes(error.reason)) {
+      error = ChatError.local("DISCONNECTED", error.message);
+    }
     if (!error.retryable) return this.fail(e, error);
     if (Date.now() - e.since >= this.timeoutMs) {
       return this.fail(e, ChatError.local("TIMEOUT", "not sent in time"));
