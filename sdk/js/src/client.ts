@@ -316,9 +316,19 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.openedThisTransport = false;
     const made: { transport: Transport | null } = { transport: null };
     const listener = this.listenerFor(() => made.transport);
-    made.transport = this.usePolling()
-      ? new PollingTransport(this.http, () => this.token?.token ?? "", listener)
-      : this.openWebSocket(listener);
+    try {
+      made.transport = this.usePolling()
+        ? new PollingTransport(this.http, () => this.token?.token ?? "", listener)
+        : this.openWebSocket(listener);
+    } catch (e) {
+      // No WebSocket class, or a URL it refuses: retrying cannot help.
+      const error = e instanceof ChatError ? e : new ChatError("NO_WEBSOCKET", String(e));
+      this.stopped = true;
+      this.clearTimers();
+      this.setState("closed", error.message);
+      this.emit("closed", error);
+      return;
+    }
     this.transport = made.transport;
     this.lastFrameAt = Date.now();
     this.later("connect", this.o.connectTimeoutMs, () => {
