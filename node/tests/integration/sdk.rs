@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::common::{ToolRun, run_tool};
+
 #[tokio::test]
 async fn the_js_sdk_passes_its_tests_against_real_nodes() {
     let Ok(sdk) = std::env::var("CHAT_TEST_SDK_JS") else {
@@ -35,14 +37,7 @@ async fn the_js_sdk_passes_its_tests_against_real_nodes() {
         .args(&tests)
         .current_dir(&sdk)
         .env("CHATNODE_BIN", env!("CARGO_BIN_EXE_chatnode"));
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "SDK tests failed:\n{log}");
+    let ToolRun { success, log } = run_tool(cmd).await;
+    assert!(success, "SDK tests failed:\n{log}");
     assert!(log.contains("# fail 0"), "{log}");
 }

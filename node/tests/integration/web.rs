@@ -32,15 +32,8 @@ async fn the_browser_client_works_end_to_end() {
         .env("BASE_URL", format!("http://{}", node.addr))
         .env("CHROMIUM", chromium)
         .env("SCREENSHOTS", &shots);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "browser test failed:\n{log}");
+    let ToolRun { success, log } = run_tool(cmd).await;
+    assert!(success, "browser test failed:\n{log}");
     assert!(log.contains("web e2e: all passed"), "{log}");
     node.stop().await;
 }

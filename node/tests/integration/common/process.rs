@@ -148,3 +148,25 @@ impl NodeProcess {
         self.child.wait().unwrap()
     }
 }
+
+/// What a tool run as a child process did: whether it succeeded, and everything it printed
+/// (stdout, then stderr).
+pub struct ToolRun {
+    pub success: bool,
+    pub log: String,
+}
+
+/// Runs a tool (node, grpcurl, python) to the end, off the runtime's threads.
+pub async fn run_tool(mut cmd: std::process::Command) -> ToolRun {
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("the tool starts"))
+        .await
+        .unwrap();
+    ToolRun {
+        success: out.status.success(),
+        log: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
