@@ -24,10 +24,12 @@ pub async fn users(store: &dyn Store) {
 }
 
 pub async fn refresh_tokens(store: &dyn Store) {
+    // A live expiry: the CQL store keeps a token only for its remaining lifetime, so a
+    // past one would vanish within a second on a slow machine.
     let rec = RefreshRecord {
         user_id: 1,
         family_id: 7,
-        expires_at_ms: 99,
+        expires_at_ms: now_ms() + 3_600_000,
         logged_in_at_ms: 1,
     };
     store.put_refresh_token([1; 32], rec.clone()).await.unwrap();
