@@ -39,6 +39,8 @@ fn message(room: u64, seq: u64) -> MessageRecord {
         body: "x".repeat(100),
         sent_at_ms: 1_795_615_254_300 + seq as i64,
         attachments: Vec::new(),
+        ordinal: seq,
+        ..MessageRecord::default()
     }
 }
 

@@ -11,6 +11,7 @@ use crate::{
         Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord,
         UserId, UserRecord,
     },
+    timeline::ReadCursor,
 };
 
 /// A shared handle to a store backend.
@@ -112,7 +113,7 @@ pub trait RoomStore: Send + Sync {
         &self,
         room: RoomId,
         users: Vec<UserId>,
-        read_through: Seq,
+        read_through: ReadCursor,
     ) -> StoreResult<()>;
     /// Removes a member and their read cursor (idempotent).
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()>;
@@ -120,10 +121,10 @@ pub trait RoomStore: Send + Sync {
     async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
     /// Whether a user is a member of a room.
     async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
-    /// Every stored read cursor of a room: `(user, last read seq)`.
-    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
-    /// One user's read cursor in a room (0 when none is stored).
-    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq>;
+    /// Every stored read cursor of a room.
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>>;
+    /// One user's read cursor in a room (zero when none is stored).
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<ReadCursor>;
 }
 
 /// Each room's log of messages: its head, its fencing epoch, appends and reads.
@@ -148,6 +149,8 @@ pub trait MessageLog: Send + Sync {
         before_seq: Seq,
         limit: usize,
     ) -> StoreResult<Vec<MessageRecord>>;
+    /// The entry at `seq` as it is now (edited, deleted), if the log has it.
+    async fn message(&self, room: RoomId, seq: Seq) -> StoreResult<Option<MessageRecord>>;
     /// The message a sender already sent to a room with this client message id, if any.
     async fn find_client_message(
         &self,

@@ -7,17 +7,46 @@
 //! A message with attachments starts with `2` instead and ends with `count u16` and per
 //! attachment `file_id u64 | size u64 | width u32 | height u32 | name (u16 length + UTF-8) |
 //! content_type (u16 length + UTF-8)`. Plain messages keep the shorter version 1.
+//! An entry that is not a plain message (a change, a reply, an edited or deleted message, or
+//! any entry once the room's log holds changes) starts with `3`: version 2's fields (with an
+//! attachment count even when zero), then `ordinal u64 | kind u8 | target_seq u64 | extra
+//! (u32 length + JSON of the reply and state, empty when there are none)`. Versions 1 and 2
+//! read as kind message with ordinal = seq, which they were.
 //! Head: `2 | epoch u64 | last_seq u64 | 0 or (1 + message)` (version 1, written before
-//! fencing epochs, has no epoch and reads as epoch 0).
+//! fencing epochs, has no epoch and reads as epoch 0); version 3 adds `0 or (1 + preview
+//! message) | count u32 | deleted seqs u64...`.
+
+use serde::{Deserialize, Serialize};
 
 use crate::{
     error::StoreError,
     records::{AttachmentRecord, MessageRecord, RoomHead},
+    timeline::{EntryKind, MessageState, ReplyRecord},
 };
 
 const VERSION: u8 = 1;
 const VERSION_ATTACHMENTS: u8 = 2;
+const VERSION_TIMELINE: u8 = 3;
 const HEAD_VERSION: u8 = 2;
+const HEAD_VERSION_TIMELINE: u8 = 3;
+
+/// The rarely present parts of an entry, as JSON (small, and open to new fields).
+#[derive(Serialize, Deserialize, Default)]
+struct Extra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply: Option<ReplyRecord>,
+    #[serde(default, skip_serializing_if = "MessageState::is_empty")]
+    state: MessageState,
+}
+
+/// Whether an entry needs version 3 (anything but a plain message at ordinal = seq).
+fn is_timeline(m: &MessageRecord) -> bool {
+    m.ordinal != m.seq
+        || m.kind != EntryKind::Message
+        || m.target_seq != 0
+        || m.reply.is_some()
+        || !m.state.is_empty()
+}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} record"))
@@ -30,11 +59,14 @@ fn put_message(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
     let body_len =
         u32::try_from(m.body.len()).map_err(|_| StoreError::Invalid("body too long".into()))?;
     out.reserve(43 + m.client_msg_id.len() + m.body.len());
-    out.push(if m.attachments.is_empty() {
+    let version = if is_timeline(m) {
+        VERSION_TIMELINE
+    } else if m.attachments.is_empty() {
         VERSION
     } else {
         VERSION_ATTACHMENTS
-    });
+    };
+    out.push(version);
     for v in [m.room_id, m.seq, m.id, m.sender_id] {
         out.extend_from_slice(&v.to_be_bytes());
     }
@@ -43,9 +75,32 @@ fn put_message(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
     out.extend_from_slice(m.client_msg_id.as_bytes());
     out.extend_from_slice(&body_len.to_be_bytes());
     out.extend_from_slice(m.body.as_bytes());
-    if !m.attachments.is_empty() {
+    if version != VERSION {
         put_attachments(out, &m.attachments)?;
     }
+    if version == VERSION_TIMELINE {
+        put_timeline(out, m)?;
+    }
+    Ok(())
+}
+
+fn put_timeline(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> {
+    out.extend_from_slice(&m.ordinal.to_be_bytes());
+    out.push(m.kind.code());
+    out.extend_from_slice(&m.target_seq.to_be_bytes());
+    let extra = if m.reply.is_none() && m.state.is_empty() {
+        Vec::new()
+    } else {
+        let extra = Extra {
+            reply: m.reply.clone(),
+            state: m.state.clone(),
+        };
+        serde_json::to_vec(&extra).map_err(|e| StoreError::Invalid(e.to_string()))?
+    };
+    let len =
+        u32::try_from(extra.len()).map_err(|_| StoreError::Invalid("entry too long".into()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&extra);
     Ok(())
 }
 
@@ -132,7 +187,7 @@ fn read_attachment(r: &mut Reader<'_>) -> Option<AttachmentRecord> {
 
 fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
     let version = r.u8()?;
-    if version != VERSION && version != VERSION_ATTACHMENTS {
+    if !matches!(version, VERSION | VERSION_ATTACHMENTS | VERSION_TIMELINE) {
         return None;
     }
     let (room_id, seq, id, sender_id) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
@@ -142,12 +197,23 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
     let body_len = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
     let body = r.string(usize::try_from(body_len).ok()?)?;
     let mut attachments = Vec::new();
-    if version == VERSION_ATTACHMENTS {
+    if version != VERSION {
         let count = r.u16()?;
         for _ in 0..count {
             attachments.push(read_attachment(r)?);
         }
     }
+    let (ordinal, kind, target_seq, extra) = if version == VERSION_TIMELINE {
+        let (ordinal, kind, target) = (r.u64()?, EntryKind::from_code(r.u8()?)?, r.u64()?);
+        let len = usize::try_from(r.u32()?).ok()?;
+        let extra = match r.take(len)? {
+            [] => Extra::default(),
+            json => serde_json::from_slice(json).ok()?,
+        };
+        (ordinal, kind, target, extra)
+    } else {
+        (seq, EntryKind::Message, 0, Extra::default())
+    };
     Some(MessageRecord {
         room_id,
         seq,
@@ -157,6 +223,11 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
         body,
         sent_at_ms,
         attachments,
+        kind,
+        target_seq,
+        ordinal,
+        reply: extra.reply,
+        state: extra.state,
     })
 }
 
@@ -172,39 +243,100 @@ pub fn decode_message(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
 
 /// Encodes a room head.
 pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![HEAD_VERSION];
+    let timeline = h.preview.is_some() || !h.deleted.is_empty();
+    let mut out = vec![if timeline {
+        HEAD_VERSION_TIMELINE
+    } else {
+        HEAD_VERSION
+    }];
     out.extend_from_slice(&h.epoch.to_be_bytes());
     out.extend_from_slice(&h.last_seq.to_be_bytes());
-    match &h.last_message {
+    put_optional_message(&mut out, h.last_message.as_ref())?;
+    if timeline {
+        put_head_timeline(&mut out, h)?;
+    }
+    Ok(out)
+}
+
+/// Encodes the head's timeline part alone (the CQL head keeps it in its own column).
+pub fn encode_head_timeline(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    put_head_timeline(&mut out, h)?;
+    Ok(out)
+}
+
+/// Decodes [`encode_head_timeline`] into `head` (empty bytes: nothing to add).
+pub fn decode_head_timeline(bytes: &[u8], head: &mut RoomHead) -> Result<(), StoreError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut r = Reader(bytes);
+    read_head_timeline(&mut r, head)
+        .filter(|()| r.0.is_empty())
+        .ok_or_else(|| corrupt("room head timeline"))
+}
+
+fn put_head_timeline(out: &mut Vec<u8>, h: &RoomHead) -> Result<(), StoreError> {
+    put_optional_message(out, h.preview.as_ref())?;
+    let count = u32::try_from(h.deleted.len())
+        .map_err(|_| StoreError::Invalid("too many deleted seqs".into()))?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for seq in &h.deleted {
+        out.extend_from_slice(&seq.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn read_head_timeline(r: &mut Reader<'_>, head: &mut RoomHead) -> Option<()> {
+    head.preview = read_optional_message(r)?;
+    let count = r.u32()?;
+    for _ in 0..count {
+        head.deleted.push(r.u64()?);
+    }
+    Some(())
+}
+
+fn put_optional_message(out: &mut Vec<u8>, m: Option<&MessageRecord>) -> Result<(), StoreError> {
+    match m {
         None => out.push(0),
         Some(m) => {
             out.push(1);
-            put_message(&mut out, m)?;
+            put_message(out, m)?;
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+fn read_optional_message(r: &mut Reader<'_>) -> Option<Option<MessageRecord>> {
+    match r.u8()? {
+        0 => Some(None),
+        1 => Some(Some(read_message(r)?)),
+        _ => None,
+    }
 }
 
 /// Decodes a room head; `Corrupt` on anything malformed.
 pub fn decode_head(bytes: &[u8]) -> Result<RoomHead, StoreError> {
     let mut r = Reader(bytes);
     let head = (|| {
-        let epoch = match r.u8()? {
+        let version = r.u8()?;
+        let epoch = match version {
             VERSION => 0,
-            HEAD_VERSION => r.u64()?,
+            HEAD_VERSION | HEAD_VERSION_TIMELINE => r.u64()?,
             _ => return None,
         };
         let last_seq = r.u64()?;
-        let last_message = match r.u8()? {
-            0 => None,
-            1 => Some(read_message(&mut r)?),
-            _ => return None,
-        };
-        r.0.is_empty().then_some(RoomHead {
+        let last_message = read_optional_message(&mut r)?;
+        let mut head = RoomHead {
             epoch,
             last_seq,
             last_message,
-        })
+            ..RoomHead::default()
+        };
+        if version == HEAD_VERSION_TIMELINE {
+            read_head_timeline(&mut r, &mut head)?;
+        }
+        r.0.is_empty().then_some(head)
     })();
     head.ok_or_else(|| corrupt("room head"))
 }
@@ -222,8 +354,23 @@ mod tests {
             client_msg_id: "c-ü".into(),
             body: "hello 👋".into(),
             sent_at_ms: -5,
-            attachments: Vec::new(),
+            ordinal: 7,
+            ..MessageRecord::default()
         }
+    }
+
+    fn change() -> MessageRecord {
+        let mut c = with_attachments();
+        c.ordinal = 4;
+        c.kind = EntryKind::Edit;
+        c.target_seq = 2;
+        c.reply = Some(m().reply_snapshot());
+        c.state.changed_seq = 9;
+        c.state.versions.push(crate::timeline::VersionRecord {
+            body: "old".into(),
+            since_ms: 3,
+        });
+        c
     }
 
     fn with_attachments() -> MessageRecord {
@@ -259,12 +406,29 @@ mod tests {
             VERSION,
             "plain stays version 1"
         );
+        let c = change();
+        assert_eq!(decode_message(&encode_message(&c).unwrap()).unwrap(), c);
+        let mut no_extra = m();
+        no_extra.ordinal = 3;
+        assert_eq!(encode_message(&no_extra).unwrap()[0], VERSION_TIMELINE);
+        assert_eq!(
+            decode_message(&encode_message(&no_extra).unwrap()).unwrap(),
+            no_extra
+        );
         for h in [
             RoomHead::default(),
             RoomHead {
                 epoch: 3,
                 last_seq: 7,
                 last_message: Some(m()),
+                ..RoomHead::default()
+            },
+            RoomHead {
+                epoch: 3,
+                last_seq: 9,
+                last_message: Some(change()),
+                preview: Some(m()),
+                deleted: vec![2, 5],
             },
         ] {
             assert_eq!(decode_head(&encode_head(&h).unwrap()).unwrap(), h);
@@ -279,6 +443,10 @@ mod tests {
                 decode_message(&bytes[..n]).is_err(),
                 "attachments prefix {n}"
             );
+        }
+        let bytes = encode_message(&change()).unwrap();
+        for n in 0..bytes.len() {
+            assert!(decode_message(&bytes[..n]).is_err(), "timeline prefix {n}");
         }
         let bytes = encode_message(&m()).unwrap();
         for n in 0..bytes.len() {
@@ -298,6 +466,8 @@ mod tests {
             epoch: 1,
             last_seq: 1,
             last_message: Some(m()),
+            preview: Some(change()),
+            deleted: vec![1],
         })
         .unwrap();
         for n in 0..head.len() {

@@ -103,6 +103,8 @@ mod tests {
                     height: 2,
                 })
                 .collect(),
+            ordinal: seq,
+            ..MessageRecord::default()
         }
     }
 
@@ -130,11 +132,33 @@ mod tests {
             "message-attachments",
             codec::encode_message(&message(2, 2)).unwrap(),
         );
+        let mut edit = message(3, 1);
+        edit.kind = crate::timeline::EntryKind::Edit;
+        edit.target_seq = 1;
+        edit.ordinal = 2;
+        edit.reply = Some(message(1, 0).reply_snapshot());
+        edit.state.changed_seq = 5;
+        put(
+            "store_records",
+            "message-timeline",
+            codec::encode_message(&edit).unwrap(),
+        );
         let head = |last_message| RoomHead {
             epoch: 4,
             last_seq: 9,
             last_message,
+            ..RoomHead::default()
         };
+        put(
+            "store_records",
+            "head-timeline",
+            codec::encode_head(&RoomHead {
+                preview: Some(message(2, 0)),
+                deleted: vec![2, 7],
+                ..head(Some(edit.clone()))
+            })
+            .unwrap(),
+        );
         put(
             "store_records",
             "head-empty",

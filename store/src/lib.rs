@@ -18,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod keys;
 mod records;
+mod timeline;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -30,7 +31,12 @@ pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    AppendBatch, AttachmentRecord, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome,
+    AppendBatch, AttachmentRecord, FileId, FileRecord, FileUse, HeadChange, MessageRecord,
+    RefreshOutcome,
     RefreshRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SessionRecord,
     SocialEdge, ThumbnailRecord, UserId, UserRecord,
+};
+pub use timeline::{
+    DeletionRecord, EntryKind, MessageState, REPLY_PREVIEW_CHARS, ReadCursor, ReplyRecord,
+    VersionRecord,
 };

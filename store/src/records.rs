@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::timeline::{EntryKind, MessageState, ReadCursor, ReplyRecord};
+
 /// A user id (snowflake).
 pub type UserId = u64;
 /// A room id (snowflake).
@@ -131,8 +133,8 @@ pub struct RoomRecord {
     pub created_at_ms: i64,
 }
 
-/// One message in a room's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry in a room's log: a message, or a change to an earlier one (see `timeline`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     /// The room.
     pub room_id: RoomId,
@@ -151,6 +153,22 @@ pub struct MessageRecord {
     /// Files the message carries (metadata copied when it was sent).
     #[serde(default)]
     pub attachments: Vec<AttachmentRecord>,
+    /// A message, or a change to the entry at `target_seq`.
+    #[serde(default)]
+    pub kind: EntryKind,
+    /// The entry a change applies to (0 for messages).
+    #[serde(default)]
+    pub target_seq: Seq,
+    /// Real messages (kind `Message`) in the log up to and including this entry: unread
+    /// counts are differences of ordinals, so changes never count.
+    #[serde(default)]
+    pub ordinal: u64,
+    /// The message this one replies to, as it was when quoted.
+    #[serde(default)]
+    pub reply: Option<ReplyRecord>,
+    /// What later entries did to this one (edits, a delete).
+    #[serde(default)]
+    pub state: MessageState,
 }
 
 /// A file as a message carries it: enough to show it without another lookup.
@@ -228,17 +246,58 @@ pub struct RoomHead {
     pub epoch: u64,
     /// Seq of the newest durable message (0 when none).
     pub last_seq: Seq,
-    /// The newest durable message.
+    /// The newest durable entry (a message or a change).
     pub last_message: Option<MessageRecord>,
+    /// The newest real message as it is now (edited, deleted), for chat lists; `None` when
+    /// the newest entry is that message (heads written before changes existed).
+    pub preview: Option<MessageRecord>,
+    /// Deleted real messages that some member may still count as unread, ascending.
+    pub deleted: Vec<Seq>,
 }
 
-/// One conditional write to a room's log: new messages and read-cursor moves, together.
+impl RoomHead {
+    /// The newest real message as it is now, if the room has one.
+    pub fn newest_message(&self) -> Option<&MessageRecord> {
+        self.preview
+            .as_ref()
+            .or(self.last_message.as_ref().filter(|m| m.is_message()))
+    }
+
+    /// Real messages in the log (the newest entry's ordinal).
+    pub fn ordinal(&self) -> u64 {
+        self.last_message.as_ref().map_or(0, |m| m.ordinal)
+    }
+
+    /// A member's unread messages: real messages after their cursor, minus those deleted.
+    pub fn unread(&self, cursor: ReadCursor) -> u64 {
+        let deleted_after = self.deleted.len() - self.deleted.partition_point(|&d| d <= cursor.seq);
+        self.ordinal()
+            .saturating_sub(cursor.ordinal)
+            .saturating_sub(deleted_after as u64)
+    }
+}
+
+/// One conditional write to a room's log: new entries, the earlier ones they changed, and
+/// read-cursor moves, together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppendBatch {
-    /// Messages continuing the log densely (may be empty when only cursors move).
+    /// Entries continuing the log densely (may be empty when only cursors move).
     pub messages: Vec<MessageRecord>,
-    /// `(user, last read seq)` to store; the room actor only ever moves them forward.
-    pub cursors: Vec<(UserId, Seq)>,
+    /// Earlier entries as the new ones left them (edited, deleted: the old text is erased).
+    pub rewrites: Vec<MessageRecord>,
+    /// `(user, cursor)` to store; the room actor only ever moves them forward.
+    pub cursors: Vec<(UserId, ReadCursor)>,
+    /// The head's new preview and deleted list, when this batch changes them.
+    pub head: Option<HeadChange>,
+}
+
+/// What an append changes in the room head besides its end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadChange {
+    /// See [`RoomHead::preview`].
+    pub preview: Option<MessageRecord>,
+    /// See [`RoomHead::deleted`].
+    pub deleted: Vec<Seq>,
 }
 
 impl AppendBatch {
@@ -251,6 +310,16 @@ impl AppendBatch {
     ) -> Result<(), crate::error::StoreError> {
         if self.messages.is_empty() && self.cursors.is_empty() {
             return Err(crate::error::StoreError::Invalid("empty append".into()));
+        }
+        if let Some(r) = self
+            .rewrites
+            .iter()
+            .find(|r| r.room_id != room || r.seq > expected_last_seq)
+        {
+            return Err(crate::error::StoreError::Invalid(format!(
+                "rewrite of seq {} in room {} is not an earlier entry of room {room}",
+                r.seq, r.room_id
+            )));
         }
         let mut expected = expected_last_seq;
         let mut last_time = i64::MIN;
@@ -271,7 +340,7 @@ impl AppendBatch {
     pub fn messages(messages: Vec<MessageRecord>) -> Self {
         Self {
             messages,
-            cursors: Vec::new(),
+            ..Self::default()
         }
     }
 }

@@ -38,7 +38,8 @@ pub(super) fn msg(room_id: u64, seq: u64, at: i64) -> MessageRecord {
         client_msg_id: format!("c{seq}"),
         body: format!("m{seq}"),
         sent_at_ms: at,
-        attachments: Vec::new(),
+        ordinal: seq,
+        ..MessageRecord::default()
     }
 }
 

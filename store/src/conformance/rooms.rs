@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    AppendBatch, AttachmentRecord, FileRecord, FileUse, RoomKind, Store, StoreError,
-    ThumbnailRecord,
+    AppendBatch, AttachmentRecord, EntryKind, FileRecord, FileUse, HeadChange, MessageRecord,
+    ReadCursor, RoomKind, Store, StoreError, ThumbnailRecord,
 };
 
 use super::fixtures::*;
@@ -18,7 +18,10 @@ pub async fn rooms_and_members(store: &dyn Store) {
         Some(room(10, RoomKind::Group))
     );
     assert_eq!(store.members(10).await.unwrap(), vec![1, 2, 3]);
-    store.add_members(10, vec![4, 2], 0).await.unwrap();
+    store
+        .add_members(10, vec![4, 2], ReadCursor::default())
+        .await
+        .unwrap();
     store.remove_member(10, 1).await.unwrap();
     store.remove_member(10, 1).await.unwrap();
     assert_eq!(store.members(10).await.unwrap(), vec![2, 3, 4]);
@@ -248,23 +251,30 @@ pub async fn read_cursors(store: &dyn Store) {
         .unwrap();
     assert!(store.read_cursors(30).await.unwrap().is_empty());
     let e = store.claim_room(30).await.unwrap();
-    assert_eq!(store.read_cursor(30, 1).await.unwrap(), 0);
-    let cursors = |c: Vec<(u64, u64)>| AppendBatch {
-        messages: vec![],
-        cursors: c,
+    assert_eq!(store.read_cursor(30, 1).await.unwrap(), ReadCursor::default());
+    let at = |seq, ordinal| ReadCursor { seq, ordinal };
+    let cursors = |c: Vec<(u64, (u64, u64))>| AppendBatch {
+        cursors: c.into_iter().map(|(u, (s, o))| (u, at(s, o))).collect(),
+        ..AppendBatch::default()
     };
     store
-        .append(30, e, 0, cursors(vec![(1, 5), (2, 3)]))
+        .append(30, e, 0, cursors(vec![(1, (5, 5)), (2, (3, 2))]))
         .await
         .unwrap();
-    store.append(30, e, 0, cursors(vec![(1, 7)])).await.unwrap();
+    store
+        .append(30, e, 0, cursors(vec![(1, (7, 6))]))
+        .await
+        .unwrap();
     // Cursor moves are conditional like messages.
     assert!(matches!(
-        store.append(30, e, 4, cursors(vec![(1, 9)])).await,
+        store.append(30, e, 4, cursors(vec![(1, (9, 9))])).await,
         Err(StoreError::Conflict { .. })
     ));
-    assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 7), (2, 3)]);
-    assert_eq!(store.read_cursor(30, 1).await.unwrap(), 7);
+    assert_eq!(
+        store.read_cursors(30).await.unwrap(),
+        vec![(1, at(7, 6)), (2, at(3, 2))]
+    );
+    assert_eq!(store.read_cursor(30, 1).await.unwrap(), at(7, 6));
     // Messages and cursors commit together; newcomers start at the given cursor.
     store
         .append(
@@ -273,20 +283,96 @@ pub async fn read_cursors(store: &dyn Store) {
             0,
             AppendBatch {
                 messages: vec![msg(30, 1, 5)],
-                cursors: vec![(1, 1)],
+                cursors: vec![(1, at(1, 1))],
+                ..AppendBatch::default()
             },
         )
         .await
         .unwrap();
-    store.add_members(30, vec![3], 1).await.unwrap();
-    assert_eq!(store.read_cursor(30, 3).await.unwrap(), 1);
+    store.add_members(30, vec![3], at(1, 1)).await.unwrap();
+    assert_eq!(store.read_cursor(30, 3).await.unwrap(), at(1, 1));
     assert!(matches!(
         store.append(30, e, 1, AppendBatch::default()).await,
         Err(StoreError::Invalid(_))
     ));
     // Leaving forgets the cursor.
     store.remove_member(30, 2).await.unwrap();
-    assert_eq!(store.read_cursors(30).await.unwrap(), vec![(1, 1), (3, 1)]);
+    assert_eq!(
+        store.read_cursors(30).await.unwrap(),
+        vec![(1, at(1, 1)), (3, at(1, 1))]
+    );
+}
+
+/// Changes (an edit, a delete) are entries of their own, rewrite their target in the same
+/// append, and move the head's preview and deleted list; ordinals count real messages only.
+pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
+    store
+        .create_room(room(40, RoomKind::Group), vec![1, 2])
+        .await
+        .unwrap();
+    let e = store.claim_room(40).await.unwrap();
+    // Two messages in different buckets, so finding an entry by seq crosses buckets.
+    let first = msg(40, 1, 5);
+    let second = msg(40, 2, 5 + bucket_width_ms);
+    store
+        .append(40, e, 0, AppendBatch::messages(vec![first.clone(), second.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(store.message(40, 1).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.message(40, 2).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.message(40, 3).await.unwrap(), None);
+    let change = |seq, kind, target, body: &str| MessageRecord {
+        kind,
+        target_seq: target,
+        ordinal: 2,
+        body: body.into(),
+        ..msg(40, seq, 10 + bucket_width_ms)
+    };
+    let edit = change(3, EntryKind::Edit, 1, "fixed");
+    let mut edited = first.clone();
+    assert!(edited.apply(&edit, 10));
+    let mut deleted = second.clone();
+    let delete = change(4, EntryKind::Delete, 2, "");
+    assert!(deleted.apply(&delete, 10));
+    let batch = AppendBatch {
+        messages: vec![edit.clone(), delete.clone()],
+        rewrites: vec![edited.clone(), deleted.clone()],
+        cursors: vec![(1, ReadCursor::at(&delete))],
+        head: Some(HeadChange {
+            preview: Some(deleted.clone()),
+            deleted: vec![2],
+        }),
+    };
+    store.append(40, e, 2, batch).await.unwrap();
+    assert_eq!(store.message(40, 1).await.unwrap(), Some(edited.clone()));
+    let page = store.history(40, 0, 10).await.unwrap();
+    assert_eq!(page, vec![delete.clone(), edit, deleted.clone(), edited]);
+    let head = store.room_head(40).await.unwrap();
+    assert_eq!(head.last_seq, 4);
+    assert_eq!(head.newest_message(), Some(&deleted));
+    assert_eq!(head.deleted, vec![2]);
+    assert_eq!(head.ordinal(), 2);
+    // Member 2 read through seq 1: one real message after it, deleted: nothing unread.
+    assert_eq!(head.unread(ReadCursor { seq: 1, ordinal: 1 }), 0);
+    assert_eq!(head.unread(ReadCursor::default()), 1);
+    assert_eq!(head.unread(store.read_cursor(40, 1).await.unwrap()), 0);
+    // A rewrite must be of an entry already in the log.
+    let bad = AppendBatch {
+        messages: vec![change(5, EntryKind::Edit, 1, "x")],
+        rewrites: vec![msg(40, 6, 5)],
+        ..AppendBatch::default()
+    };
+    assert!(matches!(
+        store.append(40, e, 4, bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // A batch without a head change keeps the preview and deleted list.
+    store
+        .append(40, e, 4, AppendBatch::messages(vec![change(5, EntryKind::Edit, 1, "y")]))
+        .await
+        .unwrap();
+    let head = store.room_head(40).await.unwrap();
+    assert_eq!((head.newest_message(), head.deleted.clone()), (Some(&deleted), vec![2]));
 }
 
 pub async fn files(store: &dyn Store) {

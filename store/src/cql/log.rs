@@ -13,6 +13,7 @@ use crate::{
     codec,
     error::{StoreError, StoreResult},
     records::{AppendBatch, MessageRecord, RoomHead, RoomId, Seq, UserId},
+    timeline::ReadCursor,
 };
 
 /// One room's messages of an append, grouped by time bucket, in seq order.
@@ -21,18 +22,21 @@ type PerBucket<'a> = Vec<(i64, Vec<&'a MessageRecord>)>;
 impl Inner {
     async fn head(&self, room: RoomId) -> StoreResult<Option<RoomHead>> {
         let row: Option<HeadRow> = first(self.exec(&self.st.head_get, (to_cql(room),)).await?)?;
-        let Some((epoch, last_seq, last_message)) = row else {
+        let Some((epoch, last_seq, last_message, timeline)) = row else {
             return Ok(None);
         };
         let last_message = match last_message {
             Some(bytes) if !bytes.is_empty() => Some(codec::decode_message(&bytes)?),
             _ => None,
         };
-        Ok(Some(RoomHead {
+        let mut head = RoomHead {
             epoch: from_cql(epoch.unwrap_or(0)),
             last_seq: from_cql(last_seq.unwrap_or(0)),
             last_message,
-        }))
+            ..RoomHead::default()
+        };
+        codec::decode_head_timeline(&timeline.unwrap_or_default(), &mut head)?;
+        Ok(Some(head))
     }
 
     /// [`MessageLog::append`] after validation: messages first, then the head, then cursors.
@@ -56,6 +60,7 @@ impl Inner {
         let new_last_seq = self
             .commit_head(room, epoch, exists, expected_last_seq, batch)
             .await?;
+        self.write_rewrites(room, epoch, &batch.rewrites).await?;
         self.write_cursors(room, &batch.cursors).await?;
         let tail = Tail {
             epoch,
@@ -165,6 +170,34 @@ impl Inner {
         Ok(())
     }
 
+    /// Earlier entries as the committed changes left them. Written only after the head
+    /// committed (a fenced-off owner never gets here), with a write timestamp above the
+    /// original row's and every earlier rewrite's: `epoch << 40 | the change's seq`. If this
+    /// fails after the commit, the append fails and the room's next owner re-applies the
+    /// changes at the end of the log (the room actor's start-up repair).
+    async fn write_rewrites(
+        &self,
+        room: RoomId,
+        epoch: u64,
+        rewrites: &[MessageRecord],
+    ) -> StoreResult<()> {
+        let writes = rewrites.iter().map(|m| async move {
+            let ts = to_cql((epoch << 40) | (m.state.changed_seq & ((1 << 40) - 1)));
+            let values = (
+                to_cql(room),
+                self.bucket_of(m.sent_at_ms),
+                to_cql(m.seq),
+                codec::encode_message(m)?,
+                ts,
+            );
+            self.exec(&self.st.message_insert, values).await
+        });
+        for r in futures::future::join_all(writes).await {
+            r?;
+        }
+        Ok(())
+    }
+
     /// `(room, sender, client message id) -> (bucket, seq)`, expiring after the configured TTL.
     async fn write_idempotency_keys(
         &self,
@@ -203,14 +236,38 @@ impl Inner {
     ) -> StoreResult<Seq> {
         let new_last_seq = batch.messages.last().map_or(expected_last_seq, |m| m.seq);
         let (room_key, ts, expected) = (to_cql(room), to_cql(epoch), to_cql(expected_last_seq));
+        let timeline = match &batch.head {
+            Some(change) => Some(codec::encode_head_timeline(&RoomHead {
+                preview: change.preview.clone(),
+                deleted: change.deleted.clone(),
+                ..RoomHead::default()
+            })?),
+            None => None,
+        };
         let result = match (exists, batch.messages.last()) {
             (false, last) => {
                 let last_bytes = match last {
                     Some(m) => codec::encode_message(m)?,
                     None => Vec::new(),
                 };
-                let values = (room_key, to_cql(new_last_seq), last_bytes);
+                let values = (
+                    room_key,
+                    to_cql(new_last_seq),
+                    last_bytes,
+                    timeline.unwrap_or_default(),
+                );
                 self.exec(&self.st.head_first_append, values).await?
+            }
+            (true, Some(last)) if timeline.is_some() => {
+                let values = (
+                    to_cql(new_last_seq),
+                    codec::encode_message(last)?,
+                    timeline.unwrap_or_default(),
+                    room_key,
+                    ts,
+                    expected,
+                );
+                self.exec(&self.st.head_append_timeline, values).await?
             }
             (true, Some(last)) => {
                 let values = (
@@ -246,13 +303,14 @@ impl Inner {
 
     /// Read cursors, once the append has committed (a lost cursor move only leaves a message
     /// counted unread; the next move repairs it).
-    async fn write_cursors(&self, room: RoomId, cursors: &[(UserId, Seq)]) -> StoreResult<()> {
-        let writes = cursors.iter().map(|(user, seq)| {
-            self.exec(
-                &self.st.cursor_upsert,
-                (to_cql(room), to_cql(*user), to_cql(*seq)),
-            )
-        });
+    async fn write_cursors(
+        &self,
+        room: RoomId,
+        cursors: &[(UserId, ReadCursor)],
+    ) -> StoreResult<()> {
+        let writes = cursors
+            .iter()
+            .map(|(user, cursor)| self.write_cursor(room, *user, *cursor));
         for r in futures::future::join_all(writes).await {
             r?;
         }
@@ -379,6 +437,25 @@ impl MessageLog for CqlStore {
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    async fn message(&self, room: RoomId, seq: Seq) -> StoreResult<Option<MessageRecord>> {
+        let i = &self.inner;
+        let head = i.head(room).await?.unwrap_or_default();
+        // Rows beyond the head belong to appends that never committed.
+        if seq == 0 || seq > head.last_seq {
+            return Ok(None);
+        }
+        let buckets: Vec<(i64, i64)> = rows(i.exec(&i.st.buckets_of, (to_cql(room),)).await?)?;
+        let Some((bucket, _)) = buckets.into_iter().find(|(_, first)| from_cql(*first) <= seq)
+        else {
+            return Ok(None);
+        };
+        let row: Option<(Vec<u8>,)> = first(
+            i.exec(&i.st.message_get, (to_cql(room), bucket, to_cql(seq)))
+                .await?,
+        )?;
+        row.map(|(bytes,)| codec::decode_message(&bytes)).transpose()
     }
 
     async fn find_client_message(

@@ -10,7 +10,8 @@ use super::{
 use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
-    records::{RoomId, RoomKind, RoomRecord, Seq, UserId},
+    records::{RoomId, RoomKind, RoomRecord, UserId},
+    timeline::ReadCursor,
 };
 
 impl Inner {
@@ -28,25 +29,38 @@ impl Inner {
         &self,
         room: RoomId,
         users: &[UserId],
-        read_through: Option<Seq>,
+        read_through: Option<ReadCursor>,
     ) -> StoreResult<()> {
         let writes = users.iter().map(|&u| async move {
             self.exec(&self.st.member_insert, (to_cql(room), to_cql(u)))
                 .await?;
             self.exec(&self.st.user_room_insert, (to_cql(u), to_cql(room)))
                 .await?;
-            if let Some(seq) = read_through {
-                self.exec(
-                    &self.st.cursor_upsert,
-                    (to_cql(room), to_cql(u), to_cql(seq)),
-                )
-                .await?;
+            if let Some(cursor) = read_through {
+                self.write_cursor(room, u, cursor).await?;
             }
             Ok::<_, StoreError>(())
         });
         for r in futures::future::join_all(writes).await {
             r?;
         }
+        Ok(())
+    }
+
+    /// Stores one read cursor.
+    pub(super) async fn write_cursor(
+        &self,
+        room: RoomId,
+        user: UserId,
+        cursor: ReadCursor,
+    ) -> StoreResult<()> {
+        let values = (
+            to_cql(room),
+            to_cql(user),
+            to_cql(cursor.seq),
+            to_cql(cursor.ordinal),
+        );
+        self.exec(&self.st.cursor_upsert, values).await?;
         Ok(())
     }
 
@@ -121,7 +135,7 @@ impl RoomStore for CqlStore {
         &self,
         room: RoomId,
         users: Vec<UserId>,
-        read_through: Seq,
+        read_through: ReadCursor,
     ) -> StoreResult<()> {
         self.inner
             .add_members(room, &users, Some(read_through))
@@ -151,23 +165,36 @@ impl RoomStore for CqlStore {
         Ok(row.is_some())
     }
 
-    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>> {
         let i = &self.inner;
-        let found: Vec<(i64, i64)> = rows(i.exec(&i.st.cursors_of, (to_cql(room),)).await?)?;
-        let mut out: Vec<(UserId, Seq)> = found
+        let found: Vec<(i64, i64, Option<i64>)> =
+            rows(i.exec(&i.st.cursors_of, (to_cql(room),)).await?)?;
+        let mut out: Vec<(UserId, ReadCursor)> = found
             .into_iter()
-            .map(|(u, s)| (from_cql(u), from_cql(s)))
+            .map(|(u, s, o)| (from_cql(u), cursor_of(s, o)))
             .collect();
-        out.sort_unstable();
+        out.sort_unstable_by_key(|(u, _)| *u);
         Ok(out)
     }
 
-    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<ReadCursor> {
         let i = &self.inner;
-        let row: Option<(i64,)> = first(
+        let row: Option<(i64, Option<i64>)> = first(
             i.exec(&i.st.cursor_get, (to_cql(room), to_cql(user)))
                 .await?,
         )?;
-        Ok(row.map_or(0, |(s,)| from_cql(s)))
+        Ok(row.map_or_else(ReadCursor::default, |(s, o)| cursor_of(s, o)))
+    }
+}
+
+/// A stored cursor; one written before ordinals existed counts every entry (all were
+/// messages then).
+fn cursor_of(seq: i64, ordinal: Option<i64>) -> ReadCursor {
+    match ordinal {
+        Some(o) => ReadCursor {
+            seq: from_cql(seq),
+            ordinal: from_cql(o),
+        },
+        None => ReadCursor::legacy(from_cql(seq)),
     }
 }

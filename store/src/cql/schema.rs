@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 3;
+pub const LATEST: i32 = 4;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +120,25 @@ fn v3(ks: &str) -> Vec<String> {
     .collect()
 }
 
+/// Migration 4: timeline changes (edits, deletes) take seqs, so unread counts need the
+/// number of real messages at each read cursor, and the head keeps the newest real message
+/// and the deleted ones still unread by someone (`codec::encode_head_timeline`).
+fn v4(ks: &str) -> Vec<String> {
+    [
+        "ALTER TABLE {ks}.cursors ADD ordinal bigint",
+        "ALTER TABLE {ks}.room_heads ADD timeline blob",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
         2 => v2(ks),
         3 => v3(ks),
+        4 => v4(ks),
         _ => Vec::new(),
     }
 }
@@ -146,10 +160,13 @@ async fn migrate_data(session: &Session, ks: &str, version: i32) -> StoreResult<
 /// than this build.
 pub async fn migrate(session: &Session, ks: &str, replication: &Replication) -> StoreResult<i32> {
     let ddl = |cql: String| async move {
-        session
-            .query_unpaged(cql, ())
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("schema: {e}")))
+        match session.query_unpaged(cql.as_str(), ()).await {
+            Ok(_) => Ok(()),
+            // `ALTER TABLE ... ADD` has no IF NOT EXISTS: a node that stopped midway, or
+            // another starting at the same time, may have added the column already.
+            Err(e) if cql.starts_with("ALTER") && column_exists(&e.to_string()) => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(format!("schema: {e}"))),
+        }
     };
     ddl(format!(
         "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {}",
@@ -193,6 +210,12 @@ pub async fn migrate(session: &Session, ks: &str, replication: &Replication) -> 
         .await
         .map_err(|e| StoreError::Unavailable(format!("schema agreement: {e}")))?;
     Ok(LATEST)
+}
+
+/// Whether an `ALTER TABLE ... ADD` failed because the column is there (Cassandra and
+/// ScyllaDB word it differently).
+fn column_exists(message: &str) -> bool {
+    message.contains("already exists") || message.contains("conflicts with an existing column")
 }
 
 /// The highest migration recorded (0 for a new keyspace).

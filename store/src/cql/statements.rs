@@ -49,6 +49,7 @@ pub(super) struct Statements {
     pub(super) head_claim: PreparedStatement,
     pub(super) head_first_append: PreparedStatement,
     pub(super) head_append: PreparedStatement,
+    pub(super) head_append_timeline: PreparedStatement,
     pub(super) head_touch: PreparedStatement,
     pub(super) bucket_insert: PreparedStatement,
     pub(super) buckets_of: PreparedStatement,
@@ -141,11 +142,11 @@ impl Statements {
             user_room_delete: p("DELETE FROM {ks}.user_rooms WHERE user_id = ? AND room_id = ?")
                 .await?,
             user_rooms_of: p("SELECT room_id FROM {ks}.user_rooms WHERE user_id = ?").await?,
-            cursor_upsert: p("INSERT INTO {ks}.cursors (room_id, user_id, seq) VALUES (?, ?, ?)")
+            cursor_upsert: p("INSERT INTO {ks}.cursors (room_id, user_id, seq, ordinal) VALUES (?, ?, ?, ?)")
                 .await?,
             cursor_delete: p("DELETE FROM {ks}.cursors WHERE room_id = ? AND user_id = ?").await?,
-            cursor_get: p("SELECT seq FROM {ks}.cursors WHERE room_id = ? AND user_id = ?").await?,
-            cursors_of: p("SELECT user_id, seq FROM {ks}.cursors WHERE room_id = ?").await?,
+            cursor_get: p("SELECT seq, ordinal FROM {ks}.cursors WHERE room_id = ? AND user_id = ?").await?,
+            cursors_of: p("SELECT user_id, seq, ordinal FROM {ks}.cursors WHERE room_id = ?").await?,
             social_get: p("SELECT edge FROM {ks}.social WHERE low = ? AND high = ?").await?,
             social_create: p(
                 "INSERT INTO {ks}.social (low, high, edge) VALUES (?, ?, ?) IF NOT EXISTS",
@@ -167,7 +168,7 @@ impl Statements {
             .await?,
             social_index_of: p("SELECT other FROM {ks}.social_index WHERE user_id = ?").await?,
             head_get: p(
-                "SELECT epoch, last_seq, last_message FROM {ks}.room_heads WHERE room_id = ?",
+                "SELECT epoch, last_seq, last_message, timeline FROM {ks}.room_heads WHERE room_id = ?",
             )
             .await?,
             head_create: p(
@@ -178,8 +179,8 @@ impl Statements {
             head_claim: p("UPDATE {ks}.room_heads SET epoch = ? WHERE room_id = ? IF epoch = ?")
                 .await?,
             head_first_append: p(
-                "INSERT INTO {ks}.room_heads (room_id, epoch, last_seq, last_message) \
-                 VALUES (?, 0, ?, ?) IF NOT EXISTS",
+                "INSERT INTO {ks}.room_heads (room_id, epoch, last_seq, last_message, timeline) \
+                 VALUES (?, 0, ?, ?, ?) IF NOT EXISTS",
             )
             .await?,
             head_touch: p(
@@ -190,6 +191,11 @@ impl Statements {
             head_append: p(
                 "UPDATE {ks}.room_heads SET last_seq = ?, last_message = ? WHERE room_id = ? \
                  IF epoch = ? AND last_seq = ?",
+            )
+            .await?,
+            head_append_timeline: p(
+                "UPDATE {ks}.room_heads SET last_seq = ?, last_message = ?, timeline = ? \
+                 WHERE room_id = ? IF epoch = ? AND last_seq = ?",
             )
             .await?,
             bucket_insert: p(

@@ -103,6 +103,13 @@ conformance_tests!(
 );
 
 #[tokio::test]
+async fn timeline_changes() {
+    let Some(store) = open().await else { return };
+    conformance::timeline_changes(&*store, WIDTH).await;
+    store.done().await;
+}
+
+#[tokio::test]
 async fn history_across_buckets() {
     let Some(store) = open().await else { return };
     conformance::history_across_buckets(&*store, WIDTH).await;
@@ -169,6 +176,8 @@ async fn uncommitted_rows_past_the_head_stay_invisible() {
         body: body.into(),
         sent_at_ms: 10,
         attachments: Vec::new(),
+        ordinal: seq,
+        ..MessageRecord::default()
     };
     store
         .append(5, e, 0, AppendBatch::messages(vec![msg(1, "kept")]))
@@ -242,6 +251,8 @@ async fn a_large_append_is_split_under_the_batch_limit() {
             body: "x".repeat(4000),
             sent_at_ms: 10,
             attachments: Vec::new(),
+            ordinal: seq,
+            ..MessageRecord::default()
         })
         .collect();
     store
@@ -328,6 +339,8 @@ async fn timed_out_appends_are_never_sequenced_twice() {
         body: format!("message {k}"),
         sent_at_ms: 10 + i64::try_from(k).unwrap(),
         attachments: Vec::new(),
+        ordinal: seq,
+        ..MessageRecord::default()
     };
     let mut epoch = store.claim_room(ROOM).await.unwrap();
     let mut last = 0;
@@ -532,7 +545,7 @@ async fn migration_2_builds_the_search_tree_from_existing_users() {
     for cql in [
         format!("TRUNCATE {ks}.username_tree"),
         format!("TRUNCATE {ks}.username_nodes"),
-        format!("DELETE FROM {ks}.schema_migrations WHERE version IN (2, 3)"),
+        format!("DELETE FROM {ks}.schema_migrations WHERE version IN (2, 3, 4)"),
         format!(
             "CREATE TABLE {ks}.username_prefixes (prefix text, username text, user_id bigint, \
              PRIMARY KEY (prefix, username))"

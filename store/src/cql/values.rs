@@ -99,7 +99,7 @@ pub(super) fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> StoreResult<T> 
 }
 
 /// `(epoch, last_seq, last_message)` of a `room_heads` row.
-pub(super) type HeadRow = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+pub(super) type HeadRow = (Option<i64>, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 pub(super) fn pair(a: UserId, b: UserId) -> (i64, i64) {
     (to_cql(a.min(b)), to_cql(a.max(b)))

@@ -154,6 +154,10 @@ fn stage(
     for m in messages {
         staged.push(codec::encode_message(m)?);
     }
+    let mut rewrites = Vec::with_capacity(req.batch.rewrites.len());
+    for m in &req.batch.rewrites {
+        rewrites.push(codec::encode_message(m)?);
+    }
     let mut prev_bucket = head
         .last_message
         .as_ref()
@@ -179,21 +183,33 @@ fn stage(
             keys::key_u64s([bucket, m.seq]),
         );
     }
-    for (user, seq) in &req.batch.cursors {
+    for (m, value) in req.batch.rewrites.iter().zip(rewrites) {
+        let bucket = tables.bucket_of(m.sent_at_ms);
+        batch.insert(
+            &tables.messages,
+            keys::message(req.room, bucket, m.seq),
+            value,
+        );
+    }
+    for (user, cursor) in &req.batch.cursors {
         batch.insert(
             &tables.cursors,
             keys::key_u64s([req.room, *user]),
-            seq.to_be_bytes(),
+            keys::key_u64s([cursor.seq, cursor.ordinal]),
         );
     }
     let last = messages.last().cloned();
-    heads.insert(
-        req.room,
-        RoomHead {
-            epoch: head.epoch,
-            last_seq: last.as_ref().map_or(head.last_seq, |m| m.seq),
-            last_message: last.or(head.last_message),
-        },
-    );
+    let mut next = RoomHead {
+        epoch: head.epoch,
+        last_seq: last.as_ref().map_or(head.last_seq, |m| m.seq),
+        last_message: last.or(head.last_message),
+        preview: head.preview,
+        deleted: head.deleted,
+    };
+    if let Some(change) = &req.batch.head {
+        next.preview = change.preview.clone();
+        next.deleted = change.deleted.clone();
+    }
+    heads.insert(req.room, next);
     Ok(())
 }

@@ -67,6 +67,10 @@ impl MessageLog for EmbeddedStore {
             .await
     }
 
+    async fn message(&self, room: RoomId, seq: Seq) -> StoreResult<Option<MessageRecord>> {
+        self.point(|t| t.message(room, seq))
+    }
+
     async fn find_client_message(
         &self,
         room: RoomId,

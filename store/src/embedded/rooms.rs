@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use super::store::EmbeddedStore;
+use super::{store::EmbeddedStore, tables::Tables};
 use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
     keys,
-    records::{RoomId, RoomRecord, Seq, UserId},
+    records::{RoomId, RoomRecord, UserId},
+    timeline::ReadCursor,
 };
 
 #[async_trait::async_trait]
@@ -64,7 +65,7 @@ impl RoomStore for EmbeddedStore {
         &self,
         room: RoomId,
         users: Vec<UserId>,
-        read_through: Seq,
+        read_through: ReadCursor,
     ) -> StoreResult<()> {
         self.blocking(move |t| {
             let mut batch = t.db.batch();
@@ -74,7 +75,7 @@ impl RoomStore for EmbeddedStore {
                 batch.insert(
                     &t.cursors,
                     keys::key_u64s([room, user]),
-                    read_through.to_be_bytes(),
+                    keys::key_u64s([read_through.seq, read_through.ordinal]),
                 );
             }
             t.commit(batch)
@@ -102,27 +103,24 @@ impl RoomStore for EmbeddedStore {
         self.point(|t| Ok(t.members.contains_key(keys::key_u64s([room, user]))?))
     }
 
-    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+    async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>> {
         self.blocking(move |t| {
             let mut out = Vec::new();
             for kv in t.cursors.prefix(room.to_be_bytes()) {
                 let (key, value) = kv.into_inner()?;
-                match (keys::read_u64(&key, 1), keys::read_u64(&value, 0)) {
-                    (Some(user), Some(seq)) => out.push((user, seq)),
-                    _ => return Err(StoreError::Corrupt("short cursor entry".into())),
-                }
+                let user = keys::read_u64(&key, 1)
+                    .ok_or_else(|| StoreError::Corrupt("short cursor key".into()))?;
+                out.push((user, Tables::decode_cursor(&value)?));
             }
             Ok(out)
         })
         .await
     }
 
-    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<Seq> {
-        self.point(|t| {
-            Ok(t.cursors
-                .get(keys::key_u64s([room, user]))?
-                .and_then(|v| keys::read_u64(&v, 0))
-                .unwrap_or(0))
+    async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<ReadCursor> {
+        self.point(|t| match t.cursors.get(keys::key_u64s([room, user]))? {
+            Some(v) => Tables::decode_cursor(&v),
+            None => Ok(ReadCursor::default()),
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::{
     error::{StoreError, StoreResult},
     keys,
     records::{MessageRecord, RoomHead, RoomId, RoomRecord, Seq, UserId},
+    timeline::ReadCursor,
 };
 
 /// The tables, shared by the async front and the committer thread.
@@ -162,5 +163,35 @@ impl Tables {
             }
         }
         Ok(out)
+    }
+
+    /// The entry at `seq` as it is now: its bucket is the newest one starting at or below it.
+    pub(super) fn message(&self, room: RoomId, seq: Seq) -> StoreResult<Option<MessageRecord>> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        for kv in self.buckets.prefix(room.to_be_bytes()).rev() {
+            let (key, value) = kv.into_inner()?;
+            let bucket = keys::read_u64(&key, 1)
+                .ok_or_else(|| StoreError::Corrupt("short bucket key".into()))?;
+            let first_seq = keys::read_u64(&value, 0)
+                .ok_or_else(|| StoreError::Corrupt("short bucket value".into()))?;
+            if first_seq <= seq {
+                return match self.messages.get(keys::message(room, bucket, seq))? {
+                    Some(v) => codec::decode_message(&v).map(Some),
+                    None => Ok(None),
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    /// A stored read cursor (8 bytes before ordinals existed, 16 since).
+    pub(super) fn decode_cursor(value: &[u8]) -> StoreResult<ReadCursor> {
+        match (keys::read_u64(value, 0), keys::read_u64(value, 1)) {
+            (Some(seq), Some(ordinal)) => Ok(ReadCursor { seq, ordinal }),
+            (Some(seq), None) => Ok(ReadCursor::legacy(seq)),
+            _ => Err(StoreError::Corrupt("short cursor entry".into())),
+        }
     }
 }

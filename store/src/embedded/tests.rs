@@ -42,6 +42,12 @@ conformance_tests!(
 );
 
 #[tokio::test]
+async fn timeline_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::timeline_changes(&open(dir.path()), WIDTH).await;
+}
+
+#[tokio::test]
 async fn history_across_buckets() {
     let dir = tempfile::tempdir().unwrap();
     conformance::history_across_buckets(&open(dir.path()), WIDTH).await;
@@ -110,6 +116,8 @@ fn message(room: u64, seq: u64) -> MessageRecord {
         body: "b".into(),
         sent_at_ms: 10,
         attachments: Vec::new(),
+        ordinal: seq,
+        ..MessageRecord::default()
     }
 }
 

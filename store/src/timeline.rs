@@ -1,0 +1,245 @@
+//! What a room's timeline holds besides plain messages: entries that change an earlier one
+//! (an edit, a delete for everyone), the state those changes leave on their target, reply
+//! snapshots, and the read cursor that counts only real messages.
+//!
+//! Every change is an entry of its own at a new seq (so ordering, recovery by seq and
+//! idempotency work unchanged), and its effect is also written onto the target's record (so a
+//! history page shows each message as it is now, with no second lookup).
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::{MessageRecord, Seq, UserId};
+
+/// What a log entry is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A message someone sent: the only kind counted as unread.
+    #[default]
+    Message,
+    /// The sender replaced the body of the entry at `target_seq`; `body` is the new text.
+    Edit,
+    /// The entry at `target_seq` was deleted for everyone (its body and files erased).
+    Delete,
+}
+
+impl EntryKind {
+    /// The kind's code in the binary record (stable: stored).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Message => 0,
+            Self::Edit => 1,
+            Self::Delete => 2,
+        }
+    }
+
+    /// The kind of a stored code.
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Message,
+            1 => Self::Edit,
+            2 => Self::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// The quoted message of a reply, as of when the reply was sent. Readers refresh it from the
+/// quoted message's current state (an edit or a delete shows through).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// The quoted entry's seq in the same room.
+    pub seq: Seq,
+    /// Who wrote it.
+    pub sender_id: UserId,
+    /// Its first characters (at most [`REPLY_PREVIEW_CHARS`]).
+    pub preview: String,
+    /// The content type of its first attachment ("" when it has none).
+    pub attachment_type: String,
+    /// It was deleted for everyone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// How many characters of the quoted message a reply keeps.
+pub const REPLY_PREVIEW_CHARS: usize = 100;
+
+/// One earlier body of an edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// The text it had.
+    pub body: String,
+    /// Since when (its send or the edit that wrote it), ms since the Unix epoch.
+    pub since_ms: i64,
+}
+
+/// Who deleted a message for everyone, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRecord {
+    /// The sender (unsend) or the room's owner.
+    pub by: UserId,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// What later entries did to a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    /// The seq of the last entry that changed it (0: never changed).
+    pub changed_seq: Seq,
+    /// When it was last edited (0: never).
+    pub edited_at_ms: i64,
+    /// Its earlier bodies, oldest first (bounded by the room's rules).
+    pub versions: Vec<VersionRecord>,
+    /// Deleted for everyone: body, files and versions are gone.
+    pub deleted: Option<DeletionRecord>,
+}
+
+impl MessageState {
+    /// Nothing changed it.
+    pub fn is_empty(&self) -> bool {
+        self.changed_seq == 0
+    }
+}
+
+/// A member's read cursor: the seq read through, and the number of real messages up to it
+/// (the `ordinal` of the entry at that seq), so unread counts skip edits and deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadCursor {
+    /// Every entry with a seq up to this one is read.
+    pub seq: Seq,
+    /// Real messages with a seq up to `seq`.
+    pub ordinal: u64,
+}
+
+impl ReadCursor {
+    /// A cursor at an entry.
+    pub fn at(m: &MessageRecord) -> Self {
+        Self {
+            seq: m.seq,
+            ordinal: m.ordinal,
+        }
+    }
+
+    /// A cursor stored before ordinals existed: every entry then was a message.
+    pub fn legacy(seq: Seq) -> Self {
+        Self { seq, ordinal: seq }
+    }
+}
+
+impl MessageRecord {
+    /// A real message (not an edit, delete or other event).
+    pub fn is_message(&self) -> bool {
+        self.kind == EntryKind::Message
+    }
+
+    /// Applies an already-validated change entry to this, its target. Idempotent: an entry
+    /// at or below the last applied one changes nothing (a replay after a failover).
+    /// Returns whether it changed anything.
+    pub fn apply(&mut self, entry: &MessageRecord, max_versions: usize) -> bool {
+        if entry.target_seq != self.seq || entry.seq <= self.state.changed_seq {
+            return false;
+        }
+        match entry.kind {
+            EntryKind::Message => return false,
+            EntryKind::Edit => {
+                if self.state.deleted.is_some() {
+                    return false;
+                }
+                let since_ms = if self.state.edited_at_ms == 0 {
+                    self.sent_at_ms
+                } else {
+                    self.state.edited_at_ms
+                };
+                let old = std::mem::replace(&mut self.body, entry.body.clone());
+                self.state.versions.push(VersionRecord {
+                    body: old,
+                    since_ms,
+                });
+                let excess = self.state.versions.len().saturating_sub(max_versions);
+                self.state.versions.drain(..excess);
+                self.state.edited_at_ms = entry.sent_at_ms;
+            }
+            EntryKind::Delete => {
+                self.body.clear();
+                self.attachments.clear();
+                self.state.versions.clear();
+                self.reply = None;
+                self.state.deleted = Some(DeletionRecord {
+                    by: entry.sender_id,
+                    at_ms: entry.sent_at_ms,
+                });
+            }
+        }
+        self.state.changed_seq = entry.seq;
+        true
+    }
+
+    /// The snapshot a reply to this message keeps.
+    pub fn reply_snapshot(&self) -> ReplyRecord {
+        ReplyRecord {
+            seq: self.seq,
+            sender_id: self.sender_id,
+            preview: self.body.chars().take(REPLY_PREVIEW_CHARS).collect(),
+            attachment_type: self
+                .attachments
+                .first()
+                .map(|a| a.content_type.clone())
+                .unwrap_or_default(),
+            deleted: self.state.deleted.is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: Seq, body: &str) -> MessageRecord {
+        MessageRecord {
+            room_id: 1,
+            seq,
+            ordinal: seq,
+            sender_id: 5,
+            body: body.into(),
+            sent_at_ms: i64::try_from(seq).unwrap_or(0) * 10,
+            ..Default::default()
+        }
+    }
+
+    fn change(seq: Seq, kind: EntryKind, target: Seq, body: &str) -> MessageRecord {
+        MessageRecord {
+            kind,
+            target_seq: target,
+            ..msg(seq, body)
+        }
+    }
+
+    #[test]
+    fn edits_keep_bounded_versions_and_replays_change_nothing() {
+        let mut m = msg(1, "a");
+        assert!(m.apply(&change(2, EntryKind::Edit, 1, "b"), 2));
+        assert!(m.apply(&change(3, EntryKind::Edit, 1, "c"), 2));
+        assert!(m.apply(&change(4, EntryKind::Edit, 1, "d"), 2));
+        assert_eq!(m.body, "d");
+        assert_eq!(m.state.edited_at_ms, 40);
+        let bodies: Vec<_> = m.state.versions.iter().map(|v| v.body.as_str()).collect();
+        assert_eq!(bodies, ["b", "c"]);
+        assert_eq!(m.state.versions[0].since_ms, 20);
+        let before = m.clone();
+        assert!(!m.apply(&change(3, EntryKind::Edit, 1, "x"), 2), "replay");
+        assert!(!m.apply(&change(9, EntryKind::Edit, 2, "x"), 2), "other target");
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn a_delete_erases_and_ends_edits() {
+        let mut m = msg(1, "secret");
+        m.reply = Some(msg(0, "q").reply_snapshot());
+        assert!(m.apply(&change(2, EntryKind::Edit, 1, "b"), 5));
+        assert!(m.apply(&change(3, EntryKind::Delete, 1, ""), 5));
+        assert!(m.body.is_empty() && m.state.versions.is_empty() && m.reply.is_none());
+        assert_eq!(m.state.deleted.map(|d| d.at_ms), Some(30));
+        assert!(!m.apply(&change(4, EntryKind::Edit, 1, "again"), 5));
+        assert!(m.reply_snapshot().deleted);
+    }
+}
