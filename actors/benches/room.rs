@@ -176,6 +176,7 @@ fn sequence_and_fan_out(bencher: Bencher, members: u64) {
                         client_msg_id: format!("m{i}"),
                         body: "x".repeat(100),
                         attachments: Vec::new(),
+                        ..Default::default()
                     };
                     acks.push(rooms.submit(room, RoomOp::Send(req)).await.unwrap());
                 }

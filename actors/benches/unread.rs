@@ -21,7 +21,7 @@ fn cursors(members: u64, last_seq: u64) -> (ReadCursors, Vec<u64>) {
         x ^= x >> 7;
         x ^= x << 17;
         let seq = x % (last_seq + 1);
-        stored.insert(user, seq);
+        stored.insert(user, chat_store::ReadCursor::legacy(seq));
         raw.push(seq);
     }
     (ReadCursors::new(0..members, &stored), raw)
@@ -60,7 +60,7 @@ fn advance_one_cursor(bencher: Bencher, members: u64) {
     bencher
         .with_inputs(|| c.clone())
         .bench_local_values(|mut c| {
-            c.advance(black_box(7), LAST);
+            c.advance(black_box(7), chat_store::ReadCursor::legacy(LAST));
             c
         });
 }

@@ -47,6 +47,13 @@ pub struct ChatConfig {
     /// Most friend requests a user may have sent and still pending (slows request spam; they
     /// also count as contacts). Default 100.
     pub max_pending_requests_per_user: usize,
+    /// How long after sending its sender may edit a message, in seconds. Default 86400.
+    pub edit_window_secs: u64,
+    /// How long after sending its sender may delete a message for everyone ("unsend"), in
+    /// seconds; a group's owner may delete any message at any time. Default 300.
+    pub unsend_window_secs: u64,
+    /// Earlier versions an edited message keeps (the oldest are dropped). Default 10.
+    pub max_edit_versions: usize,
 }
 
 impl Default for ChatConfig {
@@ -70,6 +77,9 @@ impl Default for ChatConfig {
             max_rooms_per_user: 1000,
             max_contacts_per_user: 5000,
             max_pending_requests_per_user: 100,
+            edit_window_secs: 86_400,
+            unsend_window_secs: 300,
+            max_edit_versions: 10,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Records to protocol values.
 
 use chat_proto::v1;
-use chat_store::{AttachmentRecord, FileRecord, MessageRecord, RoomKind, RoomRecord, UserRecord};
+use chat_store::{
+    AttachmentRecord, EntryKind, FileRecord, MessageRecord, ReplyRecord, RoomKind, RoomRecord,
+    UserRecord,
+};
 
 /// A user's public profile (never the password hash).
 pub fn user(u: &UserRecord) -> v1::User {
@@ -15,8 +18,9 @@ pub fn user(u: &UserRecord) -> v1::User {
     }
 }
 
-/// A message with its unread count.
+/// A timeline entry with its unread count (changes count nobody: they are not messages).
 pub fn message(m: &MessageRecord, unread: u32) -> v1::Message {
+    let deleted = m.state.deleted;
     v1::Message {
         room_id: m.room_id,
         seq: m.seq,
@@ -25,8 +29,42 @@ pub fn message(m: &MessageRecord, unread: u32) -> v1::Message {
         client_msg_id: m.client_msg_id.clone(),
         body: m.body.clone(),
         sent_at_ms: m.sent_at_ms,
-        unread,
+        unread: if m.is_message() { unread } else { 0 },
         attachments: m.attachments.iter().map(attachment).collect(),
+        kind: entry_kind(m.kind) as i32,
+        target_seq: m.target_seq,
+        updated: None,
+        reply_to: m.reply.as_ref().map(quoted),
+        edited_at_ms: m.state.edited_at_ms,
+        deleted: deleted.is_some(),
+        deleted_by: deleted.map_or(0, |d| d.by),
+        changed_seq: m.state.changed_seq,
+    }
+}
+
+/// A change entry with its target as it is now (live delivery).
+pub fn change(m: &MessageRecord, target: &MessageRecord, target_unread: u32) -> v1::Message {
+    v1::Message {
+        updated: Some(Box::new(message(target, target_unread))),
+        ..message(m, 0)
+    }
+}
+
+fn entry_kind(kind: EntryKind) -> v1::MessageKind {
+    match kind {
+        EntryKind::Message => v1::MessageKind::Unspecified,
+        EntryKind::Edit => v1::MessageKind::Edit,
+        EntryKind::Delete => v1::MessageKind::Delete,
+    }
+}
+
+fn quoted(r: &ReplyRecord) -> v1::QuotedMessage {
+    v1::QuotedMessage {
+        seq: r.seq,
+        sender_id: r.sender_id,
+        preview: r.preview.clone(),
+        attachment_type: r.attachment_type.clone(),
+        deleted: r.deleted,
     }
 }
 
@@ -73,6 +111,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// no text previews as its first attachment's name.
 pub fn preview(m: &MessageRecord) -> String {
     const PREVIEW_CHARS: usize = 100;
+    if m.state.deleted.is_some() {
+        return "[Deleted]".into();
+    }
     match m.attachments.first() {
         Some(a) if m.body.trim().is_empty() => {
             let kind = if a.content_type.starts_with("image/") {

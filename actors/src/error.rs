@@ -81,6 +81,12 @@ pub enum Reason {
     Starting,
     NotFound,
     AlreadyExists,
+    MessageNotFound,
+    NotAMessage,
+    NotYourMessage,
+    MessageDeleted,
+    EditWindowClosed,
+    UnsendWindowClosed,
 }
 
 impl Reason {

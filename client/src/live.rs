@@ -332,6 +332,7 @@ impl Live {
                 client_msg_id: e.client_msg_id.clone(),
                 body: e.body.clone(),
                 file_ids: e.file_ids.clone(),
+                ..Default::default()
             });
             self.request(t, command, Pending::Send(e.client_msg_id))
                 .await

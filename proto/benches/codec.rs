@@ -28,6 +28,7 @@ fn event() -> ServerFrame {
             sent_at_ms: 1_795_615_254_300,
             unread: 3,
             attachments: Vec::new(),
+            ..Default::default()
         })),
     }
 }
@@ -40,6 +41,7 @@ fn send() -> ClientFrame {
             client_msg_id: "c-123456".into(),
             body: "x".repeat(100),
             file_ids: Vec::new(),
+            ..Default::default()
         })),
     }
 }

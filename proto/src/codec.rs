@@ -112,6 +112,7 @@ mod tests {
                 client_msg_id: "a".into(),
                 body: "hi".into(),
                 file_ids: Vec::new(),
+                ..Default::default()
             }))
         );
     }

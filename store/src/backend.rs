@@ -7,11 +7,10 @@ use std::sync::Arc;
 use crate::{
     error::StoreResult,
     records::{
-        AppendBatch, FileId, FileRecord, FileUse, MessageRecord, RefreshOutcome, RefreshRecord,
-        Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord,
-        UserId, UserRecord,
+        AppendBatch, FileId, FileRecord, FileUse, MessageRecord, ReadCursor, RefreshOutcome,
+        RefreshRecord, Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge,
+        ThumbnailRecord, UserId, UserRecord,
     },
-    timeline::ReadCursor,
 };
 
 /// A shared handle to a store backend.

@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::StoreError,
-    records::{AttachmentRecord, MessageRecord, RoomHead},
-    timeline::{EntryKind, MessageState, ReplyRecord},
+    records::{AttachmentRecord, EntryKind, MessageRecord, MessageState, ReplyRecord, RoomHead},
 };
 
 const VERSION: u8 = 1;
@@ -366,7 +365,7 @@ mod tests {
         c.target_seq = 2;
         c.reply = Some(m().reply_snapshot());
         c.state.changed_seq = 9;
-        c.state.versions.push(crate::timeline::VersionRecord {
+        c.state.versions.push(crate::records::VersionRecord {
             body: "old".into(),
             since_ms: 3,
         });

@@ -133,7 +133,7 @@ mod tests {
             codec::encode_message(&message(2, 2)).unwrap(),
         );
         let mut edit = message(3, 1);
-        edit.kind = crate::timeline::EntryKind::Edit;
+        edit.kind = crate::records::EntryKind::Edit;
         edit.target_seq = 1;
         edit.ordinal = 2;
         edit.reply = Some(message(1, 0).reply_snapshot());

@@ -31,12 +31,9 @@ pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    AppendBatch, AttachmentRecord, FileId, FileRecord, FileUse, HeadChange, MessageRecord,
-    RefreshOutcome,
-    RefreshRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SessionRecord,
-    SocialEdge, ThumbnailRecord, UserId, UserRecord,
+    AppendBatch, AttachmentRecord, DeletionRecord, EntryKind, FileId, FileRecord, FileUse,
+    HeadChange, MessageRecord, MessageState, ReadCursor, RefreshOutcome, RefreshRecord,
+    ReplyRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SessionRecord,
+    SocialEdge, ThumbnailRecord, UserId, UserRecord, VersionRecord, unread_count,
 };
-pub use timeline::{
-    DeletionRecord, EntryKind, MessageState, REPLY_PREVIEW_CHARS, ReadCursor, ReplyRecord,
-    VersionRecord,
-};
+pub use timeline::REPLY_PREVIEW_CHARS;

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::{EntryKind, MessageState, ReadCursor, ReplyRecord};
-
 /// A user id (snowflake).
 pub type UserId = u64;
 /// A room id (snowflake).
@@ -171,6 +169,113 @@ pub struct MessageRecord {
     pub state: MessageState,
 }
 
+/// What a log entry is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A message someone sent: the only kind counted as unread.
+    #[default]
+    Message,
+    /// The sender replaced the body of the entry at `target_seq`; `body` is the new text.
+    Edit,
+    /// The entry at `target_seq` was deleted for everyone (its body and files erased).
+    Delete,
+}
+
+impl EntryKind {
+    /// The kind's code in the binary record (stable: stored).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Message => 0,
+            Self::Edit => 1,
+            Self::Delete => 2,
+        }
+    }
+
+    /// The kind of a stored code.
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Message,
+            1 => Self::Edit,
+            2 => Self::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// The quoted message of a reply, as of when the reply was sent. Readers refresh it from the
+/// quoted message's current state (an edit or a delete shows through).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// The quoted entry's seq in the same room.
+    pub seq: Seq,
+    /// Who wrote it.
+    pub sender_id: UserId,
+    /// Its first characters (at most [`REPLY_PREVIEW_CHARS`]).
+    pub preview: String,
+    /// The content type of its first attachment ("" when it has none).
+    pub attachment_type: String,
+    /// It was deleted for everyone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// One earlier body of an edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// The text it had.
+    pub body: String,
+    /// Since when (its send or the edit that wrote it), ms since the Unix epoch.
+    pub since_ms: i64,
+}
+
+/// Who deleted a message for everyone, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRecord {
+    /// The sender (unsend) or the room's owner.
+    pub by: UserId,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// What later entries did to a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    /// The seq of the last entry that changed it (0: never changed).
+    pub changed_seq: Seq,
+    /// When it was last edited (0: never).
+    pub edited_at_ms: i64,
+    /// Its earlier bodies, oldest first (bounded by the room's rules).
+    pub versions: Vec<VersionRecord>,
+    /// Deleted for everyone: body, files and versions are gone.
+    pub deleted: Option<DeletionRecord>,
+}
+
+impl MessageState {
+    /// Nothing changed it.
+    pub fn is_empty(&self) -> bool {
+        self.changed_seq == 0
+    }
+}
+
+/// A member's read cursor: the seq read through, and the number of real messages up to it
+/// (the `ordinal` of the entry at that seq), so unread counts skip edits and deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadCursor {
+    /// Every entry with a seq up to this one is read.
+    pub seq: Seq,
+    /// Real messages with a seq up to `seq`.
+    pub ordinal: u64,
+}
+
+/// Unread real messages for a cursor: those after it (`ordinal` is the log's count of real
+/// messages), minus the ones deleted since (`deleted` ascending).
+pub fn unread_count(ordinal: u64, deleted: &[Seq], cursor: ReadCursor) -> u64 {
+    let deleted_after = deleted.len() - deleted.partition_point(|&d| d <= cursor.seq);
+    ordinal
+        .saturating_sub(cursor.ordinal)
+        .saturating_sub(deleted_after as u64)
+}
+
 /// A file as a message carries it: enough to show it without another lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentRecord {
@@ -270,10 +375,7 @@ impl RoomHead {
 
     /// A member's unread messages: real messages after their cursor, minus those deleted.
     pub fn unread(&self, cursor: ReadCursor) -> u64 {
-        let deleted_after = self.deleted.len() - self.deleted.partition_point(|&d| d <= cursor.seq);
-        self.ordinal()
-            .saturating_sub(cursor.ordinal)
-            .saturating_sub(deleted_after as u64)
+        unread_count(self.ordinal(), &self.deleted, cursor)
     }
 }
 
@@ -308,7 +410,7 @@ impl AppendBatch {
         room: RoomId,
         expected_last_seq: Seq,
     ) -> Result<(), crate::error::StoreError> {
-        if self.messages.is_empty() && self.cursors.is_empty() {
+        if self.messages.is_empty() && self.rewrites.is_empty() && self.cursors.is_empty() {
             return Err(crate::error::StoreError::Invalid("empty append".into()));
         }
         if let Some(r) = self

@@ -1,115 +1,16 @@
-//! What a room's timeline holds besides plain messages: entries that change an earlier one
-//! (an edit, a delete for everyone), the state those changes leave on their target, reply
-//! snapshots, and the read cursor that counts only real messages.
+//! The rules of timeline records (their types are in `records`): what a change (an edit, a
+//! delete for everyone) leaves on its target, reply snapshots, and read cursors at an entry.
 //!
 //! Every change is an entry of its own at a new seq (so ordering, recovery by seq and
 //! idempotency work unchanged), and its effect is also written onto the target's record (so a
 //! history page shows each message as it is now, with no second lookup).
 
-use serde::{Deserialize, Serialize};
-
-use crate::records::{MessageRecord, Seq, UserId};
-
-/// What a log entry is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EntryKind {
-    /// A message someone sent: the only kind counted as unread.
-    #[default]
-    Message,
-    /// The sender replaced the body of the entry at `target_seq`; `body` is the new text.
-    Edit,
-    /// The entry at `target_seq` was deleted for everyone (its body and files erased).
-    Delete,
-}
-
-impl EntryKind {
-    /// The kind's code in the binary record (stable: stored).
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Self::Message => 0,
-            Self::Edit => 1,
-            Self::Delete => 2,
-        }
-    }
-
-    /// The kind of a stored code.
-    pub(crate) fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            0 => Self::Message,
-            1 => Self::Edit,
-            2 => Self::Delete,
-            _ => return None,
-        })
-    }
-}
-
-/// The quoted message of a reply, as of when the reply was sent. Readers refresh it from the
-/// quoted message's current state (an edit or a delete shows through).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyRecord {
-    /// The quoted entry's seq in the same room.
-    pub seq: Seq,
-    /// Who wrote it.
-    pub sender_id: UserId,
-    /// Its first characters (at most [`REPLY_PREVIEW_CHARS`]).
-    pub preview: String,
-    /// The content type of its first attachment ("" when it has none).
-    pub attachment_type: String,
-    /// It was deleted for everyone.
-    #[serde(default)]
-    pub deleted: bool,
-}
+use crate::records::{
+    DeletionRecord, EntryKind, MessageRecord, ReadCursor, ReplyRecord, Seq, VersionRecord,
+};
 
 /// How many characters of the quoted message a reply keeps.
 pub const REPLY_PREVIEW_CHARS: usize = 100;
-
-/// One earlier body of an edited message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionRecord {
-    /// The text it had.
-    pub body: String,
-    /// Since when (its send or the edit that wrote it), ms since the Unix epoch.
-    pub since_ms: i64,
-}
-
-/// Who deleted a message for everyone, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeletionRecord {
-    /// The sender (unsend) or the room's owner.
-    pub by: UserId,
-    /// When, ms since the Unix epoch.
-    pub at_ms: i64,
-}
-
-/// What later entries did to a message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageState {
-    /// The seq of the last entry that changed it (0: never changed).
-    pub changed_seq: Seq,
-    /// When it was last edited (0: never).
-    pub edited_at_ms: i64,
-    /// Its earlier bodies, oldest first (bounded by the room's rules).
-    pub versions: Vec<VersionRecord>,
-    /// Deleted for everyone: body, files and versions are gone.
-    pub deleted: Option<DeletionRecord>,
-}
-
-impl MessageState {
-    /// Nothing changed it.
-    pub fn is_empty(&self) -> bool {
-        self.changed_seq == 0
-    }
-}
-
-/// A member's read cursor: the seq read through, and the number of real messages up to it
-/// (the `ordinal` of the entry at that seq), so unread counts skip edits and deletes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadCursor {
-    /// Every entry with a seq up to this one is read.
-    pub seq: Seq,
-    /// Real messages with a seq up to `seq`.
-    pub ordinal: u64,
-}
 
 impl ReadCursor {
     /// A cursor at an entry.
@@ -227,7 +128,10 @@ mod tests {
         assert_eq!(m.state.versions[0].since_ms, 20);
         let before = m.clone();
         assert!(!m.apply(&change(3, EntryKind::Edit, 1, "x"), 2), "replay");
-        assert!(!m.apply(&change(9, EntryKind::Edit, 2, "x"), 2), "other target");
+        assert!(
+            !m.apply(&change(9, EntryKind::Edit, 2, "x"), 2),
+            "other target"
+        );
         assert_eq!(m, before);
     }
 

@@ -23,7 +23,12 @@ use chat_store::UserRecord;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{commands, message::ConnectionMessage, slot::ConnectionSlot};
+use super::{
+    commands,
+    entries::{self, Entry},
+    message::ConnectionMessage,
+    slot::ConnectionSlot,
+};
 use crate::{
     error::{ChatError, Reason},
     hub::{OpenRooms, Topic},
@@ -206,7 +211,15 @@ async fn on_frame(
                 .outbound
                 .send_frame(reply(request_id, Payload::Ok(v1::Ok {})));
         }
-        Command::SendMessage(send) => send_message(state, &user, request_id, send, permit).await,
+        Command::SendMessage(send) => {
+            add_entry(state, &user, request_id, Entry::Send(send), permit).await
+        }
+        Command::EditMessage(e) => {
+            add_entry(state, &user, request_id, Entry::Edit(e), permit).await
+        }
+        Command::DeleteMessage(d) => {
+            add_entry(state, &user, request_id, Entry::Delete(d), permit).await;
+        }
         Command::LeaveRoom(leave) => leave_room(state, &user, request_id, leave.room_id).await,
         other => {
             let services = state.services.clone();
@@ -329,16 +342,17 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
     }
 }
 
-/// Hands a send to its room in order; its ack is awaited off the actor.
-async fn send_message(
+/// Hands a timeline entry (a send, an edit, a delete) to its room in order; its ack is
+/// awaited off the actor.
+async fn add_entry(
     state: &ConnectionState,
     user: &UserRecord,
     request_id: u32,
-    send: v1::SendMessageRequest,
+    entry: Entry,
     permit: Option<OwnedSemaphorePermit>,
 ) {
-    let room = send.room_id;
-    let pending = commands::start_send(&state.services, user.id, send).await;
+    let room = entry.room_id();
+    let pending = entries::start_entry(&state.services, user.id, entry).await;
     let outbound = state.outbound.clone();
     tokio::spawn(async move {
         let answer = match pending {

@@ -4,8 +4,9 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
-use chat_store::{RoomId, RoomKind, RoomRecord, UserId, UserRecord};
+use chat_store::{RoomHead, RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 
+use super::entries::{Entry, start_entry};
 use crate::{
     convert,
     error::{ChatError, Reason},
@@ -13,65 +14,23 @@ use crate::{
     hub::{Event, Topic},
     ids::now_ms,
     outbound::EncodedFrame,
-    room::{self, RoomOp, RoomOutcome, SendRequest},
-    route::Pending,
+    room::{self, RoomOp},
     services::Services,
     social,
 };
 
-const MAX_CLIENT_MSG_ID: usize = 64;
 const DEFAULT_HISTORY_PAGE: usize = 50;
 const DEFAULT_ROOM_LIST: usize = 100;
 
-fn validate_send(services: &Services, send: &v1::SendMessageRequest) -> Result<(), ChatError> {
-    let id = &send.client_msg_id;
-    if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID || id.chars().any(char::is_control) {
-        return Err(ChatError::invalid(
-            Reason::InvalidClientMsgId,
-            format!("client_msg_id must be 1-{MAX_CLIENT_MSG_ID} bytes without control characters"),
-        ));
-    }
-    if send.body.trim().is_empty() && send.file_ids.is_empty() {
-        return Err(ChatError::invalid(
-            Reason::EmptyMessage,
-            "message has neither text nor files",
-        ));
-    }
-    let max = services.core.config.max_message_bytes;
-    if send.body.len() > max {
-        return Err(ChatError::invalid(
-            Reason::MessageTooLong,
-            format!("message body exceeds {max} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-/// Validates a send and hands it to its room, in call order. The returned future resolves
-/// to the ack once the message is durable.
-pub(super) async fn start_send(
+/// Sends a timeline entry and answers with its ack once durable.
+async fn timeline_entry(
     services: &Services,
-    sender: UserId,
-    send: v1::SendMessageRequest,
-) -> Result<Pending<RoomOutcome>, ChatError> {
-    validate_send(services, &send)?;
-    services.core.limits.message(sender)?;
-    // Sharing the files first means every member who receives the message can already
-    // download them. Awaited here, so sends from one connection keep their order.
-    let attachments = services
-        .files
-        .attach_to_room(sender, send.room_id, &send.file_ids)
-        .await?;
-    let request = SendRequest {
-        sender,
-        client_msg_id: send.client_msg_id,
-        body: send.body,
-        attachments,
-    };
-    services
-        .rooms
-        .submit(send.room_id, RoomOp::Send(request))
-        .await
+    user: &UserRecord,
+    entry: Entry,
+) -> Result<Payload, ChatError> {
+    let room = entry.room_id();
+    let outcome = start_entry(services, user.id, entry).await?.await?;
+    Ok(outcome.into_payload(room))
 }
 
 /// Runs a room operation and answers with its outcome.
@@ -93,11 +52,9 @@ pub async fn unary(
     command: Command,
 ) -> Result<Payload, ChatError> {
     match command {
-        Command::SendMessage(send) => {
-            let room = send.room_id;
-            let outcome = start_send(services, user.id, send).await?.await?;
-            Ok(outcome.into_payload(room))
-        }
+        Command::SendMessage(send) => timeline_entry(services, user, Entry::Send(send)).await,
+        Command::EditMessage(edit) => timeline_entry(services, user, Entry::Edit(edit)).await,
+        Command::DeleteMessage(d) => timeline_entry(services, user, Entry::Delete(d)).await,
         Command::LeaveRoom(l) => {
             in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
         }
@@ -111,6 +68,12 @@ pub async fn unary(
     }
 }
 
+fn pong() -> Payload {
+    Payload::Pong(v1::Pong {
+        server_time_ms: now_ms(),
+    })
+}
+
 /// Runs a stateless command for an authenticated user.
 pub async fn execute(
     services: &Services,
@@ -118,9 +81,7 @@ pub async fn execute(
     command: Command,
 ) -> Result<Payload, ChatError> {
     match command {
-        Command::Ping(_) => Ok(Payload::Pong(v1::Pong {
-            server_time_ms: now_ms(),
-        })),
+        Command::Ping(_) => Ok(pong()),
         Command::GetUser(q) => get_user(services, q)
             .await
             .map(|u| Payload::User(convert::user(&u))),
@@ -187,6 +148,8 @@ pub async fn execute(
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
         | Command::SendMessage(_)
+        | Command::EditMessage(_)
+        | Command::DeleteMessage(_)
         | Command::LeaveRoom(_) => Err(ChatError::Internal(
             "connection command routed as stateless".into(),
         )),
@@ -357,11 +320,11 @@ async fn room_unread(
     services: &Services,
     user: UserId,
     room: RoomId,
-    last_seq: u64,
+    head: &RoomHead,
 ) -> Result<(u32, u64), ChatError> {
     let cursor = services.core.store.read_cursor(room, user).await?;
-    let unread = u32::try_from(last_seq.saturating_sub(cursor)).unwrap_or(u32::MAX);
-    Ok((unread, cursor))
+    let unread = u32::try_from(head.unread(cursor)).unwrap_or(u32::MAX);
+    Ok((unread, cursor.seq))
 }
 
 async fn unread_total(services: &Services, user: UserId) -> Result<u64, ChatError> {
@@ -369,7 +332,7 @@ async fn unread_total(services: &Services, user: UserId) -> Result<u64, ChatErro
     let mut total = 0u64;
     for room in store.user_rooms(user).await? {
         let head = store.room_head(room).await?;
-        total += u64::from(room_unread(services, user, room, head.last_seq).await?.0);
+        total += u64::from(room_unread(services, user, room, &head).await?.0);
     }
     Ok(total)
 }
@@ -399,16 +362,16 @@ async fn list_rooms(
         };
         let members = store.members(room_id).await?;
         let head = store.room_head(room_id).await?;
-        let (unread, last_read_seq) = room_unread(services, me, room_id, head.last_seq).await?;
+        let (unread, last_read_seq) = room_unread(services, me, room_id, &head).await?;
         total_unread += u64::from(unread);
-        let last_activity_ms = head
-            .last_message
-            .as_ref()
-            .map_or(record.created_at_ms, |m| m.sent_at_ms);
+        // The list shows the newest real message as it is now (edited, deleted); a change
+        // to an older one is no activity.
+        let newest = head.newest_message();
+        let last_activity_ms = newest.map_or(record.created_at_ms, |m| m.sent_at_ms);
         rooms.push(v1::RoomSummary {
             room: Some(convert::room(&record, &members, head.last_seq)),
-            // The list shows the newest message; its per-message count is not tracked here.
-            last_message: head.last_message.as_ref().map(|m| convert::message(m, 0)),
+            // Its per-message count is not tracked here.
+            last_message: newest.map(|m| convert::message(m, 0)),
             last_activity_ms,
             unread,
             last_read_seq,

@@ -6,6 +6,7 @@
 //!
 //! Files, by concern: `open.rs` (opening, dispatching, closing), `message.rs`, `actor.rs`
 //! (the dispatcher), `commands.rs` (the commands that need no connection state),
+//! `entries.rs` (sends, edits and deletes: timeline entries, kept in order),
 //! `slot.rs` (what survives hibernation), `registry.rs` and `supervisor.rs`. This file only
 //! declares and re-exports.
 
@@ -13,6 +14,7 @@
 mod access_tests;
 mod actor;
 mod commands;
+mod entries;
 mod message;
 mod open;
 mod registry;

@@ -61,6 +61,7 @@ async fn frames_in_frames_out() {
         client_msg_id: "x".into(),
         body: "hello".into(),
         file_ids: Vec::new(),
+        ..Default::default()
     };
     let Payload::SendAck(ack) = a.call(Command::SendMessage(send)).await else {
         panic!()
@@ -140,6 +141,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
         client_msg_id: "1".into(),
         body: "hi".into(),
         file_ids: Vec::new(),
+        ..Default::default()
     };
     assert!(matches!(
         a.call(Command::SendMessage(send)).await,
@@ -157,6 +159,7 @@ async fn an_idle_connection_hibernates_keeps_receiving_and_wakes_on_its_next_fra
         client_msg_id: "2".into(),
         body: "hello".into(),
         file_ids: Vec::new(),
+        ..Default::default()
     };
     let Payload::SendAck(ack) = b.call(Command::SendMessage(reply)).await else {
         panic!()
@@ -271,6 +274,7 @@ mod properties {
                             client_msg_id: format!("m{n}"),
                             body: format!("{w}:{n}"),
                             file_ids: Vec::new(),
+                            ..Default::default()
                         }))
                         .await;
                     let Payload::SendAck(ack) = p else {

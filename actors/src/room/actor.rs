@@ -1,7 +1,8 @@
 //! `RoomActor`: the one sequencer of a room. Loads the room from the store when it starts
 //! (claiming its fencing epoch), dispatches each [`RoomOp`] to its handler, stops when idle
 //! or drained. The handlers live by concern: `sequencer.rs` (sends and the write path),
-//! `reads.rs` (open, history, mark-read, typing), `membership.rs` (invite, leave).
+//! `reads.rs` (open, history, mark-read, typing), `membership.rs` (invite, leave),
+//! `timeline.rs` (the rules of replies, edits and deletes).
 
 use std::{
     collections::HashMap,
@@ -9,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chat_store::{RoomRecord, Seq, UserId};
+use chat_store::{AppendBatch, ReadCursor, RoomRecord, UserId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{
@@ -20,6 +21,7 @@ use super::{
     ops::{Ack, RoomMessage, RoomOp, RoomOutcome},
     reads, sequencer,
     state::RoomState,
+    timeline,
 };
 use crate::{core::Core, error::ChatError};
 
@@ -60,7 +62,10 @@ impl Actor for RoomActor {
         load(state).await?;
         if state.recovering {
             for m in &state.recent {
-                events::publish_message(state, m);
+                let target = (!m.is_message())
+                    .then(|| state.recent_entry(m.target_seq))
+                    .flatten();
+                events::publish_message(state, m, target);
             }
         }
         let period = Duration::from_secs(state.core.config.room_idle_secs.clamp(1, 60));
@@ -140,7 +145,7 @@ async fn dispatch(
             limit,
         } => return reads::on_history(state, user, before, limit, reply),
         RoomOp::MarkRead { user, seq } => {
-            return reads::on_mark_read(myself, state, user, seq, reply);
+            return reads::on_mark_read(myself, state, user, seq, reply).await;
         }
         RoomOp::Open { user, since } => reads::on_open(state, user, since)
             .await
@@ -169,7 +174,7 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
     state.epoch = store.claim_room(room).await?;
     state.members = store.members(room).await?.into_iter().collect();
     membership::load_block(state).await?;
-    let stored: HashMap<UserId, Seq> = store.read_cursors(room).await?.into_iter().collect();
+    let stored: HashMap<UserId, ReadCursor> = store.read_cursors(room).await?.into_iter().collect();
     state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);
     let head = store.room_head(room).await?;
     let recent = store
@@ -177,12 +182,48 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
         .await?;
     state.last_seq = head.last_seq;
     state.durable_seq = head.last_seq;
+    state.ordinal = head.ordinal();
+    state.durable_ordinal = head.ordinal();
+    state.durable_preview = head.newest_message().cloned();
+    state.timeline = head.preview.is_some() || !head.deleted.is_empty();
+    state.durable_deleted = head.deleted;
     state.last_ts = head.last_message.as_ref().map_or(0, |m| m.sent_at_ms);
     for m in recent.into_iter().rev() {
         state
             .idem
             .insert(m.sender_id, &m.client_msg_id, IdemState::Done(Ack::of(&m)));
         state.recent.push_back(m);
+    }
+    repair_changes(state).await
+}
+
+/// Writes the rewrites a previous owner committed but did not get to store (see
+/// `timeline::unapplied_changes`).
+async fn repair_changes(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
+    if !state.timeline {
+        return Ok(());
+    }
+    let rewrites = timeline::unapplied_changes(state).await?;
+    if rewrites.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        room = state.record.id,
+        count = rewrites.len(),
+        "re-applying changes a previous owner left unwritten"
+    );
+    let batch = AppendBatch {
+        rewrites: rewrites.clone(),
+        ..AppendBatch::default()
+    };
+    let store = state.core.store.clone();
+    store
+        .append(state.record.id, state.epoch, state.durable_seq, batch)
+        .await?;
+    for r in rewrites {
+        if let Ok(i) = state.recent.binary_search_by_key(&r.seq, |m| m.seq) {
+            state.recent[i] = r;
+        }
     }
     Ok(())
 }

@@ -4,12 +4,12 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use chat_store::{Seq, UserId};
+use chat_store::{ReadCursor, Seq, UserId};
 
 /// Members' read cursors.
 #[derive(Debug, Clone, Default)]
 pub struct ReadCursors {
-    by_user: HashMap<UserId, Seq>,
+    by_user: HashMap<UserId, ReadCursor>,
     /// Every member's cursor, ascending. Shared copy-on-write with history readers.
     sorted: Arc<Vec<Seq>>,
 }
@@ -21,12 +21,15 @@ pub fn unread_in(sorted: &[Seq], seq: Seq) -> u32 {
 
 impl ReadCursors {
     /// Cursors for `members`, from `stored` (missing ones start at 0).
-    pub fn new(members: impl IntoIterator<Item = UserId>, stored: &HashMap<UserId, Seq>) -> Self {
-        let by_user: HashMap<UserId, Seq> = members
+    pub fn new(
+        members: impl IntoIterator<Item = UserId>,
+        stored: &HashMap<UserId, ReadCursor>,
+    ) -> Self {
+        let by_user: HashMap<UserId, ReadCursor> = members
             .into_iter()
-            .map(|u| (u, stored.get(&u).copied().unwrap_or(0)))
+            .map(|u| (u, stored.get(&u).copied().unwrap_or_default()))
             .collect();
-        let mut sorted: Vec<Seq> = by_user.values().copied().collect();
+        let mut sorted: Vec<Seq> = by_user.values().map(|c| c.seq).collect();
         sorted.sort_unstable();
         Self {
             by_user,
@@ -34,19 +37,30 @@ impl ReadCursors {
         }
     }
 
-    /// A member's cursor.
+    /// A member's cursor seq.
     pub fn get(&self, user: UserId) -> Option<Seq> {
+        self.by_user.get(&user).map(|c| c.seq)
+    }
+
+    /// A member's cursor with its ordinal.
+    pub fn cursor(&self, user: UserId) -> Option<ReadCursor> {
         self.by_user.get(&user).copied()
     }
 
-    /// Moves a member's cursor forward to `seq`; returns where it was, or None when it did not
-    /// move (not a member, or not forward).
-    pub fn advance(&mut self, user: UserId, seq: Seq) -> Option<Seq> {
+    /// The lowest cursor of any member (entries at or below it are read by everyone).
+    pub fn min(&self) -> Option<Seq> {
+        self.sorted.first().copied()
+    }
+
+    /// Moves a member's cursor forward to `to`; returns the seq it was at, or None when it did
+    /// not move (not a member, or not forward).
+    pub fn advance(&mut self, user: UserId, to: ReadCursor) -> Option<Seq> {
         let cursor = self.by_user.get_mut(&user)?;
-        if seq <= *cursor {
+        if to.seq <= cursor.seq {
             return None;
         }
-        let from = std::mem::replace(cursor, seq);
+        let seq = to.seq;
+        let from = std::mem::replace(cursor, to).seq;
         let sorted = Arc::make_mut(&mut self.sorted);
         if let Ok(i) = sorted.binary_search(&from) {
             sorted.remove(i);
@@ -56,12 +70,13 @@ impl ReadCursors {
         Some(from)
     }
 
-    /// Adds a member at `seq` (no-op for an existing member).
-    pub fn insert(&mut self, user: UserId, seq: Seq) {
+    /// Adds a member at `at` (no-op for an existing member).
+    pub fn insert(&mut self, user: UserId, at: ReadCursor) {
         if self.by_user.contains_key(&user) {
             return;
         }
-        self.by_user.insert(user, seq);
+        self.by_user.insert(user, at);
+        let seq = at.seq;
         let sorted = Arc::make_mut(&mut self.sorted);
         let at = sorted.partition_point(|&c| c < seq);
         sorted.insert(at, seq);
@@ -69,7 +84,7 @@ impl ReadCursors {
 
     /// Removes a member; returns their cursor.
     pub fn remove(&mut self, user: UserId) -> Option<Seq> {
-        let seq = self.by_user.remove(&user)?;
+        let seq = self.by_user.remove(&user)?.seq;
         let sorted = Arc::make_mut(&mut self.sorted);
         if let Ok(i) = sorted.binary_search(&seq) {
             sorted.remove(i);
@@ -94,12 +109,16 @@ mod tests {
 
     /// The obvious O(members) count, to check the sorted one against.
     fn naive(c: &ReadCursors, seq: Seq) -> u32 {
-        c.by_user.values().filter(|&&v| v < seq).count() as u32
+        c.by_user.values().filter(|v| v.seq < seq).count() as u32
+    }
+
+    fn at(seq: Seq) -> ReadCursor {
+        ReadCursor::legacy(seq)
     }
 
     #[test]
     fn counts_match_a_naive_scan_through_moves_joins_and_leaves() {
-        let stored: HashMap<UserId, Seq> = [(1, 3), (2, 0), (3, 7)].into();
+        let stored: HashMap<UserId, ReadCursor> = [(1, at(3)), (2, at(0)), (3, at(7))].into();
         let mut c = ReadCursors::new([1, 2, 3, 4], &stored);
         let check = |c: &ReadCursors| {
             for seq in 0..12 {
@@ -107,12 +126,12 @@ mod tests {
             }
         };
         check(&c);
-        assert_eq!(c.advance(2, 5), Some(0));
-        assert_eq!(c.advance(2, 4), None, "cursors never move back");
-        assert_eq!(c.advance(9, 4), None, "not a member");
+        assert_eq!(c.advance(2, at(5)), Some(0));
+        assert_eq!(c.advance(2, at(4)), None, "cursors never move back");
+        assert_eq!(c.advance(9, at(4)), None, "not a member");
         check(&c);
-        c.insert(5, 10);
-        c.insert(5, 1);
+        c.insert(5, at(10));
+        c.insert(5, at(1));
         assert_eq!(c.get(5), Some(10));
         check(&c);
         assert_eq!(c.remove(3), Some(7));
@@ -129,7 +148,7 @@ mod tests {
     fn snapshots_do_not_see_later_moves() {
         let mut c = ReadCursors::new([1, 2], &HashMap::new());
         let snap = c.snapshot();
-        c.advance(1, 5);
+        c.advance(1, at(5));
         assert_eq!(unread_in(&snap, 3), 2);
         assert_eq!(c.unread(3), 1);
     }

@@ -33,11 +33,20 @@ fn publish_room(state: &RoomState, event: Event) {
         .publish(Topic::Room(state.record.id), Arc::new(event));
 }
 
-/// A durable message, with its unread count, to connections with the room open.
-pub(super) fn publish_message(state: &RoomState, m: &MessageRecord) {
+/// A durable entry, with its unread count, to connections with the room open; a change
+/// carries its target as it is now.
+pub(super) fn publish_message(
+    state: &RoomState,
+    m: &MessageRecord,
+    target: Option<&MessageRecord>,
+) {
+    let proto = match target {
+        Some(t) => convert::change(m, t, state.cursors.unread(t.seq)),
+        None => state.message_proto(m),
+    };
     let event = Event {
         seq: Some(m.seq),
-        ..Event::new(frame(Payload::Message(state.message_proto(m))))
+        ..Event::new(frame(Payload::Message(proto)))
     };
     publish_room(state, event);
 }
@@ -67,7 +76,7 @@ pub(super) fn publish_room_updates(state: &RoomState, newest: &MessageRecord) {
 pub(super) fn publish_room_update(state: &RoomState, member: UserId, newest: &MessageRecord) {
     let update = RoomUpdate {
         room_id: state.record.id,
-        last_seq: newest.seq,
+        last_seq: state.durable_seq,
         sender_id: newest.sender_id,
         preview: convert::preview(newest),
         sent_at_ms: newest.sent_at_ms,
@@ -103,7 +112,7 @@ pub(super) fn publish_members(
 
 /// The room as a chat-list entry for `user`.
 pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
-    let last = state.recent.back();
+    let last = state.durable_preview.as_ref();
     RoomSummary {
         room: Some(snapshot_to_proto(&state.snapshot())),
         last_message: last.map(|m| state.message_proto(m)),

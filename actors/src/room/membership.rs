@@ -84,7 +84,7 @@ pub(super) async fn on_invite(
         }
     }
     // Newcomers have nothing unread from before they joined.
-    let read_through = state.durable_seq;
+    let read_through = state.durable_cursor();
     state
         .core
         .store

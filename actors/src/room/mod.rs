@@ -7,7 +7,7 @@
 //!
 //! Files, by concern: `ops.rs` (what a room is asked and answers), `actor.rs` (lifecycle and
 //! dispatch), `state.rs`, the handlers `sequencer.rs`, `reads.rs`, `membership.rs`,
-//! `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
+//! `timeline.rs` (replies, edits, deletes), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
 //! actors), `remote.rs` (the wire mapping to peers), `directory.rs` (routing by placement).
 //! This file only declares and re-exports.
 
@@ -26,6 +26,9 @@ mod state;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+mod timeline;
+#[cfg(test)]
+mod timeline_tests;
 
 pub use directory::RoomDirectory;
 pub(crate) use membership::require_room_capacity;

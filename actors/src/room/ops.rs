@@ -4,7 +4,9 @@
 //! client's reply. Adding a room command starts here (ARCHITECTURE.md lists the rest).
 
 use chat_proto::v1::{self, server_frame::Payload};
-use chat_store::{AttachmentRecord, MessageRecord, RoomId, RoomRecord, Seq, StoreResult, UserId};
+use chat_store::{
+    AttachmentRecord, EntryKind, MessageRecord, RoomId, RoomRecord, Seq, StoreResult, UserId,
+};
 use ractor::RpcReplyPort;
 
 use crate::{convert, error::ChatError};
@@ -30,7 +32,8 @@ pub enum RoomMessage {
 /// What a room is asked to do.
 #[derive(Debug, Clone)]
 pub enum RoomOp {
-    /// Sequence and persist a message; answers [`RoomOutcome::Ack`] once it is durable.
+    /// Sequence and persist a message, or a change to one (an edit, a delete for everyone);
+    /// answers [`RoomOutcome::Ack`] once it is durable.
     Send(SendRequest),
     /// A member opens the room, recovering messages after `since` (0: none); answers
     /// [`RoomOutcome::Opened`].
@@ -119,17 +122,24 @@ impl RoomOutcome {
     }
 }
 
-/// A message to send, already validated for shape by the caller.
-#[derive(Debug, Clone)]
+/// A new timeline entry, already validated for shape by the caller: a message (maybe a
+/// reply), or a change to an earlier message, which the room checks against its rules.
+#[derive(Debug, Clone, Default)]
 pub struct SendRequest {
     /// Author.
     pub sender: UserId,
     /// The sender's idempotency key.
     pub client_msg_id: String,
-    /// Text.
+    /// Text (an edit's new text).
     pub body: String,
     /// Files, already shared in the room.
     pub attachments: Vec<AttachmentRecord>,
+    /// A message: the seq of the message it replies to (0: none).
+    pub reply_to: Seq,
+    /// A message, or a change to `target`.
+    pub kind: EntryKind,
+    /// The message a change applies to.
+    pub target: Seq,
 }
 
 /// The acknowledgement of a durable message (identical for retries).

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use chat_store::{Seq, UserId};
+use chat_store::{MessageRecord, Seq, UserId};
 use ractor::ActorRef;
 
 use super::{
@@ -11,6 +11,7 @@ use super::{
     ops::{HistoryPage, Opened, Reply, RoomMessage, RoomOutcome},
     sequencer,
     state::RoomState,
+    timeline,
 };
 use crate::{
     convert,
@@ -88,11 +89,13 @@ async fn read_page(state: &RoomState, end: Seq, limit: usize) -> Result<HistoryP
     if let Some(page) = cached_page(state, end, limit) {
         return Ok(page);
     }
-    let records = state
+    let mut records = state
         .core
         .store
         .history(state.record.id, end, limit)
         .await?;
+    let known = |seq| state.recent_entry(seq).cloned();
+    timeline::refresh_replies_from(&state.core.store, state.record.id, &mut records, known).await?;
     let has_more = records.last().is_some_and(|m| m.seq > 1);
     let messages = records.iter().map(|m| state.message_proto(m)).collect();
     Ok(HistoryPage { messages, has_more })
@@ -103,13 +106,19 @@ fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage>
     if state.recent.front().is_none_or(|m| m.seq > lo) {
         return None;
     }
-    let messages = state
+    let mut records: Vec<MessageRecord> = state
         .recent
         .iter()
         .rev()
         .filter(|m| m.seq < end && m.seq >= lo)
-        .map(|m| state.message_proto(m))
+        .cloned()
         .collect();
+    // A quote of a message older than the cache is refreshed from the store, off this path.
+    let missing = timeline::refresh_replies(&mut records, |seq| state.recent_entry(seq).cloned());
+    if !missing.is_empty() {
+        return None;
+    }
+    let messages = records.iter().map(|m| state.message_proto(m)).collect();
     Some(HistoryPage {
         messages,
         has_more: lo > 1,
@@ -146,10 +155,10 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
         // A caller that stops waiting (a deadline, a cancelled call) abandons the read:
         // dropping it stops the store between rows.
         let read = tokio::select! {
-            r = store.history(room, end, limit) => r,
+            r = read_refreshed(&store, room, end, limit) => r,
             () = caller_gone(&reply) => return,
         };
-        let r = read.map_err(ChatError::from).map(|records| {
+        let r = read.map(|records| {
             let has_more = records.last().is_some_and(|m| m.seq > 1);
             let messages = records
                 .iter()
@@ -161,6 +170,18 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
     });
 }
 
+/// A page from the store with its quotes refreshed.
+async fn read_refreshed(
+    store: &chat_store::SharedStore,
+    room: chat_store::RoomId,
+    end: Seq,
+    limit: usize,
+) -> Result<Vec<MessageRecord>, ChatError> {
+    let mut records = store.history(room, end, limit).await?;
+    timeline::refresh_replies_from(store, room, &mut records, |_| None).await?;
+    Ok(records)
+}
+
 /// Resolves once nobody waits for `reply` any more.
 async fn caller_gone(reply: &Reply) {
     const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
@@ -169,7 +190,7 @@ async fn caller_gone(reply: &Reply) {
     }
 }
 
-pub(super) fn on_mark_read(
+pub(super) async fn on_mark_read(
     myself: &ActorRef<RoomMessage>,
     state: &mut RoomState,
     user: UserId,
@@ -191,14 +212,25 @@ pub(super) fn on_mark_read(
         let _ = reply.send(Err(e));
         return;
     }
-    let Some(from) = state.cursors.advance(user, seq) else {
+    if state.cursors.get(user).is_some_and(|c| c >= seq) {
         // Not forward: ignored, as documented.
         let _ = reply.send(Ok(RoomOutcome::Done));
         return;
+    }
+    let to = match timeline::cursor_at(state, seq).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
     };
-    state.dirty_cursors.insert(user, seq);
+    let Some(from) = state.cursors.advance(user, to) else {
+        let _ = reply.send(Ok(RoomOutcome::Done));
+        return;
+    };
+    state.dirty_cursors.insert(user, to);
     events::publish_read(state, user, from, seq);
-    if let Some(newest) = state.recent.back().cloned() {
+    if let Some(newest) = state.durable_preview.clone() {
         events::publish_room_update(state, user, &newest);
     }
     state.read_waiters.push(reply);

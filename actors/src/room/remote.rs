@@ -5,7 +5,7 @@
 
 use chat_cluster::PendingReply;
 use chat_proto::cluster as pb;
-use chat_store::{AttachmentRecord, RoomId, RoomKind, RoomRecord};
+use chat_store::{AttachmentRecord, EntryKind, RoomId, RoomKind, RoomRecord};
 use futures::future::BoxFuture;
 
 use super::{
@@ -58,6 +58,23 @@ fn garbled(what: &str) -> ChatError {
     ChatError::Internal(format!("cluster: malformed {what}"))
 }
 
+fn entry_kind_code(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::Message => 0,
+        EntryKind::Edit => 1,
+        EntryKind::Delete => 2,
+    }
+}
+
+fn entry_kind_of(code: u32) -> Option<EntryKind> {
+    Some(match code {
+        0 => EntryKind::Message,
+        1 => EntryKind::Edit,
+        2 => EntryKind::Delete,
+        _ => return None,
+    })
+}
+
 /// Encodes a request for a room's owner.
 fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
     use pb::room_request::Op;
@@ -67,6 +84,9 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             client_msg_id: s.client_msg_id.clone(),
             body: s.body.clone(),
             attachments: s.attachments.iter().map(attachment_to_pb).collect(),
+            reply_to: s.reply_to,
+            kind: u32::from(entry_kind_code(s.kind)),
+            target: s.target,
         }),
         RoomOp::Open { user, since } => Op::Open(pb::Open {
             user: *user,
@@ -111,6 +131,9 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             client_msg_id: s.client_msg_id,
             body: s.body,
             attachments: s.attachments.into_iter().map(attachment_from_pb).collect(),
+            reply_to: s.reply_to,
+            kind: entry_kind_of(s.kind).ok_or_else(|| garbled("entry kind"))?,
+            target: s.target,
         }),
         Op::Open(o) => RoomOp::Open {
             user: o.user,
@@ -278,6 +301,7 @@ mod tests {
                 width: 2,
                 height: 1,
             }],
+            ..Default::default()
         });
         let req = request(42, &op, 1);
         assert_eq!(req.hops, 1);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chat_store::{AppendBatch, MessageRecord, StoreResult, UserId};
+use chat_store::{AppendBatch, EntryKind, MessageRecord, ReadCursor, StoreResult, UserId};
 use ractor::ActorRef;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
     idempotency::IdemState,
     ops::{Ack, Reply, RoomMessage, RoomOutcome, SendRequest},
     state::{Pending, RoomState},
+    timeline,
 };
 use crate::{
     error::{ChatError, Reason},
@@ -33,14 +34,74 @@ pub(super) async fn on_send(
         let _ = reply.send(Err(e));
         return;
     }
+    let Some(reply) = answer_retry(state, &req, reply).await else {
+        return;
+    };
+    // Checked after the idempotency lookups: a retry of a send accepted before the block
+    // still learns its ack.
+    if let Err(e) = state.require_unblocked() {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    let sent_at_ms = now_ms().max(state.last_ts);
+    let checked = match timeline::check(state, &req, sent_at_ms).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    let seq = state.last_seq + 1;
+    let is_message = req.kind == EntryKind::Message;
+    let record = MessageRecord {
+        room_id: state.record.id,
+        seq,
+        id: state.core.ids.next_id(),
+        sender_id: req.sender,
+        client_msg_id: req.client_msg_id,
+        body: req.body,
+        sent_at_ms,
+        attachments: req.attachments,
+        kind: req.kind,
+        target_seq: if is_message { 0 } else { req.target },
+        ordinal: state.ordinal + u64::from(is_message),
+        reply: checked.reply,
+        state: Default::default(),
+    };
+    let rewrite = checked.target.map(|mut target| {
+        target.apply(&record, state.core.config.max_edit_versions);
+        state.overlay.insert(target.seq, target.clone());
+        state.timeline = true;
+        target
+    });
+    state.last_seq = seq;
+    state.ordinal = record.ordinal;
+    state.last_ts = sent_at_ms;
+    state.idem.insert(
+        record.sender_id,
+        &record.client_msg_id,
+        IdemState::Pending(seq),
+    );
+    state.pending.push(Pending {
+        record,
+        rewrite,
+        replies: vec![reply],
+        at: std::time::Instant::now(),
+    });
+    submit_next(myself, state);
+}
+
+/// Answers a retry (the same sender and client message id) with the first entry's ack,
+/// from memory or the store; hands `reply` back when this is no retry.
+async fn answer_retry(state: &mut RoomState, req: &SendRequest, reply: Reply) -> Option<Reply> {
     match state.idem.get(req.sender, &req.client_msg_id) {
         Some(IdemState::Done(ack)) => {
             let _ = reply.send(Ok(RoomOutcome::Ack(ack)));
-            return;
+            return None;
         }
         Some(IdemState::Pending(seq)) => {
             attach_to_pending(state, seq, reply);
-            return;
+            return None;
         }
         None => {}
     }
@@ -57,45 +118,14 @@ pub(super) async fn on_send(
                 .idem
                 .insert(req.sender, &req.client_msg_id, IdemState::Done(ack.clone()));
             let _ = reply.send(Ok(RoomOutcome::Ack(ack)));
-            return;
+            None
         }
-        Ok(None) => {}
+        Ok(None) => Some(reply),
         Err(e) => {
             let _ = reply.send(Err(e.into()));
-            return;
+            None
         }
     }
-    // Checked after the idempotency lookups: a retry of a send accepted before the block
-    // still learns its ack.
-    if let Err(e) = state.require_unblocked() {
-        let _ = reply.send(Err(e));
-        return;
-    }
-    let seq = state.last_seq + 1;
-    let sent_at_ms = now_ms().max(state.last_ts);
-    let record = MessageRecord {
-        room_id: room,
-        seq,
-        id: state.core.ids.next_id(),
-        sender_id: req.sender,
-        client_msg_id: req.client_msg_id,
-        body: req.body,
-        sent_at_ms,
-        attachments: req.attachments,
-    };
-    state.last_seq = seq;
-    state.last_ts = sent_at_ms;
-    state.idem.insert(
-        record.sender_id,
-        &record.client_msg_id,
-        IdemState::Pending(seq),
-    );
-    state.pending.push(Pending {
-        record,
-        replies: vec![reply],
-        at: std::time::Instant::now(),
-    });
-    submit_next(myself, state);
 }
 
 fn attach_to_pending(state: &mut RoomState, seq: u64, reply: Reply) {
@@ -119,18 +149,37 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
     if state.in_flight.active || (state.pending.is_empty() && state.dirty_cursors.is_empty()) {
         return;
     }
-    let n = state.pending.len().min(state.core.config.max_append_batch);
+    let mut n = state.pending.len().min(state.core.config.max_append_batch);
+    // A batch with changes stays within the recent cache, so the start-up repair (which
+    // reads that many entries) sees every change a lost rewrite may have left unapplied.
+    if state.pending.iter().take(n).any(|p| p.rewrite.is_some()) {
+        n = n.min(state.core.config.recent_cache.max(1));
+    }
     let messages: Vec<Pending> = state.pending.drain(..n).collect();
-    // Sending a message reads everything up to it.
-    let mut cursors: BTreeMap<UserId, u64> = std::mem::take(&mut state.dirty_cursors);
+    // Sending reads everything up to it.
+    let mut cursors: BTreeMap<UserId, ReadCursor> = std::mem::take(&mut state.dirty_cursors);
     for p in &messages {
         let c = cursors.entry(p.record.sender_id).or_default();
-        *c = (*c).max(p.record.seq);
+        if p.record.seq > c.seq {
+            *c = ReadCursor::at(&p.record);
+        }
+    }
+    let next = timeline::next_head(
+        state,
+        messages.iter().map(|p| (&p.record, p.rewrite.as_ref())),
+    );
+    // One rewrite per entry: the last change of a batch includes the earlier ones.
+    let mut rewrites: BTreeMap<u64, MessageRecord> = BTreeMap::new();
+    for r in messages.iter().filter_map(|p| p.rewrite.clone()) {
+        rewrites.insert(r.seq, r);
     }
     let batch = AppendBatch {
         messages: messages.iter().map(|p| p.record.clone()).collect(),
+        rewrites: rewrites.into_values().collect(),
         cursors: cursors.into_iter().collect(),
+        head: state.timeline.then(|| next.clone()),
     };
+    state.in_flight.next = next;
     state.in_flight.active = true;
     state.in_flight.messages = messages;
     state.in_flight.read_waiters = std::mem::take(&mut state.read_waiters);
@@ -176,7 +225,13 @@ pub(super) fn on_batch_done(
     for w in batch.read_waiters {
         let _ = w.send(Ok(RoomOutcome::Done));
     }
-    let newest = batch.messages.last().map(|p| p.record.clone());
+    // The chat lists change when a message arrives or the newest one is edited or deleted.
+    let lists_change = batch.messages.iter().any(|p| {
+        p.record.is_message()
+            || p.rewrite.as_ref().map(|r| r.seq) == state.durable_preview.as_ref().map(|m| m.seq)
+    });
+    state.durable_preview = batch.next.preview;
+    state.durable_deleted = batch.next.deleted;
     let metrics = state.core.metrics.clone();
     metrics
         .messages_sequenced
@@ -185,20 +240,24 @@ pub(super) fn on_batch_done(
         metrics.send_seconds.observe(p.at.elapsed().as_secs_f64());
         let ack = Ack::of(&p.record);
         state.durable_seq = p.record.seq;
+        state.durable_ordinal = p.record.ordinal;
         let sender = p.record.sender_id;
         // Sending reads everything before: say so only when there was something unread
         // (the message itself goes out already counting its sender as a reader).
-        if let Some(from) = state.cursors.advance(sender, p.record.seq)
+        if let Some(from) = state.cursors.advance(sender, ReadCursor::at(&p.record))
             && from + 1 < p.record.seq
         {
             events::publish_read(state, sender, from, p.record.seq - 1);
+        }
+        if let Some(r) = &p.rewrite {
+            apply_durable_rewrite(state, r);
         }
         state.idem.insert(
             sender,
             &p.record.client_msg_id,
             IdemState::Done(ack.clone()),
         );
-        events::publish_message(state, &p.record);
+        events::publish_message(state, &p.record, p.rewrite.as_ref());
         for r in p.replies {
             let _ = r.send(Ok(RoomOutcome::Ack(ack.clone())));
         }
@@ -207,11 +266,26 @@ pub(super) fn on_batch_done(
             state.recent.pop_front();
         }
     }
-    if let Some(m) = newest {
+    if lists_change && let Some(m) = state.durable_preview.clone() {
         events::publish_room_updates(state, &m);
     }
     submit_next(myself, state);
     finish_drain_if_idle(myself, state);
+}
+
+/// A durable rewrite replaces its entry in the recent cache and, if no later change waits,
+/// in the overlay.
+fn apply_durable_rewrite(state: &mut RoomState, r: &MessageRecord) {
+    if let Ok(i) = state.recent.binary_search_by_key(&r.seq, |m| m.seq) {
+        state.recent[i] = r.clone();
+    }
+    if state
+        .overlay
+        .get(&r.seq)
+        .is_some_and(|o| o.state.changed_seq <= r.state.changed_seq)
+    {
+        state.overlay.remove(&r.seq);
+    }
 }
 
 /// Fails everything waiting on the store with `error`.

@@ -7,7 +7,7 @@ use std::{
 };
 
 use chat_proto::v1;
-use chat_store::{MessageRecord, RoomRecord, Seq, UserId};
+use chat_store::{HeadChange, MessageRecord, ReadCursor, RoomRecord, Seq, UserId};
 use ractor::RpcReplyPort;
 use tokio::task::JoinHandle;
 
@@ -22,9 +22,11 @@ use crate::{
     error::{ChatError, Reason},
 };
 
-/// A sequenced message waiting for durability.
+/// A sequenced entry waiting for durability.
 pub(super) struct Pending {
     pub(super) record: MessageRecord,
+    /// The earlier entry a change rewrites, as it leaves it.
+    pub(super) rewrite: Option<MessageRecord>,
     pub(super) replies: Vec<Reply>,
     /// When the send reached the room.
     pub(super) at: Instant,
@@ -37,6 +39,8 @@ pub(super) struct InFlight {
     pub(super) messages: Vec<Pending>,
     /// Mark-read callers waiting for this batch.
     pub(super) read_waiters: Vec<Reply>,
+    /// The newest real message and the deleted list once this batch is durable.
+    pub(super) next: HeadChange,
 }
 
 /// The room actor's state.
@@ -46,7 +50,7 @@ pub struct RoomState {
     pub(super) members: BTreeSet<UserId>,
     pub(super) cursors: ReadCursors,
     /// Cursor moves not yet handed to the store.
-    pub(super) dirty_cursors: BTreeMap<UserId, Seq>,
+    pub(super) dirty_cursors: BTreeMap<UserId, ReadCursor>,
     /// Mark-read callers waiting for the next batch.
     pub(super) read_waiters: Vec<Reply>,
     /// Public profiles of members, loaded on first open.
@@ -58,6 +62,19 @@ pub struct RoomState {
     pub(super) last_seq: Seq,
     /// Highest seq durable in the store.
     pub(super) durable_seq: Seq,
+    /// Real messages assigned (the ordinal of the newest entry, durable or not).
+    pub(super) ordinal: u64,
+    /// Real messages durable.
+    pub(super) durable_ordinal: u64,
+    /// The newest real message as the store has it (chat lists).
+    pub(super) durable_preview: Option<MessageRecord>,
+    /// Deleted real messages some member may count unread, as the store has them (see
+    /// `RoomHead::deleted`).
+    pub(super) durable_deleted: Vec<Seq>,
+    /// The room's log has changes: every append writes the head's preview and deleted list.
+    pub(super) timeline: bool,
+    /// Entries rewritten by changes not yet durable, newest version per seq.
+    pub(super) overlay: HashMap<Seq, MessageRecord>,
     pub(super) last_ts: i64,
     pub(super) pending: Vec<Pending>,
     pub(super) in_flight: InFlight,
@@ -86,6 +103,12 @@ impl RoomState {
             epoch: 0,
             last_seq: 0,
             durable_seq: 0,
+            ordinal: 0,
+            durable_ordinal: 0,
+            durable_preview: None,
+            durable_deleted: Vec::new(),
+            timeline: false,
+            overlay: HashMap::new(),
             last_ts: 0,
             pending: Vec::new(),
             in_flight: InFlight::default(),
@@ -136,10 +159,25 @@ impl RoomState {
             && self.read_waiters.is_empty()
     }
 
-    /// A member's unread messages in this room.
+    /// A member's unread messages in this room (real ones only, deleted ones not).
     pub(super) fn unread_for(&self, user: UserId) -> u32 {
-        let cursor = self.cursors.get(user).unwrap_or(0);
-        u32::try_from(self.durable_seq.saturating_sub(cursor)).unwrap_or(u32::MAX)
+        let cursor = self.cursors.cursor(user).unwrap_or_default();
+        let n = chat_store::unread_count(self.durable_ordinal, &self.durable_deleted, cursor);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// A cursor at the durable end of the log (where newcomers start).
+    pub(super) fn durable_cursor(&self) -> ReadCursor {
+        ReadCursor {
+            seq: self.durable_seq,
+            ordinal: self.durable_ordinal,
+        }
+    }
+
+    /// A durable entry as it is now, from memory when it is recent.
+    pub(super) fn recent_entry(&self, seq: Seq) -> Option<&MessageRecord> {
+        let i = self.recent.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.recent.get(i)
     }
 
     /// The protocol form of a message with its current unread count.

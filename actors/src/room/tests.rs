@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A group room of `members` (the first one created it), straight in the store.
-async fn group(sys: &ChatSystem, members: &[UserId]) -> u64 {
+pub(super) async fn group(sys: &ChatSystem, members: &[UserId]) -> u64 {
     let record = RoomRecord {
         id: sys.services.core.ids.next_id(),
         kind: RoomKind::Group,
@@ -31,16 +31,17 @@ async fn group(sys: &ChatSystem, members: &[UserId]) -> u64 {
     id
 }
 
-fn send(sender: UserId, id: &str) -> RoomOp {
+pub(super) fn send(sender: UserId, id: &str) -> RoomOp {
     RoomOp::Send(SendRequest {
         sender,
         client_msg_id: id.into(),
         body: format!("body of {id}"),
         attachments: Vec::new(),
+        ..Default::default()
     })
 }
 
-async fn ack(sys: &ChatSystem, room: u64, op: RoomOp) -> Ack {
+pub(super) async fn ack(sys: &ChatSystem, room: u64, op: RoomOp) -> Ack {
     match sys.services.rooms.request(room, op).await {
         Ok(RoomOutcome::Ack(a)) => a,
         other => panic!("{other:?}"),
@@ -86,7 +87,7 @@ async fn ack_retrying(sys: &ChatSystem, room: u64, op: RoomOp) -> Ack {
     }
 }
 
-fn reason<T: std::fmt::Debug>(r: Result<T, ChatError>) -> Reason {
+pub(super) fn reason<T: std::fmt::Debug>(r: Result<T, ChatError>) -> Reason {
     match r {
         Err(e) => e.reason(),
         Ok(v) => panic!("expected an error, got {v:?}"),

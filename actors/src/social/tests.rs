@@ -203,6 +203,7 @@ fn say(room_id: u64, body: &str) -> chat_proto::v1::client_frame::Command {
         client_msg_id: body.into(),
         body: body.into(),
         file_ids: Vec::new(),
+        ..Default::default()
     })
 }
 

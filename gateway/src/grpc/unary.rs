@@ -82,6 +82,8 @@ service!(RoomService {
 
 service!(MessageService {
     send_message(SendMessage: SendMessageRequest) -> SendAck = SendAck;
+    edit_message(EditMessage: EditMessageRequest) -> SendAck = SendAck;
+    delete_message(DeleteMessage: DeleteMessageRequest) -> SendAck = SendAck;
     get_history(GetHistory: GetHistoryRequest) -> History = History;
     mark_read(MarkRead: MarkReadRequest) -> Ok = Ok;
     typing(Typing: TypingRequest) -> Ok = Ok;

@@ -225,6 +225,7 @@ async fn send(
                 client_msg_id: format!("{t};{n}"),
                 body,
                 file_ids: Vec::new(),
+                ..Default::default()
             };
             tx.send(Command::SendMessage(send)).await?;
             n += 1;

@@ -59,6 +59,7 @@ async fn fill_room(
                 client_msg_id: format!("h{}", n + k),
                 body,
                 file_ids: Vec::new(),
+                ..Default::default()
             });
             last = tx.send(cmd).await?;
         }

@@ -188,6 +188,7 @@ async fn sender(
                 client_msg_id: id.clone(),
                 body: id.clone(),
                 file_ids: Vec::new(),
+                ..Default::default()
             });
             match conn.call(command).await {
                 Some(Payload::SendAck(a)) => {

@@ -126,6 +126,7 @@ async fn every_room_command_and_file_for_every_kind_of_caller() {
                 client_msg_id: "with-file".into(),
                 body: "a file".into(),
                 file_ids: vec![file],
+                ..Default::default()
             }))
             .await,
     );

@@ -234,6 +234,7 @@ async fn a_block_silences_the_direct_room_in_every_transport() {
                 client_msg_id: "m4".into(),
                 body: "anyone?".into(),
                 file_ids: Vec::new(),
+                ..Default::default()
             },
         ))
         .await;

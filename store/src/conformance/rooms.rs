@@ -251,7 +251,10 @@ pub async fn read_cursors(store: &dyn Store) {
         .unwrap();
     assert!(store.read_cursors(30).await.unwrap().is_empty());
     let e = store.claim_room(30).await.unwrap();
-    assert_eq!(store.read_cursor(30, 1).await.unwrap(), ReadCursor::default());
+    assert_eq!(
+        store.read_cursor(30, 1).await.unwrap(),
+        ReadCursor::default()
+    );
     let at = |seq, ordinal| ReadCursor { seq, ordinal };
     let cursors = |c: Vec<(u64, (u64, u64))>| AppendBatch {
         cursors: c.into_iter().map(|(u, (s, o))| (u, at(s, o))).collect(),
@@ -315,7 +318,12 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
     let first = msg(40, 1, 5);
     let second = msg(40, 2, 5 + bucket_width_ms);
     store
-        .append(40, e, 0, AppendBatch::messages(vec![first.clone(), second.clone()]))
+        .append(
+            40,
+            e,
+            0,
+            AppendBatch::messages(vec![first.clone(), second.clone()]),
+        )
         .await
         .unwrap();
     assert_eq!(store.message(40, 1).await.unwrap(), Some(first.clone()));
@@ -356,7 +364,17 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
     assert_eq!(head.unread(ReadCursor { seq: 1, ordinal: 1 }), 0);
     assert_eq!(head.unread(ReadCursor::default()), 1);
     assert_eq!(head.unread(store.read_cursor(40, 1).await.unwrap()), 0);
-    // A rewrite must be of an entry already in the log.
+    refuses_and_keeps(store, e, &change, &deleted).await;
+}
+
+/// A rewrite of an entry not in the log is refused; a batch without a head change keeps the
+/// preview and the deleted list.
+async fn refuses_and_keeps(
+    store: &dyn Store,
+    e: u64,
+    change: &dyn Fn(u64, EntryKind, u64, &str) -> MessageRecord,
+    deleted: &MessageRecord,
+) {
     let bad = AppendBatch {
         messages: vec![change(5, EntryKind::Edit, 1, "x")],
         rewrites: vec![msg(40, 6, 5)],
@@ -368,11 +386,19 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
     ));
     // A batch without a head change keeps the preview and deleted list.
     store
-        .append(40, e, 4, AppendBatch::messages(vec![change(5, EntryKind::Edit, 1, "y")]))
+        .append(
+            40,
+            e,
+            4,
+            AppendBatch::messages(vec![change(5, EntryKind::Edit, 1, "y")]),
+        )
         .await
         .unwrap();
     let head = store.room_head(40).await.unwrap();
-    assert_eq!((head.newest_message(), head.deleted.clone()), (Some(&deleted), vec![2]));
+    assert_eq!(
+        (head.newest_message(), head.deleted.clone()),
+        (Some(deleted), vec![2])
+    );
 }
 
 pub async fn files(store: &dyn Store) {

@@ -12,8 +12,7 @@ use crate::{
     backend::MessageLog,
     codec,
     error::{StoreError, StoreResult},
-    records::{AppendBatch, MessageRecord, RoomHead, RoomId, Seq, UserId},
-    timeline::ReadCursor,
+    records::{AppendBatch, MessageRecord, ReadCursor, RoomHead, RoomId, Seq, UserId},
 };
 
 /// One room's messages of an append, grouped by time bucket, in seq order.
@@ -447,7 +446,9 @@ impl MessageLog for CqlStore {
             return Ok(None);
         }
         let buckets: Vec<(i64, i64)> = rows(i.exec(&i.st.buckets_of, (to_cql(room),)).await?)?;
-        let Some((bucket, _)) = buckets.into_iter().find(|(_, first)| from_cql(*first) <= seq)
+        let Some((bucket, _)) = buckets
+            .into_iter()
+            .find(|(_, first)| from_cql(*first) <= seq)
         else {
             return Ok(None);
         };
@@ -455,7 +456,8 @@ impl MessageLog for CqlStore {
             i.exec(&i.st.message_get, (to_cql(room), bucket, to_cql(seq)))
                 .await?,
         )?;
-        row.map(|(bytes,)| codec::decode_message(&bytes)).transpose()
+        row.map(|(bytes,)| codec::decode_message(&bytes))
+            .transpose()
     }
 
     async fn find_client_message(

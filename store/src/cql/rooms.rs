@@ -10,8 +10,7 @@ use super::{
 use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
-    records::{RoomId, RoomKind, RoomRecord, UserId},
-    timeline::ReadCursor,
+    records::{ReadCursor, RoomId, RoomKind, RoomRecord, UserId},
 };
 
 impl Inner {

@@ -30,7 +30,7 @@ pub(crate) struct AppendRequest {
 /// What the committer thread serializes: appends, and claims of a room's epoch (claims go
 /// through the same thread so a head is never written from a stale copy).
 pub(crate) enum Request {
-    Append(AppendRequest),
+    Append(Box<AppendRequest>),
     Claim {
         room: RoomId,
         reply: oneshot::Sender<StoreResult<u64>>,
@@ -125,6 +125,30 @@ fn stage_heads(
     Ok(())
 }
 
+/// Earlier entries as changes left them (encoded in `rewrites`), and read cursors.
+fn stage_rewrites_and_cursors(
+    tables: &Tables,
+    batch: &mut fjall::OwnedWriteBatch,
+    req: &AppendRequest,
+    rewrites: Vec<Vec<u8>>,
+) {
+    for (m, value) in req.batch.rewrites.iter().zip(rewrites) {
+        let bucket = tables.bucket_of(m.sent_at_ms);
+        batch.insert(
+            &tables.messages,
+            keys::message(req.room, bucket, m.seq),
+            value,
+        );
+    }
+    for (user, cursor) in &req.batch.cursors {
+        batch.insert(
+            &tables.cursors,
+            keys::key_u64s([req.room, *user]),
+            keys::key_u64s([cursor.seq, cursor.ordinal]),
+        );
+    }
+}
+
 fn stage(
     tables: &Tables,
     batch: &mut fjall::OwnedWriteBatch,
@@ -183,21 +207,7 @@ fn stage(
             keys::key_u64s([bucket, m.seq]),
         );
     }
-    for (m, value) in req.batch.rewrites.iter().zip(rewrites) {
-        let bucket = tables.bucket_of(m.sent_at_ms);
-        batch.insert(
-            &tables.messages,
-            keys::message(req.room, bucket, m.seq),
-            value,
-        );
-    }
-    for (user, cursor) in &req.batch.cursors {
-        batch.insert(
-            &tables.cursors,
-            keys::key_u64s([req.room, *user]),
-            keys::key_u64s([cursor.seq, cursor.ordinal]),
-        );
-    }
+    stage_rewrites_and_cursors(tables, batch, req, rewrites);
     let last = messages.last().cloned();
     let mut next = RoomHead {
         epoch: head.epoch,

@@ -41,13 +41,15 @@ impl MessageLog for EmbeddedStore {
     ) -> StoreResult<()> {
         let (reply, done) = oneshot::channel();
         self.appends
-            .send(committer::Request::Append(committer::AppendRequest {
-                room,
-                epoch,
-                expected_last_seq,
-                batch,
-                reply,
-            }))
+            .send(committer::Request::Append(Box::new(
+                committer::AppendRequest {
+                    room,
+                    epoch,
+                    expected_last_seq,
+                    batch,
+                    reply,
+                },
+            )))
             .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?;
         done.await
             .map_err(|_| StoreError::Unavailable("store committer stopped".into()))?

@@ -7,8 +7,7 @@ use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
     keys,
-    records::{RoomId, RoomRecord, UserId},
-    timeline::ReadCursor,
+    records::{ReadCursor, RoomId, RoomRecord, UserId},
 };
 
 #[async_trait::async_trait]

@@ -13,8 +13,7 @@ use crate::{
     codec,
     error::{StoreError, StoreResult},
     keys,
-    records::{MessageRecord, RoomHead, RoomId, RoomRecord, Seq, UserId},
-    timeline::ReadCursor,
+    records::{MessageRecord, ReadCursor, RoomHead, RoomId, RoomRecord, Seq, UserId},
 };
 
 /// The tables, shared by the async front and the committer thread.

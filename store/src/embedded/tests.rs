@@ -129,13 +129,15 @@ async fn one_group_commit_serves_many_rooms_and_judges_each_append() {
     let mut requests = Vec::new();
     let mut request = |room, expected, messages| {
         let (reply, rx) = oneshot::channel();
-        requests.push(committer::Request::Append(committer::AppendRequest {
-            room,
-            epoch: 0,
-            expected_last_seq: expected,
-            batch: AppendBatch::messages(messages),
-            reply,
-        }));
+        requests.push(committer::Request::Append(Box::new(
+            committer::AppendRequest {
+                room,
+                epoch: 0,
+                expected_last_seq: expected,
+                batch: AppendBatch::messages(messages),
+                reply,
+            },
+        )));
         replies.push(rx);
     };
     request(1, 0, vec![message(1, 1), message(1, 2)]);

@@ -135,6 +135,7 @@ pub fn send_cmd(room: u64, client_msg_id: &str, body: &str) -> Command {
         client_msg_id: client_msg_id.into(),
         body: body.into(),
         file_ids: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -169,6 +169,7 @@ fn send_files(room: u64, id: &str, body: &str, files: &[u64]) -> Command {
         client_msg_id: id.into(),
         body: body.into(),
         file_ids: files.to_vec(),
+        ..Default::default()
     })
 }
 

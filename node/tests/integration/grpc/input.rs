@@ -41,6 +41,7 @@ async fn bad_grpc_input_gets_documented_statuses() {
                 client_msg_id: "x".into(),
                 body,
                 file_ids: Vec::new(),
+                ..Default::default()
             },
         )
     };

@@ -73,6 +73,7 @@ async fn a_grpc_client_does_the_whole_journey() {
                 client_msg_id: "g1".into(),
                 body: "hello over gRPC".into(),
                 file_ids: Vec::new(),
+                ..Default::default()
             },
         ))
         .await
@@ -123,6 +124,7 @@ async fn a_grpc_client_does_the_whole_journey() {
             client_msg_id: "g2".into(),
             body: String::new(),
             file_ids: vec![file.id],
+            ..Default::default()
         }))
         .await;
     assert!(matches!(p, Payload::SendAck(_)), "{p:?}");

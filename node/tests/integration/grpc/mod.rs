@@ -58,7 +58,7 @@ pub fn assert_status<T: std::fmt::Debug>(r: Result<T, Status>, code: Code, reaso
     assert_eq!((s.code(), reason_of(&s).as_str()), (code, reason), "{s:?}");
 }
 
-async fn grpc_signup(ch: &Channel, name: &str) -> (u64, String) {
+pub async fn grpc_signup(ch: &Channel, name: &str) -> (u64, String) {
     let t = AuthServiceClient::new(ch.clone())
         .signup(v1::SignupRequest {
             username: name.into(),

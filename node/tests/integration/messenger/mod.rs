@@ -11,6 +11,7 @@ use crate::common::*;
 mod delivery;
 mod reads;
 mod recovery;
+mod timeline;
 
 fn room_update(p: Payload) -> Option<v1::RoomUpdate> {
     match p {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSK1CwoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SABCCQoHY29tbWFuZCK1CAoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVlcnJvchgKIAEoCzIOLmNoYXQudjEuRXJyb3JIABIvCg1hdXRoZW50aWNhdGVkGAsgASgLMhYuY2hhdC52MS5BdXRoZW50aWNhdGVkSAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEh0KBHVzZXIYDSABKAsyDS5jaGF0LnYxLlVzZXJIABIdCgRyb29tGA4gASgLMg0uY2hhdC52MS5Sb29tSAASGQoCb2sYDyABKAsyCy5jaGF0LnYxLk9rSAASJgoJcm9vbV9saXN0GBAgASgLMhEuY2hhdC52MS5Sb29tTGlzdEgAEioKC3Jvb21fb3BlbmVkGBEgASgLMhMuY2hhdC52MS5Sb29tT3BlbmVkSAASJAoIc2VuZF9hY2sYEiABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIjCgdoaXN0b3J5GBMgASgLMhAuY2hhdC52MS5IaXN0b3J5SAASLAoMdW5yZWFkX3RvdGFsGBQgASgLMhQuY2hhdC52MS5VbnJlYWRUb3RhbEgAEiYKCXVzZXJfbGlzdBgVIAEoCzIRLmNoYXQudjEuVXNlckxpc3RIABIjCgdmcmllbmRzGBYgASgLMhAuY2hhdC52MS5GcmllbmRzSAASJAoIZmlsZV91cmwYFyABKAsyEC5jaGF0LnYxLkZpbGVVcmxIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSABCCQoHcGF5bG9hZCIrChNBdXRoZW50aWNhdGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSI3ChFHZXRGaWxlVXJsUmVxdWVzdBIPCgdmaWxlX2lkGAEgASgEEhEKCXRodW1ibmFpbBgCIAEoCCItCgdGaWxlVXJsEgsKA3VybBgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIg0KC1BpbmdSZXF1ZXN0IjMKDkdldFVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAQiKgoXQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3QSDwoHcGVlcl9pZBgBIAEoBCI6ChZDcmVhdGVHcm91cFJvb21SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKbWVtYmVyX2lkcxgCIAMoBCI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIhChBMaXN0Um9vbXNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNIjUKD09wZW5Sb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhEKCXNpbmNlX3NlcRgCIAEoBCIjChBDbG9zZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiXAoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRIMCgRib2R5GAMgASgJEhAKCGZpbGVfaWRzGAQgAygEIkcKEUdldEhpc3RvcnlSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEgoKYmVmb3JlX3NlcRgCIAEoBBINCgVsaW1pdBgDIAEoDSIvCg9NYXJrUmVhZFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiIAoNVHlwaW5nUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIhcKFUdldFVucmVhZFRvdGFsUmVxdWVzdCIcCgtVbnJlYWRUb3RhbBINCgV0b3RhbBgBIAEoBCI9Cg1BdXRoZW50aWNhdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDwoHbm9kZV9pZBgCIAEoCSIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIgQKAk9rIkUKCFJvb21MaXN0EiMKBXJvb21zGAEgAygLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIUCgx0b3RhbF91bnJlYWQYAiABKAQiegoKUm9vbU9wZW5lZBIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiAKB21lbWJlcnMYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIRCglyZWNvdmVyZWQYAyABKA0SGgoScmVjb3ZlcnlfdHJ1bmNhdGVkGAQgASgIImYKB1NlbmRBY2sSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgsKA3NlcRgDIAEoBBISCgptZXNzYWdlX2lkGAQgASgEEhIKCnNlbnRfYXRfbXMYBSABKAMiaQoHSGlzdG9yeRIPCgdyb29tX2lkGAEgASgEEiIKCG1lc3NhZ2VzGAIgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAMgASgIEhcKD25leHRfYmVmb3JlX3NlcRgEIAEoBCJlCg5NZW1iZXJzQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg4KBmpvaW5lZBgCIAMoBBIMCgRsZWZ0GAMgAygEEhAKCGFjdG9yX2lkGAQgASgEEhIKCm1lbWJlcl9pZHMYBSADKAQiUQoLUmVhZFJlY2VpcHQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEhAKCGZyb21fc2VxGAMgASgEEg4KBnRvX3NlcRgEIAEoBCJ3CgpSb29tVXBkYXRlEg8KB3Jvb21faWQYASABKAQSEAoIbGFzdF9zZXEYAiABKAQSEQoJc2VuZGVyX2lkGAMgASgEEg8KB3ByZXZpZXcYBCABKAkSEgoKc2VudF9hdF9tcxgFIAEoAxIOCgZ1bnJlYWQYBiABKA0iQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSKjDAoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIAEIJCgdjb21tYW5kIrUICgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgNEh8KBWVycm9yGAogASgLMg4uY2hhdC52MS5FcnJvckgAEi8KDWF1dGhlbnRpY2F0ZWQYCyABKAsyFi5jaGF0LnYxLkF1dGhlbnRpY2F0ZWRIABIdCgRwb25nGAwgASgLMg0uY2hhdC52MS5Qb25nSAASHQoEdXNlchgNIAEoCzINLmNoYXQudjEuVXNlckgAEh0KBHJvb20YDiABKAsyDS5jaGF0LnYxLlJvb21IABIZCgJvaxgPIAEoCzILLmNoYXQudjEuT2tIABImCglyb29tX2xpc3QYECABKAsyES5jaGF0LnYxLlJvb21MaXN0SAASKgoLcm9vbV9vcGVuZWQYESABKAsyEy5jaGF0LnYxLlJvb21PcGVuZWRIABIkCghzZW5kX2FjaxgSIAEoCzIQLmNoYXQudjEuU2VuZEFja0gAEiMKB2hpc3RvcnkYEyABKAsyEC5jaGF0LnYxLkhpc3RvcnlIABIsCgx1bnJlYWRfdG90YWwYFCABKAsyFC5jaGF0LnYxLlVucmVhZFRvdGFsSAASJgoJdXNlcl9saXN0GBUgASgLMhEuY2hhdC52MS5Vc2VyTGlzdEgAEiMKB2ZyaWVuZHMYFiABKAsyEC5jaGF0LnYxLkZyaWVuZHNIABIkCghmaWxlX3VybBgXIAEoCzIQLmNoYXQudjEuRmlsZVVybEgAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIAEIJCgdwYXlsb2FkIisKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJIjcKEUdldEZpbGVVcmxSZXF1ZXN0Eg8KB2ZpbGVfaWQYASABKAQSEQoJdGh1bWJuYWlsGAIgASgIIi0KB0ZpbGVVcmwSCwoDdXJsGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiDQoLUGluZ1JlcXVlc3QiMwoOR2V0VXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDwoHdXNlcl9pZBgCIAEoBCIqChdDcmVhdGVEaXJlY3RSb29tUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgEIjoKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygEIjkKFEludml0ZU1lbWJlcnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEAoIdXNlcl9pZHMYAiADKAQiIwoQTGVhdmVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIiEKEExpc3RSb29tc1JlcXVlc3QSDQoFbGltaXQYASABKA0iNQoPT3BlblJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEQoJc2luY2Vfc2VxGAIgASgEIiMKEENsb3NlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCJyChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEIlcKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkiSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQidwoKUm9vbVVwZGF0ZRIPCgdyb29tX2lkGAEgASgEEhAKCGxhc3Rfc2VxGAIgASgEEhEKCXNlbmRlcl9pZBgDIAEoBBIPCgdwcmV2aWV3GAQgASgJEhIKCnNlbnRfYXRfbXMYBSABKAMSDgoGdW5yZWFkGAYgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -188,6 +188,18 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: GetFileUrlRequest;
     case: "getFileUrl";
+  } | {
+    /**
+     * @generated from field: chat.v1.EditMessageRequest edit_message = 36;
+     */
+    value: EditMessageRequest;
+    case: "editMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.DeleteMessageRequest delete_message = 37;
+     */
+    value: DeleteMessageRequest;
+    case: "deleteMessage";
   } | { case: undefined; value?: undefined };
 };
 
@@ -671,6 +683,13 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
    * @generated from field: repeated uint64 file_ids = 4;
    */
   fileIds: bigint[];
+
+  /**
+   * Reply to (quote) the message with this seq in the same room; 0: not a reply.
+   *
+   * @generated from field: uint64 reply_to_seq = 5;
+   */
+  replyToSeq: bigint;
 };
 
 /**
@@ -679,6 +698,82 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
   messageDesc(file_chat_v1_frames, 14);
+
+/**
+ * Replace the body of one of the caller's messages, within chat.edit_window_secs (default
+ * 24 h) of sending. The edit is an entry of its own in the timeline (kind EDIT, at a new
+ * seq, delivered to members live); the message then shows the new body and edited_at_ms.
+ * Answered with SendAck (of the edit entry); retrying with the same client_msg_id returns it.
+ *
+ * @generated from message chat.v1.EditMessageRequest
+ */
+export type EditMessageRequest = Message<"chat.v1.EditMessageRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * The message to edit.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1-64 characters, unique per sender and room (shared with sends).
+   *
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+
+  /**
+   * The new text: 1 to max_message_bytes bytes of UTF-8.
+   *
+   * @generated from field: string body = 4;
+   */
+  body: string;
+};
+
+/**
+ * Describes the message chat.v1.EditMessageRequest.
+ * Use `create(EditMessageRequestSchema)` to create a new message.
+ */
+export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 15);
+
+/**
+ * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
+ * (default 5 min), or a group's owner at any time. Body and attachments are erased; a
+ * tombstone stays. An entry of its own (kind DELETE), answered with SendAck.
+ *
+ * @generated from message chat.v1.DeleteMessageRequest
+ */
+export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1-64 characters, unique per sender and room (shared with sends).
+   *
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.DeleteMessageRequest.
+ * Use `create(DeleteMessageRequestSchema)` to create a new message.
+ */
+export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 16);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -712,7 +807,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 15);
+  messageDesc(file_chat_v1_frames, 17);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -736,7 +831,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 18);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -756,7 +851,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 19);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -771,7 +866,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -788,7 +883,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -812,7 +907,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * @generated from message chat.v1.Pong
@@ -829,7 +924,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * @generated from message chat.v1.Ok
@@ -842,7 +937,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -866,7 +961,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -905,7 +1000,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -944,7 +1039,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * @generated from message chat.v1.History
@@ -982,7 +1077,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1025,7 +1120,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1060,7 +1155,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1109,7 +1204,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1133,7 +1228,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1162,7 +1257,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1193,7 +1288,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1221,7 +1316,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1245,7 +1340,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1277,7 +1372,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1311,7 +1406,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1335,7 +1430,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1350,7 +1445,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * @generated from message chat.v1.Friends
@@ -1382,7 +1477,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -1401,7 +1496,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * Accept the pending request from user_id.
@@ -1420,7 +1515,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * Decline the pending request from user_id.
@@ -1439,7 +1534,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -1458,7 +1553,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -1475,7 +1570,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -1495,7 +1590,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -1512,7 +1607,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * Someone asked the receiver to be friends.
@@ -1531,7 +1626,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -1550,7 +1645,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * A friend went online or offline.
@@ -1574,5 +1669,5 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 51);
 

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/models.proto.
  */
 export const file_chat_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCK5AQoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50Im4KCkF0dGFjaG1lbnQSDwoHZmlsZV9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEgwKBHNpemUYAyABKAQSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDSK3AQoIRmlsZUluZm8SCgoCaWQYASABKAQSEAoIb3duZXJfaWQYAiABKAQSDAoEbmFtZRgDIAEoCRIMCgRzaXplGAQgASgEEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIOCgZzaGEyNTYYBiABKAkSFQoNY3JlYXRlZF9hdF9tcxgHIAEoAxINCgV3aWR0aBgIIAEoDRIOCgZoZWlnaHQYCSABKA0SFQoNaGFzX3RodW1ibmFpbBgKIAEoCCJMCgZNZW1iZXISGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSFQoNbGFzdF9yZWFkX3NlcRgDIAEoBCKTAQoLUm9vbVN1bW1hcnkSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRImCgxsYXN0X21lc3NhZ2UYAiABKAsyEC5jaGF0LnYxLk1lc3NhZ2USGAoQbGFzdF9hY3Rpdml0eV9tcxgDIAEoAxIOCgZ1bnJlYWQYBCABKA0SFQoNbGFzdF9yZWFkX3NlcRgFIAEoBCpQCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfRElSRUNUEAESEwoPUk9PTV9LSU5EX0dST1VQEAJiBnByb3RvMw");
+  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJqCg1RdW90ZWRNZXNzYWdlEgsKA3NlcRgBIAEoBBIRCglzZW5kZXJfaWQYAiABKAQSDwoHcHJldmlldxgDIAEoCRIXCg9hdHRhY2htZW50X3R5cGUYBCABKAkSDwoHZGVsZXRlZBgFIAEoCCKOAwoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50EiIKBGtpbmQYCiABKA4yFC5jaGF0LnYxLk1lc3NhZ2VLaW5kEhIKCnRhcmdldF9zZXEYCyABKAQSIQoHdXBkYXRlZBgMIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIoCghyZXBseV90bxgNIAEoCzIWLmNoYXQudjEuUXVvdGVkTWVzc2FnZRIUCgxlZGl0ZWRfYXRfbXMYDiABKAMSDwoHZGVsZXRlZBgPIAEoCBISCgpkZWxldGVkX2J5GBAgASgEEhMKC2NoYW5nZWRfc2VxGBEgASgEIm4KCkF0dGFjaG1lbnQSDwoHZmlsZV9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEgwKBHNpemUYAyABKAQSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDSK3AQoIRmlsZUluZm8SCgoCaWQYASABKAQSEAoIb3duZXJfaWQYAiABKAQSDAoEbmFtZRgDIAEoCRIMCgRzaXplGAQgASgEEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIOCgZzaGEyNTYYBiABKAkSFQoNY3JlYXRlZF9hdF9tcxgHIAEoAxINCgV3aWR0aBgIIAEoDRIOCgZoZWlnaHQYCSABKA0SFQoNaGFzX3RodW1ibmFpbBgKIAEoCCJMCgZNZW1iZXISGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSFQoNbGFzdF9yZWFkX3NlcRgDIAEoBCKTAQoLUm9vbVN1bW1hcnkSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRImCgxsYXN0X21lc3NhZ2UYAiABKAsyEC5jaGF0LnYxLk1lc3NhZ2USGAoQbGFzdF9hY3Rpdml0eV9tcxgDIAEoAxIOCgZ1bnJlYWQYBCABKA0SFQoNbGFzdF9yZWFkX3NlcRgFIAEoBCpQCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfRElSRUNUEAESEwoPUk9PTV9LSU5EX0dST1VQEAIqWwoLTWVzc2FnZUtpbmQSHAoYTUVTU0FHRV9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRTUVTU0FHRV9LSU5EX0VESVQQARIXChNNRVNTQUdFX0tJTkRfREVMRVRFEAJiBnByb3RvMw");
 
 /**
  * A user's public profile. Never carries credentials.
@@ -144,7 +144,53 @@ export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
   messageDesc(file_chat_v1_models, 2);
 
 /**
- * One chat message. seq is dense per room: 1, 2, 3, ... with no gaps.
+ * The message a reply quotes, as it is now (kept current: an edit or a delete of the quoted
+ * message shows here).
+ *
+ * @generated from message chat.v1.QuotedMessage
+ */
+export type QuotedMessage = Message$1<"chat.v1.QuotedMessage"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: uint64 sender_id = 2;
+   */
+  senderId: bigint;
+
+  /**
+   * Its first 100 characters (Unicode scalar values); empty when deleted.
+   *
+   * @generated from field: string preview = 3;
+   */
+  preview: string;
+
+  /**
+   * The content type of its first attachment, "" when it has none (a photo: image/...).
+   *
+   * @generated from field: string attachment_type = 4;
+   */
+  attachmentType: string;
+
+  /**
+   * @generated from field: bool deleted = 5;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message chat.v1.QuotedMessage.
+ * Use `create(QuotedMessageSchema)` to create a new message.
+ */
+export const QuotedMessageSchema: GenMessage<QuotedMessage> = /*@__PURE__*/
+  messageDesc(file_chat_v1_models, 3);
+
+/**
+ * One entry of a room's timeline: a message, or a change to an earlier one (kind). seq is
+ * dense per room: 1, 2, 3, ... with no gaps; changes take seqs like messages, so recovery by
+ * seq and history paging return them too.
  *
  * @generated from message chat.v1.Message
  */
@@ -204,6 +250,62 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: repeated chat.v1.Attachment attachments = 9;
    */
   attachments: Attachment[];
+
+  /**
+   * @generated from field: chat.v1.MessageKind kind = 10;
+   */
+  kind: MessageKind;
+
+  /**
+   * A change: the seq of the message it changes (0 for messages).
+   *
+   * @generated from field: uint64 target_seq = 11;
+   */
+  targetSeq: bigint;
+
+  /**
+   * A change delivered live: its target as it is now; replace your copy. Absent in history
+   * pages and recoveries, whose messages already show every change up to the time of
+   * reading: apply such a change yourself to a copy whose changed_seq is below its seq.
+   *
+   * @generated from field: chat.v1.Message updated = 12;
+   */
+  updated?: Message | undefined;
+
+  /**
+   * A reply: the message it quotes.
+   *
+   * @generated from field: chat.v1.QuotedMessage reply_to = 13;
+   */
+  replyTo?: QuotedMessage | undefined;
+
+  /**
+   * When the body was last edited, ms since the Unix epoch (0: never edited).
+   *
+   * @generated from field: int64 edited_at_ms = 14;
+   */
+  editedAtMs: bigint;
+
+  /**
+   * Deleted for everyone: body, files and quote are gone; show a tombstone.
+   *
+   * @generated from field: bool deleted = 15;
+   */
+  deleted: boolean;
+
+  /**
+   * Who deleted it: its sender, or the group's owner.
+   *
+   * @generated from field: uint64 deleted_by = 16;
+   */
+  deletedBy: bigint;
+
+  /**
+   * The seq of the newest change this message already shows (0: none).
+   *
+   * @generated from field: uint64 changed_seq = 17;
+   */
+  changedSeq: bigint;
 };
 
 /**
@@ -211,7 +313,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 3);
+  messageDesc(file_chat_v1_models, 4);
 
 /**
  * A file carried by a message. Download it with GET /v1/files/{file_id}; images also have
@@ -262,7 +364,7 @@ export type Attachment = Message$1<"chat.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 4);
+  messageDesc(file_chat_v1_models, 5);
 
 /**
  * An uploaded file's metadata (POST /v1/files, GET /v1/files/{id}/info).
@@ -334,7 +436,7 @@ export type FileInfo = Message$1<"chat.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 5);
+  messageDesc(file_chat_v1_models, 6);
 
 /**
  * A room member as seen by someone who opens the room.
@@ -367,7 +469,7 @@ export type Member = Message$1<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 6);
+  messageDesc(file_chat_v1_models, 7);
 
 /**
  * One entry of a user's room list.
@@ -414,7 +516,7 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
  * Use `create(RoomSummarySchema)` to create a new message.
  */
 export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 7);
+  messageDesc(file_chat_v1_models, 8);
 
 /**
  * What kind of room: a direct room has exactly two members, one per pair of users.
@@ -443,4 +545,38 @@ export enum RoomKind {
  */
 export const RoomKindSchema: GenEnum<RoomKind> = /*@__PURE__*/
   enumDesc(file_chat_v1_models, 0);
+
+/**
+ * What a timeline entry is.
+ *
+ * @generated from enum chat.v1.MessageKind
+ */
+export enum MessageKind {
+  /**
+   * A message someone sent: the only kind that counts as unread.
+   *
+   * @generated from enum value: MESSAGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its sender replaced the body of the message at target_seq; body is the new text.
+   *
+   * @generated from enum value: MESSAGE_KIND_EDIT = 1;
+   */
+  EDIT = 1,
+
+  /**
+   * The message at target_seq was deleted for everyone.
+   *
+   * @generated from enum value: MESSAGE_KIND_DELETE = 2;
+   */
+  DELETE = 2,
+}
+
+/**
+ * Describes the enum chat.v1.MessageKind.
+ */
+export const MessageKindSchema: GenEnum<MessageKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_models, 1);
 

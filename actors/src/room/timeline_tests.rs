@@ -1,0 +1,249 @@
+//! Replies, edits and deletes at the actor level, on the embedded store: the rules (who,
+//! until when, on what), what pages show, and unread counts that skip changes.
+
+#![allow(clippy::unwrap_used)]
+
+use chat_proto::v1;
+use chat_store::{EntryKind, UserId};
+
+use super::{
+    RoomOp, RoomOutcome, SendRequest,
+    tests::{ack, group, reason, send},
+};
+use crate::{
+    ChatConfig, ChatSystem, Reason,
+    testing::{signup, system, system_with},
+};
+
+fn change(sender: UserId, id: &str, kind: EntryKind, target: u64, body: &str) -> RoomOp {
+    RoomOp::Send(SendRequest {
+        sender,
+        client_msg_id: id.into(),
+        body: body.into(),
+        kind,
+        target,
+        ..SendRequest::default()
+    })
+}
+
+fn reply(sender: UserId, id: &str, to: u64) -> RoomOp {
+    RoomOp::Send(SendRequest {
+        sender,
+        client_msg_id: id.into(),
+        body: format!("re: {id}"),
+        reply_to: to,
+        ..SendRequest::default()
+    })
+}
+
+async fn history(sys: &ChatSystem, room: u64, user: UserId) -> Vec<v1::Message> {
+    let op = RoomOp::History {
+        user,
+        before: 0,
+        limit: 50,
+    };
+    match sys.services.rooms.request(room, op).await {
+        Ok(RoomOutcome::History(p)) => p.messages,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn at(page: &[v1::Message], seq: u64) -> v1::Message {
+    page.iter().find(|m| m.seq == seq).cloned().unwrap()
+}
+
+async fn users(sys: &ChatSystem, names: &[&str]) -> Vec<UserId> {
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(signup(sys, name).await.user.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn edits_deletes_and_replies_follow_the_rules_and_show_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let ids = users(&sys, &["ann", "ben", "cat"]).await;
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let room = group(&sys, &ids).await;
+    let rooms = &sys.services.rooms;
+    assert_eq!(ack(&sys, room, send(a, "1")).await.seq, 1);
+    assert_eq!(ack(&sys, room, reply(b, "2", 1)).await.seq, 2);
+    // Only the sender edits; a change is not a message; unknown seqs are not found.
+    let denied = rooms.request(room, change(b, "e0", EntryKind::Edit, 1, "x"));
+    assert_eq!(reason(denied.await), Reason::NotYourMessage);
+    assert_eq!(
+        ack(&sys, room, change(a, "e1", EntryKind::Edit, 1, "fixed"))
+            .await
+            .seq,
+        3
+    );
+    let on_change = rooms.request(room, change(a, "e2", EntryKind::Edit, 3, "x"));
+    assert_eq!(reason(on_change.await), Reason::NotAMessage);
+    let missing = rooms.request(room, change(a, "e3", EntryKind::Edit, 99, "x"));
+    assert_eq!(reason(missing.await), Reason::MessageNotFound);
+    let page = history(&sys, room, c).await;
+    let edited = at(&page, 1);
+    assert_eq!(edited.body, "fixed");
+    assert!(edited.edited_at_ms > 0 && edited.changed_seq == 3);
+    // The reply's quote shows the edit.
+    assert_eq!(at(&page, 2).reply_to.unwrap().preview, "fixed");
+    let edit = at(&page, 3);
+    assert_eq!(
+        (edit.kind, edit.target_seq),
+        (v1::MessageKind::Edit as i32, 1)
+    );
+    // A retry of the edit gets the first ack; nothing new is sequenced.
+    assert_eq!(
+        ack(&sys, room, change(a, "e1", EntryKind::Edit, 1, "fixed"))
+            .await
+            .seq,
+        3
+    );
+    // The sender deletes their reply; someone else's message only the owner may delete.
+    let not_theirs = rooms.request(room, change(b, "d0", EntryKind::Delete, 1, ""));
+    assert_eq!(reason(not_theirs.await), Reason::NotYourMessage);
+    assert_eq!(
+        ack(&sys, room, change(b, "d1", EntryKind::Delete, 2, ""))
+            .await
+            .seq,
+        4
+    );
+    let page = history(&sys, room, c).await;
+    let gone = at(&page, 2);
+    assert!(gone.deleted && gone.body.is_empty() && gone.reply_to.is_none());
+    assert_eq!(gone.deleted_by, b);
+    for (op, why) in [
+        (reply(c, "r", 2), Reason::MessageDeleted),
+        (
+            change(b, "d2", EntryKind::Delete, 2, ""),
+            Reason::MessageDeleted,
+        ),
+        (
+            change(b, "e4", EntryKind::Edit, 2, "x"),
+            Reason::MessageDeleted,
+        ),
+    ] {
+        assert_eq!(reason(rooms.request(room, op).await), why);
+    }
+    recovery_returns_the_changes(&sys, room, a, c).await;
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+async fn recovery_returns_the_changes(sys: &ChatSystem, room: u64, a: UserId, c: UserId) {
+    let rooms = &sys.services.rooms;
+    assert_eq!(ack(sys, room, send(c, "5")).await.seq, 5);
+    assert_eq!(
+        ack(sys, room, change(a, "d3", EntryKind::Delete, 5, ""))
+            .await
+            .seq,
+        6
+    );
+    // Recovery returns the changes made meanwhile, in seq order.
+    let open = RoomOp::Open { user: c, since: 2 };
+    let Ok(RoomOutcome::Opened(o)) = rooms.request(room, open).await else {
+        panic!("open")
+    };
+    let kinds: Vec<i32> = o.missed.iter().map(|m| m.kind).collect();
+    let (e, d, m) = (
+        v1::MessageKind::Edit as i32,
+        v1::MessageKind::Delete as i32,
+        v1::MessageKind::Unspecified as i32,
+    );
+    assert_eq!(kinds, [e, d, m, d]);
+}
+
+#[tokio::test]
+async fn the_unsend_window_binds_senders_but_not_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ChatConfig {
+        unsend_window_secs: 0,
+        edit_window_secs: 0,
+        ..ChatConfig::default()
+    };
+    let sys = system_with(dir.path(), config).await;
+    let ids = users(&sys, &["ann", "ben"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let room = group(&sys, &ids).await;
+    let rooms = &sys.services.rooms;
+    ack(&sys, room, send(b, "1")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let late = rooms.request(room, change(b, "d", EntryKind::Delete, 1, ""));
+    assert_eq!(reason(late.await), Reason::UnsendWindowClosed);
+    let late = rooms.request(room, change(b, "e", EntryKind::Edit, 1, "x"));
+    assert_eq!(reason(late.await), Reason::EditWindowClosed);
+    // Refusals sequence nothing; the owner deletes at any time.
+    assert_eq!(
+        ack(&sys, room, change(a, "d", EntryKind::Delete, 1, ""))
+            .await
+            .seq,
+        2
+    );
+}
+
+/// `(unread in the caller's room list, unread as the store's head and cursor count it)`.
+async fn unread(sys: &ChatSystem, room: u64, user: UserId) -> (u32, u64) {
+    let store = &sys.services.core.store;
+    let head = store.room_head(room).await.unwrap();
+    let cursor = store.read_cursor(room, user).await.unwrap();
+    (room_unread(sys, room, user).await, head.unread(cursor))
+}
+
+async fn room_unread(sys: &ChatSystem, room: u64, user: UserId) -> u32 {
+    let list = crate::connection::unary(
+        &sys.services,
+        &sys.services
+            .core
+            .store
+            .user_by_id(user)
+            .await
+            .unwrap()
+            .unwrap(),
+        v1::client_frame::Command::ListRooms(v1::ListRoomsRequest { limit: 0 }),
+    )
+    .await
+    .unwrap();
+    let v1::server_frame::Payload::RoomList(list) = list else {
+        panic!("room list")
+    };
+    list.rooms
+        .iter()
+        .find(|r| r.room.as_ref().is_some_and(|x| x.id == room))
+        .unwrap()
+        .unread
+}
+
+#[tokio::test]
+async fn unread_counts_skip_changes_and_messages_deleted_while_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let ids = users(&sys, &["ann", "ben", "cat"]).await;
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let room = group(&sys, &ids).await;
+    for id in ["1", "2", "3"] {
+        ack(&sys, room, send(a, id)).await;
+    }
+    assert_eq!(unread(&sys, room, b).await, (3, 3));
+    // Ben reads through 1; an edit counts for nobody; deleting 3 takes it off both counts.
+    let mark = RoomOp::MarkRead { user: b, seq: 1 };
+    sys.services.rooms.request(room, mark).await.unwrap();
+    ack(&sys, room, change(a, "e", EntryKind::Edit, 2, "x")).await;
+    assert_eq!(unread(&sys, room, b).await, (2, 2));
+    ack(&sys, room, change(a, "d", EntryKind::Delete, 3, "")).await;
+    assert_eq!(unread(&sys, room, b).await, (1, 1));
+    assert_eq!(unread(&sys, room, c).await, (2, 2));
+    // Deleting a message everyone has read changes nobody's count and is not remembered.
+    let mark = RoomOp::MarkRead { user: c, seq: 5 };
+    sys.services.rooms.request(room, mark).await.unwrap();
+    let mark = RoomOp::MarkRead { user: b, seq: 5 };
+    sys.services.rooms.request(room, mark).await.unwrap();
+    ack(&sys, room, change(a, "d2", EntryKind::Delete, 1, "")).await;
+    assert_eq!(unread(&sys, room, b).await, (0, 0));
+    ack(&sys, room, send(a, "4")).await;
+    let head = sys.services.core.store.room_head(room).await.unwrap();
+    assert!(head.deleted.is_empty(), "{:?}", head.deleted);
+    assert_eq!(head.newest_message().map(|m| m.seq), Some(7));
+    assert_eq!(unread(&sys, room, c).await, (1, 1));
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
