@@ -247,3 +247,45 @@ async fn unread_counts_skip_changes_and_messages_deleted_while_unread() {
     assert_eq!(unread(&sys, room, c).await, (1, 1));
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_change_whose_rewrite_was_lost_is_applied_by_the_next_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let ids = users(&sys, &["ann", "ben"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let room = group(&sys, &ids).await;
+    ack(&sys, room, send(a, "1")).await;
+    ack(&sys, room, change(a, "e1", EntryKind::Edit, 1, "first fix")).await;
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+    // What an owner that stopped between the commit and its rewrite leaves (the CQL store
+    // writes rewrites after the commit): the change in the log, its target unchanged.
+    let sys = system(dir.path()).await;
+    let store = &sys.services.core.store;
+    let epoch = store.claim_room(room).await.unwrap();
+    let head = store.room_head(room).await.unwrap();
+    let lost = chat_store::MessageRecord {
+        room_id: room,
+        seq: 3,
+        id: 99,
+        sender_id: a,
+        client_msg_id: "e2".into(),
+        body: "second fix".into(),
+        sent_at_ms: head.last_message.as_ref().unwrap().sent_at_ms + 1,
+        kind: EntryKind::Edit,
+        target_seq: 1,
+        ordinal: 1,
+        ..Default::default()
+    };
+    let batch = chat_store::AppendBatch::messages(vec![lost]);
+    store.append(room, epoch, 2, batch).await.unwrap();
+    // The next owner finds it in the tail it loads and writes the target again.
+    assert_eq!(ack(&sys, room, send(b, "2")).await.seq, 4);
+    let page = history(&sys, room, b).await;
+    let fixed = at(&page, 1);
+    assert_eq!((fixed.body.as_str(), fixed.changed_seq), ("second fix", 3));
+    let stored = store.message(room, 1).await.unwrap().unwrap();
+    assert_eq!(stored.body, "second fix");
+    assert_eq!(stored.state.versions.len(), 2);
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

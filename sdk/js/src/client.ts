@@ -23,7 +23,7 @@ import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
-import { Outbox, type OutboxEntry } from "./outbox.js";
+import { Outbox, entryCommand, type OutboxEntry } from "./outbox.js";
 import { RoomTracker } from "./rooms.js";
 import type { AccessToken } from "./session.js";
 import { PollingTransport } from "./transport/polling.js";
@@ -235,9 +235,20 @@ export class ChatClient extends Emitter<ClientEvents> {
   send(
     roomId: bigint,
     body: string,
-    opts: { fileIds?: bigint[]; clientMsgId?: string } = {},
+    opts: { fileIds?: bigint[]; clientMsgId?: string; replyTo?: bigint } = {},
   ): OutboxEntry {
-    return this.outbox.add(roomId, body, opts.fileIds ?? [], opts.clientMsgId ?? newClientMsgId());
+    const { fileIds, replyTo } = opts;
+    return this.outbox.add({ roomId, body, fileIds, replyTo }, opts.clientMsgId ?? newClientMsgId());
+  }
+
+  /** Edits one of the user's messages (through the outbox, in order with sends). */
+  editMessage(roomId: bigint, seq: bigint, body: string, clientMsgId = newClientMsgId()): OutboxEntry {
+    return this.outbox.add({ roomId, body, change: { kind: "edit", seq } }, clientMsgId);
+  }
+
+  /** Deletes a message for everyone (through the outbox, in order with sends). */
+  deleteMessage(roomId: bigint, seq: bigint, clientMsgId = newClientMsgId()): OutboxEntry {
+    return this.outbox.add({ roomId, body: "", change: { kind: "delete", seq } }, clientMsgId);
   }
 
   /** Outbox entries not yet sent (queued, sending or failed). */
@@ -256,13 +267,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   }
 
   private sendOnce(e: OutboxEntry): Promise<SendAck> {
-    return this.call(
-      {
-        case: "sendMessage",
-        value: { roomId: e.roomId, clientMsgId: e.clientMsgId, body: e.body, fileIds: e.fileIds },
-      },
-      "sendAck",
-    );
+    return this.call(entryCommand(e), "sendAck");
   }
 
   /** Messages after `after` and before `before` in a room, from history. */

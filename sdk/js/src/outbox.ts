@@ -1,18 +1,43 @@
 // Sends that survive disconnections: each message keeps its client_msg_id across retries, so
 // the server stores it once and answers every retry with the first ack. Sends to one room go
 // one at a time, in the order the app made them.
+import type { Command } from "./codec.js";
 import type { SendAck } from "./gen/chat/v1/frames_pb.js";
 import { ChatError } from "./errors.js";
 
 /** Where a message is on its way: queued (waiting for a connection), sending, sent, failed. */
 export type OutboxState = "queued" | "sending" | "sent" | "failed";
 
-/** A message the app sent, as the outbox tracks it. */
+/**
+ * A change to an earlier message, sent through the outbox like a message (in order with the
+ * room's sends): an edit (`body` is the new text) or a delete for everyone.
+ */
+export interface OutboxChange {
+  readonly kind: "edit" | "delete";
+  /** The message it changes. */
+  readonly seq: bigint;
+}
+
+/** What the app asks the outbox to send. */
+export interface OutboxRequest {
+  readonly roomId: bigint;
+  readonly body: string;
+  readonly fileIds?: bigint[];
+  /** A reply: the seq of the quoted message. */
+  readonly replyTo?: bigint;
+  readonly change?: OutboxChange;
+}
+
+/** A message (or a change to one) the app sent, as the outbox tracks it. */
 export interface OutboxEntry {
   readonly clientMsgId: string;
   readonly roomId: bigint;
   readonly body: string;
   readonly fileIds: bigint[];
+  /** A reply: the seq of the quoted message (0n: none). */
+  readonly replyTo: bigint;
+  /** Set for an edit or a delete instead of a new message. */
+  readonly change?: OutboxChange;
   state: OutboxState;
   /** Set once sent. */
   ack?: SendAck;
@@ -52,7 +77,8 @@ export class Outbox {
     return [...this.entries.values()];
   }
 
-  add(roomId: bigint, body: string, fileIds: bigint[], clientMsgId: string): OutboxEntry {
+  add(request: OutboxRequest, clientMsgId: string): OutboxEntry {
+    const { roomId, body } = request;
     const existing = this.entries.get(clientMsgId);
     if (existing) return existing;
     let resolve!: (ack: SendAck) => void;
@@ -67,7 +93,9 @@ export class Outbox {
       clientMsgId,
       roomId,
       body,
-      fileIds,
+      fileIds: request.fileIds ?? [],
+      replyTo: request.replyTo ?? 0n,
+      change: request.change,
       state: "queued",
       attempts: 0,
       since: Date.now(),
@@ -193,5 +221,21 @@ export class Outbox {
       e.notBefore = Date.now() + wait;
       this.later(wait, () => this.pump());
     }
+  }
+}
+
+/** The command that sends an entry: send_message, edit_message or delete_message. */
+export function entryCommand(e: OutboxEntry): Command {
+  const { roomId, clientMsgId } = e;
+  switch (e.change?.kind) {
+    case "edit":
+      return { case: "editMessage", value: { roomId, clientMsgId, seq: e.change.seq, body: e.body } };
+    case "delete":
+      return { case: "deleteMessage", value: { roomId, clientMsgId, seq: e.change.seq } };
+    default:
+      return {
+        case: "sendMessage",
+        value: { roomId, clientMsgId, body: e.body, fileIds: e.fileIds, replyToSeq: e.replyTo },
+      };
   }
 }

@@ -1,0 +1,43 @@
+// Replies, edits and deletes through the SDK: sent through the outbox in order with
+// messages, delivered as `message` events of their kind with the target as it is now.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MessageKind } from "../dist/index.js";
+import { TestNode, account, client, online, inbox, groupRoom, until } from "./harness.mjs";
+
+test("reply, edit and delete for everyone reach the other member live", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const a = await online(client(node, alice, { wire: "binary" }));
+  const b = await online(client(node, bob));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob]);
+  await b.openRoom(room.id);
+  const got = inbox(b);
+
+  const first = await a.send(room.id, "see you at 6").done;
+  const reply = await b.send(room.id, "ok!", { replyTo: first.seq }).done;
+  // Queued together: the outbox keeps their order.
+  const edit = a.editMessage(room.id, first.seq, "see you at 7");
+  const gone = b.deleteMessage(room.id, reply.seq);
+  assert.equal((await edit.done).seq, 3n);
+  assert.equal((await gone.done).seq, 4n);
+  await until(() => got.length === 4, "four entries");
+  assert.deepEqual(got.map((m) => m.seq), [1n, 2n, 3n, 4n]);
+  assert.equal(got[1].replyTo.preview, "see you at 6");
+  assert.equal(got[2].kind, MessageKind.EDIT);
+  assert.equal(got[2].updated.body, "see you at 7");
+  assert.ok(got[2].updated.editedAtMs > 0n);
+  assert.equal(got[3].kind, MessageKind.DELETE);
+  assert.equal(got[3].updated.deleted, true);
+
+  // Someone else's message: the outbox entry fails with the server's reason.
+  const denied = b.editMessage(room.id, first.seq, "mine now");
+  await assert.rejects(denied.done, (e) => e.reason === "NOT_YOUR_MESSAGE");
+  assert.equal(denied.state, "failed");
+  const page = await a.history(room.id);
+  const bySeq = new Map(page.messages.map((m) => [m.seq, m]));
+  assert.equal(bySeq.get(1n).body, "see you at 7");
+  assert.equal(bySeq.get(2n).deleted, true);
+});
