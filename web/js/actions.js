@@ -3,7 +3,7 @@
 // re-opens the open room by seq after a reconnection.
 
 import * as api from "./api.js";
-import { S, ui, me, idOf, view, maxSeq, minSeq, ensureUsers, showError } from "./state.js";
+import { S, ui, me, idOf, view, maxSeq, minSeq, ensureUsers, showError, isChange, applyChange } from "./state.js";
 
 export async function openRoom(roomId, recovering = false) {
   const id = idOf(roomId);
@@ -50,7 +50,10 @@ export async function loadOlder(roomId) {
     const r = await S.conn.request({
       get_history: { room_id: roomId, before_seq: before, limit: 30 },
     });
-    for (const m of r.history.messages || []) v.messages.set(Number(m.seq), m);
+    const page = r.history.messages || [];
+    for (const m of page) v.messages.set(Number(m.seq), m);
+    // A page's messages already show its changes; older copies held here may not.
+    for (const m of page) if (isChange(m)) applyChange(v, m);
     v.hasMore = r.history.has_more;
     await ensureUsers((r.history.messages || []).map((m) => m.sender_id));
   } finally {
@@ -92,18 +95,32 @@ export function markReadSoon() {
   }, 250);
 }
 
-export function send(body, fileIds = []) {
+export function send(body, fileIds = [], replyTo = 0) {
   const roomId = S.openId;
-  const clientMsgId = S.conn.send(roomId, body, fileIds);
+  const clientMsgId = S.conn.send(roomId, body, fileIds, replyTo);
+  const quoted = replyTo ? view(roomId).messages.get(Number(replyTo)) : null;
   view(roomId).pending.set(clientMsgId, {
     room_id: roomId,
     client_msg_id: clientMsgId,
     body,
     file_ids: fileIds,
     sent_at_ms: Date.now(),
+    reply_to: quoted ? { seq: quoted.seq, sender_id: quoted.sender_id, preview: quoted.body } : undefined,
   });
   ui.renderMessages();
   ui.scrollToBottom();
+}
+
+/** Replaces the body of one of the user's messages (errors, e.g. past the edit window, are
+ * shown through the outbox). */
+export function editMessage(seq, body) {
+  S.conn.edit(S.openId, seq, body);
+}
+
+/** Deletes a message for everyone, after asking. */
+export function deleteForEveryone(seq) {
+  if (!confirm("Delete this message for everyone?")) return;
+  S.conn.remove(S.openId, seq);
 }
 
 /** A send the server refused for good (or that timed out) is dropped and said so. */

@@ -1,8 +1,8 @@
 // The open chat: its header, the messages (with their unread counts), typing, the composer.
 
 import * as api from "./api.js";
-import { S, ui, me, idOf, userName, roomTitle, view } from "./state.js";
-import { loadOlder, send, sendFile, typing, leaveRoom } from "./actions.js";
+import { S, ui, me, idOf, userName, roomTitle, view, isChange } from "./state.js";
+import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 
 export function renderChat() {
@@ -43,6 +43,7 @@ export function renderChat() {
       h("button.small.danger", { on: { click: leaveRoom } }, "Leave"),
     ),
   );
+  renderComposeContext();
   main.querySelector(".typing").textContent = typingNames.length
     ? `${typingNames.join(", ")} ${typingNames.length > 1 ? "are" : "is"} typing…`
     : "";
@@ -68,11 +69,16 @@ function composer() {
     const body = text.value;
     if (!body.trim()) return;
     text.value = "";
-    send(body);
+    const c = S.compose?.roomId === S.openId ? S.compose : null;
+    S.compose = null;
+    renderComposeContext();
+    if (c?.mode === "edit") editMessage(c.seq, body);
+    else send(body, [], c?.mode === "reply" ? c.seq : 0);
   };
   return h(
     "form.composer",
     { on: { submit: (e) => { e.preventDefault(); submit(); } } },
+    h("div.compose-context", { hidden: true }),
     h("button.icon.attach", { type: "button", title: "Send a file or photo", on: { click: () => file.click() } }, "+"),
     file,
     text,
@@ -112,6 +118,8 @@ export function renderMessages() {
   const mine = idOf(me().id);
   const ordered = [...v.messages.values()].sort((a, b) => Number(a.seq) - Number(b.seq));
   for (const m of ordered) {
+    // Edits and deletes show on their target, not as messages.
+    if (isChange(m)) continue;
     const d = day(m.sent_at_ms);
     if (d !== lastDay) {
       el.append(h("div.day", h("span", d)));
@@ -132,9 +140,11 @@ export function renderMessages() {
 
 function bubble(m, own, first) {
   const content = [];
+  if (m.reply_to) content.push(quote(m.reply_to));
+  if (m.deleted) content.push(h("div.tombstone", "This message was deleted"));
   if (m.body) content.push(h("div.text", m.body));
   for (const a of m.attachments || []) content.push(attachment(a));
-  const photoOnly = !m.body && (m.attachments || []).every((a) => a.content_type.startsWith("image/"));
+  const photoOnly = !m.body && !m.deleted && !m.reply_to && (m.attachments || []).every((a) => a.content_type.startsWith("image/"));
   return h(
     "div.msg",
     { class: `msg ${own ? "own" : "other"}${m.pending ? " pending" : ""}`, dataset: { seq: m.seq ?? "", clientMsgId: m.client_msg_id } },
@@ -148,11 +158,88 @@ function bubble(m, own, first) {
         h(
           "div.meta",
           Number(m.unread) > 0 ? h("span.unread-count", m.unread) : null,
+          Number(m.edited_at_ms) > 0 && !m.deleted ? h("span.edited", "edited") : null,
           h("span.time", m.pending ? "sending…" : time(m.sent_at_ms)),
         ),
+        m.pending || m.deleted
+          ? null
+          : h("button.icon.msg-menu", { type: "button", title: "Message actions", "aria-haspopup": "menu", on: { click: (e) => openMenu(e.currentTarget, m, own) } }, "⋯"),
       ),
     ),
   );
+}
+
+/** The quoted message of a reply; a click scrolls to it when it is loaded. */
+function quote(q) {
+  const what = q.deleted
+    ? "Deleted message"
+    : q.preview || (q.attachment_type?.startsWith("image/") ? "Photo" : q.attachment_type ? "File" : "");
+  return h(
+    "button.quote",
+    { type: "button", title: "Show the original", on: { click: () => jumpTo(q.seq) } },
+    h("strong", userName(q.sender_id)),
+    h("span", what),
+  );
+}
+
+function jumpTo(seq) {
+  const el = document.querySelector(`#messages .msg[data-seq="${Number(seq)}"]`);
+  if (!el) return;
+  el.scrollIntoView({ block: "center" });
+  el.classList.add("flash");
+  setTimeout(() => el.classList.remove("flash"), 1200);
+}
+
+/** The composer's reply or edit bar. */
+function renderComposeContext() {
+  const bar = document.querySelector(".compose-context");
+  if (!bar) return;
+  const c = S.compose?.roomId === S.openId ? S.compose : null;
+  clear(bar);
+  bar.hidden = !c;
+  if (!c) return;
+  const m = view(S.openId).messages.get(Number(c.seq));
+  const label = c.mode === "edit" ? "Editing your message" : `Replying to ${userName(m?.sender_id)}`;
+  bar.append(
+    h("span.compose-label", h("strong", label), h("span", m?.body || "")),
+    h("button.icon", { type: "button", title: "Cancel", on: { click: () => { S.compose = null; renderComposeContext(); } } }, "✕"),
+  );
+}
+
+function startCompose(mode, m) {
+  S.compose = { mode, seq: Number(m.seq), roomId: S.openId };
+  renderComposeContext();
+  const text = document.querySelector(".composer textarea");
+  if (!text) return;
+  if (mode === "edit") text.value = m.body;
+  text.focus();
+}
+
+/** The actions on one message, in a small menu by its button. */
+function openMenu(button, m, own) {
+  closeMenu();
+  const summary = S.rooms.get(S.openId);
+  const owner = summary?.room.kind === "ROOM_KIND_GROUP" && idOf(summary.room.created_by) === idOf(me().id);
+  const item = (label, fn) => h("button", { type: "button", role: "menuitem", on: { click: () => { closeMenu(); fn(); } } }, label);
+  const menu = h(
+    "div.msg-actions",
+    { role: "menu" },
+    item("Reply", () => startCompose("reply", m)),
+    m.body ? item("Copy", () => navigator.clipboard?.writeText(m.body).catch(() => {})) : null,
+    own && m.body ? item("Edit", () => startCompose("edit", m)) : null,
+    own || owner ? item("Delete for everyone", () => deleteForEveryone(m.seq)) : null,
+  );
+  document.body.append(menu);
+  const r = button.getBoundingClientRect();
+  menu.style.top = `${Math.min(r.bottom + 4, window.innerHeight - menu.offsetHeight - 8)}px`;
+  menu.style.left = `${Math.max(8, Math.min(r.left, window.innerWidth - menu.offsetWidth - 8))}px`;
+  menu.querySelector("button")?.focus();
+  setTimeout(() => document.addEventListener("click", closeMenu, { once: true }));
+  menu.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenu(); });
+}
+
+function closeMenu() {
+  document.querySelector(".msg-actions")?.remove();
 }
 
 /** Signed file URLs (no token in them), cached until a minute before they expire. */

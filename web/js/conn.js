@@ -105,8 +105,20 @@ export class Connection {
     await this.client.closeRoom(BigInt(roomId));
   }
 
-  /** Sends a message through the SDK's outbox; returns its client_msg_id. */
-  send(roomId, body, fileIds = []) {
-    return this.client.send(BigInt(roomId), body, { fileIds: fileIds.map((id) => BigInt(id)) }).clientMsgId;
+  /** Sends a message (a reply when `replyTo` is a seq) through the SDK's outbox; returns
+   * its client_msg_id. */
+  send(roomId, body, fileIds = [], replyTo = 0) {
+    const opts = { fileIds: fileIds.map((id) => BigInt(id)), replyTo: BigInt(replyTo) };
+    return this.client.send(BigInt(roomId), body, opts).clientMsgId;
+  }
+
+  /** Edits one of the user's messages through the outbox. */
+  edit(roomId, seq, body) {
+    return this.client.editMessage(BigInt(roomId), BigInt(seq), body).clientMsgId;
+  }
+
+  /** Deletes a message for everyone through the outbox. */
+  remove(roomId, seq) {
+    return this.client.deleteMessage(BigInt(roomId), BigInt(seq)).clientMsgId;
   }
 }

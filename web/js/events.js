@@ -1,7 +1,7 @@
 // Events from the server: messages, chat-list updates, read receipts, membership, presence,
 // typing and friends, applied to the state and re-rendered.
 
-import { S, ui, me, idOf, view, ensureUsers } from "./state.js";
+import { S, ui, me, idOf, view, ensureUsers, isChange, applyChange } from "./state.js";
 import { loadFriends, markReadSoon } from "./actions.js";
 
 export function onEvent(e) {
@@ -39,11 +39,16 @@ function onMessage(m) {
   if (v.messages.has(seq)) return;
   v.messages.set(seq, m);
   v.pending.delete(m.client_msg_id);
-  v.typing.delete(idOf(m.sender_id));
   const summary = S.rooms.get(roomId);
-  if (summary && Number(summary.last_message?.seq || 0) < seq) {
-    summary.last_message = m;
-    summary.last_activity_ms = m.sent_at_ms;
+  if (isChange(m)) {
+    const target = applyChange(v, m);
+    if (target && summary?.last_message && summary.last_message.seq === target.seq) summary.last_message = target;
+  } else {
+    v.typing.delete(idOf(m.sender_id));
+    if (summary && Number(summary.last_message?.seq || 0) < seq) {
+      summary.last_message = m;
+      summary.last_activity_ms = m.sent_at_ms;
+    }
   }
   if (roomId === S.openId) markReadSoon();
   ui.render();

@@ -15,6 +15,8 @@ export const S = {
   search: { prefix: "", users: [] },
   modal: null,
   error: "",
+  /** The composer's mode: null, or {mode: "reply" | "edit", seq, roomId}. */
+  compose: null,
 };
 
 /** The screen's renderers (set by main.js). */
@@ -59,6 +61,7 @@ export function roomTitle(summary) {
 
 export function preview(message) {
   if (!message) return "No messages yet";
+  if (message.deleted) return "Message deleted";
   if (message.body) return message.body;
   const a = message.attachments?.[0];
   if (!a) return "";
@@ -109,3 +112,31 @@ export function showError(e) {
   }, 5000);
 }
 
+
+/** A timeline entry that changes another (an edit, a delete) rather than a message. */
+export const isChange = (m) => !!m.kind && m.kind !== "MESSAGE_KIND_UNSPECIFIED";
+
+/** Applies a change entry to the messages of a view: the target as it is now when the entry
+ * carries it (live), else the change itself, unless the target already shows it. Quotes of the
+ * target follow. */
+export function applyChange(v, change) {
+  const seq = Number(change.target_seq);
+  const target = v.messages.get(seq);
+  if (change.updated) {
+    if (target) v.messages.set(seq, { ...change.updated, unread: target.unread });
+  } else if (target && Number(target.changed_seq || 0) < Number(change.seq)) {
+    if (change.kind === "MESSAGE_KIND_EDIT") {
+      Object.assign(target, { body: change.body, edited_at_ms: change.sent_at_ms });
+    } else {
+      Object.assign(target, { body: "", attachments: [], reply_to: undefined, deleted: true, deleted_by: change.sender_id });
+    }
+    target.changed_seq = change.seq;
+  }
+  const now = v.messages.get(seq);
+  for (const m of v.messages.values()) {
+    if (!m.reply_to || Number(m.reply_to.seq) !== seq) continue;
+    if (change.kind === "MESSAGE_KIND_DELETE") m.reply_to = { ...m.reply_to, preview: "", deleted: true };
+    else if (now) m.reply_to = { ...m.reply_to, preview: [...now.body].slice(0, 100).join("") };
+  }
+  return now;
+}

@@ -248,6 +248,29 @@ try {
   await assertDense(ben.page, 54);
   assert.equal(await messageText(ben.page, "socket again").count(), 1);
 
+  step("reply, edit and unsend between two users");
+  const msgWith = (page, text, own = "") =>
+    page.locator(`#messages .msg${own}`, { has: page.locator(".text", { hasText: text }) });
+  const menu = async (page, msg, action) => {
+    await msg.hover();
+    await msg.locator(".msg-menu").click();
+    await page.getByRole("menuitem", { name: action }).click();
+  };
+  await menu(ben.page, msgWith(ben.page, "socket again"), "Reply");
+  await ben.page.locator(".compose-context", { hasText: "Replying to Ann Lee" }).waitFor();
+  await sendText(ben.page, "got it");
+  await msgWith(ann.page, "got it").locator(".quote", { hasText: "socket again" }).waitFor();
+  await menu(ann.page, msgWith(ann.page, "socket again", ".own"), "Edit");
+  await ann.page.locator(".compose-context", { hasText: "Editing your message" }).waitFor();
+  await sendText(ann.page, "socket again, edited");
+  await msgWith(ben.page, "socket again, edited").locator(".edited").waitFor();
+  await msgWith(ben.page, "got it").locator(".quote", { hasText: "socket again, edited" }).waitFor();
+  ben.page.once("dialog", (d) => d.accept());
+  await menu(ben.page, msgWith(ben.page, "got it", ".own"), "Delete for everyone");
+  await ann.page.locator("#messages .tombstone").waitFor();
+  await messageText(ann.page, "got it").waitFor({ state: "detached" });
+  await ann.page.screenshot({ path: `${SHOTS}/06-reply-edit-unsend.png` });
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");

@@ -4,7 +4,7 @@ use super::*;
 
 impl TestCluster {
     /// The index of the node owning `room`, as node `asking` sees it.
-    async fn owner_of(&self, asking: usize, room: u64) -> usize {
+    pub(super) async fn owner_of(&self, asking: usize, room: u64) -> usize {
         let (status, body) = Http::new(self.addr(asking))
             .get(&format!("/v1/cluster/rooms/{room}"))
             .await;

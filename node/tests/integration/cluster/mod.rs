@@ -15,6 +15,7 @@ mod chatload;
 mod failover;
 mod membership;
 mod order;
+mod timeline;
 
 /// The shared services, or `None` when skipping cluster tests was asked for knowingly.
 struct Services {

@@ -1,0 +1,81 @@
+//! Replies, edits and deletes in a room owned by another node, and after its owner moved.
+
+use super::*;
+
+fn change(room: u64, seq: u64, id: &str, body: Option<&str>) -> Command {
+    match body {
+        Some(body) => Command::EditMessage(v1::EditMessageRequest {
+            room_id: room,
+            seq,
+            client_msg_id: id.into(),
+            body: body.into(),
+        }),
+        None => Command::DeleteMessage(v1::DeleteMessageRequest {
+            room_id: room,
+            seq,
+            client_msg_id: id.into(),
+        }),
+    }
+}
+
+/// The ack of a command, retried (same client_msg_id) while the room moves.
+async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
+    for _ in 0..100 {
+        match client.call(command.clone()).await {
+            Payload::SendAck(a) => return a,
+            Payload::Error(e) if e.retryable => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("{other:?}"),
+        }
+    }
+    panic!("no ack for {command:?}")
+}
+
+#[tokio::test]
+async fn changes_cross_nodes_and_survive_the_owner_moving() {
+    let Some(mut cluster) = TestCluster::start(3).await else {
+        return;
+    };
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
+    let room = a.create_group("moving", &[ben.id]).await.id;
+    let owner = cluster.owner_of(0, room).await;
+    // Ann and Ben both on nodes that do not own the room.
+    let (na, nb) = match owner {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Proto).await;
+    b.open(room).await;
+    assert_eq!(a.say_ok(room, "1", "meet at 6").await.seq, 1);
+    let reply = Command::SendMessage(v1::SendMessageRequest {
+        room_id: room,
+        client_msg_id: "2".into(),
+        body: "ok".into(),
+        reply_to_seq: 1,
+        ..Default::default()
+    });
+    assert_eq!(acked(&mut b, reply).await.seq, 2);
+    assert_eq!(acked(&mut a, change(room, 1, "e1", Some("meet at 7"))).await.seq, 3);
+    let live = b.next_where(|p| match p {
+        Payload::Message(m) if m.seq == 3 => Some(m),
+        _ => None,
+    });
+    let live = live.await;
+    assert_eq!(live.updated.unwrap().body, "meet at 7");
+    // The owner leaves (SIGTERM: hand-over); the next owner continues from the store.
+    let status = cluster.terminate(owner);
+    assert!(status.success(), "node {owner} exited with {status}");
+    assert_eq!(acked(&mut a, change(room, 1, "e2", Some("meet at 8"))).await.seq, 4);
+    assert_eq!(acked(&mut b, change(room, 2, "d1", None)).await.seq, 5);
+    // A retry of a change made before the move gets its first ack.
+    assert_eq!(acked(&mut a, change(room, 1, "e1", Some("meet at 7"))).await.seq, 3);
+    let page = a.history_ok(room, 0, 10).await.messages;
+    let by_seq = |s: u64| page.iter().find(|m| m.seq == s).unwrap().clone();
+    assert_eq!((by_seq(1).body.as_str(), by_seq(1).changed_seq), ("meet at 8", 4));
+    assert!(by_seq(2).deleted);
+    assert_eq!(page.len(), 5);
+    cluster.stop().await;
+}
