@@ -163,25 +163,36 @@ pub(super) fn next_head<'a>(
     state: &RoomState,
     entries: impl Iterator<Item = (&'a MessageRecord, Option<&'a MessageRecord>)>,
 ) -> HeadChange {
-    let mut preview = state.durable_preview.clone();
+    // The newest message of the batch, and changes to it or to the durable preview; cloned
+    // once at the end (this runs for every batch).
+    let mut newest: Option<&MessageRecord> = None;
+    let mut changed: Option<&MessageRecord> = None;
     let mut deleted = state.durable_deleted.clone();
     for (record, rewrite) in entries {
         if record.is_message() {
-            preview = Some(record.clone());
+            newest = Some(record);
+            changed = None;
         }
         if let Some(r) = rewrite {
-            if preview.as_ref().is_some_and(|p| p.seq == r.seq) {
-                preview = Some(r.clone());
+            let current = newest.or(state.durable_preview.as_ref());
+            if current.is_some_and(|p| p.seq == r.seq) {
+                changed = Some(r);
             }
             if record.kind == EntryKind::Delete {
                 deleted.push(r.seq);
             }
         }
     }
-    deleted.sort_unstable();
-    deleted.dedup();
-    let everyone_read = state.cursors.min().unwrap_or(Seq::MAX);
-    deleted.retain(|&d| d > everyone_read);
+    let preview = changed
+        .or(newest)
+        .cloned()
+        .or_else(|| state.durable_preview.clone());
+    if !deleted.is_empty() {
+        deleted.sort_unstable();
+        deleted.dedup();
+        let everyone_read = state.cursors.min().unwrap_or(Seq::MAX);
+        deleted.retain(|&d| d > everyone_read);
+    }
     HeadChange { preview, deleted }
 }
 
