@@ -54,6 +54,10 @@ pub struct ChatConfig {
     pub unsend_window_secs: u64,
     /// Earlier versions an edited message keeps (the oldest are dropped). Default 10.
     pub max_edit_versions: usize,
+    /// Distinct emoji one message may carry as reactions. Default 20.
+    pub max_reactions_per_message: usize,
+    /// Reactions (distinct emoji) one user may put on one message. Default 3.
+    pub max_reactions_per_user: usize,
 }
 
 impl Default for ChatConfig {
@@ -80,6 +84,8 @@ impl Default for ChatConfig {
             edit_window_secs: 86_400,
             unsend_window_secs: 300,
             max_edit_versions: 10,
+            max_reactions_per_message: 20,
+            max_reactions_per_user: 3,
         }
     }
 }
@@ -101,6 +107,8 @@ impl ChatConfig {
                 self.max_inflight_per_connection,
             ),
             ("max_room_list", self.max_room_list),
+            ("max_reactions_per_message", self.max_reactions_per_message),
+            ("max_reactions_per_user", self.max_reactions_per_user),
             ("max_rooms_per_user", self.max_rooms_per_user),
             ("max_contacts_per_user", self.max_contacts_per_user),
             (

@@ -2,8 +2,8 @@
 
 use chat_proto::v1;
 use chat_store::{
-    AttachmentRecord, EntryKind, FileRecord, MessageRecord, ReplyRecord, RoomKind, RoomRecord,
-    UserRecord,
+    AttachmentRecord, EntryKind, FileRecord, MessageRecord, ReactionRecord, ReplyRecord, RoomKind,
+    RoomRecord, UserId, UserRecord,
 };
 
 /// A user's public profile (never the password hash).
@@ -18,8 +18,14 @@ pub fn user(u: &UserRecord) -> v1::User {
     }
 }
 
-/// A timeline entry with its unread count (changes count nobody: they are not messages).
+/// A timeline entry with its unread count (changes count nobody: they are not messages),
+/// as every member sees it (live events).
 pub fn message(m: &MessageRecord, unread: u32) -> v1::Message {
+    message_for(m, unread, 0)
+}
+
+/// A timeline entry as `viewer` sees it: their own reactions marked (0: nobody's).
+pub fn message_for(m: &MessageRecord, unread: u32, viewer: UserId) -> v1::Message {
     let deleted = m.state.deleted;
     v1::Message {
         room_id: m.room_id,
@@ -39,6 +45,24 @@ pub fn message(m: &MessageRecord, unread: u32) -> v1::Message {
         deleted: deleted.is_some(),
         deleted_by: deleted.map_or(0, |d| d.by),
         changed_seq: m.state.changed_seq,
+        reactions: m
+            .state
+            .reactions
+            .iter()
+            .map(|r| reaction(r, viewer))
+            .collect(),
+    }
+}
+
+/// How many first reactors a message carries per emoji (the rest: list_reactions).
+const FIRST_REACTORS: usize = 3;
+
+fn reaction(r: &ReactionRecord, viewer: UserId) -> v1::Reaction {
+    v1::Reaction {
+        emoji: r.emoji.clone(),
+        count: u32::try_from(r.users.len()).unwrap_or(u32::MAX),
+        mine: viewer != 0 && r.users.contains(&viewer),
+        first_user_ids: r.users.iter().take(FIRST_REACTORS).copied().collect(),
     }
 }
 
@@ -55,6 +79,8 @@ fn entry_kind(kind: EntryKind) -> v1::MessageKind {
         EntryKind::Message => v1::MessageKind::Unspecified,
         EntryKind::Edit => v1::MessageKind::Edit,
         EntryKind::Delete => v1::MessageKind::Delete,
+        EntryKind::ReactionAdd => v1::MessageKind::ReactionAdded,
+        EntryKind::ReactionRemove => v1::MessageKind::ReactionRemoved,
     }
 }
 

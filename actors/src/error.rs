@@ -87,6 +87,10 @@ pub enum Reason {
     MessageDeleted,
     EditWindowClosed,
     UnsendWindowClosed,
+    InvalidEmoji,
+    AlreadyReacted,
+    ReactionNotFound,
+    TooManyReactions,
 }
 
 impl Reason {

@@ -32,8 +32,8 @@ pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
     AppendBatch, AttachmentRecord, DeletionRecord, EntryKind, FileId, FileRecord, FileUse,
-    HeadChange, MessageRecord, MessageState, ReadCursor, RefreshOutcome, RefreshRecord,
-    ReplyRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq, SessionRecord,
-    SocialEdge, ThumbnailRecord, UserId, UserRecord, VersionRecord, unread_count,
+    HeadChange, MessageRecord, MessageState, ReactionRecord, ReadCursor, RefreshOutcome,
+    RefreshRecord, ReplyRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq,
+    SessionRecord, SocialEdge, ThumbnailRecord, UserId, UserRecord, VersionRecord, unread_count,
 };
 pub use timeline::REPLY_PREVIEW_CHARS;

@@ -179,6 +179,10 @@ pub enum EntryKind {
     Edit,
     /// The entry at `target_seq` was deleted for everyone (its body and files erased).
     Delete,
+    /// The sender reacted to the entry at `target_seq` with the emoji in `body`.
+    ReactionAdd,
+    /// The sender took back their reaction `body` to the entry at `target_seq`.
+    ReactionRemove,
 }
 
 impl EntryKind {
@@ -188,6 +192,8 @@ impl EntryKind {
             Self::Message => 0,
             Self::Edit => 1,
             Self::Delete => 2,
+            Self::ReactionAdd => 3,
+            Self::ReactionRemove => 4,
         }
     }
 
@@ -197,6 +203,8 @@ impl EntryKind {
             0 => Self::Message,
             1 => Self::Edit,
             2 => Self::Delete,
+            3 => Self::ReactionAdd,
+            4 => Self::ReactionRemove,
             _ => return None,
         })
     }
@@ -248,6 +256,18 @@ pub struct MessageState {
     pub versions: Vec<VersionRecord>,
     /// Deleted for everyone: body, files and versions are gone.
     pub deleted: Option<DeletionRecord>,
+    /// Reactions, by emoji in the order each was first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionRecord>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionRecord {
+    /// One grapheme cluster.
+    pub emoji: String,
+    /// Who reacted with it, in the order they did.
+    pub users: Vec<UserId>,
 }
 
 impl MessageState {

@@ -6,7 +6,8 @@
 //! history page shows each message as it is now, with no second lookup).
 
 use crate::records::{
-    DeletionRecord, EntryKind, MessageRecord, ReadCursor, ReplyRecord, Seq, VersionRecord,
+    DeletionRecord, EntryKind, MessageRecord, ReactionRecord, ReadCursor, ReplyRecord, Seq, UserId,
+    VersionRecord,
 };
 
 /// How many characters of the quoted message a reply keeps.
@@ -60,10 +61,16 @@ impl MessageRecord {
                 self.state.versions.drain(..excess);
                 self.state.edited_at_ms = entry.sent_at_ms;
             }
+            EntryKind::ReactionAdd | EntryKind::ReactionRemove if self.state.deleted.is_some() => {
+                return false;
+            }
+            EntryKind::ReactionAdd => self.add_reaction(&entry.body, entry.sender_id),
+            EntryKind::ReactionRemove => self.remove_reaction(&entry.body, entry.sender_id),
             EntryKind::Delete => {
                 self.body.clear();
                 self.attachments.clear();
                 self.state.versions.clear();
+                self.state.reactions.clear();
                 self.reply = None;
                 self.state.deleted = Some(DeletionRecord {
                     by: entry.sender_id,
@@ -73,6 +80,35 @@ impl MessageRecord {
         }
         self.state.changed_seq = entry.seq;
         true
+    }
+
+    /// The users who reacted with `emoji` (empty when nobody did).
+    pub fn reactors(&self, emoji: &str) -> &[UserId] {
+        self.state
+            .reactions
+            .iter()
+            .find(|r| r.emoji == emoji)
+            .map_or(&[], |r| r.users.as_slice())
+    }
+
+    fn add_reaction(&mut self, emoji: &str, user: UserId) {
+        match self.state.reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(r) if !r.users.contains(&user) => r.users.push(user),
+            Some(_) => {}
+            None => self.state.reactions.push(ReactionRecord {
+                emoji: emoji.into(),
+                users: vec![user],
+            }),
+        }
+    }
+
+    fn remove_reaction(&mut self, emoji: &str, user: UserId) {
+        for r in &mut self.state.reactions {
+            if r.emoji == emoji {
+                r.users.retain(|&u| u != user);
+            }
+        }
+        self.state.reactions.retain(|r| !r.users.is_empty());
     }
 
     /// The snapshot a reply to this message keeps.
@@ -133,6 +169,27 @@ mod tests {
             "other target"
         );
         assert_eq!(m, before);
+    }
+
+    #[test]
+    fn reactions_add_once_per_user_remove_and_end_with_a_delete() {
+        let mut m = msg(1, "a");
+        let react = |seq, kind, emoji: &str, who| MessageRecord {
+            sender_id: who,
+            ..change(seq, kind, 1, emoji)
+        };
+        assert!(m.apply(&react(2, EntryKind::ReactionAdd, "👍", 7), 5));
+        assert!(m.apply(&react(3, EntryKind::ReactionAdd, "👍", 8), 5));
+        assert!(m.apply(&react(4, EntryKind::ReactionAdd, "👍", 7), 5));
+        assert!(m.apply(&react(5, EntryKind::ReactionAdd, "❤️", 7), 5));
+        assert_eq!(m.reactors("👍"), [7, 8]);
+        assert!(m.apply(&react(6, EntryKind::ReactionRemove, "❤️", 7), 5));
+        assert!(m.apply(&react(7, EntryKind::ReactionRemove, "👍", 8), 5));
+        assert_eq!(m.state.reactions.len(), 1);
+        assert_eq!(m.reactors("👍"), [7]);
+        assert!(m.apply(&change(8, EntryKind::Delete, 1, ""), 5));
+        assert!(m.state.reactions.is_empty());
+        assert!(!m.apply(&react(9, EntryKind::ReactionAdd, "👍", 7), 5));
     }
 
     #[test]

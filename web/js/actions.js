@@ -117,6 +117,12 @@ export function editMessage(seq, body) {
   S.conn.edit(S.openId, seq, body);
 }
 
+/** Adds my reaction, or takes it back when I already reacted with that emoji. */
+export function toggleReaction(m, emoji) {
+  const mine = (m.reactions || []).some((r) => r.emoji === emoji && r.mine);
+  S.conn.react(S.openId, m.seq, emoji, !mine);
+}
+
 /** Deletes a message for everyone, after asking. */
 export function deleteForEveryone(seq) {
   if (!confirm("Delete this message for everyone?")) return;

@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { S, ui, me, idOf, userName, roomTitle, view, isChange } from "./state.js";
-import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone } from "./actions.js";
+import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 
 export function renderChat() {
@@ -154,7 +154,9 @@ function bubble(m, own, first) {
       !own && first ? h("div.sender", userName(m.sender_id)) : null,
       h(
         "div.msg-row",
-        h("div.bubble", { class: photoOnly ? "bubble media" : "bubble" }, content),
+        h("div.bubble-col",
+          h("div.bubble", { class: photoOnly ? "bubble media" : "bubble" }, content),
+          m.reactions?.length ? reactionChips(m) : null),
         h(
           "div.meta",
           Number(m.unread) > 0 ? h("span.unread-count", m.unread) : null,
@@ -168,6 +170,28 @@ function bubble(m, own, first) {
     ),
   );
 }
+
+/** A message's reactions as chips: emoji and count, mine highlighted; a click toggles mine. */
+function reactionChips(m) {
+  return h(
+    "div.reactions",
+    m.reactions.map((r) =>
+      h(
+        "button.chip",
+        {
+          type: "button",
+          class: r.mine ? "chip mine" : "chip",
+          "aria-pressed": r.mine ? "true" : "false",
+          title: (r.first_user_ids || []).map(userName).join(", "),
+          on: { click: () => toggleReaction(m, r.emoji) },
+        },
+        `${r.emoji} ${r.count}`,
+      ),
+    ),
+  );
+}
+
+const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
 /** The quoted message of a reply; a click scrolls to it when it is loaded. */
 function quote(q) {
@@ -224,6 +248,8 @@ function openMenu(button, m, own) {
   const menu = h(
     "div.msg-actions",
     { role: "menu" },
+    h("div.quick-reactions", QUICK_REACTIONS.map((e) =>
+      h("button", { type: "button", role: "menuitem", title: `React with ${e}`, "aria-label": `React with ${e}`, on: { click: () => { closeMenu(); toggleReaction(m, e); } } }, e))),
     item("Reply", () => startCompose("reply", m)),
     m.body ? item("Copy", () => navigator.clipboard?.writeText(m.body).catch(() => {})) : null,
     own && m.body ? item("Edit", () => startCompose("edit", m)) : null,

@@ -117,6 +117,11 @@ export class Connection {
     return this.client.editMessage(BigInt(roomId), BigInt(seq), body).clientMsgId;
   }
 
+  /** Adds (or, `add` false, takes back) a reaction through the outbox. */
+  react(roomId, seq, emoji, add) {
+    return this.client.react(BigInt(roomId), BigInt(seq), emoji, add).clientMsgId;
+  }
+
   /** Deletes a message for everyone through the outbox. */
   remove(roomId, seq) {
     return this.client.deleteMessage(BigInt(roomId), BigInt(seq)).clientMsgId;

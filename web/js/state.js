@@ -123,9 +123,11 @@ export function applyChange(v, change) {
   const seq = Number(change.target_seq);
   const target = v.messages.get(seq);
   if (change.updated) {
-    if (target) v.messages.set(seq, { ...change.updated, unread: target.unread });
+    if (target) v.messages.set(seq, { ...change.updated, unread: target.unread, reactions: ownReactions(target, change) });
   } else if (target && Number(target.changed_seq || 0) < Number(change.seq)) {
-    if (change.kind === "MESSAGE_KIND_EDIT") {
+    if (change.kind.startsWith("MESSAGE_KIND_REACTION")) {
+      target.reactions = countReaction(target.reactions || [], change);
+    } else if (change.kind === "MESSAGE_KIND_EDIT") {
       Object.assign(target, { body: change.body, edited_at_ms: change.sent_at_ms });
     } else {
       Object.assign(target, { body: "", attachments: [], reply_to: undefined, deleted: true, deleted_by: change.sender_id });
@@ -139,4 +141,30 @@ export function applyChange(v, change) {
     else if (now) m.reply_to = { ...m.reply_to, preview: [...now.body].slice(0, 100).join("") };
   }
   return now;
+}
+
+const mineIn = (m) => new Set((m.reactions || []).filter((r) => r.mine).map((r) => r.emoji));
+
+/** Live copies carry counts but not `mine` (the frame is shared by every member): keep ours
+ * from the copy we had, changed by our own reaction entries. */
+function ownReactions(previous, change) {
+  const mine = mineIn(previous);
+  if (idOf(change.sender_id) === idOf(me().id)) {
+    if (change.kind === "MESSAGE_KIND_REACTION_ADDED") mine.add(change.body);
+    if (change.kind === "MESSAGE_KIND_REACTION_REMOVED") mine.delete(change.body);
+  }
+  return (change.updated.reactions || []).map((r) => ({ ...r, mine: mine.has(r.emoji) }));
+}
+
+/** A reaction entry applied to counts (history or recovery, where no `updated` comes). */
+function countReaction(reactions, change) {
+  const own = idOf(change.sender_id) === idOf(me().id);
+  const add = change.kind === "MESSAGE_KIND_REACTION_ADDED";
+  const list = reactions.map((r) => ({ ...r }));
+  let r = list.find((x) => x.emoji === change.body);
+  if (!r && add) list.push((r = { emoji: change.body, count: 0, mine: false, first_user_ids: [] }));
+  if (!r) return list;
+  r.count = Math.max(0, Number(r.count) + (add ? 1 : -1));
+  if (own) r.mine = add;
+  return list.filter((x) => x.count > 0);
 }

@@ -248,7 +248,7 @@ try {
   await assertDense(ben.page, 54);
   assert.equal(await messageText(ben.page, "socket again").count(), 1);
 
-  step("reply, edit and unsend between two users");
+  step("reply, edit, react and unsend between two users");
   const msgWith = (page, text, own = "") =>
     page.locator(`#messages .msg${own}`, { has: page.locator(".text", { hasText: text }) });
   const menu = async (page, msg, action) => {
@@ -265,6 +265,14 @@ try {
   await sendText(ann.page, "socket again, edited");
   await msgWith(ben.page, "socket again, edited").locator(".edited").waitFor();
   await msgWith(ben.page, "got it").locator(".quote", { hasText: "socket again, edited" }).waitFor();
+  await menu(ben.page, msgWith(ben.page, "socket again, edited"), "React with 👍");
+  const chip = msgWith(ann.page, "socket again, edited", ".own").locator(".chip", { hasText: "👍" });
+  await chip.filter({ hasText: "1" }).waitFor();
+  await chip.click();
+  await ann.page.locator(".chip.mine", { hasText: "👍 2" }).waitFor();
+  await msgWith(ben.page, "socket again, edited").locator(".chip.mine", { hasText: "👍 2" }).waitFor();
+  await chip.click();
+  await ann.page.locator(".chip:not(.mine)", { hasText: "👍 1" }).waitFor();
   ben.page.once("dialog", (d) => d.accept());
   await menu(ben.page, msgWith(ben.page, "got it", ".own"), "Delete for everyone");
   await ann.page.locator("#messages .tombstone").waitFor();

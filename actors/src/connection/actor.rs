@@ -220,6 +220,12 @@ async fn on_frame(
         Command::DeleteMessage(d) => {
             add_entry(state, &user, request_id, Entry::Delete(d), permit).await;
         }
+        Command::AddReaction(r) => {
+            add_entry(state, &user, request_id, Entry::React(r), permit).await
+        }
+        Command::RemoveReaction(r) => {
+            add_entry(state, &user, request_id, Entry::Unreact(r), permit).await;
+        }
         Command::LeaveRoom(leave) => leave_room(state, &user, request_id, leave.room_id).await,
         other => {
             let services = state.services.clone();

@@ -33,6 +33,33 @@ async fn timeline_entry(
     Ok(outcome.into_payload(room))
 }
 
+async fn list_reactions(
+    services: &Services,
+    user: UserId,
+    r: v1::ListReactionsRequest,
+) -> Result<Payload, ChatError> {
+    const DEFAULT: usize = 50;
+    const MAX: usize = 100;
+    let limit = match r.limit {
+        0 => DEFAULT,
+        n if n as usize <= MAX => n as usize,
+        _ => {
+            return Err(ChatError::invalid(
+                Reason::InvalidLimit,
+                format!("limit must be 0-{MAX}"),
+            ));
+        }
+    };
+    let op = RoomOp::Reactions {
+        user,
+        seq: r.seq,
+        emoji: r.emoji,
+        after: r.after_user_id,
+        limit,
+    };
+    in_room(services, r.room_id, op).await
+}
+
 /// Runs a room operation and answers with its outcome.
 async fn in_room(services: &Services, room: RoomId, op: RoomOp) -> Result<Payload, ChatError> {
     let outcome = services.rooms.request(room, op).await?;
@@ -55,6 +82,8 @@ pub async fn unary(
         Command::SendMessage(send) => timeline_entry(services, user, Entry::Send(send)).await,
         Command::EditMessage(edit) => timeline_entry(services, user, Entry::Edit(edit)).await,
         Command::DeleteMessage(d) => timeline_entry(services, user, Entry::Delete(d)).await,
+        Command::AddReaction(r) => timeline_entry(services, user, Entry::React(r)).await,
+        Command::RemoveReaction(r) => timeline_entry(services, user, Entry::Unreact(r)).await,
         Command::LeaveRoom(l) => {
             in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
         }
@@ -66,6 +95,20 @@ pub async fn unary(
         }
         other => execute(services, user, other).await,
     }
+}
+
+async fn file_url(
+    services: &Services,
+    user: UserId,
+    f: v1::GetFileUrlRequest,
+) -> Result<Payload, ChatError> {
+    let variant = if f.thumbnail {
+        Variant::Thumbnail
+    } else {
+        Variant::Original
+    };
+    let (url, expires_at_ms) = services.files.signed_url(user, f.file_id, variant).await?;
+    Ok(Payload::FileUrl(v1::FileUrl { url, expires_at_ms }))
 }
 
 fn pong() -> Payload {
@@ -102,6 +145,7 @@ pub async fn execute(
             in_room(services, m.room_id, op).await
         }
         Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: user.id }).await,
+        Command::ListReactions(r) => list_reactions(services, user.id, r).await,
         Command::UpdateProfile(u) => {
             let updated = social::update_profile(
                 services,
@@ -132,24 +176,15 @@ pub async fn execute(
             .await
             .map(Payload::RoomList),
         Command::GetHistory(h) => history(services, user.id, h).await,
-        Command::GetFileUrl(f) => {
-            let variant = if f.thumbnail {
-                Variant::Thumbnail
-            } else {
-                Variant::Original
-            };
-            let (url, expires_at_ms) = services
-                .files
-                .signed_url(user.id, f.file_id, variant)
-                .await?;
-            Ok(Payload::FileUrl(v1::FileUrl { url, expires_at_ms }))
-        }
+        Command::GetFileUrl(f) => file_url(services, user.id, f).await,
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
         | Command::SendMessage(_)
         | Command::EditMessage(_)
         | Command::DeleteMessage(_)
+        | Command::AddReaction(_)
+        | Command::RemoveReaction(_)
         | Command::LeaveRoom(_) => Err(ChatError::Internal(
             "connection command routed as stateless".into(),
         )),
@@ -371,7 +406,7 @@ async fn list_rooms(
         rooms.push(v1::RoomSummary {
             room: Some(convert::room(&record, &members, head.last_seq)),
             // Its per-message count is not tracked here.
-            last_message: newest.map(|m| convert::message(m, 0)),
+            last_message: newest.map(|m| convert::message_for(m, 0, me)),
             last_activity_ms,
             unread,
             last_read_seq,

@@ -4,6 +4,7 @@
 
 use chat_proto::v1;
 use chat_store::{EntryKind, RoomId, UserId};
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::{
     error::{ChatError, Reason},
@@ -22,6 +23,10 @@ pub(super) enum Entry {
     Edit(v1::EditMessageRequest),
     /// `delete_message`.
     Delete(v1::DeleteMessageRequest),
+    /// `add_reaction`.
+    React(v1::AddReactionRequest),
+    /// `remove_reaction`.
+    Unreact(v1::RemoveReactionRequest),
 }
 
 impl Entry {
@@ -31,6 +36,8 @@ impl Entry {
             Self::Send(s) => s.room_id,
             Self::Edit(e) => e.room_id,
             Self::Delete(d) => d.room_id,
+            Self::React(r) => r.room_id,
+            Self::Unreact(r) => r.room_id,
         }
     }
 
@@ -39,6 +46,8 @@ impl Entry {
             Self::Send(s) => &s.client_msg_id,
             Self::Edit(e) => &e.client_msg_id,
             Self::Delete(d) => &d.client_msg_id,
+            Self::React(r) => &r.client_msg_id,
+            Self::Unreact(r) => &r.client_msg_id,
         }
     }
 }
@@ -70,6 +79,38 @@ fn validate_body(services: &Services, body: &str, has_files: bool) -> Result<(),
     Ok(())
 }
 
+/// Longest emoji accepted, in bytes (the longest family and flag sequences are ~35).
+const MAX_EMOJI_BYTES: usize = 64;
+
+/// One grapheme cluster that reads as a symbol: not a letter, digit, space, control or
+/// format character at its start.
+fn validate_emoji(emoji: &str) -> Result<(), ChatError> {
+    let mut clusters = emoji.graphemes(true);
+    let one = clusters.next().is_some() && clusters.next().is_none();
+    let symbol = emoji.chars().next().is_some_and(starts_a_symbol);
+    if !one || !symbol || emoji.len() > MAX_EMOJI_BYTES {
+        return Err(ChatError::invalid(
+            Reason::InvalidEmoji,
+            "a reaction is one emoji (one grapheme cluster)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a grapheme cluster starting with `c` can be a symbol: not a letter, digit, space,
+/// control, invisible format character, variation selector or combining mark.
+fn starts_a_symbol(c: char) -> bool {
+    let invisible = matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202F}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}'
+        | '\u{E0000}'..='\u{E007F}');
+    !c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control() && !invisible
+}
+
 fn require_seq(seq: u64) -> Result<(), ChatError> {
     if seq == 0 {
         return Err(ChatError::invalid(
@@ -78,6 +119,28 @@ fn require_seq(seq: u64) -> Result<(), ChatError> {
         ));
     }
     Ok(())
+}
+
+/// A reaction added or taken back, checked for shape.
+fn reaction(
+    services: &Services,
+    sender: UserId,
+    kind: EntryKind,
+    seq: u64,
+    emoji: String,
+    client_msg_id: String,
+) -> Result<SendRequest, ChatError> {
+    require_seq(seq)?;
+    validate_emoji(&emoji)?;
+    services.core.limits.message(sender)?;
+    Ok(SendRequest {
+        sender,
+        client_msg_id,
+        body: emoji,
+        kind,
+        target: seq,
+        ..SendRequest::default()
+    })
 }
 
 /// Validates an entry and hands it to its room, in call order. The returned future
@@ -122,6 +185,22 @@ pub(super) async fn start_entry(
                 ..SendRequest::default()
             }
         }
+        Entry::React(r) => reaction(
+            services,
+            sender,
+            EntryKind::ReactionAdd,
+            r.seq,
+            r.emoji,
+            r.client_msg_id,
+        )?,
+        Entry::Unreact(r) => reaction(
+            services,
+            sender,
+            EntryKind::ReactionRemove,
+            r.seq,
+            r.emoji,
+            r.client_msg_id,
+        )?,
         Entry::Delete(delete) => {
             require_seq(delete.seq)?;
             services.core.limits.message(sender)?;
@@ -135,4 +214,22 @@ pub(super) async fn start_entry(
         }
     };
     services.rooms.submit(room, RoomOp::Send(request)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_emoji;
+
+    #[test]
+    fn a_reaction_is_one_emoji() {
+        for ok in ["👍", "❤️", "👨‍👩‍👧‍👦", "🇰🇷", "👍🏽", "☕", "✔️"]
+        {
+            assert!(validate_emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a", "1", " ", "👍👍", "ab", "\u{200d}", "\n", "한", "👍 ",
+        ] {
+            assert!(validate_emoji(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use super::{
     idempotency::IdemState,
     membership,
     ops::{Ack, RoomMessage, RoomOp, RoomOutcome},
-    reads, sequencer,
+    reactions, reads, sequencer,
     state::RoomState,
     timeline,
 };
@@ -157,6 +157,13 @@ async fn dispatch(
         RoomOp::Leave { user } => membership::on_leave(state, user)
             .await
             .map(|()| RoomOutcome::Done),
+        RoomOp::Reactions {
+            user,
+            seq,
+            emoji,
+            after,
+            limit,
+        } => return reactions::on_list(state, user, seq, emoji, (after, limit), reply),
         RoomOp::RelationshipChanged => membership::load_block(state)
             .await
             .map(|()| RoomOutcome::Done),

@@ -115,7 +115,7 @@ pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
     let last = state.durable_preview.as_ref();
     RoomSummary {
         room: Some(snapshot_to_proto(&state.snapshot())),
-        last_message: last.map(|m| state.message_proto(m)),
+        last_message: last.map(|m| state.message_proto_for(m, user)),
         last_activity_ms: last.map_or(state.record.created_at_ms, |m| m.sent_at_ms),
         unread: state.unread_for(user),
         last_read_seq: state.cursors.get(user).unwrap_or(0),

@@ -7,7 +7,7 @@
 //!
 //! Files, by concern: `ops.rs` (what a room is asked and answers), `actor.rs` (lifecycle and
 //! dispatch), `state.rs`, the handlers `sequencer.rs`, `reads.rs`, `membership.rs`,
-//! `timeline.rs` (replies, edits, deletes), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
+//! `timeline.rs` (replies, edits, deletes, reactions), `reactions.rs` (who reacted), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
 //! actors), `remote.rs` (the wire mapping to peers), `directory.rs` (routing by placement).
 //! This file only declares and re-exports.
 
@@ -19,6 +19,7 @@ mod idempotency;
 mod local;
 mod membership;
 mod ops;
+mod reactions;
 mod reads;
 mod remote;
 mod sequencer;

@@ -80,6 +80,20 @@ pub enum RoomOp {
     /// The members' relationship changed (a block or unblock in a direct room): the room
     /// re-reads it from the store; answers [`RoomOutcome::Done`].
     RelationshipChanged,
+    /// Who reacted to a message with an emoji, a page after `after`; answers
+    /// [`RoomOutcome::Reply`] with `ReactionUsers`.
+    Reactions {
+        /// Who asks.
+        user: UserId,
+        /// The message.
+        seq: Seq,
+        /// The emoji.
+        emoji: String,
+        /// The last user of the previous page (0: first page).
+        after: UserId,
+        /// Page size (already bounded by the caller).
+        limit: usize,
+    },
 }
 
 /// What a room answered.
@@ -95,6 +109,8 @@ pub enum RoomOutcome {
     Snapshot(RoomSnapshot),
     /// Done, nothing to say.
     Done,
+    /// An answer already in the client's terms.
+    Reply(Box<Payload>),
 }
 
 impl RoomOutcome {
@@ -118,6 +134,7 @@ impl RoomOutcome {
             }
             Self::Snapshot(s) => Payload::Room(snapshot_to_proto(&s)),
             Self::Done => Payload::Ok(v1::Ok {}),
+            Self::Reply(p) => *p,
         }
     }
 }

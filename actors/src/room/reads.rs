@@ -56,7 +56,7 @@ pub(super) async fn on_open(
             .max(1);
         let n = behind.min(limit);
         truncated = behind > n;
-        let page = read_page(state, state.durable_seq + 1, n as usize).await?;
+        let page = read_page(state, user, state.durable_seq + 1, n as usize).await?;
         missed = page.messages;
         missed.reverse();
     }
@@ -85,8 +85,13 @@ async fn load_missing_profiles(state: &mut RoomState) -> Result<(), ChatError> {
 
 /// Messages with seq in `[end - limit, end)`, newest first, from the cache when it holds
 /// them all, else from the store (awaited: used for recovery, which is rare).
-async fn read_page(state: &RoomState, end: Seq, limit: usize) -> Result<HistoryPage, ChatError> {
-    if let Some(page) = cached_page(state, end, limit) {
+async fn read_page(
+    state: &RoomState,
+    viewer: UserId,
+    end: Seq,
+    limit: usize,
+) -> Result<HistoryPage, ChatError> {
+    if let Some(page) = cached_page(state, viewer, end, limit) {
         return Ok(page);
     }
     let mut records = state
@@ -97,11 +102,14 @@ async fn read_page(state: &RoomState, end: Seq, limit: usize) -> Result<HistoryP
     let known = |seq| state.recent_entry(seq).cloned();
     timeline::refresh_replies_from(&state.core.store, state.record.id, &mut records, known).await?;
     let has_more = records.last().is_some_and(|m| m.seq > 1);
-    let messages = records.iter().map(|m| state.message_proto(m)).collect();
+    let messages = records
+        .iter()
+        .map(|m| state.message_proto_for(m, viewer))
+        .collect();
     Ok(HistoryPage { messages, has_more })
 }
 
-fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage> {
+fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Option<HistoryPage> {
     let lo = end.saturating_sub(limit as u64).max(1);
     if state.recent.front().is_none_or(|m| m.seq > lo) {
         return None;
@@ -118,7 +126,10 @@ fn cached_page(state: &RoomState, end: Seq, limit: usize) -> Option<HistoryPage>
     if !missing.is_empty() {
         return None;
     }
-    let messages = records.iter().map(|m| state.message_proto(m)).collect();
+    let messages = records
+        .iter()
+        .map(|m| state.message_proto_for(m, viewer))
+        .collect();
     Some(HistoryPage {
         messages,
         has_more: lo > 1,
@@ -142,7 +153,7 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
         })));
         return;
     }
-    if let Some(page) = cached_page(state, end, limit) {
+    if let Some(page) = cached_page(state, user, end, limit) {
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     }
@@ -162,7 +173,7 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
             let has_more = records.last().is_some_and(|m| m.seq > 1);
             let messages = records
                 .iter()
-                .map(|m| convert::message(m, unread_in(&cursors, m.seq)))
+                .map(|m| convert::message_for(m, unread_in(&cursors, m.seq), user))
                 .collect();
             RoomOutcome::History(HistoryPage { messages, has_more })
         });

@@ -4,7 +4,7 @@
 //! to that peer.
 
 use chat_cluster::PendingReply;
-use chat_proto::cluster as pb;
+use chat_proto::{cluster as pb, v1};
 use chat_store::{AttachmentRecord, EntryKind, RoomId, RoomKind, RoomRecord};
 use futures::future::BoxFuture;
 
@@ -63,6 +63,8 @@ fn entry_kind_code(kind: EntryKind) -> u8 {
         EntryKind::Message => 0,
         EntryKind::Edit => 1,
         EntryKind::Delete => 2,
+        EntryKind::ReactionAdd => 3,
+        EntryKind::ReactionRemove => 4,
     }
 }
 
@@ -71,6 +73,8 @@ fn entry_kind_of(code: u32) -> Option<EntryKind> {
         0 => EntryKind::Message,
         1 => EntryKind::Edit,
         2 => EntryKind::Delete,
+        3 => EntryKind::ReactionAdd,
+        4 => EntryKind::ReactionRemove,
         _ => return None,
     })
 }
@@ -112,6 +116,19 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
         }),
         RoomOp::Leave { user } => Op::Leave(pb::Leave { user: *user }),
         RoomOp::RelationshipChanged => Op::RelationshipChanged(pb::RelationshipChanged {}),
+        RoomOp::Reactions {
+            user,
+            seq,
+            emoji,
+            after,
+            limit,
+        } => Op::Reactions(pb::Reactions {
+            user: *user,
+            seq: *seq,
+            emoji: emoji.clone(),
+            after: *after,
+            limit: u32::try_from(*limit).unwrap_or(u32::MAX),
+        }),
     };
     pb::PeerRequest {
         hops,
@@ -155,6 +172,13 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
         },
         Op::Leave(l) => RoomOp::Leave { user: l.user },
         Op::RelationshipChanged(_) => RoomOp::RelationshipChanged,
+        Op::Reactions(r) => RoomOp::Reactions {
+            user: r.user,
+            seq: r.seq,
+            emoji: r.emoji,
+            after: r.after,
+            limit: usize::try_from(r.limit).unwrap_or(usize::MAX),
+        },
     };
     Ok((r.room_id, op))
 }
@@ -183,6 +207,10 @@ fn reply(result: Result<RoomOutcome, ChatError>) -> pb::PeerReply {
         }),
         Ok(RoomOutcome::Snapshot(s)) => Kind::Snapshot(snapshot_to_pb(&s)),
         Ok(RoomOutcome::Done) => Kind::Done(pb::Done {}),
+        Ok(RoomOutcome::Reply(payload)) => Kind::Frame(v1::ServerFrame {
+            request_id: 0,
+            payload: Some(*payload),
+        }),
     };
     pb::PeerReply { kind: Some(kind) }
 }
@@ -211,6 +239,9 @@ fn outcome(kind: pb::peer_reply::Kind) -> Result<RoomOutcome, ChatError> {
         })),
         Kind::Snapshot(s) => Ok(RoomOutcome::Snapshot(snapshot_from_pb(s)?)),
         Kind::Done(_) => Ok(RoomOutcome::Done),
+        Kind::Frame(f) => Ok(RoomOutcome::Reply(Box::new(
+            f.payload.ok_or_else(|| garbled("room reply"))?,
+        ))),
         Kind::Pong(_) | Kind::Online(_) => Err(garbled("room reply")),
     }
 }

@@ -227,8 +227,9 @@ pub(super) fn on_batch_done(
     }
     // The chat lists change when a message arrives or the newest one is edited or deleted.
     let lists_change = batch.messages.iter().any(|p| {
-        p.record.is_message()
-            || p.rewrite.as_ref().map(|r| r.seq) == state.durable_preview.as_ref().map(|m| m.seq)
+        let edits_newest = matches!(p.record.kind, EntryKind::Edit | EntryKind::Delete)
+            && p.rewrite.as_ref().map(|r| r.seq) == state.durable_preview.as_ref().map(|m| m.seq);
+        p.record.is_message() || edits_newest
     });
     state.durable_preview = batch.next.preview;
     state.durable_deleted = batch.next.deleted;

@@ -184,4 +184,9 @@ impl RoomState {
     pub(super) fn message_proto(&self, m: &MessageRecord) -> v1::Message {
         convert::message(m, self.cursors.unread(m.seq))
     }
+
+    /// The same, as one member sees it (their own reactions marked).
+    pub(super) fn message_proto_for(&self, m: &MessageRecord, viewer: UserId) -> v1::Message {
+        convert::message_for(m, self.cursors.unread(m.seq), viewer)
+    }
 }

@@ -118,6 +118,15 @@ pub(super) async fn check(
                 target: Some(target),
             })
         }
+        EntryKind::ReactionAdd | EntryKind::ReactionRemove => {
+            let target = message_at(state, req.target).await?;
+            require_not_deleted(&target)?;
+            check_reaction(state, req, &target)?;
+            Ok(Checked {
+                reply: None,
+                target: Some(target),
+            })
+        }
         EntryKind::Delete => {
             let target = message_at(state, req.target).await?;
             require_not_deleted(&target)?;
@@ -145,6 +154,51 @@ pub(super) async fn check(
             })
         }
     }
+}
+
+/// A reaction added once per user and emoji, within the limits; removed only if there.
+fn check_reaction(
+    state: &RoomState,
+    req: &SendRequest,
+    target: &MessageRecord,
+) -> Result<(), ChatError> {
+    let config = &state.core.config;
+    let emoji = req.body.as_str();
+    let mine = target.reactors(emoji).contains(&req.sender);
+    if req.kind == EntryKind::ReactionRemove {
+        if !mine {
+            return Err(ChatError::NotFound(
+                Reason::ReactionNotFound,
+                format!("you have not reacted with {emoji} to this message"),
+            ));
+        }
+        return Ok(());
+    }
+    if mine {
+        return Err(ChatError::AlreadyExists(
+            Reason::AlreadyReacted,
+            format!("you already reacted with {emoji} to this message"),
+        ));
+    }
+    let reactions = &target.state.reactions;
+    let by_me = reactions
+        .iter()
+        .filter(|r| r.users.contains(&req.sender))
+        .count();
+    let new_emoji = !reactions.iter().any(|r| r.emoji == emoji);
+    if by_me >= config.max_reactions_per_user
+        || (new_emoji && reactions.len() >= config.max_reactions_per_message)
+    {
+        return Err(ChatError::ResourceExhausted(
+            Reason::TooManyReactions,
+            format!(
+                "a message takes at most {} different reactions, {} from each member",
+                config.max_reactions_per_message, config.max_reactions_per_user
+            ),
+            0,
+        ));
+    }
+    Ok(())
 }
 
 fn window_ms(secs: u64) -> i64 {

@@ -289,3 +289,105 @@ async fn a_change_whose_rewrite_was_lost_is_applied_by_the_next_owner() {
     assert_eq!(stored.state.versions.len(), 2);
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+fn react(sender: UserId, id: &str, target: u64, emoji: &str, add: bool) -> RoomOp {
+    let kind = if add {
+        EntryKind::ReactionAdd
+    } else {
+        EntryKind::ReactionRemove
+    };
+    change(sender, id, kind, target, emoji)
+}
+
+/// `(emoji, count, mine)` of a message as `viewer` sees it in history.
+async fn reactions_of(
+    sys: &ChatSystem,
+    room: u64,
+    viewer: UserId,
+    seq: u64,
+) -> Vec<(String, u32, bool)> {
+    let page = history(sys, room, viewer).await;
+    at(&page, seq)
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.clone(), r.count, r.mine))
+        .collect()
+}
+
+#[tokio::test]
+async fn reactions_count_per_emoji_mark_mine_and_keep_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ChatConfig {
+        max_reactions_per_user: 2,
+        max_reactions_per_message: 3,
+        ..ChatConfig::default()
+    };
+    let sys = system_with(dir.path(), config).await;
+    let ids = users(&sys, &["ann", "ben", "cat"]).await;
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let room = group(&sys, &ids).await;
+    let rooms = &sys.services.rooms;
+    ack(&sys, room, send(c, "1")).await;
+    ack(&sys, room, react(a, "r1", 1, "👍", true)).await;
+    ack(&sys, room, react(b, "r2", 1, "👍", true)).await;
+    ack(&sys, room, react(a, "r3", 1, "❤️", true)).await;
+    let thumbs = |n, mine| ("👍".to_string(), n, mine);
+    let heart = |mine| ("❤️".to_string(), 1, mine);
+    assert_eq!(
+        reactions_of(&sys, room, a, 1).await,
+        [thumbs(2, true), heart(true)]
+    );
+    assert_eq!(
+        reactions_of(&sys, room, c, 1).await,
+        [thumbs(2, false), heart(false)]
+    );
+    // Twice the same, a third from one member, a fourth emoji: refused, nothing sequenced.
+    for (op, why) in [
+        (react(a, "x1", 1, "👍", true), Reason::AlreadyReacted),
+        (react(a, "x2", 1, "😂", true), Reason::TooManyReactions),
+        (react(c, "x3", 1, "👍", false), Reason::ReactionNotFound),
+    ] {
+        assert_eq!(reason(rooms.request(room, op).await), why);
+    }
+    ack(&sys, room, react(b, "r4", 1, "😂", true)).await;
+    let fourth = rooms.request(room, react(c, "x4", 1, "🎉", true));
+    assert_eq!(reason(fourth.await), Reason::TooManyReactions);
+    ack(&sys, room, react(a, "r5", 1, "❤️", false)).await;
+    assert_eq!(
+        reactions_of(&sys, room, a, 1).await,
+        [thumbs(2, true), ("😂".to_string(), 1, false)]
+    );
+    // Who reacted, paged.
+    let list = |after| RoomOp::Reactions {
+        user: c,
+        seq: 1,
+        emoji: "👍".into(),
+        after,
+        limit: 1,
+    };
+    let Ok(RoomOutcome::Reply(reply)) = rooms.request(room, list(0)).await else {
+        panic!("reaction users")
+    };
+    let v1::server_frame::Payload::ReactionUsers(p) = *reply else {
+        panic!("reaction users")
+    };
+    assert_eq!(
+        (p.users[0].id, p.users[0].username.as_str(), p.next_after),
+        (a, "ann", a)
+    );
+    let Ok(RoomOutcome::Reply(reply)) = rooms.request(room, list(a)).await else {
+        panic!("reaction users")
+    };
+    let v1::server_frame::Payload::ReactionUsers(p) = *reply else {
+        panic!("reaction users")
+    };
+    assert_eq!((p.users[0].id, p.next_after), (b, 0));
+    // Others' reactions are nothing unread (reacting, like sending, reads what is before);
+    // a deleted message takes none and loses its own.
+    assert_eq!(unread(&sys, room, c).await, (0, 0));
+    ack(&sys, room, change(c, "d", EntryKind::Delete, 1, "")).await;
+    assert!(reactions_of(&sys, room, a, 1).await.is_empty());
+    let late = rooms.request(room, react(a, "x5", 1, "👍", false));
+    assert_eq!(reason(late.await), Reason::MessageDeleted);
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -84,6 +84,9 @@ service!(MessageService {
     send_message(SendMessage: SendMessageRequest) -> SendAck = SendAck;
     edit_message(EditMessage: EditMessageRequest) -> SendAck = SendAck;
     delete_message(DeleteMessage: DeleteMessageRequest) -> SendAck = SendAck;
+    add_reaction(AddReaction: AddReactionRequest) -> SendAck = SendAck;
+    remove_reaction(RemoveReaction: RemoveReactionRequest) -> SendAck = SendAck;
+    list_reactions(ListReactions: ListReactionsRequest) -> ReactionUsers = ReactionUsers;
     get_history(GetHistory: GetHistoryRequest) -> History = History;
     mark_read(MarkRead: MarkReadRequest) -> Ok = Ok;
     typing(Typing: TypingRequest) -> Ok = Ok;

@@ -251,6 +251,12 @@ export class ChatClient extends Emitter<ClientEvents> {
     return this.outbox.add({ roomId, body: "", change: { kind: "delete", seq } }, clientMsgId);
   }
 
+  /** Reacts to a message with an emoji, or (`add` false) takes the reaction back. */
+  react(roomId: bigint, seq: bigint, emoji: string, add = true, clientMsgId = newClientMsgId()): OutboxEntry {
+    const kind = add ? "react" : "unreact";
+    return this.outbox.add({ roomId, body: emoji, change: { kind, seq } }, clientMsgId);
+  }
+
   /** Outbox entries not yet sent (queued, sending or failed). */
   unsent(): OutboxEntry[] {
     return this.outbox.pending();

@@ -10,10 +10,11 @@ export type OutboxState = "queued" | "sending" | "sent" | "failed";
 
 /**
  * A change to an earlier message, sent through the outbox like a message (in order with the
- * room's sends): an edit (`body` is the new text) or a delete for everyone.
+ * room's sends): an edit (`body` is the new text), a delete for everyone, or a reaction
+ * added or taken back (`body` is the emoji).
  */
 export interface OutboxChange {
-  readonly kind: "edit" | "delete";
+  readonly kind: "edit" | "delete" | "react" | "unreact";
   /** The message it changes. */
   readonly seq: bigint;
 }
@@ -232,6 +233,10 @@ export function entryCommand(e: OutboxEntry): Command {
       return { case: "editMessage", value: { roomId, clientMsgId, seq: e.change.seq, body: e.body } };
     case "delete":
       return { case: "deleteMessage", value: { roomId, clientMsgId, seq: e.change.seq } };
+    case "react":
+      return { case: "addReaction", value: { roomId, clientMsgId, seq: e.change.seq, emoji: e.body } };
+    case "unreact":
+      return { case: "removeReaction", value: { roomId, clientMsgId, seq: e.change.seq, emoji: e.body } };
     default:
       return {
         case: "sendMessage",

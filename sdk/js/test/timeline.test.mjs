@@ -41,3 +41,33 @@ test("reply, edit and delete for everyone reach the other member live", async (t
   assert.equal(bySeq.get(1n).body, "see you at 7");
   assert.equal(bySeq.get(2n).deleted, true);
 });
+
+test("reactions: counts live, mine in pages, who reacted on request", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const a = await online(client(node, alice));
+  const b = await online(client(node, bob, { transport: "polling" }));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob]);
+  await a.openRoom(room.id);
+  const got = inbox(a);
+  const sent = await a.send(room.id, "lunch?").done;
+  await b.react(room.id, sent.seq, "👍").done;
+  await b.react(room.id, sent.seq, "🍜").done;
+  await b.react(room.id, sent.seq, "🍜", false).done;
+  await until(() => got.length === 4, "the message and three reactions");
+  assert.equal(got[1].kind, MessageKind.REACTION_ADDED);
+  assert.equal(got[3].kind, MessageKind.REACTION_REMOVED);
+  assert.deepEqual(got[3].updated.reactions.map((r) => [r.emoji, r.count]), [["👍", 1]]);
+  const page = await b.history(room.id);
+  const mine = page.messages.find((m) => m.seq === sent.seq).reactions;
+  assert.deepEqual(mine.map((r) => [r.emoji, r.mine]), [["👍", true]]);
+  const who = await a.call(
+    { case: "listReactions", value: { roomId: room.id, seq: sent.seq, emoji: "👍" } },
+    "reactionUsers",
+  );
+  assert.deepEqual(who.users.map((u) => u.id), [bob.user.id]);
+  const twice = b.react(room.id, sent.seq, "👍");
+  await assert.rejects(twice.done, (e) => e.reason === "ALREADY_REACTED");
+});

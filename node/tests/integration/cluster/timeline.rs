@@ -23,7 +23,9 @@ async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
     for _ in 0..100 {
         match client.call(command.clone()).await {
             Payload::SendAck(a) => return a,
-            Payload::Error(e) if e.retryable => tokio::time::sleep(Duration::from_millis(100)).await,
+            Payload::Error(e) if e.retryable => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -58,7 +60,12 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
         ..Default::default()
     });
     assert_eq!(acked(&mut b, reply).await.seq, 2);
-    assert_eq!(acked(&mut a, change(room, 1, "e1", Some("meet at 7"))).await.seq, 3);
+    assert_eq!(
+        acked(&mut a, change(room, 1, "e1", Some("meet at 7")))
+            .await
+            .seq,
+        3
+    );
     let live = b.next_where(|p| match p {
         Payload::Message(m) if m.seq == 3 => Some(m),
         _ => None,
@@ -68,13 +75,26 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
     // The owner leaves (SIGTERM: hand-over); the next owner continues from the store.
     let status = cluster.terminate(owner);
     assert!(status.success(), "node {owner} exited with {status}");
-    assert_eq!(acked(&mut a, change(room, 1, "e2", Some("meet at 8"))).await.seq, 4);
+    assert_eq!(
+        acked(&mut a, change(room, 1, "e2", Some("meet at 8")))
+            .await
+            .seq,
+        4
+    );
     assert_eq!(acked(&mut b, change(room, 2, "d1", None)).await.seq, 5);
     // A retry of a change made before the move gets its first ack.
-    assert_eq!(acked(&mut a, change(room, 1, "e1", Some("meet at 7"))).await.seq, 3);
+    assert_eq!(
+        acked(&mut a, change(room, 1, "e1", Some("meet at 7")))
+            .await
+            .seq,
+        3
+    );
     let page = a.history_ok(room, 0, 10).await.messages;
     let by_seq = |s: u64| page.iter().find(|m| m.seq == s).unwrap().clone();
-    assert_eq!((by_seq(1).body.as_str(), by_seq(1).changed_seq), ("meet at 8", 4));
+    assert_eq!(
+        (by_seq(1).body.as_str(), by_seq(1).changed_seq),
+        ("meet at 8", 4)
+    );
     assert!(by_seq(2).deleted);
     assert_eq!(page.len(), 5);
     cluster.stop().await;

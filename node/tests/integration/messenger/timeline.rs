@@ -180,3 +180,121 @@ async fn edits_and_deletes_over_grpc_unary_calls() {
     let page = a.history_ok(room, 0, 10).await.messages;
     assert!(page.iter().any(|m| m.seq == 1 && m.deleted));
 }
+
+fn reaction(room: u64, seq: u64, id: &str, emoji: &str, add: bool) -> Command {
+    if add {
+        Command::AddReaction(v1::AddReactionRequest {
+            room_id: room,
+            seq,
+            client_msg_id: id.into(),
+            emoji: emoji.into(),
+        })
+    } else {
+        Command::RemoveReaction(v1::RemoveReactionRequest {
+            room_id: room,
+            seq,
+            client_msg_id: id.into(),
+            emoji: emoji.into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn reactions_over_the_socket_long_polling_and_grpc() {
+    use crate::grpc::{assert_status, authed, channel};
+    use chat_proto::v1::message_service_client::MessageServiceClient;
+    use tonic::Code;
+
+    let node = TestNode::start_with(|c| c.http.poll_timeout_ms = 1000).await;
+    let http = node.http();
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    let mut bp = PollClient::open(node.addr, &ben.access_token).await;
+    let room = a.create_group("g", &[ben.id]).await.id;
+    b.open(room).await;
+    a.say_ok(room, "1", "lunch?").await;
+    assert_error(
+        b.call(reaction(room, 1, "r0", "yes", true)).await,
+        ErrorCode::InvalidArgument,
+        "INVALID_EMOJI",
+    );
+    assert_eq!(
+        ack(b.call(reaction(room, 1, "r1", "👍", true)).await).seq,
+        2
+    );
+    // Over long polling too, in the same namespace of client_msg_ids.
+    assert_eq!(
+        ack(bp.call(reaction(room, 1, "r2", "🍜", true)).await).seq,
+        3
+    );
+    assert_error(
+        a.call(reaction(room, 1, "r3", "🍜", false)).await,
+        ErrorCode::NotFound,
+        "REACTION_NOT_FOUND",
+    );
+    let live = b
+        .next_where(|p| match p {
+            Payload::Message(m) if m.seq == 3 => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(live.kind(), v1::MessageKind::ReactionAdded);
+    let counts: Vec<(String, u32)> = live
+        .updated
+        .unwrap()
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.clone(), r.count))
+        .collect();
+    assert_eq!(counts, [("👍".into(), 1), ("🍜".into(), 1)]);
+    // A page marks the reader's own reactions.
+    let mine = |page: &v1::History| {
+        let m = page.messages.iter().find(|m| m.seq == 1).unwrap();
+        m.reactions.iter().map(|r| r.mine).collect::<Vec<_>>()
+    };
+    assert_eq!(mine(&b.history_ok(room, 0, 10).await), [true, true]);
+    assert_eq!(mine(&a.history_ok(room, 0, 10).await), [false, false]);
+    // gRPC: take one back, list who reacted.
+    let ch = channel(&node).await;
+    let messages = MessageServiceClient::new(ch);
+    let remove = v1::RemoveReactionRequest {
+        room_id: room,
+        seq: 1,
+        client_msg_id: "r4".into(),
+        emoji: "🍜".into(),
+    };
+    let acked = messages
+        .clone()
+        .remove_reaction(authed(&ben.access_token, remove))
+        .await
+        .unwrap();
+    assert_eq!(acked.into_inner().seq, 4);
+    let list = |emoji: &str| v1::ListReactionsRequest {
+        room_id: room,
+        seq: 1,
+        emoji: emoji.into(),
+        after_user_id: 0,
+        limit: 0,
+    };
+    let users = messages
+        .clone()
+        .list_reactions(authed(&ann.access_token, list("👍")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        users.users.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [ben.id]
+    );
+    assert_eq!(users.users[0].username, "ben");
+    let too_many = v1::ListReactionsRequest {
+        limit: 101,
+        ..list("👍")
+    };
+    let r = messages
+        .clone()
+        .list_reactions(authed(&ann.access_token, too_many))
+        .await;
+    assert_status(r, Code::InvalidArgument, "INVALID_LIMIT");
+}

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSKjDAoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIAEIJCgdjb21tYW5kIrUICgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgNEh8KBWVycm9yGAogASgLMg4uY2hhdC52MS5FcnJvckgAEi8KDWF1dGhlbnRpY2F0ZWQYCyABKAsyFi5jaGF0LnYxLkF1dGhlbnRpY2F0ZWRIABIdCgRwb25nGAwgASgLMg0uY2hhdC52MS5Qb25nSAASHQoEdXNlchgNIAEoCzINLmNoYXQudjEuVXNlckgAEh0KBHJvb20YDiABKAsyDS5jaGF0LnYxLlJvb21IABIZCgJvaxgPIAEoCzILLmNoYXQudjEuT2tIABImCglyb29tX2xpc3QYECABKAsyES5jaGF0LnYxLlJvb21MaXN0SAASKgoLcm9vbV9vcGVuZWQYESABKAsyEy5jaGF0LnYxLlJvb21PcGVuZWRIABIkCghzZW5kX2FjaxgSIAEoCzIQLmNoYXQudjEuU2VuZEFja0gAEiMKB2hpc3RvcnkYEyABKAsyEC5jaGF0LnYxLkhpc3RvcnlIABIsCgx1bnJlYWRfdG90YWwYFCABKAsyFC5jaGF0LnYxLlVucmVhZFRvdGFsSAASJgoJdXNlcl9saXN0GBUgASgLMhEuY2hhdC52MS5Vc2VyTGlzdEgAEiMKB2ZyaWVuZHMYFiABKAsyEC5jaGF0LnYxLkZyaWVuZHNIABIkCghmaWxlX3VybBgXIAEoCzIQLmNoYXQudjEuRmlsZVVybEgAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIAEIJCgdwYXlsb2FkIisKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJIjcKEUdldEZpbGVVcmxSZXF1ZXN0Eg8KB2ZpbGVfaWQYASABKAQSEQoJdGh1bWJuYWlsGAIgASgIIi0KB0ZpbGVVcmwSCwoDdXJsGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiDQoLUGluZ1JlcXVlc3QiMwoOR2V0VXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDwoHdXNlcl9pZBgCIAEoBCIqChdDcmVhdGVEaXJlY3RSb29tUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgEIjoKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygEIjkKFEludml0ZU1lbWJlcnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEAoIdXNlcl9pZHMYAiADKAQiIwoQTGVhdmVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIiEKEExpc3RSb29tc1JlcXVlc3QSDQoFbGltaXQYASABKA0iNQoPT3BlblJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEQoJc2luY2Vfc2VxGAIgASgEIiMKEENsb3NlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCJyChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEIlcKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkiSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQidwoKUm9vbVVwZGF0ZRIPCgdyb29tX2lkGAEgASgEEhAKCGxhc3Rfc2VxGAIgASgEEhEKCXNlbmRlcl9pZBgDIAEoBBIPCgdwcmV2aWV3GAQgASgJEhIKCnNlbnRfYXRfbXMYBSABKAMSDgoGdW5yZWFkGAYgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLMDQoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SABCCQoHY29tbWFuZCLnCAoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVlcnJvchgKIAEoCzIOLmNoYXQudjEuRXJyb3JIABIvCg1hdXRoZW50aWNhdGVkGAsgASgLMhYuY2hhdC52MS5BdXRoZW50aWNhdGVkSAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEh0KBHVzZXIYDSABKAsyDS5jaGF0LnYxLlVzZXJIABIdCgRyb29tGA4gASgLMg0uY2hhdC52MS5Sb29tSAASGQoCb2sYDyABKAsyCy5jaGF0LnYxLk9rSAASJgoJcm9vbV9saXN0GBAgASgLMhEuY2hhdC52MS5Sb29tTGlzdEgAEioKC3Jvb21fb3BlbmVkGBEgASgLMhMuY2hhdC52MS5Sb29tT3BlbmVkSAASJAoIc2VuZF9hY2sYEiABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIjCgdoaXN0b3J5GBMgASgLMhAuY2hhdC52MS5IaXN0b3J5SAASLAoMdW5yZWFkX3RvdGFsGBQgASgLMhQuY2hhdC52MS5VbnJlYWRUb3RhbEgAEiYKCXVzZXJfbGlzdBgVIAEoCzIRLmNoYXQudjEuVXNlckxpc3RIABIjCgdmcmllbmRzGBYgASgLMhAuY2hhdC52MS5GcmllbmRzSAASJAoIZmlsZV91cmwYFyABKAsyEC5jaGF0LnYxLkZpbGVVcmxIABIwCg5yZWFjdGlvbl91c2VycxgYIAEoCzIWLmNoYXQudjEuUmVhY3Rpb25Vc2Vyc0gAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIAEIJCgdwYXlsb2FkIisKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJIjcKEUdldEZpbGVVcmxSZXF1ZXN0Eg8KB2ZpbGVfaWQYASABKAQSEQoJdGh1bWJuYWlsGAIgASgIIi0KB0ZpbGVVcmwSCwoDdXJsGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiDQoLUGluZ1JlcXVlc3QiMwoOR2V0VXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDwoHdXNlcl9pZBgCIAEoBCIqChdDcmVhdGVEaXJlY3RSb29tUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgEIjoKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygEIjkKFEludml0ZU1lbWJlcnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEAoIdXNlcl9pZHMYAiADKAQiIwoQTGVhdmVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIiEKEExpc3RSb29tc1JlcXVlc3QSDQoFbGltaXQYASABKA0iNQoPT3BlblJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEQoJc2luY2Vfc2VxGAIgASgEIiMKEENsb3NlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCJyChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEIlcKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkiWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQidwoKUm9vbVVwZGF0ZRIPCgdyb29tX2lkGAEgASgEEhAKCGxhc3Rfc2VxGAIgASgEEhEKCXNlbmRlcl9pZBgDIAEoBBIPCgdwcmV2aWV3GAQgASgJEhIKCnNlbnRfYXRfbXMYBSABKAMSDgoGdW5yZWFkGAYgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -200,6 +200,24 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: DeleteMessageRequest;
     case: "deleteMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.AddReactionRequest add_reaction = 38;
+     */
+    value: AddReactionRequest;
+    case: "addReaction";
+  } | {
+    /**
+     * @generated from field: chat.v1.RemoveReactionRequest remove_reaction = 39;
+     */
+    value: RemoveReactionRequest;
+    case: "removeReaction";
+  } | {
+    /**
+     * @generated from field: chat.v1.ListReactionsRequest list_reactions = 40;
+     */
+    value: ListReactionsRequest;
+    case: "listReactions";
   } | { case: undefined; value?: undefined };
 };
 
@@ -311,6 +329,12 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
      */
     value: FileUrl;
     case: "fileUrl";
+  } | {
+    /**
+     * @generated from field: chat.v1.ReactionUsers reaction_users = 24;
+     */
+    value: ReactionUsers;
+    case: "reactionUsers";
   } | {
     /**
      * Events.
@@ -743,6 +767,149 @@ export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PUR
   messageDesc(file_chat_v1_frames, 15);
 
 /**
+ * React to a message with an emoji: one grapheme cluster (an emoji, a symbol; not a letter,
+ * digit, space or control character), at most chat.max_reactions_per_message different ones
+ * per message and chat.max_reactions_per_user per member. An entry of its own in the
+ * timeline (kind REACTION_ADDED), answered with SendAck.
+ *
+ * @generated from message chat.v1.AddReactionRequest
+ */
+export type AddReactionRequest = Message<"chat.v1.AddReactionRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1-64 characters, unique per sender and room (shared with sends).
+   *
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: string emoji = 4;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message chat.v1.AddReactionRequest.
+ * Use `create(AddReactionRequestSchema)` to create a new message.
+ */
+export const AddReactionRequestSchema: GenMessage<AddReactionRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 16);
+
+/**
+ * Take back the caller's reaction. An entry of its own (kind REACTION_REMOVED).
+ *
+ * @generated from message chat.v1.RemoveReactionRequest
+ */
+export type RemoveReactionRequest = Message<"chat.v1.RemoveReactionRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1-64 characters, unique per sender and room (shared with sends).
+   *
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: string emoji = 4;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message chat.v1.RemoveReactionRequest.
+ * Use `create(RemoveReactionRequestSchema)` to create a new message.
+ */
+export const RemoveReactionRequestSchema: GenMessage<RemoveReactionRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 17);
+
+/**
+ * Who reacted to a message with an emoji, in the order they did. Paged like every list:
+ * `limit`, and the key to continue from (`next_after`).
+ *
+ * @generated from message chat.v1.ListReactionsRequest
+ */
+export type ListReactionsRequest = Message<"chat.v1.ListReactionsRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * The last user id of the previous page; 0 for the first.
+   *
+   * @generated from field: uint64 after_user_id = 4;
+   */
+  afterUserId: bigint;
+
+  /**
+   * 1-100; 0 means 50.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message chat.v1.ListReactionsRequest.
+ * Use `create(ListReactionsRequestSchema)` to create a new message.
+ */
+export const ListReactionsRequestSchema: GenMessage<ListReactionsRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 18);
+
+/**
+ * @generated from message chat.v1.ReactionUsers
+ */
+export type ReactionUsers = Message<"chat.v1.ReactionUsers"> & {
+  /**
+   * @generated from field: repeated chat.v1.User users = 1;
+   */
+  users: User[];
+
+  /**
+   * Pass as after_user_id for the next page; 0 when this was the last.
+   *
+   * @generated from field: uint64 next_after = 2;
+   */
+  nextAfter: bigint;
+};
+
+/**
+ * Describes the message chat.v1.ReactionUsers.
+ * Use `create(ReactionUsersSchema)` to create a new message.
+ */
+export const ReactionUsersSchema: GenMessage<ReactionUsers> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 19);
+
+/**
  * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
  * (default 5 min), or a group's owner at any time. Body and attachments are erased; a
  * tombstone stays. An entry of its own (kind DELETE), answered with SendAck.
@@ -773,7 +940,7 @@ export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -807,7 +974,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -831,7 +998,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -851,7 +1018,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -866,7 +1033,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -883,7 +1050,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -907,7 +1074,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * @generated from message chat.v1.Pong
@@ -924,7 +1091,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * @generated from message chat.v1.Ok
@@ -937,7 +1104,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -961,7 +1128,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1000,7 +1167,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1039,7 +1206,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * @generated from message chat.v1.History
@@ -1077,7 +1244,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1120,7 +1287,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1155,7 +1322,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1204,7 +1371,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1228,7 +1395,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1257,7 +1424,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1288,7 +1455,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1316,7 +1483,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1340,7 +1507,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1372,7 +1539,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1406,7 +1573,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1430,7 +1597,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1445,7 +1612,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * @generated from message chat.v1.Friends
@@ -1477,7 +1644,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -1496,7 +1663,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * Accept the pending request from user_id.
@@ -1515,7 +1682,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * Decline the pending request from user_id.
@@ -1534,7 +1701,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -1553,7 +1720,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -1570,7 +1737,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -1590,7 +1757,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -1607,7 +1774,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * Someone asked the receiver to be friends.
@@ -1626,7 +1793,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -1645,7 +1812,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * A friend went online or offline.
@@ -1669,5 +1836,5 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 55);
 

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/models.proto.
  */
 export const file_chat_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJqCg1RdW90ZWRNZXNzYWdlEgsKA3NlcRgBIAEoBBIRCglzZW5kZXJfaWQYAiABKAQSDwoHcHJldmlldxgDIAEoCRIXCg9hdHRhY2htZW50X3R5cGUYBCABKAkSDwoHZGVsZXRlZBgFIAEoCCKOAwoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50EiIKBGtpbmQYCiABKA4yFC5jaGF0LnYxLk1lc3NhZ2VLaW5kEhIKCnRhcmdldF9zZXEYCyABKAQSIQoHdXBkYXRlZBgMIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIoCghyZXBseV90bxgNIAEoCzIWLmNoYXQudjEuUXVvdGVkTWVzc2FnZRIUCgxlZGl0ZWRfYXRfbXMYDiABKAMSDwoHZGVsZXRlZBgPIAEoCBISCgpkZWxldGVkX2J5GBAgASgEEhMKC2NoYW5nZWRfc2VxGBEgASgEIm4KCkF0dGFjaG1lbnQSDwoHZmlsZV9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEgwKBHNpemUYAyABKAQSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDSK3AQoIRmlsZUluZm8SCgoCaWQYASABKAQSEAoIb3duZXJfaWQYAiABKAQSDAoEbmFtZRgDIAEoCRIMCgRzaXplGAQgASgEEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIOCgZzaGEyNTYYBiABKAkSFQoNY3JlYXRlZF9hdF9tcxgHIAEoAxINCgV3aWR0aBgIIAEoDRIOCgZoZWlnaHQYCSABKA0SFQoNaGFzX3RodW1ibmFpbBgKIAEoCCJMCgZNZW1iZXISGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSFQoNbGFzdF9yZWFkX3NlcRgDIAEoBCKTAQoLUm9vbVN1bW1hcnkSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRImCgxsYXN0X21lc3NhZ2UYAiABKAsyEC5jaGF0LnYxLk1lc3NhZ2USGAoQbGFzdF9hY3Rpdml0eV9tcxgDIAEoAxIOCgZ1bnJlYWQYBCABKA0SFQoNbGFzdF9yZWFkX3NlcRgFIAEoBCpQCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfRElSRUNUEAESEwoPUk9PTV9LSU5EX0dST1VQEAIqWwoLTWVzc2FnZUtpbmQSHAoYTUVTU0FHRV9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRTUVTU0FHRV9LSU5EX0VESVQQARIXChNNRVNTQUdFX0tJTkRfREVMRVRFEAJiBnByb3RvMw");
+  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJOCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhYKDmZpcnN0X3VzZXJfaWRzGAQgAygEImoKDVF1b3RlZE1lc3NhZ2USCwoDc2VxGAEgASgEEhEKCXNlbmRlcl9pZBgCIAEoBBIPCgdwcmV2aWV3GAMgASgJEhcKD2F0dGFjaG1lbnRfdHlwZRgEIAEoCRIPCgdkZWxldGVkGAUgASgIIrQDCgdNZXNzYWdlEg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEgoKAmlkGAMgASgEEhEKCXNlbmRlcl9pZBgEIAEoBBIVCg1jbGllbnRfbXNnX2lkGAUgASgJEgwKBGJvZHkYBiABKAkSEgoKc2VudF9hdF9tcxgHIAEoAxIOCgZ1bnJlYWQYCCABKA0SKAoLYXR0YWNobWVudHMYCSADKAsyEy5jaGF0LnYxLkF0dGFjaG1lbnQSIgoEa2luZBgKIAEoDjIULmNoYXQudjEuTWVzc2FnZUtpbmQSEgoKdGFyZ2V0X3NlcRgLIAEoBBIhCgd1cGRhdGVkGAwgASgLMhAuY2hhdC52MS5NZXNzYWdlEigKCHJlcGx5X3RvGA0gASgLMhYuY2hhdC52MS5RdW90ZWRNZXNzYWdlEhQKDGVkaXRlZF9hdF9tcxgOIAEoAxIPCgdkZWxldGVkGA8gASgIEhIKCmRlbGV0ZWRfYnkYECABKAQSEwoLY2hhbmdlZF9zZXEYESABKAQSJAoJcmVhY3Rpb25zGBIgAygLMhEuY2hhdC52MS5SZWFjdGlvbiJuCgpBdHRhY2htZW50Eg8KB2ZpbGVfaWQYASABKAQSDAoEbmFtZRgCIAEoCRIMCgRzaXplGAMgASgEEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRINCgV3aWR0aBgFIAEoDRIOCgZoZWlnaHQYBiABKA0itwEKCEZpbGVJbmZvEgoKAmlkGAEgASgEEhAKCG93bmVyX2lkGAIgASgEEgwKBG5hbWUYAyABKAkSDAoEc2l6ZRgEIAEoBBIUCgxjb250ZW50X3R5cGUYBSABKAkSDgoGc2hhMjU2GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEhUKDWhhc190aHVtYm5haWwYCiABKAgiTAoGTWVtYmVyEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDgoGb25saW5lGAIgASgIEhUKDWxhc3RfcmVhZF9zZXEYAyABKAQikwEKC1Jvb21TdW1tYXJ5EhsKBHJvb20YASABKAsyDS5jaGF0LnYxLlJvb20SJgoMbGFzdF9tZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlEhgKEGxhc3RfYWN0aXZpdHlfbXMYAyABKAMSDgoGdW5yZWFkGAQgASgNEhUKDWxhc3RfcmVhZF9zZXEYBSABKAQqUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKp8BCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEYgZwcm90bzM");
 
 /**
  * A user's public profile. Never carries credentials.
@@ -144,6 +144,49 @@ export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
   messageDesc(file_chat_v1_models, 2);
 
 /**
+ * One emoji's reactions to a message.
+ *
+ * @generated from message chat.v1.Reaction
+ */
+export type Reaction = Message$1<"chat.v1.Reaction"> & {
+  /**
+   * One grapheme cluster.
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+
+  /**
+   * Whether the receiver is among them. Set in replies (history, recovery, room lists),
+   * which are made for one user; false in live events, which every member shares: there the
+   * receiver knows its own reactions from the change entries it sees (sender_id).
+   *
+   * @generated from field: bool mine = 3;
+   */
+  mine: boolean;
+
+  /**
+   * The first members who reacted (up to 3, in the order they did), for "Ann, Ben and 4
+   * others"; the rest with list_reactions.
+   *
+   * @generated from field: repeated uint64 first_user_ids = 4;
+   */
+  firstUserIds: bigint[];
+};
+
+/**
+ * Describes the message chat.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_chat_v1_models, 3);
+
+/**
  * The message a reply quotes, as it is now (kept current: an edit or a delete of the quoted
  * message shows here).
  *
@@ -185,7 +228,7 @@ export type QuotedMessage = Message$1<"chat.v1.QuotedMessage"> & {
  * Use `create(QuotedMessageSchema)` to create a new message.
  */
 export const QuotedMessageSchema: GenMessage<QuotedMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 3);
+  messageDesc(file_chat_v1_models, 4);
 
 /**
  * One entry of a room's timeline: a message, or a change to an earlier one (kind). seq is
@@ -306,6 +349,13 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: uint64 changed_seq = 17;
    */
   changedSeq: bigint;
+
+  /**
+   * Reactions by emoji, in the order each emoji was first used.
+   *
+   * @generated from field: repeated chat.v1.Reaction reactions = 18;
+   */
+  reactions: Reaction[];
 };
 
 /**
@@ -313,7 +363,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 4);
+  messageDesc(file_chat_v1_models, 5);
 
 /**
  * A file carried by a message. Download it with GET /v1/files/{file_id}; images also have
@@ -364,7 +414,7 @@ export type Attachment = Message$1<"chat.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 5);
+  messageDesc(file_chat_v1_models, 6);
 
 /**
  * An uploaded file's metadata (POST /v1/files, GET /v1/files/{id}/info).
@@ -436,7 +486,7 @@ export type FileInfo = Message$1<"chat.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 6);
+  messageDesc(file_chat_v1_models, 7);
 
 /**
  * A room member as seen by someone who opens the room.
@@ -469,7 +519,7 @@ export type Member = Message$1<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 7);
+  messageDesc(file_chat_v1_models, 8);
 
 /**
  * One entry of a user's room list.
@@ -516,7 +566,7 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
  * Use `create(RoomSummarySchema)` to create a new message.
  */
 export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 8);
+  messageDesc(file_chat_v1_models, 9);
 
 /**
  * What kind of room: a direct room has exactly two members, one per pair of users.
@@ -572,6 +622,20 @@ export enum MessageKind {
    * @generated from enum value: MESSAGE_KIND_DELETE = 2;
    */
   DELETE = 2,
+
+  /**
+   * The sender reacted to the message at target_seq with the emoji in body.
+   *
+   * @generated from enum value: MESSAGE_KIND_REACTION_ADDED = 3;
+   */
+  REACTION_ADDED = 3,
+
+  /**
+   * The sender took back their reaction (body) to the message at target_seq.
+   *
+   * @generated from enum value: MESSAGE_KIND_REACTION_REMOVED = 4;
+   */
+  REACTION_REMOVED = 4,
 }
 
 /**

@@ -1,0 +1,97 @@
+//! Who reacted to a message: a page of the users behind one emoji, with their public
+//! profiles (read off the actor, like older history).
+
+use chat_proto::v1::{self, server_frame::Payload};
+use chat_store::{Seq, UserId};
+
+use super::{
+    ops::{Reply, RoomOutcome},
+    state::RoomState,
+};
+use crate::{
+    convert,
+    error::{ChatError, Reason},
+};
+
+/// The page of `users` after `after` (0: from the start), and the key of the next one.
+fn page(users: &[UserId], after: UserId, limit: usize) -> (Vec<UserId>, UserId) {
+    let start = match after {
+        0 => 0,
+        a => users
+            .iter()
+            .position(|&u| u == a)
+            .map_or(users.len(), |i| i + 1),
+    };
+    let taken: Vec<UserId> = users.iter().skip(start).take(limit).copied().collect();
+    let more = start + taken.len() < users.len();
+    let next = if more {
+        taken.last().copied().unwrap_or(0)
+    } else {
+        0
+    };
+    (taken, next)
+}
+
+pub(super) fn on_list(
+    state: &RoomState,
+    user: UserId,
+    seq: Seq,
+    emoji: String,
+    (after, limit): (UserId, usize),
+    reply: Reply,
+) {
+    if let Err(e) = state.require_member(user) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    if seq == 0 || seq > state.durable_seq {
+        let _ = reply.send(Err(ChatError::NotFound(
+            Reason::MessageNotFound,
+            format!("no message at seq {seq}"),
+        )));
+        return;
+    }
+    let cached = state.recent_entry(seq).cloned();
+    let store = state.core.store.clone();
+    let room = state.record.id;
+    tokio::spawn(async move {
+        let answer = async {
+            let target = match cached {
+                Some(m) => Some(m),
+                None => store.message(room, seq).await?,
+            };
+            let reactors = target
+                .map(|m| m.reactors(&emoji).to_vec())
+                .unwrap_or_default();
+            let (ids, next_after) = page(&reactors, after, limit);
+            let mut users = Vec::with_capacity(ids.len());
+            for id in ids {
+                let profile = store.user_by_id(id).await?;
+                users.push(profile.map_or(
+                    v1::User {
+                        id,
+                        ..Default::default()
+                    },
+                    |u| convert::user(&u),
+                ));
+            }
+            let list = v1::ReactionUsers { users, next_after };
+            Ok::<_, ChatError>(RoomOutcome::Reply(Box::new(Payload::ReactionUsers(list))))
+        };
+        let _ = reply.send(answer.await);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+
+    #[test]
+    fn pages_continue_after_the_last_user_and_end_with_zero() {
+        let users = [5, 9, 2, 7];
+        assert_eq!(page(&users, 0, 3), (vec![5, 9, 2], 2));
+        assert_eq!(page(&users, 2, 3), (vec![7], 0));
+        assert_eq!(page(&users, 0, 4), (vec![5, 9, 2, 7], 0));
+        assert_eq!(page(&users, 42, 3), (vec![], 0), "a user no longer there");
+    }
+}
