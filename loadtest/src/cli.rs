@@ -161,6 +161,29 @@ pub enum Scenario {
         #[arg(long, default_value_t = 120)]
         drain_secs: u64,
     },
+    /// Messages mixed with replies, reactions and edits in small groups, every member with
+    /// the room open: every reader must see every entry once, in order, and history must
+    /// show each message as the acked entries left it. Exits non-zero on any violation.
+    Timeline {
+        /// Rooms.
+        #[arg(long, default_value_t = 4)]
+        rooms: usize,
+        /// Members per room (each sends and reads).
+        #[arg(long, default_value_t = 5)]
+        members: usize,
+        /// Entries each member sends, one at a time.
+        #[arg(long, default_value_t = 200)]
+        entries: usize,
+        /// Percent of entries that are replies.
+        #[arg(long, default_value_t = 20)]
+        reply_percent: u32,
+        /// Percent that add or take back a reaction.
+        #[arg(long, default_value_t = 30)]
+        react_percent: u32,
+        /// Percent that edit one of the member's messages.
+        #[arg(long, default_value_t = 15)]
+        edit_percent: u32,
+    },
     /// Scroll back through rooms with long histories: latency per page.
     History {
         /// Rooms to fill.
@@ -279,6 +302,41 @@ fn verify(
     Ok(())
 }
 
+fn connections(count: usize, ramp: u32, users: usize, source_addrs: u8) -> Result<(), String> {
+    positive("--count", count as u64)?;
+    positive("--ramp-per-sec", u64::from(ramp))?;
+    positive("--users", users as u64)?;
+    let limit = 28_000 * usize::from(source_addrs);
+    if count > limit {
+        return Err(format!(
+            "--count {count} needs more source ports: raise --source-addrs (~28k each)"
+        ));
+    }
+    Ok(())
+}
+
+fn history(rooms: usize, messages: usize, pages: usize, page_size: u32) -> Result<(), String> {
+    positive("--rooms", rooms as u64)?;
+    positive("--messages", messages as u64)?;
+    positive("--pages", pages as u64)?;
+    if !(1..=100).contains(&page_size) {
+        return Err("--page-size must be 1-100".into());
+    }
+    Ok(())
+}
+
+fn timeline(rooms: usize, members: usize, entries: usize, mix: u32) -> Result<(), String> {
+    positive("--rooms", rooms as u64)?;
+    positive("--entries", entries as u64)?;
+    if members < 2 {
+        return Err("--members must be at least 2".into());
+    }
+    if mix > 100 {
+        return Err("--reply-percent + --react-percent + --edit-percent must be 0-100".into());
+    }
+    Ok(())
+}
+
 impl Scenario {
     /// Checks the scenario's flags; `source_addrs` bounds how many sockets fit.
     fn validate(&self, source_addrs: u8) -> Result<(), String> {
@@ -288,17 +346,7 @@ impl Scenario {
                 ramp_per_sec,
                 hold_secs: _,
                 users,
-            } => {
-                positive("--count", *count as u64)?;
-                positive("--ramp-per-sec", u64::from(*ramp_per_sec))?;
-                positive("--users", *users as u64)?;
-                let limit = 28_000 * usize::from(source_addrs);
-                if *count > limit {
-                    return Err(format!(
-                        "--count {count} needs more source ports: raise --source-addrs (~28k each)"
-                    ));
-                }
-            }
+            } => connections(*count, *ramp_per_sec, *users, source_addrs)?,
             Scenario::Fanout {
                 rooms,
                 members,
@@ -345,19 +393,25 @@ impl Scenario {
                 *duration_secs,
                 *drain_secs,
             )?,
+            Scenario::Timeline {
+                rooms,
+                members,
+                entries,
+                reply_percent,
+                react_percent,
+                edit_percent,
+            } => timeline(
+                *rooms,
+                *members,
+                *entries,
+                reply_percent + react_percent + edit_percent,
+            )?,
             Scenario::History {
                 rooms,
                 messages,
                 pages,
                 page_size,
-            } => {
-                positive("--rooms", *rooms as u64)?;
-                positive("--messages", *messages as u64)?;
-                positive("--pages", *pages as u64)?;
-                if !(1..=100).contains(page_size) {
-                    return Err("--page-size must be 1-100".into());
-                }
-            }
+            } => history(*rooms, *messages, *pages, *page_size)?,
         }
         Ok(())
     }
@@ -411,6 +465,9 @@ mod tests {
             .is_err()
         );
         assert!(cli(&["history", "--page-size", "101"]).is_err());
+        assert!(cli(&["timeline"]).is_ok());
+        assert!(cli(&["timeline", "--members", "1"]).is_err());
+        assert!(cli(&["timeline", "--react-percent", "90", "--edit-percent", "20"]).is_err());
         assert!(cli(&["verify", "--duration-secs", "600"]).is_ok());
         assert!(cli(&["verify", "--readers", "0"]).is_err());
         assert!(cli(&["connections", "--count", "60000"]).is_err());

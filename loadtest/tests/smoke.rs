@@ -132,6 +132,11 @@ async fn scenarios_run_against_a_real_node() {
     assert!(ok, "{err}");
     assert_eq!(figure(&report, "pages read"), 20.0);
 
+    // Replies, reactions and edits mixed in: every reader sees every entry, history agrees.
+    let report = run(&target, "timeline --rooms 2 --members 3 --entries 40").await;
+    assert_eq!(figure(&report, "acked entries"), 240.0, "{report}");
+    assert_eq!(figure(&report, "violations"), 0.0, "{report}");
+
     let t = target.clone();
     let args = format!(
         "--node-pid {} connections --count 50 --users 5 --hold-secs 0",

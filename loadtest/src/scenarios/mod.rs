@@ -3,6 +3,7 @@
 mod connections;
 mod fanout;
 mod history;
+mod timeline;
 mod verify;
 
 use std::time::Duration;
@@ -77,6 +78,30 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             pages,
             page_size,
         } => history::run(cli, rooms, messages, pages, page_size).await,
+        Scenario::Timeline {
+            rooms,
+            members,
+            entries,
+            reply_percent,
+            react_percent,
+            edit_percent,
+        } => {
+            let params = timeline::Params {
+                rooms,
+                members,
+                entries,
+                mix: (reply_percent, react_percent, edit_percent),
+            };
+            timeline::run(cli, params).await
+        }
+        other => run_checked(cli, other).await,
+    }
+}
+
+/// The scenarios that check what they did (exactly-once delivery, the timeline's state) or
+/// read (history).
+async fn run_checked(cli: &Cli, scenario: Scenario) -> anyhow::Result<Report> {
+    match scenario {
         Scenario::Verify {
             rooms,
             senders,
@@ -95,6 +120,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             };
             verify::run(cli, params).await
         }
+        other => anyhow::bail!("not a checked scenario: {other:?}"),
     }
 }
 
