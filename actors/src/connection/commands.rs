@@ -146,6 +146,13 @@ pub async fn execute(
         }
         Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: user.id }).await,
         Command::ListReactions(r) => list_reactions(services, user.id, r).await,
+        Command::GetMessageVersions(v) => {
+            let op = RoomOp::Versions {
+                user: user.id,
+                seq: v.seq,
+            };
+            in_room(services, v.room_id, op).await
+        }
         Command::UpdateProfile(u) => {
             let updated = social::update_profile(
                 services,

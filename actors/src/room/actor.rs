@@ -164,6 +164,7 @@ async fn dispatch(
             after,
             limit,
         } => return reactions::on_list(state, user, seq, emoji, (after, limit), reply),
+        RoomOp::Versions { user, seq } => return reactions::on_versions(state, user, seq, reply),
         RoomOp::RelationshipChanged => membership::load_block(state)
             .await
             .map(|()| RoomOutcome::Done),

@@ -94,6 +94,14 @@ pub enum RoomOp {
         /// Page size (already bounded by the caller).
         limit: usize,
     },
+    /// The earlier bodies of an edited message; answers [`RoomOutcome::Reply`] with
+    /// `MessageVersions`.
+    Versions {
+        /// Who asks.
+        user: UserId,
+        /// The message.
+        seq: Seq,
+    },
 }
 
 /// What a room answered.

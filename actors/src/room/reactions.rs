@@ -1,8 +1,8 @@
-//! Who reacted to a message: a page of the users behind one emoji, with their public
-//! profiles (read off the actor, like older history).
+//! Reads about one message, off the actor like older history: who reacted with an emoji (a
+//! page, with public profiles), and the earlier bodies of an edited message.
 
 use chat_proto::v1::{self, server_frame::Payload};
-use chat_store::{Seq, UserId};
+use chat_store::{MessageRecord, Seq, UserId};
 
 use super::{
     ops::{Reply, RoomOutcome},
@@ -32,6 +32,61 @@ fn page(users: &[UserId], after: UserId, limit: usize) -> (Vec<UserId>, UserId) 
     (taken, next)
 }
 
+/// The message at `seq` for a member: from the cache now, or a read of the store later.
+fn lookup(
+    state: &RoomState,
+    user: UserId,
+    seq: Seq,
+) -> Result<impl Future<Output = Result<Option<MessageRecord>, ChatError>> + use<>, ChatError> {
+    state.require_member(user)?;
+    if seq == 0 || seq > state.durable_seq {
+        return Err(ChatError::NotFound(
+            Reason::MessageNotFound,
+            format!("no message at seq {seq}"),
+        ));
+    }
+    let cached = state.recent_entry(seq).cloned();
+    let store = state.core.store.clone();
+    let room = state.record.id;
+    Ok(async move {
+        match cached {
+            Some(m) => Ok(Some(m)),
+            None => Ok(store.message(room, seq).await?),
+        }
+    })
+}
+
+pub(super) fn on_versions(state: &RoomState, user: UserId, seq: Seq, reply: Reply) {
+    let read = match lookup(state, user, seq) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    let room = state.record.id;
+    tokio::spawn(async move {
+        let answer = read.await.map(|m| {
+            let versions = m
+                .map(|m| m.state.versions)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v1::MessageVersion {
+                    body: v.body,
+                    since_ms: v.since_ms,
+                })
+                .collect();
+            let list = v1::MessageVersions {
+                room_id: room,
+                seq,
+                versions,
+            };
+            RoomOutcome::Reply(Box::new(Payload::MessageVersions(list)))
+        });
+        let _ = reply.send(answer);
+    });
+}
+
 pub(super) fn on_list(
     state: &RoomState,
     user: UserId,
@@ -40,26 +95,17 @@ pub(super) fn on_list(
     (after, limit): (UserId, usize),
     reply: Reply,
 ) {
-    if let Err(e) = state.require_member(user) {
-        let _ = reply.send(Err(e));
-        return;
-    }
-    if seq == 0 || seq > state.durable_seq {
-        let _ = reply.send(Err(ChatError::NotFound(
-            Reason::MessageNotFound,
-            format!("no message at seq {seq}"),
-        )));
-        return;
-    }
-    let cached = state.recent_entry(seq).cloned();
+    let read = match lookup(state, user, seq) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
     let store = state.core.store.clone();
-    let room = state.record.id;
     tokio::spawn(async move {
         let answer = async {
-            let target = match cached {
-                Some(m) => Some(m),
-                None => store.message(room, seq).await?,
-            };
+            let target = read.await?;
             let reactors = target
                 .map(|m| m.reactors(&emoji).to_vec())
                 .unwrap_or_default();

@@ -129,6 +129,10 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             after: *after,
             limit: u32::try_from(*limit).unwrap_or(u32::MAX),
         }),
+        RoomOp::Versions { user, seq } => Op::Versions(pb::Versions {
+            user: *user,
+            seq: *seq,
+        }),
     };
     pb::PeerRequest {
         hops,
@@ -178,6 +182,10 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             emoji: r.emoji,
             after: r.after,
             limit: usize::try_from(r.limit).unwrap_or(usize::MAX),
+        },
+        Op::Versions(v) => RoomOp::Versions {
+            user: v.user,
+            seq: v.seq,
         },
     };
     Ok((r.room_id, op))

@@ -86,6 +86,15 @@ async fn edits_deletes_and_replies_follow_the_rules_and_show_in_pages() {
     let page = history(&sys, room, c).await;
     let edited = at(&page, 1);
     assert_eq!(edited.body, "fixed");
+    let versions = RoomOp::Versions { user: c, seq: 1 };
+    let Ok(RoomOutcome::Reply(v)) = rooms.request(room, versions).await else {
+        panic!("versions")
+    };
+    let v1::server_frame::Payload::MessageVersions(v) = *v else {
+        panic!("versions")
+    };
+    let bodies: Vec<&str> = v.versions.iter().map(|x| x.body.as_str()).collect();
+    assert_eq!(bodies, ["body of 1"]);
     assert!(edited.edited_at_ms > 0 && edited.changed_seq == 3);
     // The reply's quote shows the edit.
     assert_eq!(at(&page, 2).reply_to.unwrap().preview, "fixed");

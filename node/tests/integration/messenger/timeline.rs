@@ -166,6 +166,18 @@ async fn edits_and_deletes_over_grpc_unary_calls() {
         .await
         .unwrap();
     assert_eq!(acked.into_inner().seq, 2);
+    let versions = v1::GetMessageVersionsRequest {
+        room_id: room,
+        seq: 1,
+    };
+    let earlier = messages
+        .clone()
+        .get_message_versions(authed(&ben, versions))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(earlier.versions.len(), 1);
+    assert_eq!(earlier.versions[0].body, "typo");
     let delete = v1::DeleteMessageRequest {
         room_id: room,
         seq: 1,
