@@ -300,19 +300,24 @@ pub(super) async fn refresh_replies_from(
 /// writes rewrites after the commit, so an owner that stopped in between leaves them to the
 /// next one. Returns the targets as the changes leave them (an append to write).
 pub(super) async fn unapplied_changes(state: &RoomState) -> Result<Vec<MessageRecord>, ChatError> {
-    let mut fixed: HashMap<Seq, MessageRecord> = HashMap::new();
+    // Each target read once, however many changes it has (a popular message's reactions).
+    let mut targets: HashMap<Seq, Option<MessageRecord>> = HashMap::new();
+    let mut fixed = std::collections::BTreeSet::new();
     for change in state.recent.iter().filter(|m| !m.is_message()) {
-        let current = match fixed.get(&change.target_seq) {
-            Some(m) => Some(m.clone()),
-            None => entry(state, change.target_seq).await?,
-        };
-        if let Some(mut target) = current
+        let seq = change.target_seq;
+        if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry(seq) {
+            slot.insert(entry(state, seq).await?);
+        }
+        if let Some(Some(target)) = targets.get_mut(&seq)
             && target.apply(change, state.core.config.max_edit_versions)
         {
-            fixed.insert(target.seq, target);
+            fixed.insert(seq);
         }
     }
-    let mut out: Vec<MessageRecord> = fixed.into_values().collect();
+    let mut out: Vec<MessageRecord> = fixed
+        .into_iter()
+        .filter_map(|seq| targets.remove(&seq).flatten())
+        .collect();
     out.sort_unstable_by_key(|m| m.seq);
     Ok(out)
 }
