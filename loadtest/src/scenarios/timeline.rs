@@ -31,7 +31,8 @@ pub struct Params {
     pub mix: (u32, u32, u32),
 }
 
-const EMOJI: [&str; 4] = ["👍", "❤️", "😂", "🎉"];
+/// As many as a member may put on one message by default (`chat.max_reactions_per_user`).
+const EMOJI: [&str; 3] = ["👍", "❤️", "😂"];
 
 /// What one member did and saw.
 #[derive(Default)]
