@@ -271,9 +271,9 @@ pub struct ReactionRecord {
 }
 
 impl MessageState {
-    /// Nothing changed it.
+    /// Nothing changed it (every field at its default, so the codec may leave it out).
     pub fn is_empty(&self) -> bool {
-        self.changed_seq == 0
+        *self == Self::default()
     }
 }
 
