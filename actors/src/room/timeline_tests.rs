@@ -176,8 +176,16 @@ async fn the_unsend_window_binds_senders_but_not_the_owner() {
     let (a, b) = (ids[0], ids[1]);
     let room = group(&sys, &ids).await;
     let rooms = &sys.services.rooms;
-    ack(&sys, room, send(b, "1")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let sent = ack(&sys, room, send(b, "1")).await.sent_at_ms;
+    // A zero window closes as soon as the clock moves past the send.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while crate::ids::now_ms() <= sent {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock did not move"
+        );
+        tokio::task::yield_now().await;
+    }
     let late = rooms.request(room, change(b, "d", EntryKind::Delete, 1, ""));
     assert_eq!(reason(late.await), Reason::UnsendWindowClosed);
     let late = rooms.request(room, change(b, "e", EntryKind::Edit, 1, "x"));

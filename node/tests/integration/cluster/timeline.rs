@@ -20,16 +20,17 @@ fn change(room: u64, seq: u64, id: &str, body: Option<&str>) -> Command {
 
 /// The ack of a command, retried (same client_msg_id) while the room moves.
 async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
         match client.call(command.clone()).await {
             Payload::SendAck(a) => return a,
-            Payload::Error(e) if e.retryable => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+            Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
+                let wait = u64::from(e.retry_after_ms).max(50);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
             }
-            other => panic!("{other:?}"),
+            other => panic!("no ack for {command:?}: {other:?}"),
         }
     }
-    panic!("no ack for {command:?}")
 }
 
 #[tokio::test]
