@@ -114,22 +114,32 @@ fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Opt
     if state.recent.front().is_none_or(|m| m.seq > lo) {
         return None;
     }
-    let mut records: Vec<MessageRecord> = state
-        .recent
-        .iter()
-        .rev()
-        .filter(|m| m.seq < end && m.seq >= lo)
-        .cloned()
-        .collect();
-    // A quote of a message older than the cache is refreshed from the store, off this path.
-    let missing = timeline::refresh_replies(&mut records, |seq| state.recent_entry(seq).cloned());
-    if !missing.is_empty() {
-        return None;
-    }
-    let messages = records
-        .iter()
-        .map(|m| state.message_proto_for(m, viewer))
-        .collect();
+    let in_page = || {
+        state
+            .recent
+            .iter()
+            .rev()
+            .filter(move |m| m.seq < end && m.seq >= lo)
+    };
+    let messages = if in_page().any(|m| m.reply.is_some()) {
+        let mut records: Vec<MessageRecord> = in_page().cloned().collect();
+        // A quote of a message older than the cache is refreshed from the store, off this
+        // path.
+        let missing =
+            timeline::refresh_replies(&mut records, |seq| state.recent_entry(seq).cloned());
+        if !missing.is_empty() {
+            return None;
+        }
+        records
+            .iter()
+            .map(|m| state.message_proto_for(m, viewer))
+            .collect()
+    } else {
+        // No quotes to refresh: convert straight from the cache.
+        in_page()
+            .map(|m| state.message_proto_for(m, viewer))
+            .collect()
+    };
     Some(HistoryPage {
         messages,
         has_more: lo > 1,
