@@ -186,8 +186,8 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    /// The kind's code in the binary record (stable: stored).
-    pub(crate) fn code(self) -> u8 {
+    /// The kind's code in the binary record and on the cluster wire (stable: stored).
+    pub fn code(self) -> u8 {
         match self {
             Self::Message => 0,
             Self::Edit => 1,
@@ -198,7 +198,7 @@ impl EntryKind {
     }
 
     /// The kind of a stored code.
-    pub(crate) fn from_code(code: u8) -> Option<Self> {
+    pub fn from_code(code: u8) -> Option<Self> {
         Some(match code {
             0 => Self::Message,
             1 => Self::Edit,

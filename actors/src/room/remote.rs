@@ -58,27 +58,6 @@ fn garbled(what: &str) -> ChatError {
     ChatError::Internal(format!("cluster: malformed {what}"))
 }
 
-fn entry_kind_code(kind: EntryKind) -> u8 {
-    match kind {
-        EntryKind::Message => 0,
-        EntryKind::Edit => 1,
-        EntryKind::Delete => 2,
-        EntryKind::ReactionAdd => 3,
-        EntryKind::ReactionRemove => 4,
-    }
-}
-
-fn entry_kind_of(code: u32) -> Option<EntryKind> {
-    Some(match code {
-        0 => EntryKind::Message,
-        1 => EntryKind::Edit,
-        2 => EntryKind::Delete,
-        3 => EntryKind::ReactionAdd,
-        4 => EntryKind::ReactionRemove,
-        _ => return None,
-    })
-}
-
 /// Encodes a request for a room's owner.
 fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
     use pb::room_request::Op;
@@ -89,7 +68,7 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             body: s.body.clone(),
             attachments: s.attachments.iter().map(attachment_to_pb).collect(),
             reply_to: s.reply_to,
-            kind: u32::from(entry_kind_code(s.kind)),
+            kind: u32::from(s.kind.code()),
             target: s.target,
         }),
         RoomOp::Open { user, since } => Op::Open(pb::Open {
@@ -153,7 +132,10 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             body: s.body,
             attachments: s.attachments.into_iter().map(attachment_from_pb).collect(),
             reply_to: s.reply_to,
-            kind: entry_kind_of(s.kind).ok_or_else(|| garbled("entry kind"))?,
+            kind: u8::try_from(s.kind)
+                .ok()
+                .and_then(EntryKind::from_code)
+                .ok_or_else(|| garbled("entry kind"))?,
             target: s.target,
         }),
         Op::Open(o) => RoomOp::Open {
@@ -350,6 +332,25 @@ mod tests {
         let (room, back) = decode_op(r).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(room, 42);
         assert_eq!(format!("{back:?}"), format!("{op:?}"));
+        // A change and a read of the timeline cross the wire the same way.
+        for op in [
+            RoomOp::Send(SendRequest {
+                sender: 7,
+                client_msg_id: "r1".into(),
+                body: "👍".into(),
+                reply_to: 0,
+                kind: EntryKind::ReactionRemove,
+                target: 3,
+                ..Default::default()
+            }),
+            RoomOp::Versions { user: 7, seq: 3 },
+        ] {
+            let Some(pb::peer_request::Kind::Room(r)) = request(42, &op, 0).kind else {
+                panic!("not a room request")
+            };
+            let (_, back) = decode_op(r).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(format!("{back:?}"), format!("{op:?}"));
+        }
 
         let snapshot = RoomSnapshot {
             record: RoomRecord {
