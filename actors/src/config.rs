@@ -58,6 +58,8 @@ pub struct ChatConfig {
     pub max_reactions_per_message: usize,
     /// Reactions (distinct emoji) one user may put on one message. Default 3.
     pub max_reactions_per_user: usize,
+    /// Mentions (of members, or `@all`) one message may carry. Default 50.
+    pub max_mentions_per_message: usize,
 }
 
 impl Default for ChatConfig {
@@ -86,6 +88,7 @@ impl Default for ChatConfig {
             max_edit_versions: 10,
             max_reactions_per_message: 20,
             max_reactions_per_user: 3,
+            max_mentions_per_message: 50,
         }
     }
 }
@@ -109,6 +112,7 @@ impl ChatConfig {
             ("max_room_list", self.max_room_list),
             ("max_reactions_per_message", self.max_reactions_per_message),
             ("max_reactions_per_user", self.max_reactions_per_user),
+            ("max_mentions_per_message", self.max_mentions_per_message),
             ("max_rooms_per_user", self.max_rooms_per_user),
             ("max_contacts_per_user", self.max_contacts_per_user),
             (

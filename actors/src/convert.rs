@@ -2,8 +2,8 @@
 
 use chat_proto::v1;
 use chat_store::{
-    AttachmentRecord, EntryKind, FileRecord, MessageRecord, ReactionRecord, ReplyRecord, RoomKind,
-    RoomRecord, UserId, UserRecord,
+    AttachmentRecord, EntryKind, FileRecord, MentionRecord, MessageRecord, ReactionRecord,
+    ReplyRecord, RoomKind, RoomRecord, UserId, UserRecord,
 };
 
 /// A user's public profile (never the password hash).
@@ -51,6 +51,17 @@ pub fn message_for(m: &MessageRecord, unread: u32, viewer: UserId) -> v1::Messag
             .iter()
             .map(|r| reaction(r, viewer))
             .collect(),
+        mentions: m.mentions.iter().map(mention).collect(),
+    }
+}
+
+/// A stored mention on the wire (user 0 is `@all`).
+pub fn mention(m: &MentionRecord) -> v1::Mention {
+    v1::Mention {
+        user_id: m.user_id,
+        offset: m.offset,
+        length: m.length,
+        all: m.user_id == 0,
     }
 }
 

@@ -91,6 +91,8 @@ pub enum Reason {
     AlreadyReacted,
     ReactionNotFound,
     TooManyReactions,
+    InvalidMention,
+    TooManyMentions,
 }
 
 impl Reason {

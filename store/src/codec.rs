@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::StoreError,
-    records::{AttachmentRecord, EntryKind, MessageRecord, MessageState, ReplyRecord, RoomHead},
+    records::{
+        AttachmentRecord, EntryKind, MentionMark, MentionRecord, MessageRecord, MessageState,
+        ReplyRecord, RoomHead,
+    },
 };
 
 const VERSION: u8 = 1;
@@ -36,6 +39,8 @@ struct Extra {
     reply: Option<ReplyRecord>,
     #[serde(default, skip_serializing_if = "MessageState::is_empty")]
     state: MessageState,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<MentionRecord>,
 }
 
 /// Whether an entry needs version 3 (anything but a plain message at ordinal = seq).
@@ -45,6 +50,7 @@ fn is_timeline(m: &MessageRecord) -> bool {
         || m.target_seq != 0
         || m.reply.is_some()
         || !m.state.is_empty()
+        || !m.mentions.is_empty()
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -87,12 +93,13 @@ fn put_timeline(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> 
     out.extend_from_slice(&m.ordinal.to_be_bytes());
     out.push(m.kind.code());
     out.extend_from_slice(&m.target_seq.to_be_bytes());
-    let extra = if m.reply.is_none() && m.state.is_empty() {
+    let extra = if m.reply.is_none() && m.state.is_empty() && m.mentions.is_empty() {
         Vec::new()
     } else {
         let extra = Extra {
             reply: m.reply.clone(),
             state: m.state.clone(),
+            mentions: m.mentions.clone(),
         };
         serde_json::to_vec(&extra).map_err(|e| StoreError::Invalid(e.to_string()))?
     };
@@ -227,6 +234,7 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
         ordinal,
         reply: extra.reply,
         state: extra.state,
+        mentions: extra.mentions,
     })
 }
 
@@ -242,7 +250,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
 
 /// Encodes a room head.
 pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
-    let timeline = h.preview.is_some() || !h.deleted.is_empty();
+    let timeline = h.preview.is_some() || !h.deleted.is_empty() || !h.mentions.is_empty();
     let mut out = vec![if timeline {
         HEAD_VERSION_TIMELINE
     } else {
@@ -283,6 +291,23 @@ fn put_head_timeline(out: &mut Vec<u8>, h: &RoomHead) -> Result<(), StoreError> 
     for seq in &h.deleted {
         out.extend_from_slice(&seq.to_be_bytes());
     }
+    // Mention marks came later: heads written before end here, so the part is optional.
+    if !h.mentions.is_empty() {
+        let count = u32::try_from(h.mentions.len())
+            .map_err(|_| StoreError::Invalid("too many mention marks".into()))?;
+        out.extend_from_slice(&count.to_be_bytes());
+        for mark in &h.mentions {
+            out.extend_from_slice(&mark.seq.to_be_bytes());
+            out.extend_from_slice(&mark.sender_id.to_be_bytes());
+            out.push(u8::from(mark.all));
+            let users = u16::try_from(mark.users.len())
+                .map_err(|_| StoreError::Invalid("too many mentioned users".into()))?;
+            out.extend_from_slice(&users.to_be_bytes());
+            for u in &mark.users {
+                out.extend_from_slice(&u.to_be_bytes());
+            }
+        }
+    }
     Ok(())
 }
 
@@ -291,6 +316,25 @@ fn read_head_timeline(r: &mut Reader<'_>, head: &mut RoomHead) -> Option<()> {
     let count = r.u32()?;
     for _ in 0..count {
         head.deleted.push(r.u64()?);
+    }
+    if r.0.is_empty() {
+        return Some(());
+    }
+    let count = r.u32()?;
+    for _ in 0..count {
+        let (seq, sender_id) = (r.u64()?, r.u64()?);
+        let all = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let users = (0..r.u16()?).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+        head.mentions.push(MentionMark {
+            seq,
+            sender_id,
+            users,
+            all,
+        });
     }
     Some(())
 }
@@ -428,7 +472,9 @@ mod tests {
                 last_message: Some(change()),
                 preview: Some(m()),
                 deleted: vec![2, 5],
+                ..RoomHead::default()
             },
+            mentioned_head(),
         ] {
             assert_eq!(decode_head(&encode_head(&h).unwrap()).unwrap(), h);
         }
@@ -467,10 +513,53 @@ mod tests {
             last_message: Some(m()),
             preview: Some(change()),
             deleted: vec![1],
+            ..RoomHead::default()
         })
         .unwrap();
         for n in 0..head.len() {
             assert!(decode_head(&head[..n]).is_err(), "head prefix {n}");
+        }
+        // Mention marks are an optional tail: only a cut exactly before them decodes.
+        let full = encode_head(&mentioned_head()).unwrap();
+        let without = encode_head(&RoomHead {
+            mentions: Vec::new(),
+            ..mentioned_head()
+        })
+        .unwrap();
+        for n in (0..full.len()).filter(|&n| n != without.len()) {
+            assert!(decode_head(&full[..n]).is_err(), "mentions prefix {n}");
+        }
+    }
+
+    fn mentioned_head() -> RoomHead {
+        let mut mentioning = m();
+        mentioning.mentions = vec![
+            MentionRecord {
+                user_id: 5,
+                offset: 0,
+                length: 4,
+            },
+            MentionRecord {
+                user_id: 0,
+                offset: 5,
+                length: 4,
+            },
+        ];
+        RoomHead {
+            epoch: 3,
+            last_seq: 9,
+            last_message: Some(mentioning.clone()),
+            preview: Some(mentioning.clone()),
+            deleted: vec![2],
+            mentions: vec![
+                mentioning.mention_mark().unwrap(),
+                MentionMark {
+                    seq: 9,
+                    sender_id: 4,
+                    users: vec![1, 2],
+                    all: false,
+                },
+            ],
         }
     }
 }

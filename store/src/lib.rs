@@ -32,8 +32,9 @@ pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
     AppendBatch, AttachmentRecord, DeletionRecord, EntryKind, FileId, FileRecord, FileUse,
-    HeadChange, MessageRecord, MessageState, ReactionRecord, ReadCursor, RefreshOutcome,
-    RefreshRecord, ReplyRecord, Revocation, RoomHead, RoomId, RoomKind, RoomRecord, Seq,
-    SessionRecord, SocialEdge, ThumbnailRecord, UserId, UserRecord, VersionRecord, unread_count,
+    HeadChange, MAX_MENTION_MARKS, MentionMark, MentionRecord, MessageRecord, MessageState,
+    ReactionRecord, ReadCursor, RefreshOutcome, RefreshRecord, ReplyRecord, Revocation, RoomHead,
+    RoomId, RoomKind, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord, UserId,
+    UserRecord, VersionRecord, mention_count, unread_count,
 };
 pub use timeline::REPLY_PREVIEW_CHARS;

@@ -167,6 +167,46 @@ pub struct MessageRecord {
     /// What later entries did to this one (edits, a delete).
     #[serde(default)]
     pub state: MessageState,
+    /// The people it mentions, by ranges of `body` (an edit replaces them).
+    #[serde(default)]
+    pub mentions: Vec<MentionRecord>,
+}
+
+/// One mention in a message's body: a member, or everyone (`user_id` 0, `@all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentionRecord {
+    /// The member mentioned; 0 for everyone in the room.
+    pub user_id: UserId,
+    /// Where the mention starts in the body, in UTF-16 code units.
+    pub offset: u32,
+    /// Its length, in UTF-16 code units.
+    pub length: u32,
+}
+
+/// A message that mentions someone, as the room head keeps it for mention counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentionMark {
+    /// The message.
+    pub seq: Seq,
+    /// Its sender (never counted as mentioned by their own `@all`).
+    pub sender_id: UserId,
+    /// The members it mentions by name, ascending, without the sender.
+    pub users: Vec<UserId>,
+    /// It mentions everyone (`@all`).
+    pub all: bool,
+}
+
+impl MentionMark {
+    /// Whether the message counts as mentioning `user`.
+    pub fn mentions(&self, user: UserId) -> bool {
+        (self.all && user != self.sender_id) || self.users.binary_search(&user).is_ok()
+    }
+}
+
+/// Messages after a cursor that mention `user` (`marks` ascending by seq).
+pub fn mention_count(marks: &[MentionMark], user: UserId, cursor: ReadCursor) -> u64 {
+    let after = marks.partition_point(|m| m.seq <= cursor.seq);
+    marks[after..].iter().filter(|m| m.mentions(user)).count() as u64
 }
 
 /// What a log entry is.
@@ -378,7 +418,14 @@ pub struct RoomHead {
     pub preview: Option<MessageRecord>,
     /// Deleted real messages that some member may still count as unread, ascending.
     pub deleted: Vec<Seq>,
+    /// Messages with mentions that some member may not have read yet, ascending (bounded:
+    /// the newest [`MAX_MENTION_MARKS`]).
+    pub mentions: Vec<MentionMark>,
 }
+
+/// How many unread mentioning messages a room head keeps for mention counts: counts stop
+/// growing there (a badge shows "99+" long before).
+pub const MAX_MENTION_MARKS: usize = 256;
 
 impl RoomHead {
     /// The newest real message as it is now, if the room has one.
@@ -396,6 +443,11 @@ impl RoomHead {
     /// A member's unread messages: real messages after their cursor, minus those deleted.
     pub fn unread(&self, cursor: ReadCursor) -> u64 {
         unread_count(self.ordinal(), &self.deleted, cursor)
+    }
+
+    /// Unread messages that mention a member.
+    pub fn mentions_of(&self, user: UserId, cursor: ReadCursor) -> u64 {
+        mention_count(&self.mentions, user, cursor)
     }
 }
 
@@ -420,6 +472,8 @@ pub struct HeadChange {
     pub preview: Option<MessageRecord>,
     /// See [`RoomHead::deleted`].
     pub deleted: Vec<Seq>,
+    /// See [`RoomHead::mentions`].
+    pub mentions: Vec<MentionMark>,
 }
 
 impl AppendBatch {

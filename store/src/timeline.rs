@@ -6,8 +6,8 @@
 //! history page shows each message as it is now, with no second lookup).
 
 use crate::records::{
-    DeletionRecord, EntryKind, MessageRecord, ReactionRecord, ReadCursor, ReplyRecord, Seq, UserId,
-    VersionRecord,
+    DeletionRecord, EntryKind, MentionMark, MessageRecord, ReactionRecord, ReadCursor, ReplyRecord,
+    Seq, UserId, VersionRecord,
 };
 
 /// How many characters of the quoted message a reply keeps.
@@ -60,6 +60,7 @@ impl MessageRecord {
                 let excess = self.state.versions.len().saturating_sub(max_versions);
                 self.state.versions.drain(..excess);
                 self.state.edited_at_ms = entry.sent_at_ms;
+                self.mentions.clone_from(&entry.mentions);
             }
             EntryKind::ReactionAdd | EntryKind::ReactionRemove if self.state.deleted.is_some() => {
                 return false;
@@ -72,6 +73,7 @@ impl MessageRecord {
                 self.state.versions.clear();
                 self.state.reactions.clear();
                 self.reply = None;
+                self.mentions.clear();
                 self.state.deleted = Some(DeletionRecord {
                     by: entry.sender_id,
                     at_ms: entry.sent_at_ms,
@@ -109,6 +111,26 @@ impl MessageRecord {
             }
         }
         self.state.reactions.retain(|r| !r.users.is_empty());
+    }
+
+    /// What the room head keeps of this message's mentions (`None`: it mentions nobody but
+    /// perhaps its sender).
+    pub fn mention_mark(&self) -> Option<MentionMark> {
+        let mut users: Vec<UserId> = self
+            .mentions
+            .iter()
+            .map(|m| m.user_id)
+            .filter(|&u| u != 0 && u != self.sender_id)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        let all = self.mentions.iter().any(|m| m.user_id == 0);
+        (all || !users.is_empty()).then_some(MentionMark {
+            seq: self.seq,
+            sender_id: self.sender_id,
+            users,
+            all,
+        })
     }
 
     /// The snapshot a reply to this message keeps.

@@ -341,6 +341,7 @@ fn announce_new_room(services: &Services, record: &RoomRecord, members: &[UserId
         last_activity_ms: record.created_at_ms,
         unread: 0,
         last_read_seq: 0,
+        mention_count: 0,
     };
     let frame = EncodedFrame::new(v1::ServerFrame {
         request_id: 0,
@@ -357,16 +358,26 @@ fn announce_new_room(services: &Services, record: &RoomRecord, members: &[UserId
     }
 }
 
-/// A user's unread messages in one room and their cursor, from the store.
+/// A user's counts in one room, from the store.
+struct RoomCounts {
+    unread: u32,
+    mentions: u32,
+    last_read_seq: u64,
+}
+
 async fn room_unread(
     services: &Services,
     user: UserId,
     room: RoomId,
     head: &RoomHead,
-) -> Result<(u32, u64), ChatError> {
+) -> Result<RoomCounts, ChatError> {
     let cursor = services.core.store.read_cursor(room, user).await?;
-    let unread = u32::try_from(head.unread(cursor)).unwrap_or(u32::MAX);
-    Ok((unread, cursor.seq))
+    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(RoomCounts {
+        unread: clamp(head.unread(cursor)),
+        mentions: clamp(head.mentions_of(user, cursor)),
+        last_read_seq: cursor.seq,
+    })
 }
 
 async fn unread_total(services: &Services, user: UserId) -> Result<u64, ChatError> {
@@ -374,7 +385,7 @@ async fn unread_total(services: &Services, user: UserId) -> Result<u64, ChatErro
     let mut total = 0u64;
     for room in store.user_rooms(user).await? {
         let head = store.room_head(room).await?;
-        total += u64::from(room_unread(services, user, room, &head).await?.0);
+        total += u64::from(room_unread(services, user, room, &head).await?.unread);
     }
     Ok(total)
 }
@@ -404,8 +415,8 @@ async fn list_rooms(
         };
         let members = store.members(room_id).await?;
         let head = store.room_head(room_id).await?;
-        let (unread, last_read_seq) = room_unread(services, me, room_id, &head).await?;
-        total_unread += u64::from(unread);
+        let counts = room_unread(services, me, room_id, &head).await?;
+        total_unread += u64::from(counts.unread);
         // The list shows the newest real message as it is now (edited, deleted); a change
         // to an older one is no activity.
         let newest = head.newest_message();
@@ -415,8 +426,9 @@ async fn list_rooms(
             // Its per-message count is not tracked here.
             last_message: newest.map(|m| convert::message_for(m, 0, me)),
             last_activity_ms,
-            unread,
-            last_read_seq,
+            unread: counts.unread,
+            last_read_seq: counts.last_read_seq,
+            mention_count: counts.mentions,
         });
     }
     rooms.sort_by(|a, b| {

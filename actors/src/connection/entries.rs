@@ -3,7 +3,7 @@
 //! the order each connection sent them.
 
 use chat_proto::v1;
-use chat_store::{EntryKind, RoomId, UserId};
+use chat_store::{EntryKind, MentionRecord, RoomId, UserId};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::{
@@ -111,6 +111,24 @@ fn starts_a_symbol(c: char) -> bool {
     !c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control() && !invisible
 }
 
+/// Mentions off the wire: a member or `@all`, never both or neither (ranges are checked by
+/// the room, which knows its members).
+fn mentions(wire: Vec<v1::Mention>) -> Result<Vec<MentionRecord>, ChatError> {
+    wire.into_iter()
+        .map(|m| match (m.user_id, m.all) {
+            (0, false) | (1.., true) => Err(ChatError::invalid(
+                Reason::InvalidMention,
+                "a mention names one member (user_id) or everyone (all), not both",
+            )),
+            (user_id, _) => Ok(MentionRecord {
+                user_id,
+                offset: m.offset,
+                length: m.length,
+            }),
+        })
+        .collect()
+}
+
 fn require_seq(seq: u64) -> Result<(), ChatError> {
     if seq == 0 {
         return Err(ChatError::invalid(
@@ -155,6 +173,7 @@ pub(super) async fn start_entry(
     let request = match entry {
         Entry::Send(send) => {
             validate_body(services, &send.body, !send.file_ids.is_empty())?;
+            let mentions = mentions(send.mentions)?;
             services.core.limits.message(sender)?;
             // Sharing the files first means every member who receives the message can
             // already download them. Awaited here, so sends from one connection keep their
@@ -169,12 +188,14 @@ pub(super) async fn start_entry(
                 body: send.body,
                 attachments,
                 reply_to: send.reply_to_seq,
+                mentions,
                 ..SendRequest::default()
             }
         }
         Entry::Edit(edit) => {
             require_seq(edit.seq)?;
             validate_body(services, &edit.body, false)?;
+            let mentions = mentions(edit.mentions)?;
             services.core.limits.message(sender)?;
             SendRequest {
                 sender,
@@ -182,6 +203,7 @@ pub(super) async fn start_entry(
                 body: edit.body,
                 kind: EntryKind::Edit,
                 target: edit.seq,
+                mentions,
                 ..SendRequest::default()
             }
         }

@@ -193,8 +193,10 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
     state.ordinal = head.ordinal();
     state.durable_ordinal = head.ordinal();
     state.durable_preview = head.newest_message().cloned();
-    state.timeline = head.preview.is_some() || !head.deleted.is_empty();
+    state.timeline =
+        head.preview.is_some() || !head.deleted.is_empty() || !head.mentions.is_empty();
     state.durable_deleted = head.deleted;
+    state.durable_mentions = head.mentions;
     state.last_ts = head.last_message.as_ref().map_or(0, |m| m.sent_at_ms);
     for m in recent.into_iter().rev() {
         state

@@ -81,6 +81,7 @@ pub(super) fn publish_room_update(state: &RoomState, member: UserId, newest: &Me
         preview: convert::preview(newest),
         sent_at_ms: newest.sent_at_ms,
         unread: state.unread_for(member),
+        mention_count: state.mentions_for(member),
     };
     let event = Event {
         skip_if_open: Some(state.record.id),
@@ -119,6 +120,7 @@ pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
         last_activity_ms: last.map_or(state.record.created_at_ms, |m| m.sent_at_ms),
         unread: state.unread_for(user),
         last_read_seq: state.cursors.get(user).unwrap_or(0),
+        mention_count: state.mentions_for(user),
     }
 }
 

@@ -18,6 +18,9 @@ mod events;
 mod idempotency;
 mod local;
 mod membership;
+#[cfg(test)]
+mod mention_tests;
+mod mentions;
 mod ops;
 mod reactions;
 mod reads;

@@ -5,7 +5,8 @@
 
 use chat_proto::v1::{self, server_frame::Payload};
 use chat_store::{
-    AttachmentRecord, EntryKind, MessageRecord, RoomId, RoomRecord, Seq, StoreResult, UserId,
+    AttachmentRecord, EntryKind, MentionRecord, MessageRecord, RoomId, RoomRecord, Seq,
+    StoreResult, UserId,
 };
 use ractor::RpcReplyPort;
 
@@ -165,6 +166,8 @@ pub struct SendRequest {
     pub kind: EntryKind,
     /// The message a change applies to.
     pub target: Seq,
+    /// A message's or an edit's mentions (ranges of `body`).
+    pub mentions: Vec<MentionRecord>,
 }
 
 /// The acknowledgement of a durable message (identical for retries).

@@ -5,7 +5,7 @@
 
 use chat_cluster::PendingReply;
 use chat_proto::{cluster as pb, v1};
-use chat_store::{AttachmentRecord, EntryKind, RoomId, RoomKind, RoomRecord};
+use chat_store::{AttachmentRecord, EntryKind, MentionRecord, RoomId, RoomKind, RoomRecord};
 use futures::future::BoxFuture;
 
 use super::{
@@ -70,6 +70,15 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             reply_to: s.reply_to,
             kind: u32::from(s.kind.code()),
             target: s.target,
+            mentions: s
+                .mentions
+                .iter()
+                .map(|m| pb::Mention {
+                    user: m.user_id,
+                    offset: m.offset,
+                    length: m.length,
+                })
+                .collect(),
         }),
         RoomOp::Open { user, since } => Op::Open(pb::Open {
             user: *user,
@@ -137,6 +146,15 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
                 .and_then(EntryKind::from_code)
                 .ok_or_else(|| garbled("entry kind"))?,
             target: s.target,
+            mentions: s
+                .mentions
+                .into_iter()
+                .map(|m| MentionRecord {
+                    user_id: m.user,
+                    offset: m.offset,
+                    length: m.length,
+                })
+                .collect(),
         }),
         Op::Open(o) => RoomOp::Open {
             user: o.user,

@@ -10,6 +10,7 @@ use ractor::ActorRef;
 use super::{
     events,
     idempotency::IdemState,
+    mentions,
     ops::{Ack, Reply, RoomMessage, RoomOutcome, SendRequest},
     state::{Pending, RoomState},
     timeline,
@@ -44,7 +45,11 @@ pub(super) async fn on_send(
         return;
     }
     let sent_at_ms = now_ms().max(state.last_ts);
-    let checked = match timeline::check(state, &req, sent_at_ms).await {
+    let checked = match mentions::check(state, &req) {
+        Ok(()) => timeline::check(state, &req, sent_at_ms).await,
+        Err(e) => Err(e),
+    };
+    let checked = match checked {
         Ok(c) => c,
         Err(e) => {
             let _ = reply.send(Err(e));
@@ -67,7 +72,10 @@ pub(super) async fn on_send(
         ordinal: state.ordinal + u64::from(is_message),
         reply: checked.reply,
         state: Default::default(),
+        mentions: req.mentions,
     };
+    // Mention counts live in the head: from the first mention on, every append writes it.
+    state.timeline |= !record.mentions.is_empty();
     let rewrite = checked.target.map(|mut target| {
         target.apply(&record, state.core.config.max_edit_versions);
         state.overlay.insert(target.seq, target.clone());
@@ -233,6 +241,8 @@ pub(super) fn on_batch_done(
     });
     state.durable_preview = batch.next.preview;
     state.durable_deleted = batch.next.deleted;
+    let mentions_change = batch.next.mentions != state.durable_mentions;
+    state.durable_mentions = batch.next.mentions;
     let metrics = state.core.metrics.clone();
     metrics
         .messages_sequenced
@@ -267,7 +277,9 @@ pub(super) fn on_batch_done(
             state.recent.pop_front();
         }
     }
-    if lists_change && let Some(m) = state.durable_preview.clone() {
+    if (lists_change || mentions_change)
+        && let Some(m) = state.durable_preview.clone()
+    {
         events::publish_room_updates(state, &m);
     }
     submit_next(myself, state);

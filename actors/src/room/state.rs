@@ -7,7 +7,7 @@ use std::{
 };
 
 use chat_proto::v1;
-use chat_store::{HeadChange, MessageRecord, ReadCursor, RoomRecord, Seq, UserId};
+use chat_store::{HeadChange, MentionMark, MessageRecord, ReadCursor, RoomRecord, Seq, UserId};
 use ractor::RpcReplyPort;
 use tokio::task::JoinHandle;
 
@@ -71,6 +71,9 @@ pub struct RoomState {
     /// Deleted real messages some member may count unread, as the store has them (see
     /// `RoomHead::deleted`).
     pub(super) durable_deleted: Vec<Seq>,
+    /// Messages with mentions some member may not have read, as the store has them (see
+    /// `RoomHead::mentions`).
+    pub(super) durable_mentions: Vec<MentionMark>,
     /// The room's log has changes: every append writes the head's preview and deleted list.
     pub(super) timeline: bool,
     /// Entries rewritten by changes not yet durable, newest version per seq.
@@ -107,6 +110,7 @@ impl RoomState {
             durable_ordinal: 0,
             durable_preview: None,
             durable_deleted: Vec::new(),
+            durable_mentions: Vec::new(),
             timeline: false,
             overlay: HashMap::new(),
             last_ts: 0,
@@ -163,6 +167,13 @@ impl RoomState {
     pub(super) fn unread_for(&self, user: UserId) -> u32 {
         let cursor = self.cursors.cursor(user).unwrap_or_default();
         let n = chat_store::unread_count(self.durable_ordinal, &self.durable_deleted, cursor);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// A member's unread messages that mention them (by name or `@all`).
+    pub(super) fn mentions_for(&self, user: UserId) -> u32 {
+        let cursor = self.cursors.cursor(user).unwrap_or_default();
+        let n = chat_store::mention_count(&self.durable_mentions, user, cursor);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 

@@ -215,8 +215,9 @@ fn is_owner(state: &RoomState, user: UserId) -> bool {
 /// dropped: nobody counts them any more.
 pub(super) fn next_head<'a>(
     state: &RoomState,
-    entries: impl Iterator<Item = (&'a MessageRecord, Option<&'a MessageRecord>)>,
+    entries: impl Iterator<Item = (&'a MessageRecord, Option<&'a MessageRecord>)> + Clone,
 ) -> HeadChange {
+    let mentions = super::mentions::next_marks(state, entries.clone());
     // The newest message of the batch, and changes to it or to the durable preview; cloned
     // once at the end (this runs for every batch).
     let mut newest: Option<&MessageRecord> = None;
@@ -247,7 +248,11 @@ pub(super) fn next_head<'a>(
         let everyone_read = state.cursors.min().unwrap_or(Seq::MAX);
         deleted.retain(|&d| d > everyone_read);
     }
-    HeadChange { preview, deleted }
+    HeadChange {
+        preview,
+        deleted,
+        mentions,
+    }
 }
 
 /// Reply snapshots refreshed from the quoted messages' current state where it is at hand

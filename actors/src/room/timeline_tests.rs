@@ -15,7 +15,7 @@ use crate::{
     testing::{signup, system, system_with},
 };
 
-fn change(sender: UserId, id: &str, kind: EntryKind, target: u64, body: &str) -> RoomOp {
+pub(super) fn change(sender: UserId, id: &str, kind: EntryKind, target: u64, body: &str) -> RoomOp {
     RoomOp::Send(SendRequest {
         sender,
         client_msg_id: id.into(),
@@ -36,7 +36,7 @@ fn reply(sender: UserId, id: &str, to: u64) -> RoomOp {
     })
 }
 
-async fn history(sys: &ChatSystem, room: u64, user: UserId) -> Vec<v1::Message> {
+pub(super) async fn history(sys: &ChatSystem, room: u64, user: UserId) -> Vec<v1::Message> {
     let op = RoomOp::History {
         user,
         before: 0,
@@ -48,11 +48,11 @@ async fn history(sys: &ChatSystem, room: u64, user: UserId) -> Vec<v1::Message> 
     }
 }
 
-fn at(page: &[v1::Message], seq: u64) -> v1::Message {
+pub(super) fn at(page: &[v1::Message], seq: u64) -> v1::Message {
     page.iter().find(|m| m.seq == seq).cloned().unwrap()
 }
 
-async fn users(sys: &ChatSystem, names: &[&str]) -> Vec<UserId> {
+pub(super) async fn users(sys: &ChatSystem, names: &[&str]) -> Vec<UserId> {
     let mut ids = Vec::new();
     for name in names {
         ids.push(signup(sys, name).await.user.id);

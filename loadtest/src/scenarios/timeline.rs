@@ -106,12 +106,26 @@ fn choose(
             seq: pick(x, own),
             client_msg_id: id,
             body: format!("edit {k} of member {me}"),
+            mentions: Vec::new(),
         });
     }
+    // Every tenth message mentions everyone (the head then tracks mention counts).
+    let (body, mentions) = if k % 10 == 0 {
+        let all = v1::Mention {
+            offset: 0,
+            length: 4,
+            all: true,
+            ..Default::default()
+        };
+        (format!("@all message {k} of member {me}"), vec![all])
+    } else {
+        (format!("message {k} of member {me}"), Vec::new())
+    };
     Command::SendMessage(v1::SendMessageRequest {
         room_id: room,
         client_msg_id: id,
-        body: format!("message {k} of member {me}"),
+        body,
+        mentions,
         ..Default::default()
     })
 }

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    AppendBatch, AttachmentRecord, EntryKind, FileRecord, FileUse, HeadChange, MessageRecord,
-    ReadCursor, RoomKind, Store, StoreError, ThumbnailRecord,
+    AppendBatch, AttachmentRecord, EntryKind, FileRecord, FileUse, HeadChange, MentionRecord,
+    MessageRecord, ReadCursor, RoomKind, Store, StoreError, ThumbnailRecord,
 };
 
 use super::fixtures::*;
@@ -336,9 +336,15 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
         body: body.into(),
         ..msg(40, seq, 10 + bucket_width_ms)
     };
-    let edit = change(3, EntryKind::Edit, 1, "fixed");
+    let mut edit = change(3, EntryKind::Edit, 1, "@bob fixed");
+    edit.mentions = vec![MentionRecord {
+        user_id: 2,
+        offset: 0,
+        length: 4,
+    }];
     let mut edited = first.clone();
     assert!(edited.apply(&edit, 10));
+    assert_eq!(edited.mentions, edit.mentions);
     let mut deleted = second.clone();
     let delete = change(4, EntryKind::Delete, 2, "");
     assert!(deleted.apply(&delete, 10));
@@ -349,6 +355,7 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
         head: Some(HeadChange {
             preview: Some(deleted.clone()),
             deleted: vec![2],
+            mentions: edited.mention_mark().into_iter().collect(),
         }),
     };
     store.append(40, e, 2, batch).await.unwrap();
@@ -364,6 +371,10 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
     assert_eq!(head.unread(ReadCursor { seq: 1, ordinal: 1 }), 0);
     assert_eq!(head.unread(ReadCursor::default()), 1);
     assert_eq!(head.unread(store.read_cursor(40, 1).await.unwrap()), 0);
+    // The edit mentions member 2 in message 1: counted until they read it.
+    assert_eq!(head.mentions_of(2, ReadCursor::default()), 1);
+    assert_eq!(head.mentions_of(2, ReadCursor { seq: 1, ordinal: 1 }), 0);
+    assert_eq!(head.mentions_of(1, ReadCursor::default()), 0);
     refuses_and_keeps(store, e, &change, &deleted).await;
 }
 
@@ -399,6 +410,7 @@ async fn refuses_and_keeps(
         (head.newest_message(), head.deleted.clone()),
         (Some(deleted), vec![2])
     );
+    assert_eq!(head.mentions.len(), 1);
 }
 
 pub async fn files(store: &dyn Store) {

@@ -239,6 +239,7 @@ impl Inner {
             Some(change) => Some(codec::encode_head_timeline(&RoomHead {
                 preview: change.preview.clone(),
                 deleted: change.deleted.clone(),
+                mentions: change.mentions.clone(),
                 ..RoomHead::default()
             })?),
             None => None,

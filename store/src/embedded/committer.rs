@@ -215,10 +215,12 @@ fn stage(
         last_message: last.or(head.last_message),
         preview: head.preview,
         deleted: head.deleted,
+        mentions: head.mentions,
     };
     if let Some(change) = &req.batch.head {
         next.preview = change.preview.clone();
         next.deleted = change.deleted.clone();
+        next.mentions = change.mentions.clone();
     }
     heads.insert(req.room, next);
     Ok(())

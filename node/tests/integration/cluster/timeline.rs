@@ -9,6 +9,7 @@ fn change(room: u64, seq: u64, id: &str, body: Option<&str>) -> Command {
             seq,
             client_msg_id: id.into(),
             body: body.into(),
+            mentions: vec![],
         }),
         None => Command::DeleteMessage(v1::DeleteMessageRequest {
             room_id: room,

@@ -10,6 +10,7 @@ fn edit(room: u64, seq: u64, id: &str, body: &str) -> Command {
         seq,
         client_msg_id: id.into(),
         body: body.into(),
+        mentions: vec![],
     })
 }
 
@@ -155,6 +156,7 @@ async fn edits_and_deletes_over_grpc_unary_calls() {
                 seq: 1,
                 client_msg_id: id.into(),
                 body: "fixed".into(),
+                mentions: vec![],
             },
         )
     };
