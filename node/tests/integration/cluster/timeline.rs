@@ -34,15 +34,40 @@ async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
     }
 }
 
+/// (unread, mention_count) of the room in the caller's list, retried while the room moves.
+async fn cat_counts(client: &mut Client, room: u64) -> (u32, u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client
+            .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
+            .await
+        {
+            Payload::RoomList(list) => {
+                let s = list
+                    .rooms
+                    .iter()
+                    .find(|r| r.room.as_ref().unwrap().id == room);
+                let s = s.expect("the room in the list");
+                return (s.unread, s.mention_count);
+            }
+            Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(u64::from(e.retry_after_ms).max(50)))
+                    .await;
+            }
+            other => panic!("no room list: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn changes_cross_nodes_and_survive_the_owner_moving() {
     let Some(mut cluster) = TestCluster::start(3).await else {
         return;
     };
     let http = Http::new(cluster.addr(0));
-    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
     let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
-    let room = a.create_group("moving", &[ben.id]).await.id;
+    let room = a.create_group("moving", &[ben.id, cat.id]).await.id;
     let owner = cluster.owner_of(0, room).await;
     // Ann and Ben both on nodes that do not own the room.
     let (na, nb) = match owner {
@@ -62,35 +87,41 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
         ..Default::default()
     });
     assert_eq!(acked(&mut b, reply).await.seq, 2);
-    assert_eq!(
-        acked(&mut a, change(room, 1, "e1", Some("meet at 7")))
-            .await
-            .seq,
-        3
-    );
+    // The first edit mentions Cat, who is not online.
+    let Command::EditMessage(mut e1) = change(room, 1, "e1", Some("@cat meet at 7")) else {
+        unreachable!()
+    };
+    e1.mentions = vec![v1::Mention {
+        user_id: cat.id,
+        offset: 0,
+        length: 4,
+        all: false,
+    }];
+    let e1 = Command::EditMessage(e1);
+    assert_eq!(acked(&mut a, e1.clone()).await.seq, 3);
     let live = b.next_where(|p| match p {
         Payload::Message(m) if m.seq == 3 => Some(m),
         _ => None,
     });
     let live = live.await;
-    assert_eq!(live.updated.unwrap().body, "meet at 7");
+    assert_eq!(live.updated.unwrap().body, "@cat meet at 7");
     // The owner leaves (SIGTERM: hand-over); the next owner continues from the store.
     let status = cluster.terminate(owner);
     assert!(status.success(), "node {owner} exited with {status}");
+    // The next owner counts Cat's mention from the stored head; an edit without it takes
+    // it back.
+    let mut c = Client::connect(cluster.addr(na), &cat.access_token, Wire::Proto).await;
+    assert_eq!(cat_counts(&mut c, room).await, (2, 1));
     assert_eq!(
         acked(&mut a, change(room, 1, "e2", Some("meet at 8")))
             .await
             .seq,
         4
     );
+    assert_eq!(cat_counts(&mut c, room).await, (2, 0));
     assert_eq!(acked(&mut b, change(room, 2, "d1", None)).await.seq, 5);
     // A retry of a change made before the move gets its first ack.
-    assert_eq!(
-        acked(&mut a, change(room, 1, "e1", Some("meet at 7")))
-            .await
-            .seq,
-        3
-    );
+    assert_eq!(acked(&mut a, e1).await.seq, 3);
     let page = a.history_ok(room, 0, 10).await.messages;
     let by_seq = |s: u64| page.iter().find(|m| m.seq == s).unwrap().clone();
     assert_eq!(

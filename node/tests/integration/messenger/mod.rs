@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::common::*;
 
 mod delivery;
+mod mentions;
 mod reads;
 mod recovery;
 mod timeline;
