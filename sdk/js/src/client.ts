@@ -23,7 +23,7 @@ import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
-import { Outbox, entryCommand, type OutboxEntry } from "./outbox.js";
+import { Outbox, entryCommand, type MentionInit, type OutboxEntry } from "./outbox.js";
 import { RoomTracker } from "./rooms.js";
 import type { AccessToken } from "./session.js";
 import { PollingTransport } from "./transport/polling.js";
@@ -235,15 +235,24 @@ export class ChatClient extends Emitter<ClientEvents> {
   send(
     roomId: bigint,
     body: string,
-    opts: { fileIds?: bigint[]; clientMsgId?: string; replyTo?: bigint } = {},
+    opts: { fileIds?: bigint[]; clientMsgId?: string; replyTo?: bigint; mentions?: MentionInit[] } = {},
   ): OutboxEntry {
-    const { fileIds, replyTo } = opts;
-    return this.outbox.add({ roomId, body, fileIds, replyTo }, opts.clientMsgId ?? newClientMsgId());
+    const { fileIds, replyTo, mentions } = opts;
+    return this.outbox.add({ roomId, body, fileIds, replyTo, mentions }, opts.clientMsgId ?? newClientMsgId());
   }
 
-  /** Edits one of the user's messages (through the outbox, in order with sends). */
-  editMessage(roomId: bigint, seq: bigint, body: string, clientMsgId = newClientMsgId()): OutboxEntry {
-    return this.outbox.add({ roomId, body, change: { kind: "edit", seq } }, clientMsgId);
+  /**
+   * Edits one of the user's messages (through the outbox, in order with sends); the new
+   * text's mentions replace the old ones. The last argument is a client_msg_id or options.
+   */
+  editMessage(
+    roomId: bigint,
+    seq: bigint,
+    body: string,
+    opts: string | { clientMsgId?: string; mentions?: MentionInit[] } = {},
+  ): OutboxEntry {
+    const { clientMsgId = newClientMsgId(), mentions } = typeof opts === "string" ? { clientMsgId: opts } : opts;
+    return this.outbox.add({ roomId, body, mentions, change: { kind: "edit", seq } }, clientMsgId);
   }
 
   /** Deletes a message for everyone (through the outbox, in order with sends). */

@@ -4,7 +4,8 @@ export type { ClientOptions } from "./options.js";
 export { ChatError, type LocalReason } from "./errors.js";
 export { HttpApi, type Fetch } from "./http.js";
 export { Session, type AccessToken, type TokenSource } from "./session.js";
-export type { OutboxChange, OutboxEntry, OutboxRequest, OutboxState } from "./outbox.js";
+export type { MentionInit, OutboxChange, OutboxEntry, OutboxRequest, OutboxState } from "./outbox.js";
+export { mentionOf } from "./outbox.js";
 export { SUBPROTOCOL, decode, encode, clientFrame, type Command, type Payload, type Wire } from "./codec.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport/types.js";
 // Every chat.v1 message type and schema, generated from proto/.

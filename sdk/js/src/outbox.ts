@@ -2,7 +2,9 @@
 // the server stores it once and answers every retry with the first ack. Sends to one room go
 // one at a time, in the order the app made them.
 import type { Command } from "./codec.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { SendAck } from "./gen/chat/v1/frames_pb.js";
+import type { MentionSchema } from "./gen/chat/v1/models_pb.js";
 import { ChatError } from "./errors.js";
 
 /** Where a message is on its way: queued (waiting for a connection), sending, sent, failed. */
@@ -19,6 +21,12 @@ export interface OutboxChange {
   readonly seq: bigint;
 }
 
+/**
+ * A mention to send: `{ userId, offset, length }` or `{ all: true, offset, length }`, the range
+ * in UTF-16 code units of the body (JavaScript string indices), e.g. from `mentionOf`.
+ */
+export type MentionInit = MessageInitShape<typeof MentionSchema>;
+
 /** What the app asks the outbox to send. */
 export interface OutboxRequest {
   readonly roomId: bigint;
@@ -26,6 +34,8 @@ export interface OutboxRequest {
   readonly fileIds?: bigint[];
   /** A reply: the seq of the quoted message. */
   readonly replyTo?: bigint;
+  /** Members (or @all) the body mentions: a new message or an edit. */
+  readonly mentions?: MentionInit[];
   readonly change?: OutboxChange;
 }
 
@@ -37,6 +47,8 @@ export interface OutboxEntry {
   readonly fileIds: bigint[];
   /** A reply: the seq of the quoted message (0n: none). */
   readonly replyTo: bigint;
+  /** Members (or @all) the body mentions. */
+  readonly mentions: MentionInit[];
   /** Set for an edit or a delete instead of a new message. */
   readonly change?: OutboxChange;
   state: OutboxState;
@@ -96,6 +108,7 @@ export class Outbox {
       body,
       fileIds: request.fileIds ?? [],
       replyTo: request.replyTo ?? 0n,
+      mentions: request.mentions ?? [],
       change: request.change,
       state: "queued",
       attempts: 0,
@@ -230,7 +243,10 @@ export function entryCommand(e: OutboxEntry): Command {
   const { roomId, clientMsgId } = e;
   switch (e.change?.kind) {
     case "edit":
-      return { case: "editMessage", value: { roomId, clientMsgId, seq: e.change.seq, body: e.body } };
+      return {
+        case: "editMessage",
+        value: { roomId, clientMsgId, seq: e.change.seq, body: e.body, mentions: e.mentions },
+      };
     case "delete":
       return { case: "deleteMessage", value: { roomId, clientMsgId, seq: e.change.seq } };
     case "react":
@@ -240,7 +256,27 @@ export function entryCommand(e: OutboxEntry): Command {
     default:
       return {
         case: "sendMessage",
-        value: { roomId, clientMsgId, body: e.body, fileIds: e.fileIds, replyToSeq: e.replyTo },
+        value: {
+          roomId,
+          clientMsgId,
+          body: e.body,
+          fileIds: e.fileIds,
+          replyToSeq: e.replyTo,
+          mentions: e.mentions,
+        },
       };
   }
+}
+
+/**
+ * The mention of `who` (a user id, or "all") where `text` (e.g. "@Ben") first occurs in
+ * `body` at or after `from`; undefined when it does not occur. JavaScript string indices are
+ * UTF-16 code units, the unit the server counts in.
+ */
+export function mentionOf(body: string, text: string, who: bigint | "all", from = 0): MentionInit | undefined {
+  const offset = body.indexOf(text, from);
+  if (offset < 0 || text.length === 0) return undefined;
+  return who === "all"
+    ? { all: true, offset, length: text.length }
+    : { userId: who, offset, length: text.length };
 }

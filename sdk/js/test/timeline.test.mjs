@@ -2,8 +2,8 @@
 // messages, delivered as `message` events of their kind with the target as it is now.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageKind } from "../dist/index.js";
-import { TestNode, account, client, online, inbox, groupRoom, until } from "./harness.mjs";
+import { MessageKind, mentionOf } from "../dist/index.js";
+import { TestNode, account, client, online, inbox, groupRoom, next, until } from "./harness.mjs";
 
 test("reply, edit and delete for everyone reach the other member live", async (t) => {
   const node = await TestNode.start();
@@ -72,4 +72,42 @@ test("reactions: counts live, mine in pages, who reacted on request", async (t) 
   assert.deepEqual(who.users.map((u) => u.id), [bob.user.id]);
   const twice = b.react(room.id, sent.seq, "👍");
   await assert.rejects(twice.done, (e) => e.reason === "ALREADY_REACTED");
+});
+
+test("mentions: sent with a message or an edit, counted per member until read", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const a = await online(client(node, alice));
+  const b = await online(client(node, bob, { wire: "binary" }));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob]);
+  const counted = next(b, "roomUpdate", (u) => u.roomId === room.id && u.mentionCount === 1);
+  // The emoji before the name is two UTF-16 code units: mentionOf counts as the server does.
+  const body = "🍜 @bob lunch?";
+  const mention = mentionOf(body, "@bob", bob.user.id);
+  assert.deepEqual(mention, { userId: bob.user.id, offset: 3, length: 4 });
+  const sent = await a.send(room.id, body, { mentions: [mention] }).done;
+  const update = await counted;
+  assert.equal(update.unread, 1);
+  const list = await b.listRooms();
+  const summary = list.rooms.find((r) => r.room.id === room.id);
+  assert.equal(summary.mentionCount, 1);
+  assert.equal(summary.lastMessage.mentions[0].userId, bob.user.id);
+  // An edit to @all keeps Bob counted once; one that names nobody takes it back.
+  const everyone = mentionOf("@all lunch?", "@all", "all");
+  await a.editMessage(room.id, sent.seq, "@all lunch?", { mentions: [everyone] }).done;
+  const page = await b.history(room.id);
+  assert.equal(page.messages.find((m) => m.seq === sent.seq).mentions[0].all, true);
+  assert.equal((await b.listRooms()).rooms[0].mentionCount, 1);
+  await a.editMessage(room.id, sent.seq, "lunch?").done;
+  assert.equal((await b.listRooms()).rooms[0].mentionCount, 0);
+  // Bad ranges fail the entry with the server's reason.
+  const bad = a.send(room.id, "@bob", { mentions: [{ userId: bob.user.id, offset: 1, length: 9 }] });
+  await assert.rejects(bad.done, (e) => e.reason === "INVALID_MENTION");
+  // Reading clears the count.
+  const again = await a.send(room.id, "@bob?", { mentions: [mentionOf("@bob?", "@bob", bob.user.id)] }).done;
+  assert.equal((await b.listRooms()).rooms[0].mentionCount, 1);
+  await b.markRead(room.id, again.seq);
+  assert.equal((await b.listRooms()).rooms[0].mentionCount, 0);
 });

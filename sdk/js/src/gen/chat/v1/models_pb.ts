@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/models.proto.
  */
 export const file_chat_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJOCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhYKDmZpcnN0X3VzZXJfaWRzGAQgAygEImoKDVF1b3RlZE1lc3NhZ2USCwoDc2VxGAEgASgEEhEKCXNlbmRlcl9pZBgCIAEoBBIPCgdwcmV2aWV3GAMgASgJEhcKD2F0dGFjaG1lbnRfdHlwZRgEIAEoCRIPCgdkZWxldGVkGAUgASgIIrQDCgdNZXNzYWdlEg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEgoKAmlkGAMgASgEEhEKCXNlbmRlcl9pZBgEIAEoBBIVCg1jbGllbnRfbXNnX2lkGAUgASgJEgwKBGJvZHkYBiABKAkSEgoKc2VudF9hdF9tcxgHIAEoAxIOCgZ1bnJlYWQYCCABKA0SKAoLYXR0YWNobWVudHMYCSADKAsyEy5jaGF0LnYxLkF0dGFjaG1lbnQSIgoEa2luZBgKIAEoDjIULmNoYXQudjEuTWVzc2FnZUtpbmQSEgoKdGFyZ2V0X3NlcRgLIAEoBBIhCgd1cGRhdGVkGAwgASgLMhAuY2hhdC52MS5NZXNzYWdlEigKCHJlcGx5X3RvGA0gASgLMhYuY2hhdC52MS5RdW90ZWRNZXNzYWdlEhQKDGVkaXRlZF9hdF9tcxgOIAEoAxIPCgdkZWxldGVkGA8gASgIEhIKCmRlbGV0ZWRfYnkYECABKAQSEwoLY2hhbmdlZF9zZXEYESABKAQSJAoJcmVhY3Rpb25zGBIgAygLMhEuY2hhdC52MS5SZWFjdGlvbiJuCgpBdHRhY2htZW50Eg8KB2ZpbGVfaWQYASABKAQSDAoEbmFtZRgCIAEoCRIMCgRzaXplGAMgASgEEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRINCgV3aWR0aBgFIAEoDRIOCgZoZWlnaHQYBiABKA0itwEKCEZpbGVJbmZvEgoKAmlkGAEgASgEEhAKCG93bmVyX2lkGAIgASgEEgwKBG5hbWUYAyABKAkSDAoEc2l6ZRgEIAEoBBIUCgxjb250ZW50X3R5cGUYBSABKAkSDgoGc2hhMjU2GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEhUKDWhhc190aHVtYm5haWwYCiABKAgiTAoGTWVtYmVyEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDgoGb25saW5lGAIgASgIEhUKDWxhc3RfcmVhZF9zZXEYAyABKAQikwEKC1Jvb21TdW1tYXJ5EhsKBHJvb20YASABKAsyDS5jaGF0LnYxLlJvb20SJgoMbGFzdF9tZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlEhgKEGxhc3RfYWN0aXZpdHlfbXMYAyABKAMSDgoGdW5yZWFkGAQgASgNEhUKDWxhc3RfcmVhZF9zZXEYBSABKAQqUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKp8BCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEYgZwcm90bzM");
+  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJOCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhYKDmZpcnN0X3VzZXJfaWRzGAQgAygEIkcKB01lbnRpb24SDwoHdXNlcl9pZBgBIAEoBBIOCgZvZmZzZXQYAiABKA0SDgoGbGVuZ3RoGAMgASgNEgsKA2FsbBgEIAEoCCJqCg1RdW90ZWRNZXNzYWdlEgsKA3NlcRgBIAEoBBIRCglzZW5kZXJfaWQYAiABKAQSDwoHcHJldmlldxgDIAEoCRIXCg9hdHRhY2htZW50X3R5cGUYBCABKAkSDwoHZGVsZXRlZBgFIAEoCCLYAwoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50EiIKBGtpbmQYCiABKA4yFC5jaGF0LnYxLk1lc3NhZ2VLaW5kEhIKCnRhcmdldF9zZXEYCyABKAQSIQoHdXBkYXRlZBgMIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIoCghyZXBseV90bxgNIAEoCzIWLmNoYXQudjEuUXVvdGVkTWVzc2FnZRIUCgxlZGl0ZWRfYXRfbXMYDiABKAMSDwoHZGVsZXRlZBgPIAEoCBISCgpkZWxldGVkX2J5GBAgASgEEhMKC2NoYW5nZWRfc2VxGBEgASgEEiQKCXJlYWN0aW9ucxgSIAMoCzIRLmNoYXQudjEuUmVhY3Rpb24SIgoIbWVudGlvbnMYEyADKAsyEC5jaGF0LnYxLk1lbnRpb24ibgoKQXR0YWNobWVudBIPCgdmaWxlX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSDAoEc2l6ZRgDIAEoBBIUCgxjb250ZW50X3R5cGUYBCABKAkSDQoFd2lkdGgYBSABKA0SDgoGaGVpZ2h0GAYgASgNIrcBCghGaWxlSW5mbxIKCgJpZBgBIAEoBBIQCghvd25lcl9pZBgCIAEoBBIMCgRuYW1lGAMgASgJEgwKBHNpemUYBCABKAQSFAoMY29udGVudF90eXBlGAUgASgJEg4KBnNoYTI1NhgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEg0KBXdpZHRoGAggASgNEg4KBmhlaWdodBgJIAEoDRIVCg1oYXNfdGh1bWJuYWlsGAogASgIIkwKBk1lbWJlchIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg4KBm9ubGluZRgCIAEoCBIVCg1sYXN0X3JlYWRfc2VxGAMgASgEIqoBCgtSb29tU3VtbWFyeRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiYKDGxhc3RfbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIYChBsYXN0X2FjdGl2aXR5X21zGAMgASgDEg4KBnVucmVhZBgEIAEoDRIVCg1sYXN0X3JlYWRfc2VxGAUgASgEEhUKDW1lbnRpb25fY291bnQYBiABKA0qUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKp8BCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEYgZwcm90bzM");
 
 /**
  * A user's public profile. Never carries credentials.
@@ -187,6 +187,51 @@ export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
   messageDesc(file_chat_v1_models, 3);
 
 /**
+ * A mention in a message's body: one member, or everyone in a group (all, "@all").
+ * offset and length count UTF-16 code units of body (JavaScript string indexes; in other
+ * languages, count each character above U+FFFF as two) and fall on character boundaries;
+ * a message's mentions are ascending and do not overlap.
+ *
+ * @generated from message chat.v1.Mention
+ */
+export type Mention = Message$1<"chat.v1.Mention"> & {
+  /**
+   * The member mentioned (a member of the room); 0 when all is set.
+   *
+   * @generated from field: uint64 user_id = 1;
+   */
+  userId: bigint;
+
+  /**
+   * Where the range starts, in UTF-16 code units from the start of the body.
+   *
+   * @generated from field: uint32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * The range's length in UTF-16 code units (at least 1).
+   *
+   * @generated from field: uint32 length = 3;
+   */
+  length: number;
+
+  /**
+   * Everyone in the room (group rooms only).
+   *
+   * @generated from field: bool all = 4;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message chat.v1.Mention.
+ * Use `create(MentionSchema)` to create a new message.
+ */
+export const MentionSchema: GenMessage<Mention> = /*@__PURE__*/
+  messageDesc(file_chat_v1_models, 4);
+
+/**
  * The message a reply quotes, as it is now (kept current: an edit or a delete of the quoted
  * message shows here).
  *
@@ -228,7 +273,7 @@ export type QuotedMessage = Message$1<"chat.v1.QuotedMessage"> & {
  * Use `create(QuotedMessageSchema)` to create a new message.
  */
 export const QuotedMessageSchema: GenMessage<QuotedMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 4);
+  messageDesc(file_chat_v1_models, 5);
 
 /**
  * One entry of a room's timeline: a message, or a change to an earlier one (kind). seq is
@@ -356,6 +401,13 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: repeated chat.v1.Reaction reactions = 18;
    */
   reactions: Reaction[];
+
+  /**
+   * Who the body mentions, by range (an edit replaces them with its own).
+   *
+   * @generated from field: repeated chat.v1.Mention mentions = 19;
+   */
+  mentions: Mention[];
 };
 
 /**
@@ -363,7 +415,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 5);
+  messageDesc(file_chat_v1_models, 6);
 
 /**
  * A file carried by a message. Download it with GET /v1/files/{file_id}; images also have
@@ -414,7 +466,7 @@ export type Attachment = Message$1<"chat.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 6);
+  messageDesc(file_chat_v1_models, 7);
 
 /**
  * An uploaded file's metadata (POST /v1/files, GET /v1/files/{id}/info).
@@ -486,7 +538,7 @@ export type FileInfo = Message$1<"chat.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 7);
+  messageDesc(file_chat_v1_models, 8);
 
 /**
  * A room member as seen by someone who opens the room.
@@ -519,7 +571,7 @@ export type Member = Message$1<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 8);
+  messageDesc(file_chat_v1_models, 9);
 
 /**
  * One entry of a user's room list.
@@ -559,6 +611,14 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
    * @generated from field: uint64 last_read_seq = 5;
    */
   lastReadSeq: bigint;
+
+  /**
+   * Unread messages here that mention the caller, by name or @all (Matrix's
+   * highlight_count); counts up to 256, cleared by reading.
+   *
+   * @generated from field: uint32 mention_count = 6;
+   */
+  mentionCount: number;
 };
 
 /**
@@ -566,7 +626,7 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
  * Use `create(RoomSummarySchema)` to create a new message.
  */
 export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 9);
+  messageDesc(file_chat_v1_models, 10);
 
 /**
  * What kind of room: a direct room has exactly two members, one per pair of users.
