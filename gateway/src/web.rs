@@ -59,6 +59,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/js/chat.js"),
     ),
     (
+        "js/mentions.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/mentions.js"),
+    ),
+    (
         "js/dialogs.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/js/dialogs.js"),

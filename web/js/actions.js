@@ -87,7 +87,7 @@ export function markReadSoon() {
     try {
       await S.conn.request({ mark_read: { room_id: S.openId, seq } });
       if (mine) mine.last_read_seq = String(seq);
-      if (summary) summary.unread = 0;
+      if (summary) summary.unread = summary.mention_count = 0;
       ui.renderSidebar();
     } catch {
       // Marked on the next message or reconnect.
@@ -95,15 +95,16 @@ export function markReadSoon() {
   }, 250);
 }
 
-export function send(body, fileIds = [], replyTo = 0) {
+export function send(body, fileIds = [], replyTo = 0, mentions = []) {
   const roomId = S.openId;
-  const clientMsgId = S.conn.send(roomId, body, fileIds, replyTo);
+  const clientMsgId = S.conn.send(roomId, body, fileIds, replyTo, mentions);
   const quoted = replyTo ? view(roomId).messages.get(Number(replyTo)) : null;
   view(roomId).pending.set(clientMsgId, {
     room_id: roomId,
     client_msg_id: clientMsgId,
     body,
     file_ids: fileIds,
+    mentions,
     sent_at_ms: Date.now(),
     reply_to: quoted ? { seq: quoted.seq, sender_id: quoted.sender_id, preview: quoted.body } : undefined,
   });
@@ -113,8 +114,8 @@ export function send(body, fileIds = [], replyTo = 0) {
 
 /** Replaces the body of one of the user's messages (errors, e.g. past the edit window, are
  * shown through the outbox). */
-export function editMessage(seq, body) {
-  S.conn.edit(S.openId, seq, body);
+export function editMessage(seq, body, mentions = []) {
+  S.conn.edit(S.openId, seq, body, mentions);
 }
 
 /** Adds my reaction, or takes it back when I already reacted with that emoji. */

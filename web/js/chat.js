@@ -4,6 +4,10 @@ import * as api from "./api.js";
 import { S, ui, me, idOf, userName, roomTitle, view, isChange } from "./state.js";
 import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
+import { mentionPicker, bodyWithMentions } from "./mentions.js";
+
+/** The open composer's mention picker (the composer survives re-renders, and so does it). */
+let picker = null;
 
 export function renderChat() {
   const main = document.getElementById("chat");
@@ -57,13 +61,15 @@ function composer() {
     on: {
       input: typing,
       keydown: (e) => {
-        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        if (e.isComposing || picker.onKey(e)) return;
+        if (e.key === "Enter" && !e.shiftKey) {
           e.preventDefault();
           submit();
         }
       },
     },
   });
+  picker = mentionPicker(text);
   const file = h("input", { type: "file", hidden: true, on: { change: (e) => { const f = e.target.files[0]; if (f) sendFile(f); e.target.value = ""; } } });
   const submit = () => {
     const body = text.value;
@@ -72,13 +78,15 @@ function composer() {
     const c = S.compose?.roomId === S.openId ? S.compose : null;
     S.compose = null;
     renderComposeContext();
-    if (c?.mode === "edit") editMessage(c.seq, body);
-    else send(body, [], c?.mode === "reply" ? c.seq : 0);
+    const mentions = picker.ranges(body);
+    if (c?.mode === "edit") editMessage(c.seq, body, mentions);
+    else send(body, [], c?.mode === "reply" ? c.seq : 0, mentions);
   };
   return h(
     "form.composer",
     { on: { submit: (e) => { e.preventDefault(); submit(); } } },
     h("div.compose-context", { hidden: true }),
+    picker.list,
     h("button.icon.attach", { type: "button", title: "Send a file or photo", on: { click: () => file.click() } }, "+"),
     file,
     text,
@@ -142,7 +150,7 @@ function bubble(m, own, first) {
   const content = [];
   if (m.reply_to) content.push(quote(m.reply_to));
   if (m.deleted) content.push(h("div.tombstone", "This message was deleted"));
-  if (m.body) content.push(h("div.text", m.body));
+  if (m.body) content.push(h("div.text", bodyWithMentions(m)));
   for (const a of m.attachments || []) content.push(attachment(a));
   const photoOnly = !m.body && !m.deleted && !m.reply_to && (m.attachments || []).every((a) => a.content_type.startsWith("image/"));
   return h(
@@ -236,6 +244,7 @@ function startCompose(mode, m) {
   const text = document.querySelector(".composer textarea");
   if (!text) return;
   if (mode === "edit") text.value = m.body;
+  picker?.reset(mode === "edit" ? m : null);
   text.focus();
 }
 

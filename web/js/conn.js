@@ -107,14 +107,14 @@ export class Connection {
 
   /** Sends a message (a reply when `replyTo` is a seq) through the SDK's outbox; returns
    * its client_msg_id. */
-  send(roomId, body, fileIds = [], replyTo = 0) {
-    const opts = { fileIds: fileIds.map((id) => BigInt(id)), replyTo: BigInt(replyTo) };
+  send(roomId, body, fileIds = [], replyTo = 0, mentions = []) {
+    const opts = { fileIds: fileIds.map((id) => BigInt(id)), replyTo: BigInt(replyTo), mentions: mentionInits(mentions) };
     return this.client.send(BigInt(roomId), body, opts).clientMsgId;
   }
 
-  /** Edits one of the user's messages through the outbox. */
-  edit(roomId, seq, body) {
-    return this.client.editMessage(BigInt(roomId), BigInt(seq), body).clientMsgId;
+  /** Edits one of the user's messages (its mentions replaced) through the outbox. */
+  edit(roomId, seq, body, mentions = []) {
+    return this.client.editMessage(BigInt(roomId), BigInt(seq), body, { mentions: mentionInits(mentions) }).clientMsgId;
   }
 
   /** Adds (or, `add` false, takes back) a reaction through the outbox. */
@@ -126,4 +126,9 @@ export class Connection {
   remove(roomId, seq) {
     return this.client.deleteMessage(BigInt(roomId), BigInt(seq)).clientMsgId;
   }
+}
+
+/** Mentions as the web client holds them (JSON field names) to the SDK's message inits. */
+function mentionInits(mentions) {
+  return mentions.map((m) => ({ userId: BigInt(m.user_id ?? 0), all: !!m.all, offset: m.offset, length: m.length }));
 }

@@ -66,6 +66,7 @@ function onRoomUpdate(u) {
   };
   summary.last_activity_ms = u.sent_at_ms;
   summary.unread = u.unread;
+  summary.mention_count = u.mention_count;
   ui.renderSidebar();
 }
 

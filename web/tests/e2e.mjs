@@ -279,6 +279,31 @@ try {
   await messageText(ann.page, "got it").waitFor({ state: "detached" });
   await ann.page.screenshot({ path: `${SHOTS}/06-reply-edit-unsend.png` });
 
+  step("mentions: picked from the members as one types @, highlighted, counted in the chat list");
+  const composerText = (page) => page.locator(".composer textarea");
+  await composerText(ann.page).fill("");
+  await composerText(ann.page).pressSequentially("see you @be");
+  await ann.page.locator(".mention-picker li", { hasText: "@Ben Kim" }).waitFor();
+  await composerText(ann.page).press("Enter");
+  assert.equal(await composerText(ann.page).inputValue(), "see you @Ben Kim ");
+  await composerText(ann.page).pressSequentially("at 7");
+  await composerText(ann.page).press("Enter");
+  await msgWith(ben.page, "see you @Ben Kim at 7").locator(".mention.me", { hasText: "@Ben Kim" }).waitFor();
+  await msgWith(ann.page, "see you @Ben Kim at 7", ".own").locator(".mention:not(.me)").waitFor();
+  await ben.page.screenshot({ path: `${SHOTS}/07-mention.png` });
+  // With the group closed on Ben's side, an @all there shows as a mention badge.
+  await ben.page.locator(".room-item", { hasText: "Ann Lee" }).click();
+  await ben.page.locator(".chat-title", { hasText: "Ann Lee" }).waitFor();
+  await composerText(ann.page).pressSequentially("@al");
+  await ann.page.locator(".mention-picker li", { hasText: "@all" }).click();
+  await composerText(ann.page).pressSequentially("vote please");
+  await composerText(ann.page).press("Enter");
+  await groupItem.locator(".badge.mention").waitFor();
+  await groupItem.locator(".unread").waitFor();
+  await groupItem.click();
+  await msgWith(ben.page, "vote please").locator(".mention.me", { hasText: "@all" }).waitFor();
+  await groupItem.locator(".badge.mention").waitFor({ state: "detached" });
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");
