@@ -124,6 +124,11 @@ pub trait RoomStore: Send + Sync {
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>>;
     /// One user's read cursor in a room (zero when none is stored).
     async fn read_cursor(&self, room: RoomId, user: UserId) -> StoreResult<ReadCursor>;
+    /// Mutes or unmutes a room for one member; false, writing nothing, when they are not a
+    /// member. Leaving a room ends its mute.
+    async fn set_room_muted(&self, room: RoomId, user: UserId, muted: bool) -> StoreResult<bool>;
+    /// The rooms a user has muted, ascending.
+    async fn muted_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
 }
 
 /// Each room's log of messages: its head, its fencing epoch, appends and reads.

@@ -331,6 +331,9 @@ async fn authenticate(state: &mut ConnectionState, request_id: u32, token: &str)
         false,
         Some(state.open_rooms.clone()),
     );
+    // Once authenticated, the user's events published on any node reach this connection
+    // (room added, settings, friend requests): the NATS subscription is in place first.
+    services.core.bus.ready().await;
     services.users.attach(user.id, state.conn_id).await;
     let payload = Payload::Authenticated(Authenticated {
         user: Some(crate::convert::user(&user)),

@@ -111,6 +111,35 @@ async fn file_url(
     Ok(Payload::FileUrl(v1::FileUrl { url, expires_at_ms }))
 }
 
+/// Mutes or unmutes a room for the caller and tells all their devices.
+async fn set_room_muted(
+    services: &Services,
+    me: UserId,
+    m: v1::SetRoomMutedRequest,
+) -> Result<(), ChatError> {
+    let store = &services.core.store;
+    if !store.set_room_muted(m.room_id, me, m.muted).await? {
+        return Err(if store.room(m.room_id).await?.is_none() {
+            ChatError::NotFound(Reason::RoomNotFound, "no such room".into())
+        } else {
+            ChatError::PermissionDenied(Reason::NotAMember, "not a member of this room".into())
+        });
+    }
+    let settings = v1::RoomSettings {
+        room_id: m.room_id,
+        muted: m.muted,
+    };
+    let frame = EncodedFrame::new(v1::ServerFrame {
+        request_id: 0,
+        payload: Some(Payload::RoomSettings(settings)),
+    });
+    services
+        .core
+        .bus
+        .publish(Topic::User(me), Arc::new(Event::new(frame)));
+    Ok(())
+}
+
 fn pong() -> Payload {
     Payload::Pong(v1::Pong {
         server_time_ms: now_ms(),
@@ -184,6 +213,7 @@ pub async fn execute(
             .map(Payload::RoomList),
         Command::GetHistory(h) => history(services, user.id, h).await,
         Command::GetFileUrl(f) => file_url(services, user.id, f).await,
+        Command::SetRoomMuted(m) => ok(set_room_muted(services, user.id, m).await),
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
@@ -342,6 +372,7 @@ fn announce_new_room(services: &Services, record: &RoomRecord, members: &[UserId
         unread: 0,
         last_read_seq: 0,
         mention_count: 0,
+        muted: false,
     };
     let frame = EncodedFrame::new(v1::ServerFrame {
         request_id: 0,
@@ -409,6 +440,7 @@ async fn list_rooms(
     let store = &services.core.store;
     let mut rooms = Vec::new();
     let mut total_unread = 0u64;
+    let muted = store.muted_rooms(me).await?;
     for room_id in store.user_rooms(me).await? {
         let Some(record) = store.room(room_id).await? else {
             continue;
@@ -429,6 +461,7 @@ async fn list_rooms(
             unread: counts.unread,
             last_read_seq: counts.last_read_seq,
             mention_count: counts.mentions,
+            muted: muted.binary_search(&room_id).is_ok(),
         });
     }
     rooms.sort_by(|a, b| {

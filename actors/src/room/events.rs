@@ -121,6 +121,8 @@ pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
         unread: state.unread_for(user),
         last_read_seq: state.cursors.get(user).unwrap_or(0),
         mention_count: state.mentions_for(user),
+        // Joining (or coming back) starts unmuted.
+        muted: false,
     }
 }
 

@@ -76,6 +76,7 @@ service!(RoomService {
     create_group_room(CreateGroupRoom: CreateGroupRoomRequest) -> Room = Room;
     invite_members(InviteMembers: InviteMembersRequest) -> Room = Room;
     leave_room(LeaveRoom: LeaveRoomRequest) -> Ok = Ok;
+    set_room_muted(SetRoomMuted: SetRoomMutedRequest) -> Ok = Ok;
     list_rooms(ListRooms: ListRoomsRequest) -> RoomList = RoomList;
     get_unread_total(GetUnreadTotal: GetUnreadTotalRequest) -> UnreadTotal = UnreadTotal;
 });

@@ -30,6 +30,40 @@ pub async fn rooms_and_members(store: &dyn Store) {
     assert_eq!(store.room(11).await.unwrap(), None);
 }
 
+/// A member mutes and unmutes a room; a non-member cannot; leaving ends the mute, and coming
+/// back starts unmuted.
+pub async fn muted_rooms(store: &dyn Store) {
+    store
+        .create_room(room(20, RoomKind::Group), vec![1, 2])
+        .await
+        .unwrap();
+    store
+        .create_room(room(21, RoomKind::Group), vec![1])
+        .await
+        .unwrap();
+    assert!(store.muted_rooms(1).await.unwrap().is_empty());
+    assert!(store.set_room_muted(21, 1, true).await.unwrap());
+    assert!(store.set_room_muted(20, 1, true).await.unwrap());
+    assert!(store.set_room_muted(20, 1, true).await.unwrap());
+    assert_eq!(store.muted_rooms(1).await.unwrap(), vec![20, 21]);
+    assert!(store.muted_rooms(2).await.unwrap().is_empty());
+    assert!(!store.set_room_muted(21, 2, true).await.unwrap());
+    assert!(store.muted_rooms(2).await.unwrap().is_empty());
+    assert!(store.set_room_muted(21, 1, false).await.unwrap());
+    assert_eq!(store.muted_rooms(1).await.unwrap(), vec![20]);
+    // Muting changes no membership.
+    assert_eq!(store.user_rooms(1).await.unwrap(), vec![20, 21]);
+    store.remove_member(20, 1).await.unwrap();
+    assert!(store.muted_rooms(1).await.unwrap().is_empty());
+    assert!(!store.set_room_muted(20, 1, true).await.unwrap());
+    assert_eq!(store.user_rooms(1).await.unwrap(), vec![21]);
+    store
+        .add_members(20, vec![1], ReadCursor::default())
+        .await
+        .unwrap();
+    assert!(store.muted_rooms(1).await.unwrap().is_empty());
+}
+
 pub async fn direct_rooms(store: &dyn Store) {
     assert_eq!(store.direct_room(1, 2).await.unwrap(), None);
     assert_eq!(

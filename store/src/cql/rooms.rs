@@ -148,7 +148,27 @@ impl RoomStore for CqlStore {
         i.exec(&i.st.user_room_delete, (to_cql(user), to_cql(room)))
             .await?;
         i.exec(&i.st.cursor_delete, key).await?;
+        i.exec(&i.st.muted_delete, (to_cql(user), to_cql(room)))
+            .await?;
         Ok(())
+    }
+
+    async fn set_room_muted(&self, room: RoomId, user: UserId, muted: bool) -> StoreResult<bool> {
+        if !self.is_member(room, user).await? {
+            return Ok(false);
+        }
+        let i = &self.inner;
+        let st = if muted {
+            &i.st.muted_insert
+        } else {
+            &i.st.muted_delete
+        };
+        i.exec(st, (to_cql(user), to_cql(room))).await?;
+        Ok(true)
+    }
+
+    async fn muted_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
+        self.inner.ids(&self.inner.st.muted_of, user).await
     }
 
     async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {

@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 4;
+pub const LATEST: i32 = 5;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,12 +133,23 @@ fn v4(ks: &str) -> Vec<String> {
     .collect()
 }
 
+/// Migration 5: the rooms each user muted (a table of its own rather than a column of
+/// `user_rooms`: a mute written just after a leave can then leave a stale mute, never a
+/// stale membership).
+fn v5(ks: &str) -> Vec<String> {
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS {ks}.muted_rooms (user_id bigint, room_id bigint, \
+         PRIMARY KEY (user_id, room_id))"
+    )]
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
         2 => v2(ks),
         3 => v3(ks),
         4 => v4(ks),
+        5 => v5(ks),
         _ => Vec::new(),
     }
 }

@@ -33,6 +33,9 @@ pub(super) struct Statements {
     pub(super) user_room_insert: PreparedStatement,
     pub(super) user_room_delete: PreparedStatement,
     pub(super) user_rooms_of: PreparedStatement,
+    pub(super) muted_insert: PreparedStatement,
+    pub(super) muted_delete: PreparedStatement,
+    pub(super) muted_of: PreparedStatement,
     pub(super) cursor_upsert: PreparedStatement,
     pub(super) cursor_delete: PreparedStatement,
     pub(super) cursor_get: PreparedStatement,
@@ -142,6 +145,9 @@ impl Statements {
             user_room_delete: p("DELETE FROM {ks}.user_rooms WHERE user_id = ? AND room_id = ?")
                 .await?,
             user_rooms_of: p("SELECT room_id FROM {ks}.user_rooms WHERE user_id = ?").await?,
+            muted_insert: p("INSERT INTO {ks}.muted_rooms (user_id, room_id) VALUES (?, ?)").await?,
+            muted_delete: p("DELETE FROM {ks}.muted_rooms WHERE user_id = ? AND room_id = ?").await?,
+            muted_of: p("SELECT room_id FROM {ks}.muted_rooms WHERE user_id = ?").await?,
             cursor_upsert: p("INSERT INTO {ks}.cursors (room_id, user_id, seq, ordinal) VALUES (?, ?, ?, ?)")
                 .await?,
             cursor_delete: p("DELETE FROM {ks}.cursors WHERE room_id = ? AND user_id = ?").await?,

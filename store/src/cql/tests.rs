@@ -93,6 +93,7 @@ conformance_tests!(
     refresh_tokens,
     passwords,
     rooms_and_members,
+    muted_rooms,
     direct_rooms,
     conditional_append,
     read_cursors,

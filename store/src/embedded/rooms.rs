@@ -10,6 +10,9 @@ use crate::{
     records::{ReadCursor, RoomId, RoomRecord, UserId},
 };
 
+/// The value of a user's room row when they muted the room.
+const MUTED: u8 = 1;
+
 #[async_trait::async_trait]
 impl RoomStore for EmbeddedStore {
     async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()> {
@@ -84,11 +87,47 @@ impl RoomStore for EmbeddedStore {
 
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<()> {
         self.blocking(move |t| {
+            // Against a mute being set at the same time (it must not outlive the membership).
+            let _guard = t.lock_rmw();
             let mut batch = t.db.batch();
             batch.remove(&t.members, keys::key_u64s([room, user]));
             batch.remove(&t.user_rooms, keys::key_u64s([user, room]));
             batch.remove(&t.cursors, keys::key_u64s([room, user]));
             t.commit(batch)
+        })
+        .await
+    }
+
+    async fn set_room_muted(&self, room: RoomId, user: UserId, muted: bool) -> StoreResult<bool> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let key = keys::key_u64s([user, room]);
+            if t.user_rooms.get(&key)?.is_none() {
+                return Ok(false);
+            }
+            let mut batch = t.db.batch();
+            // A user's room row holds their settings for it: empty, or [1] when muted.
+            let value: &[u8] = if muted { &[MUTED] } else { &[] };
+            batch.insert(&t.user_rooms, key, value);
+            t.commit(batch)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn muted_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.user_rooms.prefix(user.to_be_bytes()) {
+                let (key, value) = kv.into_inner()?;
+                if value.first() == Some(&MUTED) {
+                    out.push(
+                        keys::read_u64(&key, 1)
+                            .ok_or_else(|| StoreError::Corrupt("short membership key".into()))?,
+                    );
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -119,6 +119,22 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
         4
     );
     assert_eq!(cat_counts(&mut c, room).await, (2, 0));
+    // A mute on one node reaches the user's device on another.
+    let mut c2 = Client::connect(cluster.addr(nb), &cat.access_token, Wire::Json).await;
+    let muted = c
+        .call(Command::SetRoomMuted(v1::SetRoomMutedRequest {
+            room_id: room,
+            muted: true,
+        }))
+        .await;
+    assert!(matches!(muted, Payload::Ok(_)), "{muted:?}");
+    let settings = c2
+        .next_where(|p| match p {
+            Payload::RoomSettings(s) => Some(s),
+            _ => None,
+        })
+        .await;
+    assert!(settings.muted && settings.room_id == room);
     assert_eq!(acked(&mut b, change(room, 2, "d1", None)).await.seq, 5);
     // A retry of a change made before the move gets its first ack.
     assert_eq!(acked(&mut a, e1).await.seq, 3);

@@ -10,6 +10,7 @@ use crate::common::*;
 
 mod delivery;
 mod mentions;
+mod mute;
 mod reads;
 mod recovery;
 mod timeline;
