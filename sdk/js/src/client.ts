@@ -12,6 +12,7 @@ import type {
   RoomAdded,
   RoomList,
   RoomOpened,
+  RoomSettings,
   RoomUpdate,
   SendAck,
   ServerFrame,
@@ -56,6 +57,8 @@ export interface ClientEvents extends Record<string, unknown[]> {
   friendRequestReceived: [request: FriendRequestReceived];
   friendRequestAccepted: [accepted: FriendRequestAccepted];
   friendPresence: [presence: FriendPresence];
+  /** The user's own settings for a room (muted) changed, on this device or another. */
+  roomSettings: [settings: RoomSettings];
   /** An outbox entry changed state. */
   outbox: [entry: OutboxEntry];
   /** The log-in ended (revoked, or the refresh token is gone): log in again. */
@@ -218,6 +221,11 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   listRooms(limit = 100): Promise<RoomList> {
     return this.call({ case: "listRooms", value: { limit } }, "roomList");
+  }
+
+  /** Mutes (or unmutes) a room for this user on all their devices; it still counts unread. */
+  async setRoomMuted(roomId: bigint, muted: boolean): Promise<void> {
+    await this.call({ case: "setRoomMuted", value: { roomId, muted } }, "ok");
   }
 
   async markRead(roomId: bigint, seq: bigint): Promise<void> {
@@ -413,6 +421,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       case "friendRequestReceived":
       case "friendRequestAccepted":
       case "friendPresence":
+      case "roomSettings":
         return (this.emit as (e: string, v: unknown) => void)(p.case, p.value);
       default:
         // pong, and replies to requests that timed out.

@@ -93,3 +93,21 @@ test("the outbox keeps one client_msg_id per message and shows failures", async 
     (e) => e.reason === "USER_NOT_FOUND" && e.code === 5 && !e.retryable,
   );
 });
+
+test("a mute reaches the user's other devices and shows in the room list", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const phone = await online(client(node, alice));
+  const laptop = await online(client(node, alice, { transport: "polling" }));
+  t.after(() => (phone.close(), laptop.close()));
+  const room = await groupRoom(phone, [bob]);
+  const heard = next(laptop, "roomSettings", (s) => s.roomId === room.id);
+  await phone.setRoomMuted(room.id, true);
+  assert.equal((await heard).muted, true);
+  const listed = (await laptop.listRooms()).rooms.find((r) => r.room.id === room.id);
+  assert.equal(listed.muted, true);
+  await phone.setRoomMuted(room.id, false);
+  assert.equal((await phone.listRooms()).rooms[0].muted, false);
+  await assert.rejects(phone.setRoomMuted(room.id + 1n, true), (e) => e.reason === "ROOM_NOT_FOUND");
+});

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSKQDgoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIAEIJCgdjb21tYW5kIp0JCgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgNEh8KBWVycm9yGAogASgLMg4uY2hhdC52MS5FcnJvckgAEi8KDWF1dGhlbnRpY2F0ZWQYCyABKAsyFi5jaGF0LnYxLkF1dGhlbnRpY2F0ZWRIABIdCgRwb25nGAwgASgLMg0uY2hhdC52MS5Qb25nSAASHQoEdXNlchgNIAEoCzINLmNoYXQudjEuVXNlckgAEh0KBHJvb20YDiABKAsyDS5jaGF0LnYxLlJvb21IABIZCgJvaxgPIAEoCzILLmNoYXQudjEuT2tIABImCglyb29tX2xpc3QYECABKAsyES5jaGF0LnYxLlJvb21MaXN0SAASKgoLcm9vbV9vcGVuZWQYESABKAsyEy5jaGF0LnYxLlJvb21PcGVuZWRIABIkCghzZW5kX2FjaxgSIAEoCzIQLmNoYXQudjEuU2VuZEFja0gAEiMKB2hpc3RvcnkYEyABKAsyEC5jaGF0LnYxLkhpc3RvcnlIABIsCgx1bnJlYWRfdG90YWwYFCABKAsyFC5jaGF0LnYxLlVucmVhZFRvdGFsSAASJgoJdXNlcl9saXN0GBUgASgLMhEuY2hhdC52MS5Vc2VyTGlzdEgAEiMKB2ZyaWVuZHMYFiABKAsyEC5jaGF0LnYxLkZyaWVuZHNIABIkCghmaWxlX3VybBgXIAEoCzIQLmNoYXQudjEuRmlsZVVybEgAEjAKDnJlYWN0aW9uX3VzZXJzGBggASgLMhYuY2hhdC52MS5SZWFjdGlvblVzZXJzSAASNAoQbWVzc2FnZV92ZXJzaW9ucxgZIAEoCzIYLmNoYXQudjEuTWVzc2FnZVZlcnNpb25zSAASIwoHbWVzc2FnZRgeIAEoCzIQLmNoYXQudjEuTWVzc2FnZUgAEjIKD21lbWJlcnNfY2hhbmdlZBgfIAEoCzIXLmNoYXQudjEuTWVtYmVyc0NoYW5nZWRIABIsCgxyZWFkX3JlY2VpcHQYICABKAsyFC5jaGF0LnYxLlJlYWRSZWNlaXB0SAASKgoLcm9vbV91cGRhdGUYISABKAsyEy5jaGF0LnYxLlJvb21VcGRhdGVIABIoCgpyb29tX2FkZGVkGCIgASgLMhIuY2hhdC52MS5Sb29tQWRkZWRIABI0ChBwcmVzZW5jZV9jaGFuZ2VkGCMgASgLMhguY2hhdC52MS5QcmVzZW5jZUNoYW5nZWRIABIwCg50eXBpbmdfc3RhcnRlZBgkIAEoCzIWLmNoYXQudjEuVHlwaW5nU3RhcnRlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X3JlY2VpdmVkGCUgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0UmVjZWl2ZWRIABJBChdmcmllbmRfcmVxdWVzdF9hY2NlcHRlZBgmIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdEFjY2VwdGVkSAASMgoPZnJpZW5kX3ByZXNlbmNlGCcgASgLMhcuY2hhdC52MS5GcmllbmRQcmVzZW5jZUgAQgkKB3BheWxvYWQiKwoTQXV0aGVudGljYXRlUmVxdWVzdBIUCgxhY2Nlc3NfdG9rZW4YASABKAkiNwoRR2V0RmlsZVVybFJlcXVlc3QSDwoHZmlsZV9pZBgBIAEoBBIRCgl0aHVtYm5haWwYAiABKAgiLQoHRmlsZVVybBILCgN1cmwYASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAyINCgtQaW5nUmVxdWVzdCIzCg5HZXRVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIPCgd1c2VyX2lkGAIgASgEIioKF0NyZWF0ZURpcmVjdFJvb21SZXF1ZXN0Eg8KB3BlZXJfaWQYASABKAQiOgoWQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm1lbWJlcl9pZHMYAiADKAQiOQoUSW52aXRlTWVtYmVyc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIQCgh1c2VyX2lkcxgCIAMoBCIjChBMZWF2ZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQijgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLIDgoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAQgkKB2NvbW1hbmQizQkKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKA0SHwoFZXJyb3IYCiABKAsyDi5jaGF0LnYxLkVycm9ySAASLwoNYXV0aGVudGljYXRlZBgLIAEoCzIWLmNoYXQudjEuQXV0aGVudGljYXRlZEgAEh0KBHBvbmcYDCABKAsyDS5jaGF0LnYxLlBvbmdIABIdCgR1c2VyGA0gASgLMg0uY2hhdC52MS5Vc2VySAASHQoEcm9vbRgOIAEoCzINLmNoYXQudjEuUm9vbUgAEhkKAm9rGA8gASgLMgsuY2hhdC52MS5Pa0gAEiYKCXJvb21fbGlzdBgQIAEoCzIRLmNoYXQudjEuUm9vbUxpc3RIABIqCgtyb29tX29wZW5lZBgRIAEoCzITLmNoYXQudjEuUm9vbU9wZW5lZEgAEiQKCHNlbmRfYWNrGBIgASgLMhAuY2hhdC52MS5TZW5kQWNrSAASIwoHaGlzdG9yeRgTIAEoCzIQLmNoYXQudjEuSGlzdG9yeUgAEiwKDHVucmVhZF90b3RhbBgUIAEoCzIULmNoYXQudjEuVW5yZWFkVG90YWxIABImCgl1c2VyX2xpc3QYFSABKAsyES5jaGF0LnYxLlVzZXJMaXN0SAASIwoHZnJpZW5kcxgWIAEoCzIQLmNoYXQudjEuRnJpZW5kc0gAEiQKCGZpbGVfdXJsGBcgASgLMhAuY2hhdC52MS5GaWxlVXJsSAASMAoOcmVhY3Rpb25fdXNlcnMYGCABKAsyFi5jaGF0LnYxLlJlYWN0aW9uVXNlcnNIABI0ChBtZXNzYWdlX3ZlcnNpb25zGBkgASgLMhguY2hhdC52MS5NZXNzYWdlVmVyc2lvbnNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSABCCQoHcGF5bG9hZCIrChNBdXRoZW50aWNhdGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSI3ChFHZXRGaWxlVXJsUmVxdWVzdBIPCgdmaWxlX2lkGAEgASgEEhEKCXRodW1ibmFpbBgCIAEoCCItCgdGaWxlVXJsEgsKA3VybBgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIg0KC1BpbmdSZXF1ZXN0IjMKDkdldFVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAQiKgoXQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3QSDwoHcGVlcl9pZBgBIAEoBCI6ChZDcmVhdGVHcm91cFJvb21SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKbWVtYmVyX2lkcxgCIAMoBCI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQijgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIIi4KDFJvb21TZXR0aW5ncxIPCgdyb29tX2lkGAEgASgEEg0KBW11dGVkGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -224,6 +224,12 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: GetMessageVersionsRequest;
     case: "getMessageVersions";
+  } | {
+    /**
+     * @generated from field: chat.v1.SetRoomMutedRequest set_room_muted = 42;
+     */
+    value: SetRoomMutedRequest;
+    case: "setRoomMuted";
   } | { case: undefined; value?: undefined };
 };
 
@@ -409,6 +415,12 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
      */
     value: FriendPresence;
     case: "friendPresence";
+  } | {
+    /**
+     * @generated from field: chat.v1.RoomSettings room_settings = 40;
+     */
+    value: RoomSettings;
+    case: "roomSettings";
   } | { case: undefined; value?: undefined };
 };
 
@@ -616,6 +628,31 @@ export const LeaveRoomRequestSchema: GenMessage<LeaveRoomRequest> = /*@__PURE__*
   messageDesc(file_chat_v1_frames, 10);
 
 /**
+ * Mute or unmute a room for the caller (all their devices): a muted room still counts unread
+ * and mentions, and sends no notifications. Members only; leaving ends the mute.
+ *
+ * @generated from message chat.v1.SetRoomMutedRequest
+ */
+export type SetRoomMutedRequest = Message<"chat.v1.SetRoomMutedRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: bool muted = 2;
+   */
+  muted: boolean;
+};
+
+/**
+ * Describes the message chat.v1.SetRoomMutedRequest.
+ * Use `create(SetRoomMutedRequestSchema)` to create a new message.
+ */
+export const SetRoomMutedRequestSchema: GenMessage<SetRoomMutedRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 11);
+
+/**
  * List the caller's rooms, newest activity first. Not paged (the one list that is not): the
  * order moves with every message, so a cursor would skip or repeat rooms; a client keeps
  * the list current with RoomAdded and RoomUpdate events instead.
@@ -636,7 +673,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 11);
+  messageDesc(file_chat_v1_frames, 12);
 
 /**
  * Start receiving the room's messages live on this connection. To recover after a
@@ -665,7 +702,7 @@ export type OpenRoomRequest = Message<"chat.v1.OpenRoomRequest"> & {
  * Use `create(OpenRoomRequestSchema)` to create a new message.
  */
 export const OpenRoomRequestSchema: GenMessage<OpenRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 12);
+  messageDesc(file_chat_v1_frames, 13);
 
 /**
  * Stop receiving the room's messages live on this connection.
@@ -684,7 +721,7 @@ export type CloseRoomRequest = Message<"chat.v1.CloseRoomRequest"> & {
  * Use `create(CloseRoomRequestSchema)` to create a new message.
  */
 export const CloseRoomRequestSchema: GenMessage<CloseRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 13);
+  messageDesc(file_chat_v1_frames, 14);
 
 /**
  * Send a message. Retrying with the same client_msg_id returns the first ack.
@@ -740,7 +777,7 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 14);
+  messageDesc(file_chat_v1_frames, 15);
 
 /**
  * Replace the body of one of the caller's messages, within chat.edit_window_secs (default
@@ -790,7 +827,7 @@ export type EditMessageRequest = Message<"chat.v1.EditMessageRequest"> & {
  * Use `create(EditMessageRequestSchema)` to create a new message.
  */
 export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 15);
+  messageDesc(file_chat_v1_frames, 16);
 
 /**
  * React to a message with an emoji: one grapheme cluster (an emoji, a symbol; not a letter,
@@ -829,7 +866,7 @@ export type AddReactionRequest = Message<"chat.v1.AddReactionRequest"> & {
  * Use `create(AddReactionRequestSchema)` to create a new message.
  */
 export const AddReactionRequestSchema: GenMessage<AddReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 17);
 
 /**
  * Take back the caller's reaction. An entry of its own (kind REACTION_REMOVED).
@@ -865,7 +902,7 @@ export type RemoveReactionRequest = Message<"chat.v1.RemoveReactionRequest"> & {
  * Use `create(RemoveReactionRequestSchema)` to create a new message.
  */
 export const RemoveReactionRequestSchema: GenMessage<RemoveReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 18);
 
 /**
  * Who reacted to a message with an emoji, in the order they did. Paged like every list:
@@ -909,7 +946,7 @@ export type ListReactionsRequest = Message<"chat.v1.ListReactionsRequest"> & {
  * Use `create(ListReactionsRequestSchema)` to create a new message.
  */
 export const ListReactionsRequestSchema: GenMessage<ListReactionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 19);
 
 /**
  * @generated from message chat.v1.ReactionUsers
@@ -933,7 +970,7 @@ export type ReactionUsers = Message<"chat.v1.ReactionUsers"> & {
  * Use `create(ReactionUsersSchema)` to create a new message.
  */
 export const ReactionUsersSchema: GenMessage<ReactionUsers> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * The earlier bodies of an edited message (members only).
@@ -957,7 +994,7 @@ export type GetMessageVersionsRequest = Message<"chat.v1.GetMessageVersionsReque
  * Use `create(GetMessageVersionsRequestSchema)` to create a new message.
  */
 export const GetMessageVersionsRequestSchema: GenMessage<GetMessageVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * One earlier body of an edited message.
@@ -983,7 +1020,7 @@ export type MessageVersion = Message<"chat.v1.MessageVersion"> & {
  * Use `create(MessageVersionSchema)` to create a new message.
  */
 export const MessageVersionSchema: GenMessage<MessageVersion> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * @generated from message chat.v1.MessageVersions
@@ -1014,7 +1051,7 @@ export type MessageVersions = Message<"chat.v1.MessageVersions"> & {
  * Use `create(MessageVersionsSchema)` to create a new message.
  */
 export const MessageVersionsSchema: GenMessage<MessageVersions> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
@@ -1047,7 +1084,7 @@ export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -1081,7 +1118,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -1105,7 +1142,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -1125,7 +1162,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -1140,7 +1177,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -1157,7 +1194,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -1181,7 +1218,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1198,7 +1235,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * @generated from message chat.v1.Ok
@@ -1211,7 +1248,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -1235,7 +1272,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1274,7 +1311,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1313,7 +1350,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * @generated from message chat.v1.History
@@ -1351,7 +1388,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1394,7 +1431,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1429,7 +1466,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1485,7 +1522,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1509,7 +1546,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1538,7 +1575,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1569,7 +1606,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1597,7 +1634,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1621,7 +1658,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1653,7 +1690,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1687,7 +1724,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1711,7 +1748,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1726,7 +1763,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * @generated from message chat.v1.Friends
@@ -1758,7 +1795,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -1777,7 +1814,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * Accept the pending request from user_id.
@@ -1796,7 +1833,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * Decline the pending request from user_id.
@@ -1815,7 +1852,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -1834,7 +1871,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 52);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -1851,7 +1888,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 53);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -1871,7 +1908,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 54);
+  messageDesc(file_chat_v1_frames, 55);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -1888,7 +1925,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 55);
+  messageDesc(file_chat_v1_frames, 56);
 
 /**
  * Someone asked the receiver to be friends.
@@ -1907,7 +1944,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 56);
+  messageDesc(file_chat_v1_frames, 57);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -1926,7 +1963,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 57);
+  messageDesc(file_chat_v1_frames, 58);
 
 /**
  * A friend went online or offline.
@@ -1950,5 +1987,29 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 58);
+  messageDesc(file_chat_v1_frames, 59);
+
+/**
+ * The user's own settings for a room changed (on this or another device).
+ *
+ * @generated from message chat.v1.RoomSettings
+ */
+export type RoomSettings = Message<"chat.v1.RoomSettings"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: bool muted = 2;
+   */
+  muted: boolean;
+};
+
+/**
+ * Describes the message chat.v1.RoomSettings.
+ * Use `create(RoomSettingsSchema)` to create a new message.
+ */
+export const RoomSettingsSchema: GenMessage<RoomSettings> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 60);
 
