@@ -118,6 +118,19 @@ export function editMessage(seq, body, mentions = []) {
   S.conn.edit(S.openId, seq, body, mentions);
 }
 
+/** Mutes or unmutes the open room (on all my devices: they hear it as room_settings). */
+export async function setMuted(muted) {
+  const id = S.openId;
+  try {
+    await S.conn.client.setRoomMuted(BigInt(id), muted);
+    const summary = S.rooms.get(id);
+    if (summary) summary.muted = muted;
+  } catch (e) {
+    showError(e);
+  }
+  ui.render();
+}
+
 /** Adds my reaction, or takes it back when I already reacted with that emoji. */
 export function toggleReaction(m, emoji) {
   const mine = (m.reactions || []).some((r) => r.emoji === emoji && r.mine);

@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { S, ui, me, idOf, userName, roomTitle, view, isChange } from "./state.js";
-import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction } from "./actions.js";
+import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction, setMuted } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 import { mentionPicker, bodyWithMentions } from "./mentions.js";
 
@@ -44,6 +44,8 @@ export function renderChat() {
         ? h("button.small", { on: { click: () => { S.modal = { kind: "invite" }; ui.renderModal(); } } }, "Invite")
         : null,
       h("button.small", { on: { click: () => { S.modal = { kind: "members" }; ui.renderModal(); } } }, "Members"),
+      h("button.small.mute", { "aria-pressed": summary.muted ? "true" : "false", title: summary.muted ? "Notifications are off for this chat" : "Turn off notifications for this chat", on: { click: () => setMuted(!summary.muted) } },
+        summary.muted ? "Unmute" : "Mute"),
       h("button.small.danger", { on: { click: leaveRoom } }, "Leave"),
     ),
   );

@@ -67,10 +67,12 @@ function chatList() {
         h("div.avatar", initials(roomTitle(s))),
         h(
           "div.room-main",
-          h("div.room-top", h("span.room-name", roomTitle(s)), h("span.room-time", shortWhen(s.last_activity_ms))),
+          h("div.room-top", h("span.room-name", roomTitle(s)),
+            s.muted ? h("span.muted-mark", { title: "Muted", "aria-label": "Muted" }, "🔕") : null,
+            h("span.room-time", shortWhen(s.last_activity_ms))),
           h("div.room-bottom", h("span.room-preview", preview(s.last_message)),
             Number(s.mention_count) > 0 ? h("span.badge.mention", { title: `${s.mention_count} mentions of you` }, "@") : null,
-            Number(s.unread) > 0 ? h("span.badge.unread", s.unread) : null),
+            Number(s.unread) > 0 ? h("span.badge.unread", { class: s.muted ? "badge unread quiet" : "badge unread" }, s.unread) : null),
         ),
       ),
     );

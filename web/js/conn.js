@@ -26,6 +26,7 @@ const EVENTS = {
   friendRequestReceived: "friend_request_received",
   friendRequestAccepted: "friend_request_accepted",
   friendPresence: "friend_presence",
+  roomSettings: "room_settings",
 };
 
 /** A reply or event payload as JSON: `{history: {...}}`, every field present. */

@@ -13,6 +13,11 @@ export function onEvent(e) {
     ensureUsers(s.room.member_ids || []).then(ui.render);
     return ui.render();
   }
+  if (e.room_settings) {
+    const summary = S.rooms.get(idOf(e.room_settings.room_id));
+    if (summary) summary.muted = e.room_settings.muted;
+    return ui.render();
+  }
   if (e.read_receipt) return onReadReceipt(e.read_receipt);
   if (e.members_changed) return onMembersChanged(e.members_changed);
   if (e.presence_changed) {

@@ -304,6 +304,19 @@ try {
   await msgWith(ben.page, "vote please").locator(".mention.me", { hasText: "@all" }).waitFor();
   await groupItem.locator(".badge.mention").waitFor({ state: "detached" });
 
+  step("mute: the chat shows as muted and still counts unread");
+  await ann.page.locator(".chat-head .mute", { hasText: "Mute" }).click();
+  await ann.page.locator(".chat-head .mute[aria-pressed=true]", { hasText: "Unmute" }).waitFor();
+  const annGroup = ann.page.locator(".room-item", { hasText: "Book club" });
+  await annGroup.locator(".muted-mark").waitFor();
+  await ann.page.locator(".room-item", { hasText: "Ben Kim" }).click();
+  await sendText(ben.page, "muted but counted");
+  await annGroup.locator(".badge.unread.quiet", { hasText: "1" }).waitFor();
+  await ann.page.screenshot({ path: `${SHOTS}/08-muted.png` });
+  await annGroup.click();
+  await ann.page.locator(".chat-head .mute", { hasText: "Unmute" }).click();
+  await annGroup.locator(".muted-mark").waitFor({ state: "detached" });
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");
