@@ -369,3 +369,51 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn a_mute_is_stored_listed_and_announced_to_the_users_other_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let (alice, bob) = (signup(&sys, "alice").await, signup(&sys, "bob").await);
+    let (mut phone, mut laptop) = (Conn::open(&sys).await, Conn::open(&sys).await);
+    for conn in [&mut phone, &mut laptop] {
+        let auth = v1::AuthenticateRequest {
+            access_token: alice.access_token.clone(),
+        };
+        assert!(matches!(
+            conn.call(Command::Authenticate(auth)).await,
+            Payload::Authenticated(_)
+        ));
+    }
+    let Payload::Room(room) = phone
+        .call(Command::CreateDirectRoom(v1::CreateDirectRoomRequest {
+            peer_id: bob.user.id,
+        }))
+        .await
+    else {
+        panic!("room")
+    };
+    let mute = |muted| {
+        Command::SetRoomMuted(v1::SetRoomMutedRequest {
+            room_id: room.id,
+            muted,
+        })
+    };
+    assert!(matches!(phone.call(mute(true)).await, Payload::Ok(_)));
+    // The laptop hears it (after the room_added of the new room).
+    let settings = loop {
+        if let Some(Payload::RoomSettings(s)) = laptop.next().await.payload {
+            break s;
+        }
+    };
+    assert_eq!((settings.room_id, settings.muted), (room.id, true));
+    let store = &sys.services.core.store;
+    assert_eq!(store.muted_rooms(alice.user.id).await.unwrap(), [room.id]);
+    assert!(store.muted_rooms(bob.user.id).await.unwrap().is_empty());
+    let list = Command::ListRooms(v1::ListRoomsRequest { limit: 0 });
+    let Payload::RoomList(list) = laptop.call(list).await else {
+        panic!("room list")
+    };
+    assert!(list.rooms[0].muted);
+    sys.shutdown(Duration::from_secs(5)).await;
+}
