@@ -3,7 +3,7 @@
 use chat_proto::v1;
 use chat_store::{
     AttachmentRecord, EntryKind, FileRecord, MentionRecord, MessageRecord, ReactionRecord,
-    ReplyRecord, RoomKind, RoomRecord, UserId, UserRecord,
+    ReplyRecord, RoomKind, RoomRecord, SystemEvent, SystemRecord, UserId, UserRecord,
 };
 
 /// A user's public profile (never the password hash).
@@ -52,6 +52,22 @@ pub fn message_for(m: &MessageRecord, unread: u32, viewer: UserId) -> v1::Messag
             .map(|r| reaction(r, viewer))
             .collect(),
         mentions: m.mentions.iter().map(mention).collect(),
+        system: m.system.as_ref().map(system),
+    }
+}
+
+/// A system entry's event on the wire.
+fn system(s: &SystemRecord) -> v1::SystemEvent {
+    let kind = match s.event {
+        SystemEvent::Joined => v1::SystemEventKind::Joined,
+        SystemEvent::Left => v1::SystemEventKind::Left,
+        SystemEvent::Removed => v1::SystemEventKind::Removed,
+        SystemEvent::Renamed => v1::SystemEventKind::Renamed,
+        SystemEvent::OwnerChanged => v1::SystemEventKind::OwnerChanged,
+    };
+    v1::SystemEvent {
+        kind: kind as i32,
+        user_ids: s.users.clone(),
     }
 }
 
@@ -92,6 +108,7 @@ fn entry_kind(kind: EntryKind) -> v1::MessageKind {
         EntryKind::Delete => v1::MessageKind::Delete,
         EntryKind::ReactionAdd => v1::MessageKind::ReactionAdded,
         EntryKind::ReactionRemove => v1::MessageKind::ReactionRemoved,
+        EntryKind::System => v1::MessageKind::System,
     }
 }
 
@@ -181,5 +198,11 @@ pub fn room(r: &RoomRecord, members: &[u64], last_seq: u64) -> v1::Room {
         created_by: r.created_by,
         created_at_ms: r.created_at_ms,
         last_seq,
+        // Until the log says otherwise (see `RoomMeta`), a group's creator owns it.
+        owner_id: if r.kind == RoomKind::Group {
+            r.created_by
+        } else {
+            0
+        },
     }
 }

@@ -93,6 +93,8 @@ pub enum Reason {
     TooManyReactions,
     InvalidMention,
     TooManyMentions,
+    NotRoomOwner,
+    MemberNotFound,
 }
 
 impl Reason {

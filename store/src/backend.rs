@@ -107,6 +107,10 @@ pub trait RoomStore: Send + Sync {
     async fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
     /// A room's current members, ascending by id.
     async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>>;
+    /// A room's current members with the seq each joined at (0: with the room, or before
+    /// join seqs were kept), ascending by id.
+    async fn member_joins(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>>;
+    /// Adds members, each joining at `read_through.seq` with their cursor there (they have
     /// nothing unread from before they joined).
     async fn add_members(
         &self,

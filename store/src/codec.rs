@@ -14,7 +14,9 @@
 //! read as kind message with ordinal = seq, which they were.
 //! Head: `2 | epoch u64 | last_seq u64 | 0 or (1 + message)` (version 1, written before
 //! fencing epochs, has no epoch and reads as epoch 0); version 3 adds `0 or (1 + preview
-//! message) | count u32 | deleted seqs u64...`.
+//! message) | count u32 | deleted seqs u64...`, then optionally mention marks `count u32 |
+//! (seq u64 | sender u64 | all u8 | users u16 | user u64...)...`, then optionally the room's
+//! settings `u32 length + JSON` (`RoomMeta`; mention marks are then written even when none).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,7 @@ use crate::{
         AttachmentRecord, EntryKind, MentionMark, MentionRecord, MessageRecord, MessageState,
         ReplyRecord, RoomHead,
     },
+    system::{RoomMeta, SystemRecord},
 };
 
 const VERSION: u8 = 1;
@@ -41,6 +44,8 @@ struct Extra {
     state: MessageState,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     mentions: Vec<MentionRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<SystemRecord>,
 }
 
 /// Whether an entry needs version 3 (anything but a plain message at ordinal = seq).
@@ -93,13 +98,15 @@ fn put_timeline(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> 
     out.extend_from_slice(&m.ordinal.to_be_bytes());
     out.push(m.kind.code());
     out.extend_from_slice(&m.target_seq.to_be_bytes());
-    let extra = if m.reply.is_none() && m.state.is_empty() && m.mentions.is_empty() {
+    let plain = m.reply.is_none() && m.state.is_empty() && m.mentions.is_empty();
+    let extra = if plain && m.system.is_none() {
         Vec::new()
     } else {
         let extra = Extra {
             reply: m.reply.clone(),
             state: m.state.clone(),
             mentions: m.mentions.clone(),
+            system: m.system.clone(),
         };
         serde_json::to_vec(&extra).map_err(|e| StoreError::Invalid(e.to_string()))?
     };
@@ -235,6 +242,7 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
         reply: extra.reply,
         state: extra.state,
         mentions: extra.mentions,
+        system: extra.system,
     })
 }
 
@@ -250,7 +258,10 @@ pub fn decode_message(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
 
 /// Encodes a room head.
 pub fn encode_head(h: &RoomHead) -> Result<Vec<u8>, StoreError> {
-    let timeline = h.preview.is_some() || !h.deleted.is_empty() || !h.mentions.is_empty();
+    let timeline = h.preview.is_some()
+        || !h.deleted.is_empty()
+        || !h.mentions.is_empty()
+        || !h.meta.is_empty();
     let mut out = vec![if timeline {
         HEAD_VERSION_TIMELINE
     } else {
@@ -291,8 +302,9 @@ fn put_head_timeline(out: &mut Vec<u8>, h: &RoomHead) -> Result<(), StoreError> 
     for seq in &h.deleted {
         out.extend_from_slice(&seq.to_be_bytes());
     }
-    // Mention marks came later: heads written before end here, so the part is optional.
-    if !h.mentions.is_empty() {
+    // Mention marks and settings came later: heads written before end here, so both parts
+    // are optional (settings follow the marks, so marks are written when either is present).
+    if !h.mentions.is_empty() || !h.meta.is_empty() {
         let count = u32::try_from(h.mentions.len())
             .map_err(|_| StoreError::Invalid("too many mention marks".into()))?;
         out.extend_from_slice(&count.to_be_bytes());
@@ -307,6 +319,13 @@ fn put_head_timeline(out: &mut Vec<u8>, h: &RoomHead) -> Result<(), StoreError> 
                 out.extend_from_slice(&u.to_be_bytes());
             }
         }
+    }
+    if !h.meta.is_empty() {
+        let meta = h.meta.encode();
+        let len = u32::try_from(meta.len())
+            .map_err(|_| StoreError::Invalid("room settings too long".into()))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&meta);
     }
     Ok(())
 }
@@ -335,6 +354,10 @@ fn read_head_timeline(r: &mut Reader<'_>, head: &mut RoomHead) -> Option<()> {
             users,
             all,
         });
+    }
+    if !r.0.is_empty() {
+        let len = usize::try_from(r.u32()?).ok()?;
+        head.meta = RoomMeta::decode(r.take(len)?)?;
     }
     Some(())
 }
@@ -385,181 +408,5 @@ pub fn decode_head(bytes: &[u8]) -> Result<RoomHead, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m() -> MessageRecord {
-        MessageRecord {
-            room_id: u64::MAX,
-            seq: 7,
-            id: 1 << 40,
-            sender_id: 3,
-            client_msg_id: "c-ü".into(),
-            body: "hello 👋".into(),
-            sent_at_ms: -5,
-            ordinal: 7,
-            ..MessageRecord::default()
-        }
-    }
-
-    fn change() -> MessageRecord {
-        let mut c = with_attachments();
-        c.ordinal = 4;
-        c.kind = EntryKind::Edit;
-        c.target_seq = 2;
-        c.reply = Some(m().reply_snapshot());
-        c.state.changed_seq = 9;
-        c.state.versions.push(crate::records::VersionRecord {
-            body: "old".into(),
-            since_ms: 3,
-        });
-        c
-    }
-
-    fn with_attachments() -> MessageRecord {
-        let mut m = m();
-        m.attachments = vec![
-            AttachmentRecord {
-                file_id: 9,
-                name: "cat 🐈.png".into(),
-                size: 1 << 33,
-                content_type: "image/png".into(),
-                width: 640,
-                height: 480,
-            },
-            AttachmentRecord {
-                file_id: 10,
-                name: "notes.txt".into(),
-                size: 0,
-                content_type: "text/plain".into(),
-                width: 0,
-                height: 0,
-            },
-        ];
-        m
-    }
-
-    #[test]
-    fn round_trips() {
-        assert_eq!(decode_message(&encode_message(&m()).unwrap()).unwrap(), m());
-        let a = with_attachments();
-        assert_eq!(decode_message(&encode_message(&a).unwrap()).unwrap(), a);
-        assert_eq!(
-            encode_message(&m()).unwrap()[0],
-            VERSION,
-            "plain stays version 1"
-        );
-        let c = change();
-        assert_eq!(decode_message(&encode_message(&c).unwrap()).unwrap(), c);
-        let mut no_extra = m();
-        no_extra.ordinal = 3;
-        assert_eq!(encode_message(&no_extra).unwrap()[0], VERSION_TIMELINE);
-        assert_eq!(
-            decode_message(&encode_message(&no_extra).unwrap()).unwrap(),
-            no_extra
-        );
-        for h in [
-            RoomHead::default(),
-            RoomHead {
-                epoch: 3,
-                last_seq: 7,
-                last_message: Some(m()),
-                ..RoomHead::default()
-            },
-            RoomHead {
-                epoch: 3,
-                last_seq: 9,
-                last_message: Some(change()),
-                preview: Some(m()),
-                deleted: vec![2, 5],
-                ..RoomHead::default()
-            },
-            mentioned_head(),
-        ] {
-            assert_eq!(decode_head(&encode_head(&h).unwrap()).unwrap(), h);
-        }
-    }
-
-    #[test]
-    fn every_truncation_and_corruption_is_an_error_not_a_panic() {
-        let bytes = encode_message(&with_attachments()).unwrap();
-        for n in 0..bytes.len() {
-            assert!(
-                decode_message(&bytes[..n]).is_err(),
-                "attachments prefix {n}"
-            );
-        }
-        let bytes = encode_message(&change()).unwrap();
-        for n in 0..bytes.len() {
-            assert!(decode_message(&bytes[..n]).is_err(), "timeline prefix {n}");
-        }
-        let bytes = encode_message(&m()).unwrap();
-        for n in 0..bytes.len() {
-            assert!(decode_message(&bytes[..n]).is_err(), "prefix {n}");
-        }
-        let mut extra = bytes.clone();
-        extra.push(0);
-        assert!(decode_message(&extra).is_err());
-        let mut bad_version = bytes.clone();
-        bad_version[0] = 9;
-        assert!(decode_message(&bad_version).is_err());
-        let mut bad_utf8 = bytes;
-        let last = bad_utf8.len() - 1;
-        bad_utf8[last] = 0xff;
-        assert!(decode_message(&bad_utf8).is_err());
-        let head = encode_head(&RoomHead {
-            epoch: 1,
-            last_seq: 1,
-            last_message: Some(m()),
-            preview: Some(change()),
-            deleted: vec![1],
-            ..RoomHead::default()
-        })
-        .unwrap();
-        for n in 0..head.len() {
-            assert!(decode_head(&head[..n]).is_err(), "head prefix {n}");
-        }
-        // Mention marks are an optional tail: only a cut exactly before them decodes.
-        let full = encode_head(&mentioned_head()).unwrap();
-        let without = encode_head(&RoomHead {
-            mentions: Vec::new(),
-            ..mentioned_head()
-        })
-        .unwrap();
-        for n in (0..full.len()).filter(|&n| n != without.len()) {
-            assert!(decode_head(&full[..n]).is_err(), "mentions prefix {n}");
-        }
-    }
-
-    fn mentioned_head() -> RoomHead {
-        let mut mentioning = m();
-        mentioning.mentions = vec![
-            MentionRecord {
-                user_id: 5,
-                offset: 0,
-                length: 4,
-            },
-            MentionRecord {
-                user_id: 0,
-                offset: 5,
-                length: 4,
-            },
-        ];
-        RoomHead {
-            epoch: 3,
-            last_seq: 9,
-            last_message: Some(mentioning.clone()),
-            preview: Some(mentioning.clone()),
-            deleted: vec![2],
-            mentions: vec![
-                mentioning.mention_mark().unwrap(),
-                MentionMark {
-                    seq: 9,
-                    sender_id: 4,
-                    users: vec![1, 2],
-                    all: false,
-                },
-            ],
-        }
-    }
-}
+#[path = "codec_tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod keys;
 mod records;
+mod system;
 mod timeline;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -37,4 +38,5 @@ pub use records::{
     RoomId, RoomKind, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord, UserId,
     UserRecord, VersionRecord, mention_count, unread_count,
 };
+pub use system::{RoomMeta, SystemEvent, SystemRecord};
 pub use timeline::REPLY_PREVIEW_CHARS;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::system::{RoomMeta, SystemRecord};
+
 /// A user id (snowflake).
 pub type UserId = u64;
 /// A room id (snowflake).
@@ -170,6 +172,9 @@ pub struct MessageRecord {
     /// The people it mentions, by ranges of `body` (an edit replaces them).
     #[serde(default)]
     pub mentions: Vec<MentionRecord>,
+    /// A system entry's event (kind `System` only).
+    #[serde(default)]
+    pub system: Option<SystemRecord>,
 }
 
 /// One mention in a message's body: a member, or everyone (`user_id` 0, `@all`).
@@ -223,6 +228,8 @@ pub enum EntryKind {
     ReactionAdd,
     /// The sender took back their reaction `body` to the entry at `target_seq`.
     ReactionRemove,
+    /// The room recorded a change to its members or settings (see `system`).
+    System,
 }
 
 impl EntryKind {
@@ -234,6 +241,7 @@ impl EntryKind {
             Self::Delete => 2,
             Self::ReactionAdd => 3,
             Self::ReactionRemove => 4,
+            Self::System => 5,
         }
     }
 
@@ -245,6 +253,7 @@ impl EntryKind {
             2 => Self::Delete,
             3 => Self::ReactionAdd,
             4 => Self::ReactionRemove,
+            5 => Self::System,
             _ => return None,
         })
     }
@@ -421,6 +430,8 @@ pub struct RoomHead {
     /// Messages with mentions that some member may not have read yet, ascending (bounded:
     /// the newest [`MAX_MENTION_MARKS`]).
     pub mentions: Vec<MentionMark>,
+    /// The room's settings as system entries left them (owner, name).
+    pub meta: RoomMeta,
 }
 
 /// How many unread mentioning messages a room head keeps for mention counts: counts stop
@@ -474,6 +485,8 @@ pub struct HeadChange {
     pub deleted: Vec<Seq>,
     /// See [`RoomHead::mentions`].
     pub mentions: Vec<MentionMark>,
+    /// See [`RoomHead::meta`].
+    pub meta: RoomMeta,
 }
 
 impl AppendBatch {

@@ -42,7 +42,7 @@ impl MessageRecord {
             return false;
         }
         match entry.kind {
-            EntryKind::Message => return false,
+            EntryKind::Message | EntryKind::System => return false,
             EntryKind::Edit => {
                 if self.state.deleted.is_some() {
                     return false;

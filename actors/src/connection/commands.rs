@@ -159,29 +159,11 @@ pub async fn execute(
             .map(|u| Payload::User(convert::user(&u))),
         Command::CreateDirectRoom(c) => create_direct(services, user.id, c.peer_id).await,
         Command::CreateGroupRoom(c) => create_group(services, user.id, c).await.map(Payload::Room),
-        Command::InviteMembers(i) => {
-            let op = RoomOp::Invite {
-                by: Some(user.id),
-                users: i.user_ids,
-            };
-            in_room(services, i.room_id, op).await
-        }
-        Command::MarkRead(m) => {
-            let op = RoomOp::MarkRead {
-                user: user.id,
-                seq: m.seq,
-            };
-            in_room(services, m.room_id, op).await
-        }
-        Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: user.id }).await,
-        Command::ListReactions(r) => list_reactions(services, user.id, r).await,
-        Command::GetMessageVersions(v) => {
-            let op = RoomOp::Versions {
-                user: user.id,
-                seq: v.seq,
-            };
-            in_room(services, v.room_id, op).await
-        }
+        c @ (Command::InviteMembers(_)
+        | Command::MarkRead(_)
+        | Command::Typing(_)
+        | Command::ListReactions(_)
+        | Command::GetMessageVersions(_)) => room_command(services, user.id, c).await,
         Command::UpdateProfile(u) => {
             let updated = social::update_profile(
                 services,
@@ -197,13 +179,13 @@ pub async fn execute(
             .await
             .map(Payload::UserList),
         Command::ListFriends(_) => social::list(services, user.id).await.map(Payload::Friends),
-        Command::SendFriendRequest(r) => ok(social::request(services, user, r.user_id).await),
-        Command::AcceptFriendRequest(r) => ok(social::accept(services, user, r.user_id).await),
-        Command::DeclineFriendRequest(r) => ok(social::decline(services, user.id, r.user_id).await),
-        Command::CancelFriendRequest(r) => ok(social::cancel(services, user.id, r.user_id).await),
-        Command::RemoveFriend(r) => ok(social::remove(services, user.id, r.user_id).await),
-        Command::BlockUser(r) => ok(social::block(services, user.id, r.user_id).await),
-        Command::UnblockUser(r) => ok(social::unblock(services, user.id, r.user_id).await),
+        c @ (Command::SendFriendRequest(_)
+        | Command::AcceptFriendRequest(_)
+        | Command::DeclineFriendRequest(_)
+        | Command::CancelFriendRequest(_)
+        | Command::RemoveFriend(_)
+        | Command::BlockUser(_)
+        | Command::UnblockUser(_)) => ok(relationship(services, user, c).await),
         Command::GetUnreadTotal(_) => {
             let total = unread_total(services, user.id).await?;
             Ok(Payload::UnreadTotal(v1::UnreadTotal { total }))
@@ -214,6 +196,9 @@ pub async fn execute(
         Command::GetHistory(h) => history(services, user.id, h).await,
         Command::GetFileUrl(f) => file_url(services, user.id, f).await,
         Command::SetRoomMuted(m) => ok(set_room_muted(services, user.id, m).await),
+        c @ (Command::RenameRoom(_) | Command::RemoveMember(_) | Command::TransferOwnership(_)) => {
+            room_command(services, user.id, c).await
+        }
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
@@ -225,6 +210,72 @@ pub async fn execute(
         | Command::LeaveRoom(_) => Err(ChatError::Internal(
             "connection command routed as stateless".into(),
         )),
+    }
+}
+
+/// A command for one room's actor (besides the timeline entries and leaving, which the
+/// connection runs itself).
+async fn room_command(
+    services: &Services,
+    me: UserId,
+    command: Command,
+) -> Result<Payload, ChatError> {
+    match command {
+        Command::InviteMembers(i) => {
+            let op = RoomOp::Invite {
+                by: Some(me),
+                users: i.user_ids,
+            };
+            in_room(services, i.room_id, op).await
+        }
+        Command::MarkRead(m) => {
+            let op = RoomOp::MarkRead {
+                user: me,
+                seq: m.seq,
+            };
+            in_room(services, m.room_id, op).await
+        }
+        Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: me }).await,
+        Command::ListReactions(r) => list_reactions(services, me, r).await,
+        Command::GetMessageVersions(v) => {
+            let op = RoomOp::Versions {
+                user: me,
+                seq: v.seq,
+            };
+            in_room(services, v.room_id, op).await
+        }
+        Command::RenameRoom(r) => {
+            let name = room::check_room_name(&services.core.config, &r.name)?;
+            in_room(services, r.room_id, RoomOp::Rename { by: me, name }).await
+        }
+        Command::RemoveMember(r) => {
+            let (by, user) = (me, r.user_id);
+            in_room(services, r.room_id, RoomOp::Remove { by, user }).await
+        }
+        Command::TransferOwnership(t) => {
+            let (by, to) = (me, t.user_id);
+            in_room(services, t.room_id, RoomOp::TransferOwnership { by, to }).await
+        }
+        _ => Err(ChatError::Internal("not a room command".into())),
+    }
+}
+
+/// A change to the caller's relationship with another user (friends, blocks).
+async fn relationship(
+    services: &Services,
+    user: &UserRecord,
+    command: Command,
+) -> Result<(), ChatError> {
+    let me = user.id;
+    match command {
+        Command::SendFriendRequest(r) => social::request(services, user, r.user_id).await,
+        Command::AcceptFriendRequest(r) => social::accept(services, user, r.user_id).await,
+        Command::DeclineFriendRequest(r) => social::decline(services, me, r.user_id).await,
+        Command::CancelFriendRequest(r) => social::cancel(services, me, r.user_id).await,
+        Command::RemoveFriend(r) => social::remove(services, me, r.user_id).await,
+        Command::BlockUser(r) => social::block(services, me, r.user_id).await,
+        Command::UnblockUser(r) => social::unblock(services, me, r.user_id).await,
+        _ => Err(ChatError::Internal("not a relationship command".into())),
     }
 }
 
@@ -316,14 +367,7 @@ async fn create_group(
     me: UserId,
     c: v1::CreateGroupRoomRequest,
 ) -> Result<v1::Room, ChatError> {
-    let name = c.name.trim();
-    let max_name = services.core.config.max_room_name_chars;
-    if name.is_empty() || name.chars().count() > max_name || name.chars().any(char::is_control) {
-        return Err(ChatError::invalid(
-            Reason::InvalidRoomName,
-            format!("room name must be 1-{max_name} characters without control characters"),
-        ));
-    }
+    let name = room::check_room_name(&services.core.config, &c.name)?;
     let mut members: BTreeSet<UserId> = c.member_ids.into_iter().collect();
     members.remove(&me);
     let max = services.core.config.max_room_members;
@@ -350,7 +394,7 @@ async fn create_group(
     let record = RoomRecord {
         id: services.core.ids.next_id(),
         kind: RoomKind::Group,
-        name: name.to_owned(),
+        name,
         created_by: me,
         created_at_ms: now_ms(),
     };
@@ -442,7 +486,7 @@ async fn list_rooms(
     let mut total_unread = 0u64;
     let muted = store.muted_rooms(me).await?;
     for room_id in store.user_rooms(me).await? {
-        let Some(record) = store.room(room_id).await? else {
+        let Some(mut record) = store.room(room_id).await? else {
             continue;
         };
         let members = store.members(room_id).await?;
@@ -453,8 +497,15 @@ async fn list_rooms(
         // to an older one is no activity.
         let newest = head.newest_message();
         let last_activity_ms = newest.map_or(record.created_at_ms, |m| m.sent_at_ms);
+        if let Some(name) = &head.meta.name {
+            record.name.clone_from(name);
+        }
+        let mut room = convert::room(&record, &members, head.last_seq);
+        if record.kind == RoomKind::Group {
+            room.owner_id = head.meta.owner_or(record.created_by);
+        }
         rooms.push(v1::RoomSummary {
-            room: Some(convert::room(&record, &members, head.last_seq)),
+            room: Some(room),
             // Its per-message count is not tracked here.
             last_message: newest.map(|m| convert::message_for(m, 0, me)),
             last_activity_ms,

@@ -14,6 +14,7 @@ use chat_store::{AppendBatch, ReadCursor, RoomRecord, UserId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{
+    admin,
     cursors::ReadCursors,
     events,
     idempotency::IdemState,
@@ -60,6 +61,7 @@ impl Actor for RoomActor {
         // Loading here rather than in pre_start keeps the supervisor from waiting on the
         // store; messages queue in the mailbox until this is done.
         load(state).await?;
+        admin::settle_owner(&myself, state);
         if state.recovering {
             for m in &state.recent {
                 let target = (!m.is_message())
@@ -151,12 +153,17 @@ async fn dispatch(
             .await
             .map(RoomOutcome::Opened),
         RoomOp::Typing { user } => reads::on_typing(state, user).map(|()| RoomOutcome::Done),
-        RoomOp::Invite { by, users } => membership::on_invite(state, by, users)
-            .await
-            .map(RoomOutcome::Snapshot),
-        RoomOp::Leave { user } => membership::on_leave(state, user)
-            .await
-            .map(|()| RoomOutcome::Done),
+        RoomOp::Invite { by, users } => {
+            return membership::on_invite(myself, state, by, users, reply).await;
+        }
+        RoomOp::Leave { user } => return membership::on_leave(myself, state, user, reply).await,
+        RoomOp::Rename { by, name } => return admin::on_rename(myself, state, by, name, reply),
+        RoomOp::Remove { by, user } => {
+            return admin::on_remove(myself, state, by, user, reply).await;
+        }
+        RoomOp::TransferOwnership { by, to } => {
+            return admin::on_transfer(myself, state, by, to, reply);
+        }
         RoomOp::Reactions {
             user,
             seq,
@@ -180,7 +187,9 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
     // From here on this incarnation is the room's only writer; an older one (a crashed
     // actor's late append, another node during a failover) is fenced off.
     state.epoch = store.claim_room(room).await?;
-    state.members = store.members(room).await?.into_iter().collect();
+    let joins = store.member_joins(room).await?;
+    state.members = joins.iter().map(|&(u, _)| u).collect();
+    state.joined = joins.into_iter().collect();
     membership::load_block(state).await?;
     let stored: HashMap<UserId, ReadCursor> = store.read_cursors(room).await?.into_iter().collect();
     state.cursors = ReadCursors::new(state.members.iter().copied(), &stored);
@@ -193,8 +202,15 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
     state.ordinal = head.ordinal();
     state.durable_ordinal = head.ordinal();
     state.durable_preview = head.newest_message().cloned();
-    state.timeline =
-        head.preview.is_some() || !head.deleted.is_empty() || !head.mentions.is_empty();
+    state.timeline = head.preview.is_some()
+        || !head.deleted.is_empty()
+        || !head.mentions.is_empty()
+        || !head.meta.is_empty();
+    if let Some(name) = &head.meta.name {
+        state.record.name.clone_from(name);
+    }
+    state.meta = head.meta.clone();
+    state.durable_meta = head.meta;
     state.durable_deleted = head.deleted;
     state.durable_mentions = head.mentions;
     state.last_ts = head.last_message.as_ref().map_or(0, |m| m.sent_at_ms);

@@ -63,25 +63,29 @@ pub(super) fn publish_read(state: &RoomState, user: UserId, from: u64, to: u64) 
 }
 
 /// Chat-list updates: to every online member (all their devices that do not have the room
-/// open), the newest message and their own unread count. One update per batch.
-pub(super) fn publish_room_updates(state: &RoomState, newest: &MessageRecord) {
+/// open), the newest message, the room's name and owner, and their own unread count. One
+/// update per batch.
+pub(super) fn publish_room_updates(state: &RoomState) {
     for &member in &state.members {
         if state.core.presence.is_online(member) {
-            publish_room_update(state, member, newest);
+            publish_room_update(state, member);
         }
     }
 }
 
 /// One member's chat-list update (also after they read on another device).
-pub(super) fn publish_room_update(state: &RoomState, member: UserId, newest: &MessageRecord) {
+pub(super) fn publish_room_update(state: &RoomState, member: UserId) {
+    let newest = state.durable_preview.as_ref();
     let update = RoomUpdate {
         room_id: state.record.id,
         last_seq: state.durable_seq,
-        sender_id: newest.sender_id,
-        preview: convert::preview(newest),
-        sent_at_ms: newest.sent_at_ms,
+        sender_id: newest.map_or(0, |m| m.sender_id),
+        preview: newest.map(convert::preview).unwrap_or_default(),
+        sent_at_ms: newest.map_or(0, |m| m.sent_at_ms),
         unread: state.unread_for(member),
         mention_count: state.mentions_for(member),
+        name: state.record.name.clone(),
+        owner_id: state.owner(),
     };
     let event = Event {
         skip_if_open: Some(state.record.id),

@@ -1,10 +1,16 @@
-//! Invitations and leaving.
+//! Invitations and leaving, each recorded in the timeline by a system entry.
 
 use std::collections::BTreeSet;
 
-use chat_store::{RoomKind, UserId};
+use chat_store::{RoomKind, SystemEvent, UserId};
+use ractor::ActorRef;
 
-use super::{events, ops::RoomSnapshot, state::RoomState};
+use super::{
+    events,
+    ops::{Reply, RoomMessage, RoomOutcome},
+    state::{Answer, RoomState},
+    system::{self, SystemEntry},
+};
 use crate::{
     core::Core,
     error::{ChatError, Reason},
@@ -27,10 +33,33 @@ pub(crate) async fn require_room_capacity(core: &Core, users: &[UserId]) -> Resu
 }
 
 pub(super) async fn on_invite(
+    myself: &ActorRef<RoomMessage>,
     state: &mut RoomState,
     by: Option<UserId>,
     users: Vec<UserId>,
-) -> Result<RoomSnapshot, ChatError> {
+    reply: Reply,
+) {
+    match add(state, by, users).await {
+        Ok(new) if new.is_empty() => {
+            let _ = reply.send(Ok(RoomOutcome::Snapshot(state.snapshot())));
+        }
+        // Answered once the line saying who joined is durable.
+        Ok(new) => {
+            let entry = SystemEntry::new(by.unwrap_or(new[0]), SystemEvent::Joined, new);
+            system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
+        }
+        Err(e) => {
+            let _ = reply.send(Err(e));
+        }
+    }
+}
+
+/// Adds the users not yet in the room; returns who joined.
+async fn add(
+    state: &mut RoomState,
+    by: Option<UserId>,
+    users: Vec<UserId>,
+) -> Result<Vec<UserId>, ChatError> {
     if let Some(by) = by {
         state.require_member(by)?;
         if state.record.kind == RoomKind::Direct {
@@ -47,7 +76,7 @@ pub(super) async fn on_invite(
         .filter(|u| !state.members.contains(u))
         .collect();
     if new.is_empty() {
-        return Ok(state.snapshot());
+        return Ok(new);
     }
     if state.members.len() + new.len() > state.core.config.max_room_members {
         return Err(ChatError::ResourceExhausted(
@@ -93,20 +122,49 @@ pub(super) async fn on_invite(
     for &u in &new {
         state.members.insert(u);
         state.cursors.insert(u, read_through);
+        state.joined.insert(u, read_through.seq);
     }
     let actor = by.unwrap_or_default();
     events::publish_members(state, actor, new.clone(), Vec::new());
     events::publish_room_added(state, actor, &new);
-    Ok(state.snapshot())
+    Ok(new)
 }
 
-pub(super) async fn on_leave(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
-    state.require_member(user)?;
+pub(super) async fn on_leave(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    user: UserId,
+    reply: Reply,
+) {
+    if let Err(e) = state.require_member(user) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    let owner = state.owner();
+    if let Err(e) = drop_member(state, user).await {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    events::publish_members(state, user, Vec::new(), vec![user]);
+    let left = SystemEntry::new(user, SystemEvent::Left, vec![user]);
+    // An owner who leaves hands the group to its longest member.
+    match state.longest_member(user).filter(|_| owner == user) {
+        Some(heir) => {
+            system::sequence(myself, state, left, None, Answer::Done);
+            system::hand_over(myself, state, user, heir, Some(reply), Answer::Done);
+        }
+        None => system::sequence(myself, state, left, Some(reply), Answer::Done),
+    }
+}
+
+/// Removes a member from the store and from the room's state.
+pub(super) async fn drop_member(state: &mut RoomState, user: UserId) -> Result<(), ChatError> {
     state
         .core
         .store
         .remove_member(state.record.id, user)
         .await?;
+    state.joined.remove(&user);
     state.members.remove(&user);
     state.profiles.remove(&user);
     state.dirty_cursors.remove(&user);
@@ -117,7 +175,6 @@ pub(super) async fn on_leave(state: &mut RoomState, user: UserId) -> Result<(), 
     {
         events::publish_read(state, user, cursor, state.durable_seq);
     }
-    events::publish_members(state, user, Vec::new(), vec![user]);
     Ok(())
 }
 

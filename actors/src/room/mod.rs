@@ -7,11 +7,14 @@
 //!
 //! Files, by concern: `ops.rs` (what a room is asked and answers), `actor.rs` (lifecycle and
 //! dispatch), `state.rs`, the handlers `sequencer.rs`, `reads.rs`, `membership.rs`,
-//! `timeline.rs` (replies, edits, deletes, reactions), `reactions.rs` (who reacted), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
+//! `system.rs` (system entries), `admin.rs` (the owner's controls), `timeline.rs` (replies, edits, deletes, reactions), `reactions.rs` (who reacted), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
 //! actors), `remote.rs` (the wire mapping to peers), `directory.rs` (routing by placement).
 //! This file only declares and re-exports.
 
 mod actor;
+mod admin;
+#[cfg(test)]
+mod admin_tests;
 pub mod cursors;
 mod directory;
 mod events;
@@ -28,12 +31,14 @@ mod remote;
 mod sequencer;
 mod state;
 mod supervisor;
+mod system;
 #[cfg(test)]
 mod tests;
 mod timeline;
 #[cfg(test)]
 mod timeline_tests;
 
+pub(crate) use admin::check_room_name;
 pub use directory::RoomDirectory;
 pub(crate) use membership::require_room_capacity;
 pub use ops::{

@@ -103,6 +103,28 @@ pub enum RoomOp {
         /// The message.
         seq: Seq,
     },
+    /// The owner renames a group; answers [`RoomOutcome::Snapshot`] once the system entry
+    /// is durable.
+    Rename {
+        /// Who asks (must own the room).
+        by: UserId,
+        /// The new name, already trimmed and checked.
+        name: String,
+    },
+    /// The owner removes a member; answers [`RoomOutcome::Snapshot`].
+    Remove {
+        /// Who asks (must own the room).
+        by: UserId,
+        /// The member to remove.
+        user: UserId,
+    },
+    /// The owner hands the group to another member; answers [`RoomOutcome::Snapshot`].
+    TransferOwnership {
+        /// Who asks (must own the room).
+        by: UserId,
+        /// The new owner.
+        to: UserId,
+    },
 }
 
 /// What a room answered.
@@ -207,6 +229,8 @@ pub struct RoomSnapshot {
     pub members: Vec<UserId>,
     /// Newest durable seq.
     pub last_seq: Seq,
+    /// A group's owner (0 for direct rooms).
+    pub owner: UserId,
 }
 
 /// What a member gets when opening a room.
@@ -244,7 +268,10 @@ pub fn ack_to_proto(a: &Ack) -> v1::SendAck {
 
 /// The protocol form of a snapshot.
 pub fn snapshot_to_proto(s: &RoomSnapshot) -> v1::Room {
-    convert::room(&s.record, &s.members, s.last_seq)
+    v1::Room {
+        owner_id: s.owner,
+        ..convert::room(&s.record, &s.members, s.last_seq)
+    }
 }
 
 /// The protocol form of an opened room.

@@ -251,8 +251,8 @@ pub(super) async fn on_mark_read(
     };
     state.dirty_cursors.insert(user, to);
     events::publish_read(state, user, from, seq);
-    if let Some(newest) = state.durable_preview.clone() {
-        events::publish_room_update(state, user, &newest);
+    if state.durable_preview.is_some() {
+        events::publish_room_update(state, user);
     }
     state.read_waiters.push(reply);
     sequencer::submit_next(myself, state);

@@ -62,24 +62,7 @@ fn garbled(what: &str) -> ChatError {
 fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
     use pb::room_request::Op;
     let op = match op {
-        RoomOp::Send(s) => Op::Send(pb::Send {
-            sender: s.sender,
-            client_msg_id: s.client_msg_id.clone(),
-            body: s.body.clone(),
-            attachments: s.attachments.iter().map(attachment_to_pb).collect(),
-            reply_to: s.reply_to,
-            kind: u32::from(s.kind.code()),
-            target: s.target,
-            mentions: s
-                .mentions
-                .iter()
-                .map(|m| pb::Mention {
-                    user: m.user_id,
-                    offset: m.offset,
-                    length: m.length,
-                })
-                .collect(),
-        }),
+        RoomOp::Send(s) => Op::Send(send_to_pb(s)),
         RoomOp::Open { user, since } => Op::Open(pb::Open {
             user: *user,
             since: *since,
@@ -121,6 +104,17 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             user: *user,
             seq: *seq,
         }),
+        RoomOp::Rename { by, name } => Op::Rename(pb::Rename {
+            by: *by,
+            name: name.clone(),
+        }),
+        RoomOp::Remove { by, user } => Op::RemoveMember(pb::RemoveMember {
+            by: *by,
+            user: *user,
+        }),
+        RoomOp::TransferOwnership { by, to } => {
+            Op::TransferOwnership(pb::TransferOwnership { by: *by, to: *to })
+        }
     };
     pb::PeerRequest {
         hops,
@@ -128,6 +122,27 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             room_id: room,
             op: Some(op),
         })),
+    }
+}
+
+fn send_to_pb(s: &SendRequest) -> pb::Send {
+    pb::Send {
+        sender: s.sender,
+        client_msg_id: s.client_msg_id.clone(),
+        body: s.body.clone(),
+        attachments: s.attachments.iter().map(attachment_to_pb).collect(),
+        reply_to: s.reply_to,
+        kind: u32::from(s.kind.code()),
+        target: s.target,
+        mentions: s
+            .mentions
+            .iter()
+            .map(|m| pb::Mention {
+                user: m.user_id,
+                offset: m.offset,
+                length: m.length,
+            })
+            .collect(),
     }
 }
 
@@ -187,6 +202,15 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             user: v.user,
             seq: v.seq,
         },
+        Op::Rename(r) => RoomOp::Rename {
+            by: r.by,
+            name: r.name,
+        },
+        Op::RemoveMember(r) => RoomOp::Remove {
+            by: r.by,
+            user: r.user,
+        },
+        Op::TransferOwnership(t) => RoomOp::TransferOwnership { by: t.by, to: t.to },
     };
     Ok((r.room_id, op))
 }
@@ -290,6 +314,7 @@ fn snapshot_to_pb(s: &RoomSnapshot) -> pb::RoomSnapshot {
         }),
         members: s.members.clone(),
         last_seq: s.last_seq,
+        owner: s.owner,
     }
 }
 
@@ -310,6 +335,7 @@ fn snapshot_from_pb(s: pb::RoomSnapshot) -> Result<RoomSnapshot, ChatError> {
         },
         members: s.members,
         last_seq: s.last_seq,
+        owner: s.owner,
     })
 }
 
@@ -362,6 +388,12 @@ mod tests {
                 ..Default::default()
             }),
             RoomOp::Versions { user: 7, seq: 3 },
+            RoomOp::Rename {
+                by: 7,
+                name: "새 방".into(),
+            },
+            RoomOp::Remove { by: 7, user: 8 },
+            RoomOp::TransferOwnership { by: 7, to: 8 },
         ] {
             let Some(pb::peer_request::Kind::Room(r)) = request(42, &op, 0).kind else {
                 panic!("not a room request")
@@ -380,6 +412,7 @@ mod tests {
             },
             members: vec![7, 8],
             last_seq: 9,
+            owner: 8,
         };
         match across(reply(Ok(RoomOutcome::Snapshot(snapshot.clone())))) {
             Ok(RoomOutcome::Snapshot(s)) => assert_eq!(format!("{s:?}"), format!("{snapshot:?}")),

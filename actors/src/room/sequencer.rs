@@ -12,7 +12,7 @@ use super::{
     idempotency::IdemState,
     mentions,
     ops::{Ack, Reply, RoomMessage, RoomOutcome, SendRequest},
-    state::{Pending, RoomState},
+    state::{Answer, Pending, RoomState},
     timeline,
 };
 use crate::{
@@ -26,12 +26,14 @@ pub(super) async fn on_send(
     req: SendRequest,
     reply: Reply,
 ) {
-    if state.draining.is_some() {
-        let e = ChatError::Unavailable(Reason::Draining, "node is shutting down, retry".into());
-        let _ = reply.send(Err(e));
-        return;
-    }
-    if let Err(e) = state.require_member(req.sender) {
+    let accepting = match state.draining {
+        Some(_) => Err(ChatError::Unavailable(
+            Reason::Draining,
+            "node is shutting down, retry".into(),
+        )),
+        None => state.require_member(req.sender),
+    };
+    if let Err(e) = accepting {
         let _ = reply.send(Err(e));
         return;
     }
@@ -56,24 +58,8 @@ pub(super) async fn on_send(
             return;
         }
     };
-    let seq = state.last_seq + 1;
-    let is_message = req.kind == EntryKind::Message;
-    let record = MessageRecord {
-        room_id: state.record.id,
-        seq,
-        id: state.core.ids.next_id(),
-        sender_id: req.sender,
-        client_msg_id: req.client_msg_id,
-        body: req.body,
-        sent_at_ms,
-        attachments: req.attachments,
-        kind: req.kind,
-        target_seq: if is_message { 0 } else { req.target },
-        ordinal: state.ordinal + u64::from(is_message),
-        reply: checked.reply,
-        state: Default::default(),
-        mentions: req.mentions,
-    };
+    let record = new_entry(state, req, checked.reply, sent_at_ms);
+    let seq = record.seq;
     // Mention counts live in the head: from the first mention on, every append writes it.
     state.timeline |= !record.mentions.is_empty();
     let rewrite = checked.target.map(|mut target| {
@@ -94,9 +80,38 @@ pub(super) async fn on_send(
         record,
         rewrite,
         replies: vec![reply],
+        answer: Answer::Ack,
+        meta: None,
         at: std::time::Instant::now(),
     });
     submit_next(myself, state);
+}
+
+/// The next entry of the log, from a checked send.
+fn new_entry(
+    state: &RoomState,
+    req: SendRequest,
+    reply: Option<chat_store::ReplyRecord>,
+    sent_at_ms: i64,
+) -> MessageRecord {
+    let is_message = req.kind == EntryKind::Message;
+    MessageRecord {
+        room_id: state.record.id,
+        seq: state.last_seq + 1,
+        id: state.core.ids.next_id(),
+        sender_id: req.sender,
+        client_msg_id: req.client_msg_id,
+        body: req.body,
+        sent_at_ms,
+        attachments: req.attachments,
+        kind: req.kind,
+        target_seq: if is_message { 0 } else { req.target },
+        ordinal: state.ordinal + u64::from(is_message),
+        reply,
+        state: Default::default(),
+        mentions: req.mentions,
+        system: None,
+    }
 }
 
 /// Answers a retry (the same sender and client message id) with the first entry's ack,
@@ -172,10 +187,14 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
             *c = ReadCursor::at(&p.record);
         }
     }
-    let next = timeline::next_head(
+    let mut next = timeline::next_head(
         state,
         messages.iter().map(|p| (&p.record, p.rewrite.as_ref())),
     );
+    next.meta = match messages.iter().rev().find_map(|p| p.meta.as_ref()) {
+        Some(meta) => meta.clone(),
+        None => state.durable_meta.clone(),
+    };
     // One rewrite per entry: the last change of a batch includes the earlier ones.
     let mut rewrites: BTreeMap<u64, MessageRecord> = BTreeMap::new();
     for r in messages.iter().filter_map(|p| p.rewrite.clone()) {
@@ -237,12 +256,14 @@ pub(super) fn on_batch_done(
     let lists_change = batch.messages.iter().any(|p| {
         let edits_newest = matches!(p.record.kind, EntryKind::Edit | EntryKind::Delete)
             && p.rewrite.as_ref().map(|r| r.seq) == state.durable_preview.as_ref().map(|m| m.seq);
-        p.record.is_message() || edits_newest
+        // Renames and hand-overs change what the lists show too.
+        p.record.is_message() || edits_newest || p.meta.is_some()
     });
     state.durable_preview = batch.next.preview;
     state.durable_deleted = batch.next.deleted;
     let mentions_change = batch.next.mentions != state.durable_mentions;
     state.durable_mentions = batch.next.mentions;
+    state.durable_meta = batch.next.meta;
     let metrics = state.core.metrics.clone();
     metrics
         .messages_sequenced
@@ -269,18 +290,21 @@ pub(super) fn on_batch_done(
             IdemState::Done(ack.clone()),
         );
         events::publish_message(state, &p.record, p.rewrite.as_ref());
+        let answer = match p.answer {
+            Answer::Ack => RoomOutcome::Ack(ack),
+            Answer::Snapshot => RoomOutcome::Snapshot(state.snapshot()),
+            Answer::Done => RoomOutcome::Done,
+        };
         for r in p.replies {
-            let _ = r.send(Ok(RoomOutcome::Ack(ack.clone())));
+            let _ = r.send(Ok(answer.clone()));
         }
         state.recent.push_back(p.record);
         if state.recent.len() > state.core.config.recent_cache {
             state.recent.pop_front();
         }
     }
-    if (lists_change || mentions_change)
-        && let Some(m) = state.durable_preview.clone()
-    {
-        events::publish_room_updates(state, &m);
+    if lists_change || mentions_change {
+        events::publish_room_updates(state);
     }
     submit_next(myself, state);
     finish_drain_if_idle(myself, state);

@@ -7,7 +7,9 @@ use std::{
 };
 
 use chat_proto::v1;
-use chat_store::{HeadChange, MentionMark, MessageRecord, ReadCursor, RoomRecord, Seq, UserId};
+use chat_store::{
+    HeadChange, MentionMark, MessageRecord, ReadCursor, RoomKind, RoomMeta, RoomRecord, Seq, UserId,
+};
 use ractor::RpcReplyPort;
 use tokio::task::JoinHandle;
 
@@ -28,8 +30,23 @@ pub(super) struct Pending {
     /// The earlier entry a change rewrites, as it leaves it.
     pub(super) rewrite: Option<MessageRecord>,
     pub(super) replies: Vec<Reply>,
+    /// What the replies get once the entry is durable.
+    pub(super) answer: Answer,
+    /// The room's settings as this entry leaves them, when it changes them.
+    pub(super) meta: Option<RoomMeta>,
     /// When the send reached the room.
     pub(super) at: Instant,
+}
+
+/// What a durable entry's waiters are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// Its ack (a send).
+    Ack,
+    /// The room as it is then (an invite, a rename, a removal, a hand-over).
+    Snapshot,
+    /// Nothing to say (a leave).
+    Done,
 }
 
 /// What the store is writing right now.
@@ -74,6 +91,11 @@ pub struct RoomState {
     /// Messages with mentions some member may not have read, as the store has them (see
     /// `RoomHead::mentions`).
     pub(super) durable_mentions: Vec<MentionMark>,
+    /// The room's settings as sequenced (durable or not), and as the store has them.
+    pub(super) meta: RoomMeta,
+    pub(super) durable_meta: RoomMeta,
+    /// The seq each member joined at (see `RoomStore::member_joins`).
+    pub(super) joined: HashMap<UserId, Seq>,
     /// The room's log has changes: every append writes the head's preview and deleted list.
     pub(super) timeline: bool,
     /// Entries rewritten by changes not yet durable, newest version per seq.
@@ -111,6 +133,9 @@ impl RoomState {
             durable_preview: None,
             durable_deleted: Vec::new(),
             durable_mentions: Vec::new(),
+            meta: RoomMeta::default(),
+            durable_meta: RoomMeta::default(),
+            joined: HashMap::new(),
             timeline: false,
             overlay: HashMap::new(),
             last_ts: 0,
@@ -152,7 +177,32 @@ impl RoomState {
             record: self.record.clone(),
             members: self.members.iter().copied().collect(),
             last_seq: self.durable_seq,
+            owner: self.owner(),
         }
+    }
+
+    /// A group's owner: who the log made owner (its creator until then) while a member,
+    /// else the longest member (rooms whose creator left before owners were kept); 0 for
+    /// direct rooms and empty groups.
+    pub(super) fn owner(&self) -> UserId {
+        if self.record.kind != RoomKind::Group {
+            return 0;
+        }
+        let owner = self.meta.owner_or(self.record.created_by);
+        if self.members.contains(&owner) {
+            owner
+        } else {
+            self.longest_member(owner).unwrap_or(0)
+        }
+    }
+
+    /// The member who joined first (the lowest id among equals), other than `except`.
+    pub(super) fn longest_member(&self, except: UserId) -> Option<UserId> {
+        self.members
+            .iter()
+            .copied()
+            .filter(|&m| m != except)
+            .min_by_key(|m| (self.joined.get(m).copied().unwrap_or(0), *m))
     }
 
     /// Nothing waits for the store.

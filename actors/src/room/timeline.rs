@@ -5,9 +5,7 @@
 
 use std::collections::HashMap;
 
-use chat_store::{
-    EntryKind, HeadChange, MessageRecord, ReadCursor, ReplyRecord, RoomKind, Seq, UserId,
-};
+use chat_store::{EntryKind, HeadChange, MessageRecord, ReadCursor, ReplyRecord, Seq, UserId};
 
 use super::{ops::SendRequest, state::RoomState};
 use crate::error::{ChatError, Reason};
@@ -127,6 +125,8 @@ pub(super) async fn check(
                 target: Some(target),
             })
         }
+        // The room writes these itself (`system.rs`); they never arrive as sends.
+        EntryKind::System => Err(ChatError::Internal("members send no system entries".into())),
         EntryKind::Delete => {
             let target = message_at(state, req.target).await?;
             require_not_deleted(&target)?;
@@ -205,9 +205,9 @@ fn window_ms(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
-/// The owner of a group (its creator); direct rooms have none.
+/// The owner of a group; direct rooms have none.
 fn is_owner(state: &RoomState, user: UserId) -> bool {
-    state.record.kind == RoomKind::Group && state.record.created_by == user
+    user != 0 && state.owner() == user
 }
 
 /// The head's preview and deleted list once `entries` (with their rewrites) are durable,
@@ -252,6 +252,8 @@ pub(super) fn next_head<'a>(
         preview,
         deleted,
         mentions,
+        // The settings come with the entries that change them (`Pending::meta`).
+        meta: state.durable_meta.clone(),
     }
 }
 

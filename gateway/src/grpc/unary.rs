@@ -77,6 +77,9 @@ service!(RoomService {
     invite_members(InviteMembers: InviteMembersRequest) -> Room = Room;
     leave_room(LeaveRoom: LeaveRoomRequest) -> Ok = Ok;
     set_room_muted(SetRoomMuted: SetRoomMutedRequest) -> Ok = Ok;
+    rename_room(RenameRoom: RenameRoomRequest) -> Room = Room;
+    remove_member(RemoveMember: RemoveMemberRequest) -> Room = Room;
+    transfer_ownership(TransferOwnership: TransferOwnershipRequest) -> Room = Room;
     list_rooms(ListRooms: ListRoomsRequest) -> RoomList = RoomList;
     get_unread_total(GetUnreadTotal: GetUnreadTotalRequest) -> UnreadTotal = UnreadTotal;
 });

@@ -71,10 +71,21 @@ async fn invite_leave_and_membership_events() {
     assert_eq!(a.next_message().await.body, "before cat");
     let mc = a.next_where(members_changed).await;
     assert_eq!((mc.joined, mc.actor_id), (vec![cat.id], ann.id));
+    // The timeline says who invited whom.
+    let (line, event) = a.next_system().await;
+    assert_eq!(line.sender_id, ann.id);
+    assert_eq!(event.kind, v1::SystemEventKind::Joined as i32);
+    assert_eq!(event.user_ids, vec![cat.id]);
+    assert_eq!(line.unread, 0);
 
     // Cat now sees the history, including what came before the invitation.
     c.open(room.id).await;
-    assert_eq!(c.history_ok(room.id, 0, 10).await.messages.len(), 1);
+    let seen = c.history_ok(room.id, 0, 10).await.messages;
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        (seen[0].seq, seen[0].kind),
+        (line.seq, v1::MessageKind::System as i32)
+    );
     c.say_ok(room.id, "c1", "hi all").await;
     assert_eq!(a.next_message().await.body, "hi all");
 
@@ -88,6 +99,11 @@ async fn invite_leave_and_membership_events() {
     ));
     let mc = a.next_where(members_changed).await;
     assert_eq!(mc.left, vec![cat.id]);
+    let (line, event) = a.next_system().await;
+    assert_eq!(
+        (line.sender_id, event.kind),
+        (cat.id, v1::SystemEventKind::Left as i32)
+    );
     assert_error(
         c.say(room.id, "c2", "still here?").await,
         ErrorCode::PermissionDenied,

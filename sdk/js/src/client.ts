@@ -2,25 +2,16 @@
 // authorized, with rooms recovered by seq and sends retried from an outbox.
 import type {
   Authenticated,
-  FriendPresence,
-  FriendRequestAccepted,
-  FriendRequestReceived,
   History,
-  MembersChanged,
-  PresenceChanged,
-  ReadReceipt,
-  RoomAdded,
   RoomList,
   RoomOpened,
-  RoomSettings,
-  RoomUpdate,
   SendAck,
   ServerFrame,
-  TypingStarted,
 } from "./gen/chat/v1/frames_pb.js";
 import type { Message } from "./gen/chat/v1/models_pb.js";
 import { clientFrame, type Command, type Payload } from "./codec.js";
 import { Emitter } from "./emitter.js";
+import type { ClientEvents, ConnectionState } from "./events.js";
 import { ChatError } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
@@ -34,38 +25,6 @@ import type {
   WebSocketConstructor,
 } from "./transport/types.js";
 import { WebSocketTransport } from "./transport/websocket.js";
-
-/** Where the connection is: connecting, online, offline (waiting to retry), closed (for good). */
-export type ConnectionState = "connecting" | "online" | "offline" | "closed";
-
-/** Every event a client emits, with its arguments. */
-export interface ClientEvents extends Record<string, unknown[]> {
-  /** The connection state changed; `detail` says why (transport kind, close reason). */
-  state: [state: ConnectionState, detail: string];
-  /** (Re)connected and authenticated, the open rooms re-opened. */
-  ready: [authenticated: Authenticated];
-  /** A room message, once per seq and in seq order within each room. */
-  message: [message: Message];
-  /** An open room was (re-)opened on the connection. */
-  roomOpened: [opened: RoomOpened];
-  readReceipt: [receipt: ReadReceipt];
-  roomUpdate: [update: RoomUpdate];
-  roomAdded: [added: RoomAdded];
-  membersChanged: [change: MembersChanged];
-  presenceChanged: [change: PresenceChanged];
-  typingStarted: [typing: TypingStarted];
-  friendRequestReceived: [request: FriendRequestReceived];
-  friendRequestAccepted: [accepted: FriendRequestAccepted];
-  friendPresence: [presence: FriendPresence];
-  /** The user's own settings for a room (muted) changed, on this device or another. */
-  roomSettings: [settings: RoomSettings];
-  /** An outbox entry changed state. */
-  outbox: [entry: OutboxEntry];
-  /** The log-in ended (revoked, or the refresh token is gone): log in again. */
-  signedOut: [reason: ChatError];
-  /** The client stopped for good because of `error` (a 41xx close other than sign-out). */
-  closed: [error: ChatError];
-}
 
 /** Reasons a token source gives when the log-in is over. */
 const SIGNED_OUT = new Set(["REFRESH_TOKEN_INVALID", "AUTH_REVOKED", "BAD_CREDENTIALS"]);

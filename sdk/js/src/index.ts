@@ -1,5 +1,6 @@
 // @chatcluster/sdk: a client for chatnode (docs/clients.md).
-export { ChatClient, type ClientEvents, type ConnectionState } from "./client.js";
+export { ChatClient } from "./client.js";
+export type { ClientEvents, ConnectionState } from "./events.js";
 export type { ClientOptions } from "./options.js";
 export { ChatError, type LocalReason } from "./errors.js";
 export { HttpApi, type Fetch } from "./http.js";

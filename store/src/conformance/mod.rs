@@ -5,6 +5,8 @@
 mod accounts;
 mod fixtures;
 mod rooms;
+mod settings;
 
 pub use accounts::*;
 pub use rooms::*;
+pub use settings::*;

@@ -390,6 +390,7 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
             preview: Some(deleted.clone()),
             deleted: vec![2],
             mentions: edited.mention_mark().into_iter().collect(),
+            ..HeadChange::default()
         }),
     };
     store.append(40, e, 2, batch).await.unwrap();

@@ -240,6 +240,7 @@ impl Inner {
                 preview: change.preview.clone(),
                 deleted: change.deleted.clone(),
                 mentions: change.mentions.clone(),
+                meta: change.meta.clone(),
                 ..RoomHead::default()
             })?),
             None => None,

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
-    records::{ReadCursor, RoomId, RoomKind, RoomRecord, UserId},
+    records::{ReadCursor, RoomId, RoomKind, RoomRecord, Seq, UserId},
 };
 
 impl Inner {
@@ -31,8 +31,9 @@ impl Inner {
         read_through: Option<ReadCursor>,
     ) -> StoreResult<()> {
         let writes = users.iter().map(|&u| async move {
-            self.exec(&self.st.member_insert, (to_cql(room), to_cql(u)))
-                .await?;
+            let joined = read_through.map_or(0, |c| c.seq);
+            let values = (to_cql(room), to_cql(u), to_cql(joined));
+            self.exec(&self.st.member_insert, values).await?;
             self.exec(&self.st.user_room_insert, (to_cql(u), to_cql(room)))
                 .await?;
             if let Some(cursor) = read_through {
@@ -128,6 +129,18 @@ impl RoomStore for CqlStore {
 
     async fn members(&self, room: RoomId) -> StoreResult<Vec<UserId>> {
         self.inner.ids(&self.inner.st.members_of, room).await
+    }
+
+    async fn member_joins(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+        let i = &self.inner;
+        let rows: Vec<(i64, Option<i64>)> =
+            rows(i.exec(&i.st.member_joins, (to_cql(room),)).await?)?;
+        let mut joins: Vec<(UserId, Seq)> = rows
+            .into_iter()
+            .map(|(u, seq)| (from_cql(u), seq.map_or(0, from_cql)))
+            .collect();
+        joins.sort_unstable();
+        Ok(joins)
     }
 
     async fn add_members(

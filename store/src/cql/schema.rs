@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 5;
+pub const LATEST: i32 = 6;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +143,12 @@ fn v5(ks: &str) -> Vec<String> {
     )]
 }
 
+/// Migration 6: the seq each member joined at (the longest member inherits a room whose
+/// owner leaves); members from before read as joined at the start.
+fn v6(ks: &str) -> Vec<String> {
+    vec![format!("ALTER TABLE {ks}.members ADD joined_seq bigint")]
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
@@ -150,6 +156,7 @@ fn migration(version: i32, ks: &str) -> Vec<String> {
         3 => v3(ks),
         4 => v4(ks),
         5 => v5(ks),
+        6 => v6(ks),
         _ => Vec::new(),
     }
 }

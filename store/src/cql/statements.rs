@@ -30,6 +30,7 @@ pub(super) struct Statements {
     pub(super) member_delete: PreparedStatement,
     pub(super) member_get: PreparedStatement,
     pub(super) members_of: PreparedStatement,
+    pub(super) member_joins: PreparedStatement,
     pub(super) user_room_insert: PreparedStatement,
     pub(super) user_room_delete: PreparedStatement,
     pub(super) user_rooms_of: PreparedStatement,
@@ -135,11 +136,16 @@ impl Statements {
             .await?,
             direct_get: p("SELECT room_id FROM {ks}.direct_rooms WHERE low = ? AND high = ?")
                 .await?,
-            member_insert: p("INSERT INTO {ks}.members (room_id, user_id) VALUES (?, ?)").await?,
+            member_insert: p(
+                "INSERT INTO {ks}.members (room_id, user_id, joined_seq) VALUES (?, ?, ?)",
+            )
+            .await?,
             member_delete: p("DELETE FROM {ks}.members WHERE room_id = ? AND user_id = ?").await?,
             member_get: p("SELECT user_id FROM {ks}.members WHERE room_id = ? AND user_id = ?")
                 .await?,
             members_of: p("SELECT user_id FROM {ks}.members WHERE room_id = ?").await?,
+            member_joins: p("SELECT user_id, joined_seq FROM {ks}.members WHERE room_id = ?")
+                .await?,
             user_room_insert: p("INSERT INTO {ks}.user_rooms (user_id, room_id) VALUES (?, ?)")
                 .await?,
             user_room_delete: p("DELETE FROM {ks}.user_rooms WHERE user_id = ? AND room_id = ?")

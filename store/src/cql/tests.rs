@@ -94,6 +94,7 @@ conformance_tests!(
     passwords,
     rooms_and_members,
     muted_rooms,
+    member_joins,
     direct_rooms,
     conditional_append,
     read_cursors,
@@ -102,6 +103,13 @@ conformance_tests!(
     files,
     membership_and_attachments
 );
+
+#[tokio::test]
+async fn room_settings() {
+    let Some(store) = open().await else { return };
+    conformance::room_settings(&*store, WIDTH).await;
+    store.done().await;
+}
 
 #[tokio::test]
 async fn timeline_changes() {
@@ -546,7 +554,13 @@ async fn migration_2_builds_the_search_tree_from_existing_users() {
     for cql in [
         format!("TRUNCATE {ks}.username_tree"),
         format!("TRUNCATE {ks}.username_nodes"),
-        format!("DELETE FROM {ks}.schema_migrations WHERE version IN (2, 3, 4)"),
+        format!(
+            "DELETE FROM {ks}.schema_migrations WHERE version IN ({})",
+            (2..=crate::SCHEMA_VERSION)
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         format!(
             "CREATE TABLE {ks}.username_prefixes (prefix text, username text, user_id bigint, \
              PRIMARY KEY (prefix, username))"

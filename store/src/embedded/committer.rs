@@ -216,11 +216,13 @@ fn stage(
         preview: head.preview,
         deleted: head.deleted,
         mentions: head.mentions,
+        meta: head.meta,
     };
     if let Some(change) = &req.batch.head {
         next.preview = change.preview.clone();
         next.deleted = change.deleted.clone();
         next.mentions = change.mentions.clone();
+        next.meta = change.meta.clone();
     }
     heads.insert(req.room, next);
     Ok(())

@@ -7,7 +7,7 @@ use crate::{
     backend::RoomStore,
     error::{StoreError, StoreResult},
     keys,
-    records::{ReadCursor, RoomId, RoomRecord, UserId},
+    records::{ReadCursor, RoomId, RoomRecord, Seq, UserId},
 };
 
 /// The value of a user's room row when they muted the room.
@@ -63,6 +63,25 @@ impl RoomStore for EmbeddedStore {
         self.blocking(move |t| t.second_ids(&t.members, room)).await
     }
 
+    async fn member_joins(&self, room: RoomId) -> StoreResult<Vec<(UserId, Seq)>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.members.prefix(room.to_be_bytes()) {
+                let (key, value) = kv.into_inner()?;
+                let user = keys::read_u64(&key, 1)
+                    .ok_or_else(|| StoreError::Corrupt("short membership key".into()))?;
+                let joined = match value.len() {
+                    0 => 0,
+                    _ => keys::read_u64(&value, 0)
+                        .ok_or_else(|| StoreError::Corrupt("short membership value".into()))?,
+                };
+                out.push((user, joined));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn add_members(
         &self,
         room: RoomId,
@@ -72,7 +91,12 @@ impl RoomStore for EmbeddedStore {
         self.blocking(move |t| {
             let mut batch = t.db.batch();
             for user in users {
-                batch.insert(&t.members, keys::key_u64s([room, user]), []);
+                // A member's row holds the seq they joined at (empty: 0, with the room).
+                batch.insert(
+                    &t.members,
+                    keys::key_u64s([room, user]),
+                    read_through.seq.to_be_bytes(),
+                );
                 batch.insert(&t.user_rooms, keys::key_u64s([user, room]), []);
                 batch.insert(
                     &t.cursors,

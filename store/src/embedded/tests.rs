@@ -33,6 +33,7 @@ conformance_tests!(
     passwords,
     rooms_and_members,
     muted_rooms,
+    member_joins,
     direct_rooms,
     conditional_append,
     read_cursors,
@@ -41,6 +42,12 @@ conformance_tests!(
     files,
     membership_and_attachments
 );
+
+#[tokio::test]
+async fn room_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::room_settings(&open(dir.path()), WIDTH).await;
+}
 
 #[tokio::test]
 async fn timeline_changes() {

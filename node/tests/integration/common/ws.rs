@@ -202,11 +202,24 @@ impl Client {
         }
     }
 
-    /// The next live chat message event, skipping other events.
+    /// The next live chat message event, skipping other events and system entries.
     pub async fn next_message(&mut self) -> v1::Message {
         loop {
-            if let Some(Payload::Message(m)) = self.next_event().await.payload {
+            if let Some(Payload::Message(m)) = self.next_event().await.payload
+                && m.kind != v1::MessageKind::System as i32
+            {
                 return m;
+            }
+        }
+    }
+
+    /// The next system entry (who joined, left, was removed; renames, hand-overs).
+    pub async fn next_system(&mut self) -> (v1::Message, v1::SystemEvent) {
+        loop {
+            if let Some(Payload::Message(mut m)) = self.next_event().await.payload
+                && let Some(event) = m.system.take()
+            {
+                return (m, event);
             }
         }
     }

@@ -1,0 +1,96 @@
+//! What a room records about itself: system entries in its log (who joined, left, was
+//! removed; renames and hand-overs), and the settings those entries leave in the room head
+//! (owner, name), written in the same conditional append as the entry that changes them.
+
+use serde::{Deserialize, Serialize};
+
+// The records' id types, repeated rather than imported: records.rs uses these types.
+type UserId = u64;
+type Seq = u64;
+
+/// What a system entry says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemEvent {
+    /// `users` joined: invited by the entry's sender, or returned to a direct room.
+    Joined,
+    /// The sender left.
+    Left,
+    /// The sender (the owner) removed `users`.
+    Removed,
+    /// The sender (the owner) renamed the room to the entry's body.
+    Renamed,
+    /// Ownership passed from the sender to `users[0]` (handed over, or its owner left).
+    OwnerChanged,
+}
+
+/// The body of a system entry (kind `EntryKind::System`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemRecord {
+    /// What happened.
+    pub event: SystemEvent,
+    /// Whom it happened to (ascending; empty for a rename).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserId>,
+}
+
+/// A group room's settings as its log left them; absent parts keep the room record's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMeta {
+    /// The owner, when it is no longer the creator (0: the creator).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub owner: UserId,
+    /// The name, when renamed since creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The seq of the entry that last changed these settings.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changed_seq: Seq,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl RoomMeta {
+    /// Nothing was changed since the room was created.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The owner of a room created by `creator`.
+    pub fn owner_or(&self, creator: UserId) -> UserId {
+        if self.owner == 0 { creator } else { self.owner }
+    }
+
+    /// The settings as stored in the room head (JSON: they change rarely, and new ones are
+    /// added without a new head version).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // A map of plain fields always serializes.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The settings from [`RoomMeta::encode`]; `None` when malformed.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trips_and_defaults_to_the_creator() {
+        let meta = RoomMeta {
+            owner: 9,
+            name: Some("팀 채팅 ✨".into()),
+            changed_seq: 4,
+        };
+        assert_eq!(RoomMeta::decode(&meta.encode()), Some(meta.clone()));
+        assert_eq!(meta.owner_or(1), 9);
+        assert_eq!(RoomMeta::default().owner_or(1), 1);
+        assert!(RoomMeta::decode(b"{\"owner\":-1}").is_none());
+        assert_eq!(RoomMeta::decode(b"{}"), Some(RoomMeta::default()));
+    }
+}
