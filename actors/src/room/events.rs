@@ -108,9 +108,19 @@ pub(super) fn publish_members(
         actor_id,
         member_ids: state.members.iter().copied().collect(),
     };
+    let frame = frame(Payload::MembersChanged(change));
+    // Those who left hear it on every device, also where the room is not open (their chat
+    // lists drop it); where it is open the room topic tells them, then stops.
+    for &user in &left {
+        let event = Event {
+            skip_if_open: Some(state.record.id),
+            ..Event::new(frame.clone())
+        };
+        state.core.bus.publish(Topic::User(user), Arc::new(event));
+    }
     let event = Event {
         remove_users: left,
-        ..Event::new(frame(Payload::MembersChanged(change)))
+        ..Event::new(frame)
     };
     publish_room(state, event);
 }

@@ -8,7 +8,7 @@ import type {
   SendAck,
   ServerFrame,
 } from "./gen/chat/v1/frames_pb.js";
-import type { Message } from "./gen/chat/v1/models_pb.js";
+import type { Message, Room } from "./gen/chat/v1/models_pb.js";
 import { clientFrame, type Command, type Payload } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import type { ClientEvents, ConnectionState } from "./events.js";
@@ -185,6 +185,21 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** Mutes (or unmutes) a room for this user on all their devices; it still counts unread. */
   async setRoomMuted(roomId: bigint, muted: boolean): Promise<void> {
     await this.call({ case: "setRoomMuted", value: { roomId, muted } }, "ok");
+  }
+
+  /** The owner renames a group; resolves with the room once the timeline records it. */
+  renameRoom(roomId: bigint, name: string): Promise<Room> {
+    return this.call({ case: "renameRoom", value: { roomId, name } }, "room");
+  }
+
+  /** The owner removes a member from a group. */
+  removeMember(roomId: bigint, userId: bigint): Promise<Room> {
+    return this.call({ case: "removeMember", value: { roomId, userId } }, "room");
+  }
+
+  /** The owner hands a group over to another member. */
+  transferOwnership(roomId: bigint, userId: bigint): Promise<Room> {
+    return this.call({ case: "transferOwnership", value: { roomId, userId } }, "room");
   }
 
   async markRead(roomId: bigint, seq: bigint): Promise<void> {

@@ -2,7 +2,7 @@
 // messages, delivered as `message` events of their kind with the target as it is now.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageKind, mentionOf } from "../dist/index.js";
+import { MessageKind, SystemEventKind, mentionOf } from "../dist/index.js";
 import { TestNode, account, client, online, inbox, groupRoom, next, until } from "./harness.mjs";
 
 test("reply, edit and delete for everyone reach the other member live", async (t) => {
@@ -110,4 +110,38 @@ test("mentions: sent with a message or an edit, counted per member until read", 
   assert.equal((await b.listRooms()).rooms[0].mentionCount, 1);
   await b.markRead(room.id, again.seq);
   assert.equal((await b.listRooms()).rooms[0].mentionCount, 0);
+});
+
+test("the owner renames, removes and hands over; the timeline says so", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob, cat] = [await account(node, "alice"), await account(node, "bob"), await account(node, "cat")];
+  const a = await online(client(node, alice));
+  const b = await online(client(node, bob, { wire: "binary" }));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob, cat]);
+  assert.equal(room.ownerId, alice.user.id);
+  await b.openRoom(room.id);
+  const got = inbox(b);
+  await assert.rejects(b.renameRoom(room.id, "mine"), (e) => e.reason === "NOT_ROOM_OWNER");
+  const renamed = await a.renameRoom(room.id, "  lunch club ");
+  assert.equal(renamed.name, "lunch club");
+  await assert.rejects(a.renameRoom(room.id, " "), (e) => e.reason === "INVALID_ROOM_NAME");
+  assert.deepEqual((await a.removeMember(room.id, cat.user.id)).memberIds, [alice.user.id, bob.user.id]);
+  assert.equal((await a.transferOwnership(room.id, bob.user.id)).ownerId, bob.user.id);
+  await until(() => got.length === 3, "three system lines");
+  assert.ok(got.every((m) => m.kind === MessageKind.SYSTEM && m.unread === 0));
+  assert.deepEqual(
+    got.map((m) => [m.system.kind, m.senderId, m.system.userIds, m.body]),
+    [
+      [SystemEventKind.RENAMED, alice.user.id, [], "lunch club"],
+      [SystemEventKind.REMOVED, alice.user.id, [cat.user.id]],
+      [SystemEventKind.OWNER_CHANGED, alice.user.id, [bob.user.id]],
+    ].map(([k, s, u, body = ""]) => [k, s, u, body]),
+  );
+  // The chat list shows the room as it is now.
+  const summary = (await a.listRooms()).rooms.find((r) => r.room.id === room.id);
+  assert.equal(summary.room.name, "lunch club");
+  assert.equal(summary.room.ownerId, bob.user.id);
+  assert.equal(summary.unread, 0, "system lines are never unread");
 });

@@ -148,3 +148,104 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
     assert_eq!(page.len(), 5);
     cluster.stop().await;
 }
+
+/// The room a command answers with, retried while the room moves (every command here is
+/// safe to repeat: the same name or owner again changes nothing).
+async fn room_reply(client: &mut Client, command: Command) -> v1::Room {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.call(command.clone()).await {
+            Payload::Room(r) => return r,
+            Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
+                let wait = u64::from(e.retry_after_ms).max(50);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            other => panic!("no room for {command:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn roles_and_system_lines_cross_nodes_and_survive_the_owner_moving() {
+    let Some(mut cluster) = TestCluster::start(3).await else {
+        return;
+    };
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben, cat] = http.signups(["ann", "ben", "cat"]).await;
+    let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
+    let room = a.create_group("first", &[ben.id, cat.id]).await.id;
+    let owner = cluster.owner_of(0, room).await;
+    let (na, nb) = match owner {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Proto).await;
+    let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Json).await;
+    let mut c = Client::connect(cluster.addr(nb), &cat.access_token, Wire::Json).await;
+    b.open(room).await;
+    let rename = |name: &str| {
+        Command::RenameRoom(v1::RenameRoomRequest {
+            room_id: room,
+            name: name.into(),
+        })
+    };
+    assert_eq!(room_reply(&mut a, rename("second")).await.name, "second");
+    let removed = room_reply(
+        &mut a,
+        Command::RemoveMember(v1::RemoveMemberRequest {
+            room_id: room,
+            user_id: cat.id,
+        }),
+    )
+    .await;
+    assert_eq!(removed.member_ids, vec![ann.id, ben.id]);
+    // Cat, on another node with the room not open, hears it.
+    let gone = c
+        .next_where(|p| match p {
+            Payload::MembersChanged(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(gone.left, vec![cat.id]);
+    let (line, event) = b.next_system().await;
+    assert_eq!(
+        (line.body.as_str(), event.kind),
+        ("second", v1::SystemEventKind::Renamed as i32)
+    );
+    // The owner node leaves; the next one reads the name and owner from the stored head.
+    let status = cluster.terminate(owner);
+    assert!(status.success(), "node {owner} exited with {status}");
+    let denied = b.call(rename("ben's")).await;
+    assert!(
+        matches!(&denied, Payload::Error(e) if e.reason == "NOT_ROOM_OWNER" || e.retryable),
+        "{denied:?}"
+    );
+    let handed = room_reply(
+        &mut a,
+        Command::TransferOwnership(v1::TransferOwnershipRequest {
+            room_id: room,
+            user_id: ben.id,
+        }),
+    )
+    .await;
+    assert_eq!((handed.name.as_str(), handed.owner_id), ("second", ben.id));
+    assert_eq!(room_reply(&mut b, rename("third")).await.owner_id, ben.id);
+    let lines: Vec<(u64, i32)> = a
+        .all_messages(room)
+        .await
+        .iter()
+        .filter_map(|m| m.system.as_ref().map(|s| (m.sender_id, s.kind)))
+        .collect();
+    use v1::SystemEventKind as K;
+    assert_eq!(
+        lines,
+        vec![
+            (ann.id, K::Renamed as i32),
+            (ann.id, K::Removed as i32),
+            (ann.id, K::OwnerChanged as i32),
+            (ben.id, K::Renamed as i32),
+        ]
+    );
+    cluster.stop().await;
+}

@@ -216,8 +216,8 @@ impl Client {
     /// The next system entry (who joined, left, was removed; renames, hand-overs).
     pub async fn next_system(&mut self) -> (v1::Message, v1::SystemEvent) {
         loop {
-            if let Some(Payload::Message(mut m)) = self.next_event().await.payload
-                && let Some(event) = m.system.take()
+            if let Some(Payload::Message(m)) = self.next_event().await.payload
+                && let Some(event) = m.system.clone()
             {
                 return (m, event);
             }

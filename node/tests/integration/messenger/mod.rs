@@ -13,6 +13,7 @@ mod mentions;
 mod mute;
 mod reads;
 mod recovery;
+mod roles;
 mod timeline;
 
 fn room_update(p: Payload) -> Option<v1::RoomUpdate> {

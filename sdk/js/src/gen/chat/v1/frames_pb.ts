@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLIDgoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAQgkKB2NvbW1hbmQizQkKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKA0SHwoFZXJyb3IYCiABKAsyDi5jaGF0LnYxLkVycm9ySAASLwoNYXV0aGVudGljYXRlZBgLIAEoCzIWLmNoYXQudjEuQXV0aGVudGljYXRlZEgAEh0KBHBvbmcYDCABKAsyDS5jaGF0LnYxLlBvbmdIABIdCgR1c2VyGA0gASgLMg0uY2hhdC52MS5Vc2VySAASHQoEcm9vbRgOIAEoCzINLmNoYXQudjEuUm9vbUgAEhkKAm9rGA8gASgLMgsuY2hhdC52MS5Pa0gAEiYKCXJvb21fbGlzdBgQIAEoCzIRLmNoYXQudjEuUm9vbUxpc3RIABIqCgtyb29tX29wZW5lZBgRIAEoCzITLmNoYXQudjEuUm9vbU9wZW5lZEgAEiQKCHNlbmRfYWNrGBIgASgLMhAuY2hhdC52MS5TZW5kQWNrSAASIwoHaGlzdG9yeRgTIAEoCzIQLmNoYXQudjEuSGlzdG9yeUgAEiwKDHVucmVhZF90b3RhbBgUIAEoCzIULmNoYXQudjEuVW5yZWFkVG90YWxIABImCgl1c2VyX2xpc3QYFSABKAsyES5jaGF0LnYxLlVzZXJMaXN0SAASIwoHZnJpZW5kcxgWIAEoCzIQLmNoYXQudjEuRnJpZW5kc0gAEiQKCGZpbGVfdXJsGBcgASgLMhAuY2hhdC52MS5GaWxlVXJsSAASMAoOcmVhY3Rpb25fdXNlcnMYGCABKAsyFi5jaGF0LnYxLlJlYWN0aW9uVXNlcnNIABI0ChBtZXNzYWdlX3ZlcnNpb25zGBkgASgLMhguY2hhdC52MS5NZXNzYWdlVmVyc2lvbnNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSABCCQoHcGF5bG9hZCIrChNBdXRoZW50aWNhdGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSI3ChFHZXRGaWxlVXJsUmVxdWVzdBIPCgdmaWxlX2lkGAEgASgEEhEKCXRodW1ibmFpbBgCIAEoCCItCgdGaWxlVXJsEgsKA3VybBgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIg0KC1BpbmdSZXF1ZXN0IjMKDkdldFVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAQiKgoXQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3QSDwoHcGVlcl9pZBgBIAEoBCI6ChZDcmVhdGVHcm91cFJvb21SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKbWVtYmVyX2lkcxgCIAMoBCI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQijgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIIi4KDFJvb21TZXR0aW5ncxIPCgdyb29tX2lkGAEgASgEEg0KBW11dGVkGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLzDwoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAQgkKB2NvbW1hbmQizQkKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKA0SHwoFZXJyb3IYCiABKAsyDi5jaGF0LnYxLkVycm9ySAASLwoNYXV0aGVudGljYXRlZBgLIAEoCzIWLmNoYXQudjEuQXV0aGVudGljYXRlZEgAEh0KBHBvbmcYDCABKAsyDS5jaGF0LnYxLlBvbmdIABIdCgR1c2VyGA0gASgLMg0uY2hhdC52MS5Vc2VySAASHQoEcm9vbRgOIAEoCzINLmNoYXQudjEuUm9vbUgAEhkKAm9rGA8gASgLMgsuY2hhdC52MS5Pa0gAEiYKCXJvb21fbGlzdBgQIAEoCzIRLmNoYXQudjEuUm9vbUxpc3RIABIqCgtyb29tX29wZW5lZBgRIAEoCzITLmNoYXQudjEuUm9vbU9wZW5lZEgAEiQKCHNlbmRfYWNrGBIgASgLMhAuY2hhdC52MS5TZW5kQWNrSAASIwoHaGlzdG9yeRgTIAEoCzIQLmNoYXQudjEuSGlzdG9yeUgAEiwKDHVucmVhZF90b3RhbBgUIAEoCzIULmNoYXQudjEuVW5yZWFkVG90YWxIABImCgl1c2VyX2xpc3QYFSABKAsyES5jaGF0LnYxLlVzZXJMaXN0SAASIwoHZnJpZW5kcxgWIAEoCzIQLmNoYXQudjEuRnJpZW5kc0gAEiQKCGZpbGVfdXJsGBcgASgLMhAuY2hhdC52MS5GaWxlVXJsSAASMAoOcmVhY3Rpb25fdXNlcnMYGCABKAsyFi5jaGF0LnYxLlJlYWN0aW9uVXNlcnNIABI0ChBtZXNzYWdlX3ZlcnNpb25zGBkgASgLMhguY2hhdC52MS5NZXNzYWdlVmVyc2lvbnNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSABCCQoHcGF5bG9hZCIrChNBdXRoZW50aWNhdGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSI3ChFHZXRGaWxlVXJsUmVxdWVzdBIPCgdmaWxlX2lkGAEgASgEEhEKCXRodW1ibmFpbBgCIAEoCCItCgdGaWxlVXJsEgsKA3VybBgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIjIKEVJlbmFtZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDAoEbmFtZRgCIAEoCSI3ChNSZW1vdmVNZW1iZXJSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBCI8ChhUcmFuc2Zlck93bmVyc2hpcFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEIg0KC1BpbmdSZXF1ZXN0IjMKDkdldFVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAQiKgoXQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3QSDwoHcGVlcl9pZBgBIAEoBCI6ChZDcmVhdGVHcm91cFJvb21SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKbWVtYmVyX2lkcxgCIAMoBCI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQirgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNEgwKBG5hbWUYCCABKAkSEAoIb3duZXJfaWQYCSABKAQiQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAgiLgoMUm9vbVNldHRpbmdzEg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -230,6 +230,24 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: SetRoomMutedRequest;
     case: "setRoomMuted";
+  } | {
+    /**
+     * @generated from field: chat.v1.RenameRoomRequest rename_room = 43;
+     */
+    value: RenameRoomRequest;
+    case: "renameRoom";
+  } | {
+    /**
+     * @generated from field: chat.v1.RemoveMemberRequest remove_member = 44;
+     */
+    value: RemoveMemberRequest;
+    case: "removeMember";
+  } | {
+    /**
+     * @generated from field: chat.v1.TransferOwnershipRequest transfer_ownership = 45;
+     */
+    value: TransferOwnershipRequest;
+    case: "transferOwnership";
   } | { case: undefined; value?: undefined };
 };
 
@@ -501,6 +519,83 @@ export const FileUrlSchema: GenMessage<FileUrl> = /*@__PURE__*/
   messageDesc(file_chat_v1_frames, 4);
 
 /**
+ * The owner renames a group (1-100 characters, as at creation). Answered with the Room; a
+ * system entry (SYSTEM_EVENT_KIND_RENAMED) goes to the timeline and a RoomUpdate to every
+ * member's chat list. Not the owner: PERMISSION_DENIED (NOT_ROOM_OWNER).
+ *
+ * @generated from message chat.v1.RenameRoomRequest
+ */
+export type RenameRoomRequest = Message<"chat.v1.RenameRoomRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chat.v1.RenameRoomRequest.
+ * Use `create(RenameRoomRequestSchema)` to create a new message.
+ */
+export const RenameRoomRequestSchema: GenMessage<RenameRoomRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 5);
+
+/**
+ * The owner removes a member from a group. Answered with the Room; the member's devices
+ * get MembersChanged (left) and stop receiving the room; a system entry
+ * (SYSTEM_EVENT_KIND_REMOVED) goes to the timeline.
+ *
+ * @generated from message chat.v1.RemoveMemberRequest
+ */
+export type RemoveMemberRequest = Message<"chat.v1.RemoveMemberRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 user_id = 2;
+   */
+  userId: bigint;
+};
+
+/**
+ * Describes the message chat.v1.RemoveMemberRequest.
+ * Use `create(RemoveMemberRequestSchema)` to create a new message.
+ */
+export const RemoveMemberRequestSchema: GenMessage<RemoveMemberRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 6);
+
+/**
+ * The owner hands the group over to another member. Answered with the Room; a system entry
+ * (SYSTEM_EVENT_KIND_OWNER_CHANGED) goes to the timeline.
+ *
+ * @generated from message chat.v1.TransferOwnershipRequest
+ */
+export type TransferOwnershipRequest = Message<"chat.v1.TransferOwnershipRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 user_id = 2;
+   */
+  userId: bigint;
+};
+
+/**
+ * Describes the message chat.v1.TransferOwnershipRequest.
+ * Use `create(TransferOwnershipRequestSchema)` to create a new message.
+ */
+export const TransferOwnershipRequestSchema: GenMessage<TransferOwnershipRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 7);
+
+/**
  * Liveness probe; answered with Pong.
  *
  * @generated from message chat.v1.PingRequest
@@ -513,7 +608,7 @@ export type PingRequest = Message<"chat.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 5);
+  messageDesc(file_chat_v1_frames, 8);
 
 /**
  * Look a user up by username (exact) or id. Exactly one must be set.
@@ -537,7 +632,7 @@ export type GetUserRequest = Message<"chat.v1.GetUserRequest"> & {
  * Use `create(GetUserRequestSchema)` to create a new message.
  */
 export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 6);
+  messageDesc(file_chat_v1_frames, 9);
 
 /**
  * Get (or create, the first time) the one direct room between the caller and peer_id.
@@ -556,7 +651,7 @@ export type CreateDirectRoomRequest = Message<"chat.v1.CreateDirectRoomRequest">
  * Use `create(CreateDirectRoomRequestSchema)` to create a new message.
  */
 export const CreateDirectRoomRequestSchema: GenMessage<CreateDirectRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 7);
+  messageDesc(file_chat_v1_frames, 10);
 
 /**
  * Create a group room with the caller and member_ids as members.
@@ -582,7 +677,7 @@ export type CreateGroupRoomRequest = Message<"chat.v1.CreateGroupRoomRequest"> &
  * Use `create(CreateGroupRoomRequestSchema)` to create a new message.
  */
 export const CreateGroupRoomRequestSchema: GenMessage<CreateGroupRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 8);
+  messageDesc(file_chat_v1_frames, 11);
 
 /**
  * Add users to a group room the caller is a member of. Replies with the updated Room.
@@ -606,7 +701,7 @@ export type InviteMembersRequest = Message<"chat.v1.InviteMembersRequest"> & {
  * Use `create(InviteMembersRequestSchema)` to create a new message.
  */
 export const InviteMembersRequestSchema: GenMessage<InviteMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 9);
+  messageDesc(file_chat_v1_frames, 12);
 
 /**
  * Leave a room. Its history is no longer visible to the caller.
@@ -625,7 +720,7 @@ export type LeaveRoomRequest = Message<"chat.v1.LeaveRoomRequest"> & {
  * Use `create(LeaveRoomRequestSchema)` to create a new message.
  */
 export const LeaveRoomRequestSchema: GenMessage<LeaveRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 10);
+  messageDesc(file_chat_v1_frames, 13);
 
 /**
  * Mute or unmute a room for the caller (all their devices): a muted room still counts unread
@@ -650,7 +745,7 @@ export type SetRoomMutedRequest = Message<"chat.v1.SetRoomMutedRequest"> & {
  * Use `create(SetRoomMutedRequestSchema)` to create a new message.
  */
 export const SetRoomMutedRequestSchema: GenMessage<SetRoomMutedRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 11);
+  messageDesc(file_chat_v1_frames, 14);
 
 /**
  * List the caller's rooms, newest activity first. Not paged (the one list that is not): the
@@ -673,7 +768,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 12);
+  messageDesc(file_chat_v1_frames, 15);
 
 /**
  * Start receiving the room's messages live on this connection. To recover after a
@@ -702,7 +797,7 @@ export type OpenRoomRequest = Message<"chat.v1.OpenRoomRequest"> & {
  * Use `create(OpenRoomRequestSchema)` to create a new message.
  */
 export const OpenRoomRequestSchema: GenMessage<OpenRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 13);
+  messageDesc(file_chat_v1_frames, 16);
 
 /**
  * Stop receiving the room's messages live on this connection.
@@ -721,7 +816,7 @@ export type CloseRoomRequest = Message<"chat.v1.CloseRoomRequest"> & {
  * Use `create(CloseRoomRequestSchema)` to create a new message.
  */
 export const CloseRoomRequestSchema: GenMessage<CloseRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 14);
+  messageDesc(file_chat_v1_frames, 17);
 
 /**
  * Send a message. Retrying with the same client_msg_id returns the first ack.
@@ -777,7 +872,7 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 15);
+  messageDesc(file_chat_v1_frames, 18);
 
 /**
  * Replace the body of one of the caller's messages, within chat.edit_window_secs (default
@@ -827,7 +922,7 @@ export type EditMessageRequest = Message<"chat.v1.EditMessageRequest"> & {
  * Use `create(EditMessageRequestSchema)` to create a new message.
  */
 export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 19);
 
 /**
  * React to a message with an emoji: one grapheme cluster (an emoji, a symbol; not a letter,
@@ -866,7 +961,7 @@ export type AddReactionRequest = Message<"chat.v1.AddReactionRequest"> & {
  * Use `create(AddReactionRequestSchema)` to create a new message.
  */
 export const AddReactionRequestSchema: GenMessage<AddReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * Take back the caller's reaction. An entry of its own (kind REACTION_REMOVED).
@@ -902,7 +997,7 @@ export type RemoveReactionRequest = Message<"chat.v1.RemoveReactionRequest"> & {
  * Use `create(RemoveReactionRequestSchema)` to create a new message.
  */
 export const RemoveReactionRequestSchema: GenMessage<RemoveReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * Who reacted to a message with an emoji, in the order they did. Paged like every list:
@@ -946,7 +1041,7 @@ export type ListReactionsRequest = Message<"chat.v1.ListReactionsRequest"> & {
  * Use `create(ListReactionsRequestSchema)` to create a new message.
  */
 export const ListReactionsRequestSchema: GenMessage<ListReactionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * @generated from message chat.v1.ReactionUsers
@@ -970,7 +1065,7 @@ export type ReactionUsers = Message<"chat.v1.ReactionUsers"> & {
  * Use `create(ReactionUsersSchema)` to create a new message.
  */
 export const ReactionUsersSchema: GenMessage<ReactionUsers> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * The earlier bodies of an edited message (members only).
@@ -994,7 +1089,7 @@ export type GetMessageVersionsRequest = Message<"chat.v1.GetMessageVersionsReque
  * Use `create(GetMessageVersionsRequestSchema)` to create a new message.
  */
 export const GetMessageVersionsRequestSchema: GenMessage<GetMessageVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * One earlier body of an edited message.
@@ -1020,7 +1115,7 @@ export type MessageVersion = Message<"chat.v1.MessageVersion"> & {
  * Use `create(MessageVersionSchema)` to create a new message.
  */
 export const MessageVersionSchema: GenMessage<MessageVersion> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * @generated from message chat.v1.MessageVersions
@@ -1051,7 +1146,7 @@ export type MessageVersions = Message<"chat.v1.MessageVersions"> & {
  * Use `create(MessageVersionsSchema)` to create a new message.
  */
 export const MessageVersionsSchema: GenMessage<MessageVersions> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
@@ -1084,7 +1179,7 @@ export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -1118,7 +1213,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -1142,7 +1237,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -1162,7 +1257,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -1177,7 +1272,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -1194,7 +1289,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -1218,7 +1313,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1235,7 +1330,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * @generated from message chat.v1.Ok
@@ -1248,7 +1343,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -1272,7 +1367,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1311,7 +1406,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1350,7 +1445,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * @generated from message chat.v1.History
@@ -1388,7 +1483,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1431,7 +1526,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1466,7 +1561,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1515,6 +1610,18 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
    * @generated from field: uint32 mention_count = 7;
    */
   mentionCount: number;
+
+  /**
+   * The room's name and owner now (a rename or a hand-over also sends an update).
+   *
+   * @generated from field: string name = 8;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint64 owner_id = 9;
+   */
+  ownerId: bigint;
 };
 
 /**
@@ -1522,7 +1629,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1546,7 +1653,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1575,7 +1682,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1606,7 +1713,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1634,7 +1741,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1658,7 +1765,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1690,7 +1797,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1724,7 +1831,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1748,7 +1855,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1763,7 +1870,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * @generated from message chat.v1.Friends
@@ -1795,7 +1902,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -1814,7 +1921,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * Accept the pending request from user_id.
@@ -1833,7 +1940,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * Decline the pending request from user_id.
@@ -1852,7 +1959,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 52);
+  messageDesc(file_chat_v1_frames, 55);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -1871,7 +1978,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 53);
+  messageDesc(file_chat_v1_frames, 56);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -1888,7 +1995,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 54);
+  messageDesc(file_chat_v1_frames, 57);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -1908,7 +2015,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 55);
+  messageDesc(file_chat_v1_frames, 58);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -1925,7 +2032,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 56);
+  messageDesc(file_chat_v1_frames, 59);
 
 /**
  * Someone asked the receiver to be friends.
@@ -1944,7 +2051,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 57);
+  messageDesc(file_chat_v1_frames, 60);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -1963,7 +2070,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 58);
+  messageDesc(file_chat_v1_frames, 61);
 
 /**
  * A friend went online or offline.
@@ -1987,7 +2094,7 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 59);
+  messageDesc(file_chat_v1_frames, 62);
 
 /**
  * The user's own settings for a room changed (on this or another device).
@@ -2011,5 +2118,5 @@ export type RoomSettings = Message<"chat.v1.RoomSettings"> & {
  * Use `create(RoomSettingsSchema)` to create a new message.
  */
 export const RoomSettingsSchema: GenMessage<RoomSettings> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 60);
+  messageDesc(file_chat_v1_frames, 63);
 

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/models.proto.
  */
 export const file_chat_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMikgEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBCJOCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhYKDmZpcnN0X3VzZXJfaWRzGAQgAygEIkcKB01lbnRpb24SDwoHdXNlcl9pZBgBIAEoBBIOCgZvZmZzZXQYAiABKA0SDgoGbGVuZ3RoGAMgASgNEgsKA2FsbBgEIAEoCCJqCg1RdW90ZWRNZXNzYWdlEgsKA3NlcRgBIAEoBBIRCglzZW5kZXJfaWQYAiABKAQSDwoHcHJldmlldxgDIAEoCRIXCg9hdHRhY2htZW50X3R5cGUYBCABKAkSDwoHZGVsZXRlZBgFIAEoCCLYAwoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50EiIKBGtpbmQYCiABKA4yFC5jaGF0LnYxLk1lc3NhZ2VLaW5kEhIKCnRhcmdldF9zZXEYCyABKAQSIQoHdXBkYXRlZBgMIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIoCghyZXBseV90bxgNIAEoCzIWLmNoYXQudjEuUXVvdGVkTWVzc2FnZRIUCgxlZGl0ZWRfYXRfbXMYDiABKAMSDwoHZGVsZXRlZBgPIAEoCBISCgpkZWxldGVkX2J5GBAgASgEEhMKC2NoYW5nZWRfc2VxGBEgASgEEiQKCXJlYWN0aW9ucxgSIAMoCzIRLmNoYXQudjEuUmVhY3Rpb24SIgoIbWVudGlvbnMYEyADKAsyEC5jaGF0LnYxLk1lbnRpb24ibgoKQXR0YWNobWVudBIPCgdmaWxlX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSDAoEc2l6ZRgDIAEoBBIUCgxjb250ZW50X3R5cGUYBCABKAkSDQoFd2lkdGgYBSABKA0SDgoGaGVpZ2h0GAYgASgNIrcBCghGaWxlSW5mbxIKCgJpZBgBIAEoBBIQCghvd25lcl9pZBgCIAEoBBIMCgRuYW1lGAMgASgJEgwKBHNpemUYBCABKAQSFAoMY29udGVudF90eXBlGAUgASgJEg4KBnNoYTI1NhgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEg0KBXdpZHRoGAggASgNEg4KBmhlaWdodBgJIAEoDRIVCg1oYXNfdGh1bWJuYWlsGAogASgIIkwKBk1lbWJlchIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg4KBm9ubGluZRgCIAEoCBIVCg1sYXN0X3JlYWRfc2VxGAMgASgEIrkBCgtSb29tU3VtbWFyeRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiYKDGxhc3RfbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIYChBsYXN0X2FjdGl2aXR5X21zGAMgASgDEg4KBnVucmVhZBgEIAEoDRIVCg1sYXN0X3JlYWRfc2VxGAUgASgEEhUKDW1lbnRpb25fY291bnQYBiABKA0SDQoFbXV0ZWQYByABKAgqUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKp8BCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEYgZwcm90bzM");
+  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMipAEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBBIQCghvd25lcl9pZBgIIAEoBCJHCgtTeXN0ZW1FdmVudBImCgRraW5kGAEgASgOMhguY2hhdC52MS5TeXN0ZW1FdmVudEtpbmQSEAoIdXNlcl9pZHMYAiADKAQiTgoIUmVhY3Rpb24SDQoFZW1vamkYASABKAkSDQoFY291bnQYAiABKA0SDAoEbWluZRgDIAEoCBIWCg5maXJzdF91c2VyX2lkcxgEIAMoBCJHCgdNZW50aW9uEg8KB3VzZXJfaWQYASABKAQSDgoGb2Zmc2V0GAIgASgNEg4KBmxlbmd0aBgDIAEoDRILCgNhbGwYBCABKAgiagoNUXVvdGVkTWVzc2FnZRILCgNzZXEYASABKAQSEQoJc2VuZGVyX2lkGAIgASgEEg8KB3ByZXZpZXcYAyABKAkSFwoPYXR0YWNobWVudF90eXBlGAQgASgJEg8KB2RlbGV0ZWQYBSABKAgi/gMKB01lc3NhZ2USDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSCgoCaWQYAyABKAQSEQoJc2VuZGVyX2lkGAQgASgEEhUKDWNsaWVudF9tc2dfaWQYBSABKAkSDAoEYm9keRgGIAEoCRISCgpzZW50X2F0X21zGAcgASgDEg4KBnVucmVhZBgIIAEoDRIoCgthdHRhY2htZW50cxgJIAMoCzITLmNoYXQudjEuQXR0YWNobWVudBIiCgRraW5kGAogASgOMhQuY2hhdC52MS5NZXNzYWdlS2luZBISCgp0YXJnZXRfc2VxGAsgASgEEiEKB3VwZGF0ZWQYDCABKAsyEC5jaGF0LnYxLk1lc3NhZ2USKAoIcmVwbHlfdG8YDSABKAsyFi5jaGF0LnYxLlF1b3RlZE1lc3NhZ2USFAoMZWRpdGVkX2F0X21zGA4gASgDEg8KB2RlbGV0ZWQYDyABKAgSEgoKZGVsZXRlZF9ieRgQIAEoBBITCgtjaGFuZ2VkX3NlcRgRIAEoBBIkCglyZWFjdGlvbnMYEiADKAsyES5jaGF0LnYxLlJlYWN0aW9uEiIKCG1lbnRpb25zGBMgAygLMhAuY2hhdC52MS5NZW50aW9uEiQKBnN5c3RlbRgUIAEoCzIULmNoYXQudjEuU3lzdGVtRXZlbnQibgoKQXR0YWNobWVudBIPCgdmaWxlX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSDAoEc2l6ZRgDIAEoBBIUCgxjb250ZW50X3R5cGUYBCABKAkSDQoFd2lkdGgYBSABKA0SDgoGaGVpZ2h0GAYgASgNIrcBCghGaWxlSW5mbxIKCgJpZBgBIAEoBBIQCghvd25lcl9pZBgCIAEoBBIMCgRuYW1lGAMgASgJEgwKBHNpemUYBCABKAQSFAoMY29udGVudF90eXBlGAUgASgJEg4KBnNoYTI1NhgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEg0KBXdpZHRoGAggASgNEg4KBmhlaWdodBgJIAEoDRIVCg1oYXNfdGh1bWJuYWlsGAogASgIIkwKBk1lbWJlchIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg4KBm9ubGluZRgCIAEoCBIVCg1sYXN0X3JlYWRfc2VxGAMgASgEIrkBCgtSb29tU3VtbWFyeRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiYKDGxhc3RfbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIYChBsYXN0X2FjdGl2aXR5X21zGAMgASgDEg4KBnVucmVhZBgEIAEoDRIVCg1sYXN0X3JlYWRfc2VxGAUgASgEEhUKDW1lbnRpb25fY291bnQYBiABKA0SDQoFbXV0ZWQYByABKAgqUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKrgBCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEEhcKE01FU1NBR0VfS0lORF9TWVNURU0QBSrRAQoPU3lzdGVtRXZlbnRLaW5kEiEKHVNZU1RFTV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYU1lTVEVNX0VWRU5UX0tJTkRfSk9JTkVEEAESGgoWU1lTVEVNX0VWRU5UX0tJTkRfTEVGVBACEh0KGVNZU1RFTV9FVkVOVF9LSU5EX1JFTU9WRUQQAxIdChlTWVNURU1fRVZFTlRfS0lORF9SRU5BTUVEEAQSIwofU1lTVEVNX0VWRU5UX0tJTkRfT1dORVJfQ0hBTkdFRBAFYgZwcm90bzM");
 
 /**
  * A user's public profile. Never carries credentials.
@@ -134,6 +134,14 @@ export type Room = Message$1<"chat.v1.Room"> & {
    * @generated from field: uint64 last_seq = 7;
    */
   lastSeq: bigint;
+
+  /**
+   * A group's owner (renames, removes members, deletes any message, hands ownership over):
+   * its creator until handed over or until it leaves; 0 for direct rooms.
+   *
+   * @generated from field: uint64 owner_id = 8;
+   */
+  ownerId: bigint;
 };
 
 /**
@@ -142,6 +150,32 @@ export type Room = Message$1<"chat.v1.Room"> & {
  */
 export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
   messageDesc(file_chat_v1_models, 2);
+
+/**
+ * The event of a system entry (kind MESSAGE_KIND_SYSTEM).
+ *
+ * @generated from message chat.v1.SystemEvent
+ */
+export type SystemEvent = Message$1<"chat.v1.SystemEvent"> & {
+  /**
+   * @generated from field: chat.v1.SystemEventKind kind = 1;
+   */
+  kind: SystemEventKind;
+
+  /**
+   * Whom it happened to, ascending (empty for a rename).
+   *
+   * @generated from field: repeated uint64 user_ids = 2;
+   */
+  userIds: bigint[];
+};
+
+/**
+ * Describes the message chat.v1.SystemEvent.
+ * Use `create(SystemEventSchema)` to create a new message.
+ */
+export const SystemEventSchema: GenMessage<SystemEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_models, 3);
 
 /**
  * One emoji's reactions to a message.
@@ -184,7 +218,7 @@ export type Reaction = Message$1<"chat.v1.Reaction"> & {
  * Use `create(ReactionSchema)` to create a new message.
  */
 export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 3);
+  messageDesc(file_chat_v1_models, 4);
 
 /**
  * A mention in a message's body: one member, or everyone in a group (all, "@all").
@@ -229,7 +263,7 @@ export type Mention = Message$1<"chat.v1.Mention"> & {
  * Use `create(MentionSchema)` to create a new message.
  */
 export const MentionSchema: GenMessage<Mention> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 4);
+  messageDesc(file_chat_v1_models, 5);
 
 /**
  * The message a reply quotes, as it is now (kept current: an edit or a delete of the quoted
@@ -273,7 +307,7 @@ export type QuotedMessage = Message$1<"chat.v1.QuotedMessage"> & {
  * Use `create(QuotedMessageSchema)` to create a new message.
  */
 export const QuotedMessageSchema: GenMessage<QuotedMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 5);
+  messageDesc(file_chat_v1_models, 6);
 
 /**
  * One entry of a room's timeline: a message, or a change to an earlier one (kind). seq is
@@ -408,6 +442,13 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: repeated chat.v1.Mention mentions = 19;
    */
   mentions: Mention[];
+
+  /**
+   * A system entry's event (kind MESSAGE_KIND_SYSTEM only).
+   *
+   * @generated from field: chat.v1.SystemEvent system = 20;
+   */
+  system?: SystemEvent | undefined;
 };
 
 /**
@@ -415,7 +456,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 6);
+  messageDesc(file_chat_v1_models, 7);
 
 /**
  * A file carried by a message. Download it with GET /v1/files/{file_id}; images also have
@@ -466,7 +507,7 @@ export type Attachment = Message$1<"chat.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 7);
+  messageDesc(file_chat_v1_models, 8);
 
 /**
  * An uploaded file's metadata (POST /v1/files, GET /v1/files/{id}/info).
@@ -538,7 +579,7 @@ export type FileInfo = Message$1<"chat.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 8);
+  messageDesc(file_chat_v1_models, 9);
 
 /**
  * A room member as seen by someone who opens the room.
@@ -571,7 +612,7 @@ export type Member = Message$1<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 9);
+  messageDesc(file_chat_v1_models, 10);
 
 /**
  * One entry of a user's room list.
@@ -633,7 +674,7 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
  * Use `create(RoomSummarySchema)` to create a new message.
  */
 export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 10);
+  messageDesc(file_chat_v1_models, 11);
 
 /**
  * What kind of room: a direct room has exactly two members, one per pair of users.
@@ -703,6 +744,14 @@ export enum MessageKind {
    * @generated from enum value: MESSAGE_KIND_REACTION_REMOVED = 4;
    */
   REACTION_REMOVED = 4,
+
+  /**
+   * The room recorded a change to its members or settings; see system. Shown as a line in
+   * the timeline; never unread.
+   *
+   * @generated from enum value: MESSAGE_KIND_SYSTEM = 5;
+   */
+  SYSTEM = 5,
 }
 
 /**
@@ -710,4 +759,58 @@ export enum MessageKind {
  */
 export const MessageKindSchema: GenEnum<MessageKind> = /*@__PURE__*/
   enumDesc(file_chat_v1_models, 1);
+
+/**
+ * What a system entry records. The entry's sender_id is who did it.
+ *
+ * @generated from enum chat.v1.SystemEventKind
+ */
+export enum SystemEventKind {
+  /**
+   * @generated from enum value: SYSTEM_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * user_ids joined: invited by the sender, or returned to a direct room (sender = user).
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_JOINED = 1;
+   */
+  JOINED = 1,
+
+  /**
+   * The sender left.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_LEFT = 2;
+   */
+  LEFT = 2,
+
+  /**
+   * The sender (the owner) removed user_ids.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_REMOVED = 3;
+   */
+  REMOVED = 3,
+
+  /**
+   * The sender (the owner) renamed the room to the entry's body.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_RENAMED = 4;
+   */
+  RENAMED = 4,
+
+  /**
+   * Ownership passed from the sender to user_ids[0]: handed over, or the owner left and the
+   * longest member took over.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_OWNER_CHANGED = 5;
+   */
+  OWNER_CHANGED = 5,
+}
+
+/**
+ * Describes the enum chat.v1.SystemEventKind.
+ */
+export const SystemEventKindSchema: GenEnum<SystemEventKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_models, 2);
 
