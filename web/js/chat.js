@@ -1,7 +1,7 @@
 // The open chat: its header, the messages (with their unread counts), typing, the composer.
 
 import * as api from "./api.js";
-import { S, ui, me, idOf, userName, roomTitle, view, isChange } from "./state.js";
+import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemText } from "./state.js";
 import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction, setMuted } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 import { mentionPicker, bodyWithMentions } from "./mentions.js";
@@ -135,6 +135,11 @@ export function renderMessages() {
       el.append(h("div.day", h("span", d)));
       lastDay = d;
       lastSender = "";
+    }
+    if (isSystem(m)) {
+      el.append(h("div.system", { dataset: { seq: m.seq } }, h("span", systemText(m))));
+      lastSender = "";
+      continue;
     }
     const own = idOf(m.sender_id) === mine;
     const first = lastSender !== idOf(m.sender_id);

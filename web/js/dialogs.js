@@ -1,6 +1,6 @@
 // Dialogs: a new group, inviting friends, the members of the open room.
 
-import { S, idOf, view } from "./state.js";
+import { S, idOf, me, ownerOf, view } from "./state.js";
 import { act, openRoom } from "./actions.js";
 import { h, clear, initials } from "./h.js";
 
@@ -45,16 +45,57 @@ export function renderModal() {
         h("button.primary", { type: "submit" }, S.modal.kind === "group" ? "Create" : "Invite")),
     );
   } else if (S.modal.kind === "members") {
-    const v = view(S.openId);
-    body = h(
-      "div.modal-body",
-      h("h2", "Members"),
-      h("ul.people", [...v.members.values()].map((m) =>
-        h("li.person", h("div.avatar", initials(m.user.display_name),
-          h("span", { class: `presence ${m.online ? "on" : "off"}` })), h("span.name", m.user.display_name)))),
-      h("div.modal-actions", h("button", { on: { click: close } }, "Close")),
-    );
+    body = membersDialog(close);
   }
   root.append(h("div.modal", { on: { click: (e) => { if (e.target.classList.contains("modal")) close(); } } }, body));
 }
 
+
+/** The members of the open room; for a group's owner, its controls: rename, hand over,
+ * remove. */
+function membersDialog(close) {
+  const v = view(S.openId);
+  const summary = S.rooms.get(S.openId);
+  const room = summary?.room;
+  const owner = ownerOf(summary);
+  const mine = idOf(me().id);
+  const isOwner = room?.kind === "ROOM_KIND_GROUP" && owner === mine;
+  const update = (r) => {
+    if (summary) summary.room = r.room;
+  };
+  const name = h("input", { value: room?.name || "", maxlength: 100, "aria-label": "Group name" });
+  const rename = isOwner
+    ? h("form.rename", {
+      on: {
+        submit: (e) => {
+          e.preventDefault();
+          act({ rename_room: { room_id: S.openId, name: name.value } }, update);
+        },
+      },
+    }, name, h("button", { type: "submit" }, "Rename"))
+    : null;
+  const controls = (id) => !isOwner || id === mine ? null : h("span.controls",
+    h("button.small", { on: { click: () => act({ transfer_ownership: { room_id: S.openId, user_id: id } }, update) } }, "Make owner"),
+    h("button.small.danger", {
+      on: {
+        click: () => {
+          if (confirm(`Remove ${v.members.get(id)?.user.display_name || "this member"} from the chat?`)) {
+            act({ remove_member: { room_id: S.openId, user_id: id } }, update);
+          }
+        },
+      },
+    }, "Remove"));
+  return h(
+    "div.modal-body",
+    h("h2", "Members"),
+    rename,
+    h("ul.people", [...v.members.values()].map((m) => {
+      const id = idOf(m.user.id);
+      return h("li.person", { dataset: { userId: id } },
+        h("div.avatar", initials(m.user.display_name), h("span", { class: `presence ${m.online ? "on" : "off"}` })),
+        h("span.name", m.user.display_name, id === owner ? h("span.owner-mark", "owner") : null),
+        controls(id));
+    })),
+    h("div.modal-actions", h("button", { on: { click: close } }, "Close")),
+  );
+}

@@ -1,7 +1,7 @@
 // Events from the server: messages, chat-list updates, read receipts, membership, presence,
 // typing and friends, applied to the state and re-rendered.
 
-import { S, ui, me, idOf, view, ensureUsers, isChange, applyChange } from "./state.js";
+import { S, ui, me, idOf, view, ensureUsers, isChange, isSystem, applyChange, applySystem } from "./state.js";
 import { loadFriends, markReadSoon } from "./actions.js";
 
 export function onEvent(e) {
@@ -45,7 +45,11 @@ function onMessage(m) {
   v.messages.set(seq, m);
   v.pending.delete(m.client_msg_id);
   const summary = S.rooms.get(roomId);
-  if (isChange(m)) {
+  if (isSystem(m)) {
+    // A line, not a message: the chat list keeps showing the newest message.
+    applySystem(summary, m);
+    ensureUsers([m.sender_id, ...(m.system?.user_ids || [])]).then(ui.render);
+  } else if (isChange(m)) {
     const target = applyChange(v, m);
     if (target && summary?.last_message && summary.last_message.seq === target.seq) summary.last_message = target;
   } else {
@@ -62,14 +66,19 @@ function onMessage(m) {
 function onRoomUpdate(u) {
   const summary = S.rooms.get(idOf(u.room_id));
   if (!summary) return;
-  summary.last_message = {
-    seq: u.last_seq,
-    sender_id: u.sender_id,
-    body: u.preview,
-    sent_at_ms: u.sent_at_ms,
-    attachments: [],
-  };
-  summary.last_activity_ms = u.sent_at_ms;
+  if (u.name) summary.room.name = u.name;
+  if (u.owner_id) summary.room.owner_id = u.owner_id;
+  // A room without messages yet (renamed, say) has no newest message to show.
+  if (u.sender_id) {
+    summary.last_message = {
+      seq: u.last_seq,
+      sender_id: u.sender_id,
+      body: u.preview,
+      sent_at_ms: u.sent_at_ms,
+      attachments: [],
+    };
+    summary.last_activity_ms = u.sent_at_ms;
+  }
   summary.unread = u.unread;
   summary.mention_count = u.mention_count;
   ui.renderSidebar();
@@ -88,6 +97,14 @@ function onReadReceipt(r) {
 }
 
 function onMembersChanged(c) {
+  const roomId = idOf(c.room_id);
+  // Removed, or left on another device: the chat goes away here too.
+  if ((c.left || []).some((id) => idOf(id) === idOf(me().id))) {
+    S.rooms.delete(roomId);
+    S.views.delete(roomId);
+    if (S.openId === roomId) S.openId = null;
+    return ui.render();
+  }
   const v = view(c.room_id);
   for (const id of c.left || []) v.members.delete(idOf(id));
   for (const id of c.joined || []) {

@@ -113,8 +113,41 @@ export function showError(e) {
 }
 
 
+/** A line the room wrote itself: who joined, left, was removed; a rename, a hand-over. */
+export const isSystem = (m) => m.kind === "MESSAGE_KIND_SYSTEM";
+
 /** A timeline entry that changes another (an edit, a delete) rather than a message. */
-export const isChange = (m) => !!m.kind && m.kind !== "MESSAGE_KIND_UNSPECIFIED";
+export const isChange = (m) => !!m.kind && m.kind !== "MESSAGE_KIND_UNSPECIFIED" && !isSystem(m);
+
+/** A group's owner (its creator until handed over). */
+export const ownerOf = (summary) => idOf(summary?.room?.owner_id || 0);
+
+/** What a system line says, in words. */
+export function systemText(m) {
+  const by = userName(idOf(m.sender_id));
+  const users = (m.system?.user_ids || []).map((u) => userName(idOf(u))).join(", ");
+  switch (m.system?.kind) {
+    case "SYSTEM_EVENT_KIND_JOINED":
+      return users === by ? `${by} joined` : `${by} invited ${users}`;
+    case "SYSTEM_EVENT_KIND_LEFT":
+      return `${by} left`;
+    case "SYSTEM_EVENT_KIND_REMOVED":
+      return `${by} removed ${users}`;
+    case "SYSTEM_EVENT_KIND_RENAMED":
+      return `${by} renamed the chat to “${m.body}”`;
+    case "SYSTEM_EVENT_KIND_OWNER_CHANGED":
+      return `${users} is now the owner`;
+    default:
+      return "";
+  }
+}
+
+/** What a system line changes in the chat list's copy of the room. */
+export function applySystem(summary, m) {
+  if (!summary) return;
+  if (m.system?.kind === "SYSTEM_EVENT_KIND_RENAMED") summary.room.name = m.body;
+  if (m.system?.kind === "SYSTEM_EVENT_KIND_OWNER_CHANGED") summary.room.owner_id = m.system.user_ids[0];
+}
 
 /** Applies a change entry to the messages of a view: the target as it is now when the entry
  * carries it (live), else the change itself, unless the target already shows it. Quotes of the

@@ -314,8 +314,31 @@ try {
   await annGroup.locator(".badge.unread.quiet", { hasText: "1" }).waitFor();
   await ann.page.screenshot({ path: `${SHOTS}/08-muted.png` });
   await annGroup.click();
+  // Opening the chat reads it.
+  await annGroup.locator(".unread").waitFor({ state: "detached" });
   await ann.page.locator(".chat-head .mute", { hasText: "Unmute" }).click();
   await annGroup.locator(".muted-mark").waitFor({ state: "detached" });
+
+  step("the owner renames the group and hands it over; both see the lines in the timeline");
+  await ann.page.locator(".chat-head").getByRole("button", { name: "Members" }).click();
+  await ann.page.locator(".modal .person", { hasText: "Ann Lee" }).locator(".owner-mark").waitFor();
+  assert.equal(await ben.page.locator(".modal").count(), 0);
+  await ann.page.fill(".modal .rename input", "Book club 📚");
+  await ann.page.locator(".modal .rename").getByRole("button", { name: "Rename" }).click();
+  await ben.page.locator(".system", { hasText: "Ann Lee renamed the chat to “Book club 📚”" }).waitFor();
+  await ben.page.locator(".chat-title", { hasText: "Book club 📚" }).waitFor();
+  await ann.page.locator(".modal .person", { hasText: "Ben Kim" }).getByRole("button", { name: "Make owner" }).click();
+  await ben.page.locator(".system", { hasText: "Ben Kim is now the owner" }).waitFor();
+  await ann.page.locator(".modal .person", { hasText: "Ben Kim" }).locator(".owner-mark").waitFor();
+  await ann.page.locator(".modal .rename").waitFor({ state: "detached" });
+  await ann.page.screenshot({ path: `${SHOTS}/09-members.png` });
+  // Lines are never unread: the open chat stays read.
+  assert.equal(await annGroup.locator(".unread").count(), 0, "no unread badge on the open chat");
+  await ann.page.locator(".modal").getByRole("button", { name: "Close" }).click();
+  // Ben, the owner now, sees the controls.
+  await ben.page.locator(".chat-head").getByRole("button", { name: "Members" }).click();
+  await ben.page.locator(".modal .person", { hasText: "Ann Lee" }).getByRole("button", { name: "Remove" }).waitFor();
+  await ben.page.locator(".modal").getByRole("button", { name: "Close" }).click();
 
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
