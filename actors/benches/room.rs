@@ -111,6 +111,7 @@ fn setup(members: u64) -> Setup {
             name: "bench".into(),
             created_by: 1,
             created_at_ms: 0,
+            shared_history: false,
         };
         store
             .create_room(room, (1..=members).collect())

@@ -64,6 +64,7 @@ fn system(s: &SystemRecord) -> v1::SystemEvent {
         SystemEvent::Removed => v1::SystemEventKind::Removed,
         SystemEvent::Renamed => v1::SystemEventKind::Renamed,
         SystemEvent::OwnerChanged => v1::SystemEventKind::OwnerChanged,
+        SystemEvent::VisibilityChanged => v1::SystemEventKind::HistoryVisibilityChanged,
     };
     v1::SystemEvent {
         kind: kind as i32,
@@ -204,5 +205,11 @@ pub fn room(r: &RoomRecord, members: &[u64], last_seq: u64) -> v1::Room {
         } else {
             0
         },
+        history_visibility: if r.shared_history && r.kind == RoomKind::Group {
+            v1::HistoryVisibility::Shared
+        } else {
+            v1::HistoryVisibility::Unspecified
+        }
+        .into(),
     }
 }

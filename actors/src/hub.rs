@@ -36,9 +36,17 @@ pub struct Event {
     /// Not delivered to connections that have this room open (chat-list updates: those
     /// connections get the full message instead).
     pub skip_if_open: Option<RoomId>,
+    /// Users whose connections do not get this event (history visibility: a change to a
+    /// message from before they joined).
+    pub hide_from: Vec<UserId>,
 }
 
 impl Event {
+    /// Whether `user` is not to be shown this event.
+    fn hidden_from(&self, user: UserId) -> bool {
+        self.hide_from.contains(&user)
+    }
+
     /// An event for every subscriber of its topic.
     pub fn new(frame: Arc<EncodedFrame>) -> Self {
         Self {
@@ -46,6 +54,7 @@ impl Event {
             seq: None,
             remove_users: Vec::new(),
             skip_if_open: None,
+            hide_from: Vec::new(),
         }
     }
 }
@@ -111,9 +120,8 @@ impl Subscription {
 
     /// Delivers (or buffers) an event. False when the subscriber is gone.
     fn offer(&self, event: &Arc<Event>) -> bool {
-        if let (Some(room), Some(open)) = (event.skip_if_open, &self.open_rooms)
-            && open.contains(room)
-        {
+        let open_here = |room| self.open_rooms.as_ref().is_some_and(|o| o.contains(room));
+        if event.skip_if_open.is_some_and(open_here) {
             return !self.sink.is_closed();
         }
         let mut state = self.lock();
@@ -139,6 +147,11 @@ impl Subscription {
                         return false;
                     }
                     *last_seq = seq;
+                }
+                // A hidden event still takes its seq: the stream stays dense for the hub;
+                // the client finds the seq absent from history too, and moves on.
+                if event.hidden_from(self.user_id) {
+                    return !self.sink.is_closed();
                 }
                 self.sink.send(event.frame.clone()) || !self.sink.is_closed()
             }
@@ -169,7 +182,9 @@ impl Subscription {
                     Some(seq) => last_seq = seq,
                     None => {}
                 }
-                self.sink.send(event.frame.clone());
+                if !event.hidden_from(self.user_id) {
+                    self.sink.send(event.frame.clone());
+                }
             }
         }
         *state = SubState::Live { last_seq };
@@ -351,6 +366,7 @@ mod tests {
             seq: Some(seq),
             remove_users: vec![],
             skip_if_open: None,
+            hide_from: vec![],
         })
     }
 
@@ -387,6 +403,32 @@ mod tests {
         .map(seq_of)
         .collect();
         assert_eq!(got, vec![100, 6, 7]);
+        assert!(rx.try_next_frame().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_hidden_event_takes_its_seq_without_being_delivered() {
+        let hub = Hub::new();
+        let (tx, mut rx) = outbound_queue(16);
+        // User 9: buffering while the room opens, then live.
+        let sub = hub.subscribe(Topic::Room(1), 1, 9, tx, true);
+        let hidden = |seq| {
+            Arc::new(Event {
+                seq: Some(seq),
+                hide_from: vec![9],
+                ..Event::new(msg_event(seq).frame.clone())
+            })
+        };
+        hub.deliver(Topic::Room(1), &msg_event(1));
+        hub.deliver(Topic::Room(1), &hidden(2));
+        sub.activate(0, |_| {});
+        hub.deliver(Topic::Room(1), &hidden(3));
+        hub.deliver(Topic::Room(1), &msg_event(4));
+        let got: Vec<Seq> = [rx.next().await.unwrap(), rx.next().await.unwrap()]
+            .into_iter()
+            .map(seq_of)
+            .collect();
+        assert_eq!(got, vec![1, 4], "no resync close: the seqs stayed dense");
         assert!(rx.try_next_frame().is_none());
     }
 

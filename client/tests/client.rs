@@ -121,6 +121,7 @@ impl User {
         let command = Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: "room".into(),
             member_ids: others.iter().map(|u| u.id).collect(),
+            ..Default::default()
         });
         match self.client.request(command).await.unwrap() {
             Payload::Room(r) => r.id,

@@ -194,6 +194,7 @@ fn settings_and_system_entries_round_trip() {
     let meta = RoomMeta {
         owner: 5,
         name: Some("new".into()),
+        shared_history: None,
         changed_seq: 7,
     };
     // Settings without mention marks, and with them.

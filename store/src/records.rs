@@ -131,6 +131,23 @@ pub struct RoomRecord {
     pub created_by: UserId,
     /// Creation time, ms since the Unix epoch.
     pub created_at_ms: i64,
+    /// Members see what was said before they joined (history visibility `shared`); by
+    /// default they see from their joining on (`joined`). As created: see `RoomMeta`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_history: bool,
+}
+
+impl RoomRecord {
+    /// The record with the settings its log changed applied (name, visibility; the owner is
+    /// not a record field).
+    pub fn apply(&mut self, meta: &RoomMeta) {
+        if let Some(name) = &meta.name {
+            self.name.clone_from(name);
+        }
+        if let Some(shared) = meta.shared_history {
+            self.shared_history = shared;
+        }
+    }
 }
 
 /// One entry in a room's log: a message, or a change to an earlier one (see `timeline`).

@@ -22,6 +22,8 @@ pub enum SystemEvent {
     Renamed,
     /// Ownership passed from the sender to `users[0]` (handed over, or its owner left).
     OwnerChanged,
+    /// The sender (the owner) set the history visibility to the body (`shared`, `joined`).
+    VisibilityChanged,
 }
 
 /// The body of a system entry (kind `EntryKind::System`).
@@ -43,6 +45,9 @@ pub struct RoomMeta {
     /// The name, when renamed since creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The history visibility, when changed since creation (true: `shared`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_history: Option<bool>,
     /// The seq of the entry that last changed these settings.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub changed_seq: Seq,
@@ -85,6 +90,7 @@ mod tests {
         let meta = RoomMeta {
             owner: 9,
             name: Some("팀 채팅 ✨".into()),
+            shared_history: Some(true),
             changed_seq: 4,
         };
         assert_eq!(RoomMeta::decode(&meta.encode()), Some(meta.clone()));

@@ -74,6 +74,19 @@ function membersDialog(close) {
       },
     }, name, h("button", { type: "submit" }, "Rename"))
     : null;
+  const shared = room?.history_visibility === "HISTORY_VISIBILITY_SHARED";
+  const visibility = isOwner
+    ? h("label.pick.share-history", h("input", {
+      type: "checkbox",
+      checked: shared,
+      on: {
+        change: (e) => {
+          const visibility = e.target.checked ? "HISTORY_VISIBILITY_SHARED" : "HISTORY_VISIBILITY_UNSPECIFIED";
+          act({ set_history_visibility: { room_id: S.openId, visibility } }, update);
+        },
+      },
+    }), "New members see earlier messages")
+    : null;
   const controls = (id) => !isOwner || id === mine ? null : h("span.controls",
     h("button.small", { on: { click: () => act({ transfer_ownership: { room_id: S.openId, user_id: id } }, update) } }, "Make owner"),
     h("button.small.danger", {
@@ -89,6 +102,7 @@ function membersDialog(close) {
     "div.modal-body",
     h("h2", "Members"),
     rename,
+    visibility,
     h("ul.people", [...v.members.values()].map((m) => {
       const id = idOf(m.user.id);
       return h("li.person", { dataset: { userId: id } },

@@ -137,6 +137,10 @@ export function systemText(m) {
       return `${by} renamed the chat to “${m.body}”`;
     case "SYSTEM_EVENT_KIND_OWNER_CHANGED":
       return `${users} is now the owner`;
+    case "SYSTEM_EVENT_KIND_HISTORY_VISIBILITY_CHANGED":
+      return m.body === "shared"
+        ? `${by} let new members see earlier messages`
+        : `${by} set new members to see messages from when they join`;
     default:
       return "";
   }
@@ -147,6 +151,9 @@ export function applySystem(summary, m) {
   if (!summary) return;
   if (m.system?.kind === "SYSTEM_EVENT_KIND_RENAMED") summary.room.name = m.body;
   if (m.system?.kind === "SYSTEM_EVENT_KIND_OWNER_CHANGED") summary.room.owner_id = m.system.user_ids[0];
+  if (m.system?.kind === "SYSTEM_EVENT_KIND_HISTORY_VISIBILITY_CHANGED") {
+    summary.room.history_visibility = m.body === "shared" ? "HISTORY_VISIBILITY_SHARED" : undefined;
+  }
 }
 
 /** Applies a change entry to the messages of a view: the target as it is now when the entry

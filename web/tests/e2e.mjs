@@ -323,6 +323,8 @@ try {
   await ann.page.locator(".chat-head").getByRole("button", { name: "Members" }).click();
   await ann.page.locator(".modal .person", { hasText: "Ann Lee" }).locator(".owner-mark").waitFor();
   assert.equal(await ben.page.locator(".modal").count(), 0);
+  await ann.page.locator(".modal .share-history input").check();
+  await ben.page.locator(".system", { hasText: "Ann Lee let new members see earlier messages" }).waitFor();
   await ann.page.fill(".modal .rename input", "Book club 📚");
   await ann.page.locator(".modal .rename").getByRole("button", { name: "Rename" }).click();
   await ben.page.locator(".system", { hasText: "Ann Lee renamed the chat to “Book club 📚”" }).waitFor();

@@ -80,6 +80,7 @@ impl Bus for NatsBus {
             seq: event.seq.unwrap_or(0),
             remove_users: event.remove_users.clone(),
             skip_if_open: event.skip_if_open.unwrap_or(0),
+            hide_from: event.hide_from.clone(),
         }
         .encode_to_vec();
         self.broker.publish(topic, Bytes::from(payload));
@@ -106,6 +107,7 @@ fn decode(payload: &[u8]) -> Option<Event> {
         seq: (event.seq > 0).then_some(event.seq),
         remove_users: event.remove_users,
         skip_if_open: (event.skip_if_open > 0).then_some(event.skip_if_open),
+        hide_from: event.hide_from,
     })
 }
 
@@ -125,12 +127,14 @@ mod tests {
             seq: 5,
             remove_users: vec![9],
             skip_if_open: 0,
+            hide_from: vec![4],
         }
         .encode_to_vec();
         let event = decode(&bytes).unwrap();
         assert_eq!(event.seq, Some(5));
         assert_eq!(event.remove_users, vec![9]);
         assert_eq!(event.skip_if_open, None);
+        assert_eq!(event.hide_from, vec![4]);
         assert!(decode(&[0xff, 0xff, 0xff]).is_none());
         assert_eq!(Topic::Room(3).subject_name(), "room.3");
     }

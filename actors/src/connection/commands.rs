@@ -196,9 +196,10 @@ pub async fn execute(
         Command::GetHistory(h) => history(services, user.id, h).await,
         Command::GetFileUrl(f) => file_url(services, user.id, f).await,
         Command::SetRoomMuted(m) => ok(set_room_muted(services, user.id, m).await),
-        c @ (Command::RenameRoom(_) | Command::RemoveMember(_) | Command::TransferOwnership(_)) => {
-            room_command(services, user.id, c).await
-        }
+        c @ (Command::RenameRoom(_)
+        | Command::RemoveMember(_)
+        | Command::TransferOwnership(_)
+        | Command::SetHistoryVisibility(_)) => room_command(services, user.id, c).await,
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
@@ -255,6 +256,11 @@ async fn room_command(
         Command::TransferOwnership(t) => {
             let (by, to) = (me, t.user_id);
             in_room(services, t.room_id, RoomOp::TransferOwnership { by, to }).await
+        }
+        Command::SetHistoryVisibility(v) => {
+            let shared = v.visibility == v1::HistoryVisibility::Shared as i32;
+            let op = RoomOp::SetHistoryVisibility { by: me, shared };
+            in_room(services, v.room_id, op).await
         }
         _ => Err(ChatError::Internal("not a room command".into())),
     }
@@ -344,6 +350,7 @@ async fn create_direct(
                 name: String::new(),
                 created_by: me,
                 created_at_ms: now_ms(),
+                shared_history: false,
             };
             let id = store.create_direct_room(record.clone(), me, peer).await?;
             if id == record.id {
@@ -397,6 +404,7 @@ async fn create_group(
         name,
         created_by: me,
         created_at_ms: now_ms(),
+        shared_history: c.history_visibility == v1::HistoryVisibility::Shared as i32,
     };
     services
         .core
@@ -489,7 +497,8 @@ async fn list_rooms(
         let Some(mut record) = store.room(room_id).await? else {
             continue;
         };
-        let members = store.members(room_id).await?;
+        let joins = store.member_joins(room_id).await?;
+        let members: Vec<UserId> = joins.iter().map(|&(u, _)| u).collect();
         let head = store.room_head(room_id).await?;
         let counts = room_unread(services, me, room_id, &head).await?;
         total_unread += u64::from(counts.unread);
@@ -497,9 +506,15 @@ async fn list_rooms(
         // to an older one is no activity.
         let newest = head.newest_message();
         let last_activity_ms = newest.map_or(record.created_at_ms, |m| m.sent_at_ms);
-        if let Some(name) = &head.meta.name {
-            record.name.clone_from(name);
-        }
+        record.apply(&head.meta);
+        // A message from before the user joined is not theirs to preview (unless the room
+        // shares its history).
+        let joined = joins
+            .iter()
+            .find(|&&(u, _)| u == me)
+            .map_or(0, |&(_, seq)| seq);
+        let from = if record.shared_history { 0 } else { joined };
+        let newest = newest.filter(|m| m.seq > from);
         let mut room = convert::room(&record, &members, head.last_seq);
         if record.kind == RoomKind::Group {
             room.owner_id = head.meta.owner_or(record.created_by);

@@ -490,6 +490,7 @@ mod properties {
             .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
                 name: "props".into(),
                 member_ids: ids[1..].to_vec(),
+                ..Default::default()
             }))
             .await
         {

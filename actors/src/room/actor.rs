@@ -164,6 +164,9 @@ async fn dispatch(
         RoomOp::TransferOwnership { by, to } => {
             return admin::on_transfer(myself, state, by, to, reply);
         }
+        RoomOp::SetHistoryVisibility { by, shared } => {
+            return admin::on_set_visibility(myself, state, by, shared, reply);
+        }
         RoomOp::Reactions {
             user,
             seq,
@@ -206,9 +209,7 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
         || !head.deleted.is_empty()
         || !head.mentions.is_empty()
         || !head.meta.is_empty();
-    if let Some(name) = &head.meta.name {
-        state.record.name.clone_from(name);
-    }
+    state.record.apply(&head.meta);
     state.meta = head.meta.clone();
     state.durable_meta = head.meta;
     state.durable_deleted = head.deleted;

@@ -1,4 +1,5 @@
-//! The owner's controls of a group: rename, remove a member, hand the group over. Each is
+//! The owner's controls of a group: rename, set the history visibility, remove a member,
+//! hand the group over. Each is
 //! recorded by a system entry (`system.rs`) and answered once that entry is durable.
 
 use chat_store::{RoomKind, SystemEvent, UserId};
@@ -85,6 +86,31 @@ pub(super) fn on_rename(
         body: name,
         changes_meta: true,
         ..SystemEntry::new(by, SystemEvent::Renamed, Vec::new())
+    };
+    system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
+}
+
+pub(super) fn on_set_visibility(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    by: UserId,
+    shared: bool,
+    reply: Reply,
+) {
+    if let Err(e) = require_owner(state, by) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    if shared == state.record.shared_history {
+        let _ = reply.send(Ok(RoomOutcome::Snapshot(state.snapshot())));
+        return;
+    }
+    state.record.shared_history = shared;
+    state.meta.shared_history = Some(shared);
+    let entry = SystemEntry {
+        body: if shared { "shared" } else { "joined" }.to_owned(),
+        changes_meta: true,
+        ..SystemEntry::new(by, SystemEvent::VisibilityChanged, Vec::new())
     };
     system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
 }

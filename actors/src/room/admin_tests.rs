@@ -227,6 +227,7 @@ async fn an_owner_who_leaves_hands_the_group_to_its_longest_member() {
         name: String::new(),
         created_by: b,
         created_at_ms: 1,
+        shared_history: false,
     };
     let store = &sys.services.core.store;
     let direct = store.create_direct_room(record, b, c).await.unwrap();
@@ -246,5 +247,135 @@ async fn an_owner_who_leaves_hands_the_group_to_its_longest_member() {
         reason(rooms.request(direct, op).await),
         Reason::NotAGroupRoom
     );
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn newcomers_see_from_their_joining_unless_the_owner_shares_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let mut ids = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        ids.push(signup(&sys, name).await.user.id);
+    }
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let room = group(&sys, &[a]).await;
+    let before = ack(&sys, room, send(a, "before ben")).await.seq;
+    snapshot(
+        &sys,
+        room,
+        RoomOp::Invite {
+            by: Some(a),
+            users: vec![b],
+        },
+    )
+    .await;
+    let rooms = &sys.services.rooms;
+    let history = |user| RoomOp::History {
+        user,
+        before: 0,
+        limit: 50,
+    };
+    let seqs = |r: Result<RoomOutcome, crate::ChatError>| match r {
+        Ok(RoomOutcome::History(p)) => p.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        seqs(rooms.request(room, history(b)).await),
+        vec![2],
+        "only the line of his joining"
+    );
+    // What he cannot see he cannot quote, react to, list or recover either.
+    let reply = RoomOp::Send(super::SendRequest {
+        sender: b,
+        client_msg_id: "r".into(),
+        body: "re".into(),
+        reply_to: before,
+        ..Default::default()
+    });
+    assert_eq!(
+        reason(rooms.request(room, reply).await),
+        Reason::MessageNotFound
+    );
+    let react = RoomOp::Send(super::SendRequest {
+        sender: b,
+        client_msg_id: "x".into(),
+        body: "👍".into(),
+        kind: EntryKind::ReactionAdd,
+        target: before,
+        ..Default::default()
+    });
+    assert_eq!(
+        reason(rooms.request(room, react).await),
+        Reason::MessageNotFound
+    );
+    let versions = RoomOp::Versions {
+        user: b,
+        seq: before,
+    };
+    assert_eq!(
+        reason(rooms.request(room, versions).await),
+        Reason::MessageNotFound
+    );
+    let open = rooms
+        .request(room, RoomOp::Open { user: b, since: 0 })
+        .await;
+    assert!(matches!(open, Ok(RoomOutcome::Opened(_))));
+    // The owner edits the old message: the edit is not Ben's to see either.
+    let edit = RoomOp::Send(super::SendRequest {
+        sender: a,
+        client_msg_id: "e".into(),
+        body: "edited before ben".into(),
+        kind: EntryKind::Edit,
+        target: before,
+        ..Default::default()
+    });
+    let edit = ack(&sys, room, edit).await.seq;
+    assert_eq!(seqs(rooms.request(room, history(b)).await), vec![2]);
+    assert_eq!(
+        seqs(rooms.request(room, history(a)).await),
+        vec![edit, 2, 1]
+    );
+    // Shared: everyone sees everything, newcomers too.
+    let op = RoomOp::SetHistoryVisibility {
+        by: b,
+        shared: true,
+    };
+    assert_eq!(reason(rooms.request(room, op).await), Reason::NotRoomOwner);
+    let s = snapshot(
+        &sys,
+        room,
+        RoomOp::SetHistoryVisibility {
+            by: a,
+            shared: true,
+        },
+    )
+    .await;
+    assert!(s.record.shared_history);
+    snapshot(
+        &sys,
+        room,
+        RoomOp::Invite {
+            by: Some(a),
+            users: vec![c],
+        },
+    )
+    .await;
+    let all = seqs(rooms.request(room, history(c)).await);
+    assert_eq!(all.last(), Some(&1));
+    assert_eq!(seqs(rooms.request(room, history(b)).await), all);
+    let lines = system_lines(&sys, room).await;
+    assert_eq!(
+        lines[1],
+        (
+            a,
+            SystemEvent::VisibilityChanged,
+            vec![],
+            "shared".to_owned()
+        )
+    );
+    // Kept in the head: a restart keeps sharing.
+    sys.services.rooms.inject_fault(room).await.unwrap();
+    assert!(snapshot_retrying(&sys, room, a).await.record.shared_history);
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

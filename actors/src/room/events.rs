@@ -46,6 +46,11 @@ pub(super) fn publish_message(
     };
     let event = Event {
         seq: Some(m.seq),
+        // A change to a message from before some members joined is not theirs to see.
+        hide_from: match m.target_seq {
+            0 => Vec::new(),
+            target => state.hidden_from(target),
+        },
         ..Event::new(frame(Payload::Message(proto)))
     };
     publish_room(state, event);
@@ -75,7 +80,7 @@ pub(super) fn publish_room_updates(state: &RoomState) {
 
 /// One member's chat-list update (also after they read on another device).
 pub(super) fn publish_room_update(state: &RoomState, member: UserId) {
-    let newest = state.durable_preview.as_ref();
+    let newest = visible_preview(state, member);
     let update = RoomUpdate {
         room_id: state.record.id,
         last_seq: state.durable_seq,
@@ -92,6 +97,12 @@ pub(super) fn publish_room_update(state: &RoomState, member: UserId) {
         ..Event::new(frame(Payload::RoomUpdate(update)))
     };
     state.core.bus.publish(Topic::User(member), Arc::new(event));
+}
+
+/// The newest message, unless it is from before `user` may see the room's log.
+fn visible_preview(state: &RoomState, user: UserId) -> Option<&MessageRecord> {
+    let from = state.visible_from(user);
+    state.durable_preview.as_ref().filter(|m| m.seq > from)
 }
 
 /// Members joined or left.
@@ -127,7 +138,7 @@ pub(super) fn publish_members(
 
 /// The room as a chat-list entry for `user`.
 pub(super) fn summary_for(state: &RoomState, user: UserId) -> RoomSummary {
-    let last = state.durable_preview.as_ref();
+    let last = visible_preview(state, user);
     RoomSummary {
         room: Some(snapshot_to_proto(&state.snapshot())),
         last_message: last.map(|m| state.message_proto_for(m, user)),

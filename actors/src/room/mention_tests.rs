@@ -101,6 +101,7 @@ async fn mentions_are_ranges_of_whole_characters_naming_members() {
         name: String::new(),
         created_by: a,
         created_at_ms: 1,
+        shared_history: false,
     };
     let direct = sys
         .services

@@ -118,6 +118,14 @@ pub enum RoomOp {
         /// The member to remove.
         user: UserId,
     },
+    /// The owner sets the history visibility (true: `shared`); answers
+    /// [`RoomOutcome::Snapshot`].
+    SetHistoryVisibility {
+        /// Who asks (must own the room).
+        by: UserId,
+        /// Members see what was said before they joined.
+        shared: bool,
+    },
     /// The owner hands the group to another member; answers [`RoomOutcome::Snapshot`].
     TransferOwnership {
         /// Who asks (must own the room).
@@ -151,10 +159,13 @@ impl RoomOutcome {
             Self::Ack(a) => Payload::SendAck(ack_to_proto(&a)),
             Self::Opened(o) => Payload::RoomOpened(opened_to_proto(&o)),
             Self::History(h) => {
-                // Keyset paging: the next page starts below the oldest message of this one.
+                // Keyset paging: the next page starts below the oldest entry this one read
+                // (entries the reader may not see were left out of it).
                 let next_before_seq = match h.messages.last() {
-                    Some(oldest) if h.has_more => oldest.seq,
-                    _ => 0,
+                    _ if !h.has_more => 0,
+                    _ if h.next_before > 0 => h.next_before,
+                    Some(oldest) => oldest.seq,
+                    None => 0,
                 };
                 Payload::History(v1::History {
                     room_id: room,
@@ -247,12 +258,14 @@ pub struct Opened {
 }
 
 /// One page of history, newest first, with unread counts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HistoryPage {
     /// Messages, newest first.
     pub messages: Vec<v1::Message>,
     /// Whether older messages exist.
     pub has_more: bool,
+    /// The seq the next page ends below (0: the oldest of `messages`).
+    pub next_before: Seq,
 }
 
 /// The protocol form of an ack.

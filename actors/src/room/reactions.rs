@@ -39,7 +39,8 @@ fn lookup(
     seq: Seq,
 ) -> Result<impl Future<Output = Result<Option<MessageRecord>, ChatError>> + use<>, ChatError> {
     state.require_member(user)?;
-    if seq == 0 || seq > state.durable_seq {
+    // Before the asker's view of the log (history visibility) is as absent as the future.
+    if seq == 0 || seq > state.durable_seq || seq <= state.visible_from(user) {
         return Err(ChatError::NotFound(
             Reason::MessageNotFound,
             format!("no message at seq {seq}"),

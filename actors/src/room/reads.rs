@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use chat_proto::v1;
 use chat_store::{MessageRecord, Seq, UserId};
 use ractor::ActorRef;
 
@@ -10,7 +11,7 @@ use super::{
     events,
     ops::{HistoryPage, Opened, Reply, RoomMessage, RoomOutcome},
     sequencer,
-    state::RoomState,
+    state::{RoomState, visible_after},
     timeline,
 };
 use crate::{
@@ -91,6 +92,10 @@ async fn read_page(
     end: Seq,
     limit: usize,
 ) -> Result<HistoryPage, ChatError> {
+    let from = state.visible_from(viewer);
+    let Some(limit) = visible_limit(end, limit, from) else {
+        return Ok(HistoryPage::default());
+    };
     if let Some(page) = cached_page(state, viewer, end, limit) {
         return Ok(page);
     }
@@ -101,14 +106,40 @@ async fn read_page(
         .await?;
     let known = |seq| state.recent_entry(seq).cloned();
     timeline::refresh_replies_from(&state.core.store, state.record.id, &mut records, known).await?;
-    let has_more = records.last().is_some_and(|m| m.seq > 1);
-    let messages = records
-        .iter()
-        .map(|m| state.message_proto_for(m, viewer))
-        .collect();
-    Ok(HistoryPage { messages, has_more })
+    Ok(page_of(&records, from, |m| {
+        state.message_proto_for(m, viewer)
+    }))
 }
 
+/// How many entries below `end` a page may read without going back past `from` (where the
+/// reader's view of the log starts); `None` when there is nothing there to read.
+fn visible_limit(end: Seq, limit: usize, from: Seq) -> Option<usize> {
+    let visible = end.saturating_sub(from + 1);
+    let limit = usize::try_from(visible).map_or(limit, |v| v.min(limit));
+    (limit > 0).then_some(limit)
+}
+
+/// A page of `records` (newest first, none at or below `from`) as its reader may see it:
+/// changes to messages from before `from` left out. Paging continues below the oldest
+/// record read, shown or not.
+fn page_of(
+    records: &[MessageRecord],
+    from: Seq,
+    proto: impl Fn(&MessageRecord) -> v1::Message,
+) -> HistoryPage {
+    HistoryPage {
+        messages: records
+            .iter()
+            .filter(|m| visible_after(m, from))
+            .map(proto)
+            .collect(),
+        has_more: records.last().is_some_and(|m| m.seq > from + 1),
+        next_before: records.last().map_or(0, |m| m.seq),
+    }
+}
+
+/// A page from the recent cache (`limit` already within the reader's view), when it holds
+/// the whole page.
 fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Option<HistoryPage> {
     let lo = end.saturating_sub(limit as u64).max(1);
     if state.recent.front().is_none_or(|m| m.seq > lo) {
@@ -121,6 +152,7 @@ fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Opt
             .rev()
             .filter(move |m| m.seq < end && m.seq >= lo)
     };
+    let from = state.visible_from(viewer);
     let messages = if in_page().any(|m| m.reply.is_some()) {
         let mut records: Vec<MessageRecord> = in_page().cloned().collect();
         // A quote of a message older than the cache is refreshed from the store, off this
@@ -132,17 +164,20 @@ fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Opt
         }
         records
             .iter()
+            .filter(|m| visible_after(m, from))
             .map(|m| state.message_proto_for(m, viewer))
             .collect()
     } else {
         // No quotes to refresh: convert straight from the cache.
         in_page()
+            .filter(|m| visible_after(m, from))
             .map(|m| state.message_proto_for(m, viewer))
             .collect()
     };
     Some(HistoryPage {
         messages,
-        has_more: lo > 1,
+        has_more: lo > from + 1,
+        next_before: lo,
     })
 }
 
@@ -156,13 +191,16 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
     } else {
         before
     };
-    if end <= 1 || limit == 0 {
-        let _ = reply.send(Ok(RoomOutcome::History(HistoryPage {
-            messages: Vec::new(),
-            has_more: end > 1,
-        })));
+    let from = state.visible_from(user);
+    let Some(limit) = visible_limit(end, limit, from) else {
+        let page = HistoryPage {
+            // Asked for none: older entries exist if there are any in view.
+            has_more: limit == 0 && end > from + 1,
+            ..HistoryPage::default()
+        };
+        let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
-    }
+    };
     if let Some(page) = cached_page(state, user, end, limit) {
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
@@ -180,12 +218,9 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
             () = caller_gone(&reply) => return,
         };
         let r = read.map(|records| {
-            let has_more = records.last().is_some_and(|m| m.seq > 1);
-            let messages = records
-                .iter()
-                .map(|m| convert::message_for(m, unread_in(&cursors, m.seq), user))
-                .collect();
-            RoomOutcome::History(HistoryPage { messages, has_more })
+            let proto =
+                |m: &MessageRecord| convert::message_for(m, unread_in(&cursors, m.seq), user);
+            RoomOutcome::History(page_of(&records, from, proto))
         });
         let _ = reply.send(r);
     });

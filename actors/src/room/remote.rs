@@ -115,6 +115,12 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
         RoomOp::TransferOwnership { by, to } => {
             Op::TransferOwnership(pb::TransferOwnership { by: *by, to: *to })
         }
+        RoomOp::SetHistoryVisibility { by, shared } => {
+            Op::SetHistoryVisibility(pb::SetHistoryVisibility {
+                by: *by,
+                shared: *shared,
+            })
+        }
     };
     pb::PeerRequest {
         hops,
@@ -211,6 +217,10 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             user: r.user,
         },
         Op::TransferOwnership(t) => RoomOp::TransferOwnership { by: t.by, to: t.to },
+        Op::SetHistoryVisibility(v) => RoomOp::SetHistoryVisibility {
+            by: v.by,
+            shared: v.shared,
+        },
     };
     Ok((r.room_id, op))
 }
@@ -236,6 +246,7 @@ fn reply(result: Result<RoomOutcome, ChatError>) -> pb::PeerReply {
         Ok(RoomOutcome::History(h)) => Kind::History(pb::HistoryPage {
             messages: h.messages,
             has_more: h.has_more,
+            next_before: h.next_before,
         }),
         Ok(RoomOutcome::Snapshot(s)) => Kind::Snapshot(snapshot_to_pb(&s)),
         Ok(RoomOutcome::Done) => Kind::Done(pb::Done {}),
@@ -268,6 +279,7 @@ fn outcome(kind: pb::peer_reply::Kind) -> Result<RoomOutcome, ChatError> {
         Kind::History(h) => Ok(RoomOutcome::History(HistoryPage {
             messages: h.messages,
             has_more: h.has_more,
+            next_before: h.next_before,
         })),
         Kind::Snapshot(s) => Ok(RoomOutcome::Snapshot(snapshot_from_pb(s)?)),
         Kind::Done(_) => Ok(RoomOutcome::Done),
@@ -311,6 +323,7 @@ fn snapshot_to_pb(s: &RoomSnapshot) -> pb::RoomSnapshot {
             name: s.record.name.clone(),
             created_by: s.record.created_by,
             created_at_ms: s.record.created_at_ms,
+            shared_history: s.record.shared_history,
         }),
         members: s.members.clone(),
         last_seq: s.last_seq,
@@ -332,6 +345,7 @@ fn snapshot_from_pb(s: pb::RoomSnapshot) -> Result<RoomSnapshot, ChatError> {
             name: r.name,
             created_by: r.created_by,
             created_at_ms: r.created_at_ms,
+            shared_history: r.shared_history,
         },
         members: s.members,
         last_seq: s.last_seq,
@@ -394,6 +408,10 @@ mod tests {
             },
             RoomOp::Remove { by: 7, user: 8 },
             RoomOp::TransferOwnership { by: 7, to: 8 },
+            RoomOp::SetHistoryVisibility {
+                by: 7,
+                shared: true,
+            },
         ] {
             let Some(pb::peer_request::Kind::Room(r)) = request(42, &op, 0).kind else {
                 panic!("not a room request")
@@ -409,6 +427,7 @@ mod tests {
                 name: "g".into(),
                 created_by: 7,
                 created_at_ms: 5,
+                shared_history: false,
             },
             members: vec![7, 8],
             last_seq: 9,

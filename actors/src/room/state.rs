@@ -60,6 +60,12 @@ pub(super) struct InFlight {
     pub(super) next: HeadChange,
 }
 
+/// Whether an entry is in the view of a reader whose view starts after `from`: it came
+/// later, and so did the message it changes.
+pub(super) fn visible_after(m: &MessageRecord, from: Seq) -> bool {
+    m.seq > from && (m.target_seq == 0 || m.target_seq > from)
+}
+
 /// The room actor's state.
 pub struct RoomState {
     pub(super) core: Arc<Core>,
@@ -194,6 +200,25 @@ impl RoomState {
         } else {
             self.longest_member(owner).unwrap_or(0)
         }
+    }
+
+    /// The seq after which `user` sees the room's log: 0 in a room with shared history,
+    /// else where they joined.
+    pub(super) fn visible_from(&self, user: UserId) -> Seq {
+        if self.record.shared_history && self.record.kind == RoomKind::Group {
+            0
+        } else {
+            self.joined.get(&user).copied().unwrap_or(0)
+        }
+    }
+
+    /// Members who may not see a change to the message at `target` (they joined after it).
+    pub(super) fn hidden_from(&self, target: Seq) -> Vec<UserId> {
+        self.members
+            .iter()
+            .copied()
+            .filter(|&u| self.visible_from(u) >= target)
+            .collect()
     }
 
     /// The member who joined first (the lowest id among equals), other than `except`.

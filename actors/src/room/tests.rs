@@ -20,6 +20,7 @@ pub(super) async fn group(sys: &ChatSystem, members: &[UserId]) -> u64 {
         name: "g".into(),
         created_by: members[0],
         created_at_ms: 1,
+        shared_history: false,
     };
     let id = record.id;
     sys.services
@@ -274,9 +275,10 @@ async fn invitations_follow_the_rules_and_newcomers_have_nothing_unread() {
     };
     assert!(s.members.contains(&c));
     assert_eq!(reason(invite(Some(a), vec![d]).await), Reason::RoomFull);
-    // The newcomer joined after seq 1: nothing unread for them; the line saying they
-    // joined (seq 2) counts for nobody.
-    let counts = unread_counts(&sys, room, c).await;
+    // The newcomer joined after seq 1: they see from the line saying they joined (seq 2,
+    // which counts for nobody), and seq 1 still waits for Ben alone.
+    assert_eq!(unread_counts(&sys, room, c).await, vec![(2, 0)]);
+    let counts = unread_counts(&sys, room, a).await;
     assert_eq!(counts, vec![(2, 0), (1, 1)], "only ben has not read seq 1");
     // Leaving: no longer a member, and no longer counted as a reader.
     let leave = rooms.request(room, RoomOp::Leave { user: b }).await;
@@ -294,6 +296,7 @@ async fn invitations_follow_the_rules_and_newcomers_have_nothing_unread() {
         name: String::new(),
         created_by: a,
         created_at_ms: 1,
+        shared_history: false,
     };
     let direct = store.create_direct_room(direct, a, b).await.unwrap();
     let op = RoomOp::Invite {

@@ -53,8 +53,16 @@ fn no_message(seq: Seq) -> ChatError {
     ChatError::NotFound(Reason::MessageNotFound, format!("no message at seq {seq}"))
 }
 
-/// The message at `seq`: a real message, not a change.
-async fn message_at(state: &RoomState, seq: Seq) -> Result<MessageRecord, ChatError> {
+/// The message at `seq`: a real message, not a change, that `viewer` may see (one from
+/// before they joined is not there for them).
+async fn message_at(
+    state: &RoomState,
+    viewer: UserId,
+    seq: Seq,
+) -> Result<MessageRecord, ChatError> {
+    if seq <= state.visible_from(viewer) {
+        return Err(no_message(seq));
+    }
     let m = entry(state, seq).await?.ok_or_else(|| no_message(seq))?;
     if !m.is_message() {
         return Err(ChatError::invalid(
@@ -85,7 +93,7 @@ pub(super) async fn check(
     match req.kind {
         EntryKind::Message if req.reply_to == 0 => Ok(Checked::default()),
         EntryKind::Message => {
-            let quoted = message_at(state, req.reply_to).await?;
+            let quoted = message_at(state, req.sender, req.reply_to).await?;
             require_not_deleted(&quoted)?;
             Ok(Checked {
                 reply: Some(quoted.reply_snapshot()),
@@ -93,7 +101,7 @@ pub(super) async fn check(
             })
         }
         EntryKind::Edit => {
-            let target = message_at(state, req.target).await?;
+            let target = message_at(state, req.sender, req.target).await?;
             require_not_deleted(&target)?;
             if target.sender_id != req.sender {
                 return Err(ChatError::PermissionDenied(
@@ -117,7 +125,7 @@ pub(super) async fn check(
             })
         }
         EntryKind::ReactionAdd | EntryKind::ReactionRemove => {
-            let target = message_at(state, req.target).await?;
+            let target = message_at(state, req.sender, req.target).await?;
             require_not_deleted(&target)?;
             check_reaction(state, req, &target)?;
             Ok(Checked {
@@ -128,7 +136,7 @@ pub(super) async fn check(
         // The room writes these itself (`system.rs`); they never arrive as sends.
         EntryKind::System => Err(ChatError::Internal("members send no system entries".into())),
         EntryKind::Delete => {
-            let target = message_at(state, req.target).await?;
+            let target = message_at(state, req.sender, req.target).await?;
             require_not_deleted(&target)?;
             if !is_owner(state, req.sender) {
                 if target.sender_id != req.sender {

@@ -80,6 +80,7 @@ service!(RoomService {
     rename_room(RenameRoom: RenameRoomRequest) -> Room = Room;
     remove_member(RemoveMember: RemoveMemberRequest) -> Room = Room;
     transfer_ownership(TransferOwnership: TransferOwnershipRequest) -> Room = Room;
+    set_history_visibility(SetHistoryVisibility: SetHistoryVisibilityRequest) -> Room = Room;
     list_rooms(ListRooms: ListRoomsRequest) -> RoomList = RoomList;
     get_unread_total(GetUnreadTotal: GetUnreadTotalRequest) -> UnreadTotal = UnreadTotal;
 });

@@ -196,6 +196,7 @@ async fn create_group(
         Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: name.into(),
             member_ids: members,
+            ..Default::default()
         }),
     )
     .await?

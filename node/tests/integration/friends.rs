@@ -224,6 +224,7 @@ async fn blocked_users_cannot_reach_you() {
         .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: "g".into(),
             member_ids: vec![eve.id],
+            ..Default::default()
         }))
         .await;
     assert_error(p, ErrorCode::PermissionDenied, "BLOCKED");

@@ -43,6 +43,7 @@ async fn rooms_created_per_hour_are_limited() {
         .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
             name: "three".into(),
             member_ids: vec![],
+            ..Default::default()
         }))
         .await;
     assert_error(p, ErrorCode::ResourceExhausted, "RATE_LIMITED");

@@ -8,7 +8,7 @@ import type {
   SendAck,
   ServerFrame,
 } from "./gen/chat/v1/frames_pb.js";
-import type { Message, Room } from "./gen/chat/v1/models_pb.js";
+import { HistoryVisibility, type Message, type Room } from "./gen/chat/v1/models_pb.js";
 import { clientFrame, type Command, type Payload } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import type { ClientEvents, ConnectionState } from "./events.js";
@@ -195,6 +195,12 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** The owner removes a member from a group. */
   removeMember(roomId: bigint, userId: bigint): Promise<Room> {
     return this.call({ case: "removeMember", value: { roomId, userId } }, "room");
+  }
+
+  /** The owner sets whether members see what was said before they joined (`shared`). */
+  setHistoryVisibility(roomId: bigint, shared: boolean): Promise<Room> {
+    const visibility = shared ? HistoryVisibility.SHARED : HistoryVisibility.UNSPECIFIED;
+    return this.call({ case: "setHistoryVisibility", value: { roomId, visibility } }, "room");
   }
 
   /** The owner hands a group over to another member. */

@@ -2,7 +2,7 @@
 // messages, delivered as `message` events of their kind with the target as it is now.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageKind, SystemEventKind, mentionOf } from "../dist/index.js";
+import { HistoryVisibility, MessageKind, SystemEventKind, mentionOf } from "../dist/index.js";
 import { TestNode, account, client, online, inbox, groupRoom, next, until } from "./harness.mjs";
 
 test("reply, edit and delete for everyone reach the other member live", async (t) => {
@@ -144,4 +144,22 @@ test("the owner renames, removes and hands over; the timeline says so", async (t
   assert.equal(summary.room.name, "lunch club");
   assert.equal(summary.room.ownerId, bob.user.id);
   assert.equal(summary.unread, 0, "system lines are never unread");
+});
+
+test("history visibility: newcomers see from their joining until the owner shares it", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, cat] = [await account(node, "alice"), await account(node, "cat")];
+  const a = await online(client(node, alice));
+  const c = await online(client(node, cat, { transport: "polling" }));
+  t.after(() => (a.close(), c.close()));
+  const room = await groupRoom(a, []);
+  await a.send(room.id, "before cat").done;
+  await a.call({ case: "inviteMembers", value: { roomId: room.id, userIds: [cat.user.id] } }, "room");
+  const bodies = async () => (await c.history(room.id)).messages.map((m) => m.body);
+  assert.deepEqual(await bodies(), [""], "the line of her joining only");
+  await assert.rejects(c.setHistoryVisibility(room.id, true), (e) => e.reason === "NOT_ROOM_OWNER");
+  const shared = await a.setHistoryVisibility(room.id, true);
+  assert.equal(shared.historyVisibility, HistoryVisibility.SHARED);
+  assert.deepEqual(await bodies(), ["shared", "", "before cat"]);
 });

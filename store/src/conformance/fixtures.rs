@@ -26,6 +26,7 @@ pub(super) fn room(id: u64, kind: RoomKind) -> RoomRecord {
         },
         created_by: 1,
         created_at_ms: 1,
+        shared_history: false,
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn room_settings(store: &dyn Store, bucket_width_ms: i64) {
     let meta = RoomMeta {
         owner: 2,
         name: Some("새 이름".into()),
+        shared_history: Some(true),
         changed_seq: 2,
     };
     let batch = AppendBatch {

@@ -237,6 +237,7 @@ impl Client {
             .call(Command::CreateGroupRoom(v1::CreateGroupRoomRequest {
                 name: name.into(),
                 member_ids: members.to_vec(),
+                ..Default::default()
             }))
             .await
         {

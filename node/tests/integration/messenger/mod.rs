@@ -15,6 +15,7 @@ mod reads;
 mod recovery;
 mod roles;
 mod timeline;
+mod visibility;
 
 fn room_update(p: Payload) -> Option<v1::RoomUpdate> {
     match p {
