@@ -195,6 +195,7 @@ fn settings_and_system_entries_round_trip() {
         owner: 5,
         name: Some("new".into()),
         shared_history: None,
+        away: 3,
         changed_seq: 7,
     };
     // Settings without mention marks, and with them.

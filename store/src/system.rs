@@ -48,6 +48,10 @@ pub struct RoomMeta {
     /// The history visibility, when changed since creation (true: `shared`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_history: Option<bool>,
+    /// A direct room's member who left (0: none): the next message from the other one
+    /// brings them back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub away: UserId,
     /// The seq of the entry that last changed these settings.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub changed_seq: Seq,
@@ -91,6 +95,7 @@ mod tests {
             owner: 9,
             name: Some("팀 채팅 ✨".into()),
             shared_history: Some(true),
+            away: 0,
             changed_seq: 4,
         };
         assert_eq!(RoomMeta::decode(&meta.encode()), Some(meta.clone()));

@@ -140,7 +140,14 @@ async fn dispatch(
     reply: super::ops::Reply,
 ) {
     let answer = match op {
-        RoomOp::Send(req) => return sequencer::on_send(myself, state, req, reply).await,
+        RoomOp::Send(req) => {
+            // A direct room's member who left comes back to read it, or the send fails.
+            if let Err(e) = membership::readmit_away(myself, state, &req).await {
+                let _ = reply.send(Err(e));
+                return;
+            }
+            return sequencer::on_send(myself, state, req, reply).await;
+        }
         RoomOp::History {
             user,
             before,

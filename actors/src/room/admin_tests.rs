@@ -379,3 +379,71 @@ async fn newcomers_see_from_their_joining_unless_the_owner_shares_the_history() 
     assert!(snapshot_retrying(&sys, room, a).await.record.shared_history);
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_direct_room_brings_back_whoever_left_with_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let (a, b) = (
+        signup(&sys, "ann").await.user.id,
+        signup(&sys, "ben").await.user.id,
+    );
+    let record = chat_store::RoomRecord {
+        id: sys.services.core.ids.next_id(),
+        kind: chat_store::RoomKind::Direct,
+        name: String::new(),
+        created_by: a,
+        created_at_ms: 1,
+        shared_history: false,
+    };
+    let store = &sys.services.core.store;
+    let room = store.create_direct_room(record, a, b).await.unwrap();
+    ack(&sys, room, send(a, "1")).await;
+    let rooms = &sys.services.rooms;
+    rooms
+        .request(room, RoomOp::Leave { user: b })
+        .await
+        .unwrap();
+    assert_eq!(store.members(room).await.unwrap(), vec![a]);
+    // A retry of a message sent before the leave brings nobody back.
+    ack(&sys, room, send(a, "1")).await;
+    assert_eq!(store.members(room).await.unwrap(), vec![a]);
+    let sent = ack(&sys, room, send(a, "2")).await;
+    assert_eq!(store.members(room).await.unwrap(), vec![a, b]);
+    let lines = system_lines(&sys, room).await;
+    assert_eq!(
+        lines,
+        vec![
+            (b, SystemEvent::Left, vec![b], String::new()),
+            (b, SystemEvent::Joined, vec![b], String::new()),
+        ]
+    );
+    // Back from the line of his return: the new message is his to read, the old one not.
+    let op = RoomOp::History {
+        user: b,
+        before: 0,
+        limit: 10,
+    };
+    let Ok(RoomOutcome::History(page)) = rooms.request(room, op).await else {
+        panic!()
+    };
+    let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![sent.seq, sent.seq - 1]);
+    assert_eq!(page.messages[0].unread, 1);
+    // Leaving again and a restart: the room still knows who is away.
+    rooms
+        .request(room, RoomOp::Leave { user: b })
+        .await
+        .unwrap();
+    sys.services.rooms.inject_fault(room).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match rooms.request(room, send(a, "3")).await {
+            Ok(_) => break,
+            Err(e) if e.retryable() && tokio::time::Instant::now() < deadline => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(store.members(room).await.unwrap(), vec![a, b]);
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use chat_store::{RoomKind, SystemEvent, UserId};
+use chat_store::{EntryKind, RoomKind, SystemEvent, UserId};
 use ractor::ActorRef;
 
 use super::{
     events,
-    ops::{Reply, RoomMessage, RoomOutcome},
+    ops::{Reply, RoomMessage, RoomOutcome, SendRequest},
     state::{Answer, RoomState},
     system::{self, SystemEntry},
 };
@@ -45,7 +45,14 @@ pub(super) async fn on_invite(
         }
         // Answered once the line saying who joined is durable.
         Ok(new) => {
-            let entry = SystemEntry::new(by.unwrap_or(new[0]), SystemEvent::Joined, new);
+            let back = state.meta.away != 0 && new.contains(&state.meta.away);
+            if back {
+                state.meta.away = 0;
+            }
+            let entry = SystemEntry {
+                changes_meta: back,
+                ..SystemEntry::new(by.unwrap_or(new[0]), SystemEvent::Joined, new)
+            };
             system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
         }
         Err(e) => {
@@ -146,7 +153,15 @@ pub(super) async fn on_leave(
         return;
     }
     events::publish_members(state, user, Vec::new(), vec![user]);
-    let left = SystemEntry::new(user, SystemEvent::Left, vec![user]);
+    // Who left a direct room comes back with the other's next message.
+    let direct = state.record.kind == RoomKind::Direct;
+    if direct {
+        state.meta.away = if state.members.is_empty() { 0 } else { user };
+    }
+    let left = SystemEntry {
+        changes_meta: direct,
+        ..SystemEntry::new(user, SystemEvent::Left, vec![user])
+    };
     // An owner who leaves hands the group to its longest member.
     match state.longest_member(user).filter(|_| owner == user) {
         Some(heir) => {
@@ -155,6 +170,62 @@ pub(super) async fn on_leave(
         }
         None => system::sequence(myself, state, left, Some(reply), Answer::Done),
     }
+}
+
+/// Brings back a direct room's member who left before `sender` (the other one) says
+/// something there: re-added with nothing unread from before, told like an invitee, and
+/// recorded by a line; the message then reaches them as any other. Nothing to do otherwise.
+/// Runs before the send is sequenced (whose own checks then apply as usual): only a new
+/// message from the member still there, in a room without a block, brings anyone back.
+pub(super) async fn readmit_away(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    send: &SendRequest,
+) -> Result<(), ChatError> {
+    let away = state.meta.away;
+    let sender = send.sender;
+    if state.record.kind != RoomKind::Direct
+        || away == 0
+        || away == sender
+        || send.kind != EntryKind::Message
+        || !state.members.contains(&sender)
+        || state.blocked
+        || is_retry(state, send).await?
+    {
+        return Ok(());
+    }
+    require_room_capacity(&state.core, &[away]).await?;
+    let read_through = state.durable_cursor();
+    state
+        .core
+        .store
+        .add_members(state.record.id, vec![away], read_through)
+        .await?;
+    state.members.insert(away);
+    state.cursors.insert(away, read_through);
+    state.joined.insert(away, read_through.seq);
+    state.meta.away = 0;
+    events::publish_members(state, away, vec![away], Vec::new());
+    events::publish_room_added(state, away, &[away]);
+    let entry = SystemEntry {
+        changes_meta: true,
+        ..SystemEntry::new(away, SystemEvent::Joined, vec![away])
+    };
+    system::sequence(myself, state, entry, None, Answer::Done);
+    Ok(())
+}
+
+/// Whether a send repeats one the room already took (it brings nobody back).
+async fn is_retry(state: &RoomState, send: &SendRequest) -> Result<bool, ChatError> {
+    if state.idem.get(send.sender, &send.client_msg_id).is_some() {
+        return Ok(true);
+    }
+    let found = state
+        .core
+        .store
+        .find_client_message(state.record.id, send.sender, &send.client_msg_id)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Removes a member from the store and from the room's state.

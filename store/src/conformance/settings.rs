@@ -54,6 +54,7 @@ pub async fn room_settings(store: &dyn Store, bucket_width_ms: i64) {
         owner: 2,
         name: Some("새 이름".into()),
         shared_history: Some(true),
+        away: 0,
         changed_seq: 2,
     };
     let batch = AppendBatch {

@@ -180,3 +180,61 @@ async fn the_owner_controls_a_group_over_every_transport() {
     assert_eq!((back.name.as_str(), back.owner_id), ("dinner", ann.id));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn whoever_left_a_direct_room_is_back_with_the_next_message() {
+    let node = TestNode::start_with(|c| c.http.poll_timeout_ms = 1000).await;
+    let http = node.http();
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    let mut b_web = PollClient::open(node.addr, &ben.access_token).await;
+    let room = a.create_direct(ben.id).await.id;
+    a.open(room).await;
+    a.say_ok(room, "1", "before you left").await;
+    let left = b
+        .call(Command::LeaveRoom(v1::LeaveRoomRequest { room_id: room }))
+        .await;
+    assert!(matches!(left, Payload::Ok(_)));
+    // Ben's other device hears it too.
+    let gone = b_web.next_where(members_changed).await;
+    assert_eq!(gone.left, vec![ben.id]);
+    let (m, _) = a.next_system().await;
+    assert_eq!(line(&m), (ben.id, LEFT, vec![ben.id], String::new()));
+    // Ann writes again: Ben is back, on every device, and reads it.
+    let sent = a.say_ok(room, "2", "are you there?").await;
+    let added = b.next_where(room_added).await;
+    let summary = added.room.unwrap();
+    assert_eq!(summary.room.as_ref().unwrap().id, room);
+    assert!(
+        summary.last_message.is_none(),
+        "nothing from before his return"
+    );
+    b_web
+        .next_where(|p| {
+            room_added(p).filter(|a| a.room.as_ref().unwrap().room.as_ref().unwrap().id == room)
+        })
+        .await;
+    let update = b
+        .next_where(|p| room_update(p).filter(|u| u.room_id == room && u.last_seq == sent.seq))
+        .await;
+    assert_eq!(
+        (update.preview.as_str(), update.unread),
+        ("are you there?", 1)
+    );
+    let (m, _) = a.next_system().await;
+    assert_eq!(line(&m), (ben.id, JOINED, vec![ben.id], String::new()));
+    assert!(m.seq < sent.seq, "back before the message");
+    let page = b.history_ok(room, 0, 50).await;
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["are you there?", ""], "from his return on");
+    // A retry of the message brings nobody back twice, and Ben's own reply is ordinary.
+    assert_eq!(a.say_ok(room, "2", "are you there?").await.seq, sent.seq);
+    b.say_ok(room, "b1", "yes!").await;
+    let reply = a.next_where(|p| match p {
+        Payload::Message(m) if m.sender_id == ben.id && m.system.is_none() => Some(m),
+        _ => None,
+    });
+    assert_eq!(reply.await.body, "yes!");
+    node.stop().await;
+}
