@@ -60,6 +60,9 @@ pub struct ChatConfig {
     pub max_reactions_per_user: usize,
     /// Mentions (of members, or `@all`) one message may carry. Default 50.
     pub max_mentions_per_message: usize,
+    /// Entries one member may hide from their own view of one room ("delete for me").
+    /// Default 1000.
+    pub max_hidden_per_room: usize,
 }
 
 impl Default for ChatConfig {
@@ -89,6 +92,7 @@ impl Default for ChatConfig {
             max_reactions_per_message: 20,
             max_reactions_per_user: 3,
             max_mentions_per_message: 50,
+            max_hidden_per_room: 1000,
         }
     }
 }
@@ -113,6 +117,7 @@ impl ChatConfig {
             ("max_reactions_per_message", self.max_reactions_per_message),
             ("max_reactions_per_user", self.max_reactions_per_user),
             ("max_mentions_per_message", self.max_mentions_per_message),
+            ("max_hidden_per_room", self.max_hidden_per_room),
             ("max_rooms_per_user", self.max_rooms_per_user),
             ("max_contacts_per_user", self.max_contacts_per_user),
             (

@@ -95,6 +95,7 @@ pub enum Reason {
     TooManyMentions,
     NotRoomOwner,
     MemberNotFound,
+    TooManyHidden,
 }
 
 impl Reason {

@@ -131,6 +131,11 @@ pub trait RoomStore: Send + Sync {
     /// Mutes or unmutes a room for one member; false, writing nothing, when they are not a
     /// member. Leaving a room ends its mute.
     async fn set_room_muted(&self, room: RoomId, user: UserId, muted: bool) -> StoreResult<bool>;
+    /// Hides the entry at `seq` from `user`'s own view of the room ("delete for me");
+    /// false (and nothing stored) unless they are a member. Leaving forgets what they hid.
+    async fn hide_message(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool>;
+    /// The seqs `user` hid in a room, ascending.
+    async fn hidden_messages(&self, room: RoomId, user: UserId) -> StoreResult<Vec<Seq>>;
     /// The rooms a user has muted, ascending.
     async fn muted_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
 }

@@ -143,6 +143,14 @@ export function deleteForEveryone(seq) {
   S.conn.remove(S.openId, seq);
 }
 
+/** Hides a message from this user's view on all their devices, after asking. */
+export function deleteForMe(seq) {
+  if (!confirm("Delete this message for you? Others still see it.")) return;
+  act({ hide_message: { room_id: S.openId, seq } }, () => {
+    view(S.openId).messages.delete(Number(seq));
+  });
+}
+
 /** A send the server refused for good (or that timed out) is dropped and said so. */
 export function onOutbox(entry) {
   if (entry.state !== "failed") return;

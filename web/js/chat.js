@@ -1,8 +1,8 @@
 // The open chat: its header, the messages (with their unread counts), typing, the composer.
 
 import * as api from "./api.js";
-import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemText } from "./state.js";
-import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, toggleReaction, setMuted } from "./actions.js";
+import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemText, ownerOf } from "./state.js";
+import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, deleteForMe, toggleReaction, setMuted } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 import { mentionPicker, bodyWithMentions } from "./mentions.js";
 
@@ -259,7 +259,7 @@ function startCompose(mode, m) {
 function openMenu(button, m, own) {
   closeMenu();
   const summary = S.rooms.get(S.openId);
-  const owner = summary?.room.kind === "ROOM_KIND_GROUP" && idOf(summary.room.created_by) === idOf(me().id);
+  const owner = summary?.room.kind === "ROOM_KIND_GROUP" && ownerOf(summary) === idOf(me().id);
   const item = (label, fn) => h("button", { type: "button", role: "menuitem", on: { click: () => { closeMenu(); fn(); } } }, label);
   const menu = h(
     "div.msg-actions",
@@ -270,6 +270,7 @@ function openMenu(button, m, own) {
     m.body ? item("Copy", () => navigator.clipboard?.writeText(m.body).catch(() => {})) : null,
     own && m.body ? item("Edit", () => startCompose("edit", m)) : null,
     own || owner ? item("Delete for everyone", () => deleteForEveryone(m.seq)) : null,
+    item("Delete for me", () => deleteForMe(m.seq)),
   );
   document.body.append(menu);
   const r = button.getBoundingClientRect();

@@ -27,6 +27,7 @@ const EVENTS = {
   friendRequestAccepted: "friend_request_accepted",
   friendPresence: "friend_presence",
   roomSettings: "room_settings",
+  messageHidden: "message_hidden",
 };
 
 /** A reply or event payload as JSON: `{history: {...}}`, every field present. */

@@ -18,6 +18,10 @@ export function onEvent(e) {
     if (summary) summary.muted = e.room_settings.muted;
     return ui.render();
   }
+  if (e.message_hidden) {
+    view(e.message_hidden.room_id).messages.delete(Number(e.message_hidden.seq));
+    return ui.renderChat();
+  }
   if (e.read_receipt) return onReadReceipt(e.read_receipt);
   if (e.members_changed) return onMembersChanged(e.members_changed);
   if (e.presence_changed) {
@@ -67,9 +71,9 @@ function onRoomUpdate(u) {
   const summary = S.rooms.get(idOf(u.room_id));
   if (!summary) return;
   if (u.name) summary.room.name = u.name;
-  if (u.owner_id) summary.room.owner_id = u.owner_id;
+  if (Number(u.owner_id)) summary.room.owner_id = u.owner_id;
   // A room without messages yet (renamed, say) has no newest message to show.
-  if (u.sender_id) {
+  if (Number(u.sender_id)) {
     summary.last_message = {
       seq: u.last_seq,
       sender_id: u.sender_id,

@@ -278,6 +278,11 @@ try {
   await ann.page.locator("#messages .tombstone").waitFor();
   await messageText(ann.page, "got it").waitFor({ state: "detached" });
   await ann.page.screenshot({ path: `${SHOTS}/06-reply-edit-unsend.png` });
+  // Delete for me: gone for Ann, still there for Ben.
+  ann.page.once("dialog", (d) => d.accept());
+  await menu(ann.page, msgWith(ann.page, "over long polling", ".own"), "Delete for me");
+  await messageText(ann.page, "over long polling").waitFor({ state: "detached" });
+  await messageText(ben.page, "over long polling").waitFor();
 
   step("mentions: picked from the members as one types @, highlighted, counted in the chat list");
   const composerText = (page) => page.locator(".composer textarea");

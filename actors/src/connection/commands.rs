@@ -160,6 +160,7 @@ pub async fn execute(
         Command::CreateDirectRoom(c) => create_direct(services, user.id, c.peer_id).await,
         Command::CreateGroupRoom(c) => create_group(services, user.id, c).await.map(Payload::Room),
         c @ (Command::InviteMembers(_)
+        | Command::HideMessage(_)
         | Command::MarkRead(_)
         | Command::Typing(_)
         | Command::ListReactions(_)
@@ -256,6 +257,13 @@ async fn room_command(
         Command::TransferOwnership(t) => {
             let (by, to) = (me, t.user_id);
             in_room(services, t.room_id, RoomOp::TransferOwnership { by, to }).await
+        }
+        Command::HideMessage(h) => {
+            let op = RoomOp::Hide {
+                user: me,
+                seq: h.seq,
+            };
+            in_room(services, h.room_id, op).await
         }
         Command::SetHistoryVisibility(v) => {
             let shared = v.visibility == v1::HistoryVisibility::Shared as i32;

@@ -16,7 +16,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::{
     admin,
     cursors::ReadCursors,
-    events,
+    events, hidden,
     idempotency::IdemState,
     membership,
     ops::{Ack, RoomMessage, RoomOp, RoomOutcome},
@@ -171,6 +171,7 @@ async fn dispatch(
         RoomOp::TransferOwnership { by, to } => {
             return admin::on_transfer(myself, state, by, to, reply);
         }
+        RoomOp::Hide { user, seq } => return hidden::on_hide(state, user, seq, reply).await,
         RoomOp::SetHistoryVisibility { by, shared } => {
             return admin::on_set_visibility(myself, state, by, shared, reply);
         }

@@ -236,6 +236,7 @@ pub(super) async fn drop_member(state: &mut RoomState, user: UserId) -> Result<(
         .remove_member(state.record.id, user)
         .await?;
     state.joined.remove(&user);
+    state.hidden.remove(&user);
     state.members.remove(&user);
     state.profiles.remove(&user);
     state.dirty_cursors.remove(&user);

@@ -18,6 +18,7 @@ mod admin_tests;
 pub mod cursors;
 mod directory;
 mod events;
+mod hidden;
 mod idempotency;
 mod local;
 mod membership;

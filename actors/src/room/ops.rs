@@ -126,6 +126,14 @@ pub enum RoomOp {
         /// Members see what was said before they joined.
         shared: bool,
     },
+    /// A member hides an entry from their own view ("delete for me"); answers
+    /// [`RoomOutcome::Done`] once stored, and tells all their devices.
+    Hide {
+        /// Who.
+        user: UserId,
+        /// The entry.
+        seq: Seq,
+    },
     /// The owner hands the group to another member; answers [`RoomOutcome::Snapshot`].
     TransferOwnership {
         /// Who asks (must own the room).

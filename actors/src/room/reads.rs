@@ -1,6 +1,9 @@
 //! The read side: open (with recovery), history, mark-read and typing.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chat_proto::v1;
 use chat_store::{MessageRecord, Seq, UserId};
@@ -8,7 +11,7 @@ use ractor::ActorRef;
 
 use super::{
     cursors::unread_in,
-    events,
+    events, hidden,
     ops::{HistoryPage, Opened, Reply, RoomMessage, RoomOutcome},
     sequencer,
     state::{RoomState, visible_after},
@@ -57,7 +60,8 @@ pub(super) async fn on_open(
             .max(1);
         let n = behind.min(limit);
         truncated = behind > n;
-        let page = read_page(state, user, state.durable_seq + 1, n as usize).await?;
+        let hidden = hidden::of(state, user).await?;
+        let page = read_page(state, user, state.durable_seq + 1, n as usize, &hidden).await?;
         missed = page.messages;
         missed.reverse();
     }
@@ -91,12 +95,13 @@ async fn read_page(
     viewer: UserId,
     end: Seq,
     limit: usize,
+    hidden: &[Seq],
 ) -> Result<HistoryPage, ChatError> {
     let from = state.visible_from(viewer);
     let Some(limit) = visible_limit(end, limit, from) else {
         return Ok(HistoryPage::default());
     };
-    if let Some(page) = cached_page(state, viewer, end, limit) {
+    if let Some(page) = cached_page(state, viewer, end, limit, hidden) {
         return Ok(page);
     }
     let mut records = state
@@ -106,7 +111,7 @@ async fn read_page(
         .await?;
     let known = |seq| state.recent_entry(seq).cloned();
     timeline::refresh_replies_from(&state.core.store, state.record.id, &mut records, known).await?;
-    Ok(page_of(&records, from, |m| {
+    Ok(page_of(&records, from, hidden, |m| {
         state.message_proto_for(m, viewer)
     }))
 }
@@ -120,17 +125,18 @@ fn visible_limit(end: Seq, limit: usize, from: Seq) -> Option<usize> {
 }
 
 /// A page of `records` (newest first, none at or below `from`) as its reader may see it:
-/// changes to messages from before `from` left out. Paging continues below the oldest
-/// record read, shown or not.
+/// changes to messages from before `from`, and what they hid, left out. Paging continues
+/// below the oldest record read, shown or not.
 fn page_of(
     records: &[MessageRecord],
     from: Seq,
+    hidden: &[Seq],
     proto: impl Fn(&MessageRecord) -> v1::Message,
 ) -> HistoryPage {
     HistoryPage {
         messages: records
             .iter()
-            .filter(|m| visible_after(m, from))
+            .filter(|m| shown(m, from, hidden))
             .map(proto)
             .collect(),
         has_more: records.last().is_some_and(|m| m.seq > from + 1),
@@ -140,7 +146,18 @@ fn page_of(
 
 /// A page from the recent cache (`limit` already within the reader's view), when it holds
 /// the whole page.
-fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Option<HistoryPage> {
+/// Whether a reader whose view starts after `from` and who hid `hidden` is shown `m`.
+fn shown(m: &MessageRecord, from: Seq, hidden: &[Seq]) -> bool {
+    visible_after(m, from) && hidden.binary_search(&m.seq).is_err()
+}
+
+fn cached_page(
+    state: &RoomState,
+    viewer: UserId,
+    end: Seq,
+    limit: usize,
+    hidden: &[Seq],
+) -> Option<HistoryPage> {
     let lo = end.saturating_sub(limit as u64).max(1);
     if state.recent.front().is_none_or(|m| m.seq > lo) {
         return None;
@@ -164,13 +181,13 @@ fn cached_page(state: &RoomState, viewer: UserId, end: Seq, limit: usize) -> Opt
         }
         records
             .iter()
-            .filter(|m| visible_after(m, from))
+            .filter(|m| shown(m, from, hidden))
             .map(|m| state.message_proto_for(m, viewer))
             .collect()
     } else {
         // No quotes to refresh: convert straight from the cache.
         in_page()
-            .filter(|m| visible_after(m, from))
+            .filter(|m| shown(m, from, hidden))
             .map(|m| state.message_proto_for(m, viewer))
             .collect()
     };
@@ -201,7 +218,11 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     };
-    if let Some(page) = cached_page(state, user, end, limit) {
+    // From the cache when the reader's hidden entries are known here too.
+    let known_hidden = state.hidden.get(&user).cloned();
+    if let Some(hidden) = &known_hidden
+        && let Some(page) = cached_page(state, user, end, limit, hidden)
+    {
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     }
@@ -213,14 +234,21 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
     tokio::spawn(async move {
         // A caller that stops waiting (a deadline, a cancelled call) abandons the read:
         // dropping it stops the store between rows.
+        let read = async {
+            let hidden = match known_hidden {
+                Some(h) => h,
+                None => Arc::new(store.hidden_messages(room, user).await?),
+            };
+            Ok::<_, ChatError>((read_refreshed(&store, room, end, limit).await?, hidden))
+        };
         let read = tokio::select! {
-            r = read_refreshed(&store, room, end, limit) => r,
+            r = read => r,
             () = caller_gone(&reply) => return,
         };
-        let r = read.map(|records| {
+        let r = read.map(|(records, hidden)| {
             let proto =
                 |m: &MessageRecord| convert::message_for(m, unread_in(&cursors, m.seq), user);
-            RoomOutcome::History(page_of(&records, from, proto))
+            RoomOutcome::History(page_of(&records, from, &hidden, proto))
         });
         let _ = reply.send(r);
     });

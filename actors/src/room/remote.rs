@@ -115,6 +115,10 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
         RoomOp::TransferOwnership { by, to } => {
             Op::TransferOwnership(pb::TransferOwnership { by: *by, to: *to })
         }
+        RoomOp::Hide { user, seq } => Op::Hide(pb::Hide {
+            user: *user,
+            seq: *seq,
+        }),
         RoomOp::SetHistoryVisibility { by, shared } => {
             Op::SetHistoryVisibility(pb::SetHistoryVisibility {
                 by: *by,
@@ -217,6 +221,10 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             user: r.user,
         },
         Op::TransferOwnership(t) => RoomOp::TransferOwnership { by: t.by, to: t.to },
+        Op::Hide(h) => RoomOp::Hide {
+            user: h.user,
+            seq: h.seq,
+        },
         Op::SetHistoryVisibility(v) => RoomOp::SetHistoryVisibility {
             by: v.by,
             shared: v.shared,
@@ -408,6 +416,7 @@ mod tests {
             },
             RoomOp::Remove { by: 7, user: 8 },
             RoomOp::TransferOwnership { by: 7, to: 8 },
+            RoomOp::Hide { user: 7, seq: 3 },
             RoomOp::SetHistoryVisibility {
                 by: 7,
                 shared: true,

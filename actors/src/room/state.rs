@@ -100,6 +100,8 @@ pub struct RoomState {
     /// The room's settings as sequenced (durable or not), and as the store has them.
     pub(super) meta: RoomMeta,
     pub(super) durable_meta: RoomMeta,
+    /// The entries members hid from their own view, for those read so far (`hidden.rs`).
+    pub(super) hidden: HashMap<UserId, Arc<Vec<Seq>>>,
     /// The seq each member joined at (see `RoomStore::member_joins`).
     pub(super) joined: HashMap<UserId, Seq>,
     /// The room's log has changes: every append writes the head's preview and deleted list.
@@ -142,6 +144,7 @@ impl RoomState {
             meta: RoomMeta::default(),
             durable_meta: RoomMeta::default(),
             joined: HashMap::new(),
+            hidden: HashMap::new(),
             timeline: false,
             overlay: HashMap::new(),
             last_ts: 0,

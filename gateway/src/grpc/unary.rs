@@ -92,6 +92,7 @@ service!(MessageService {
     add_reaction(AddReaction: AddReactionRequest) -> SendAck = SendAck;
     remove_reaction(RemoveReaction: RemoveReactionRequest) -> SendAck = SendAck;
     list_reactions(ListReactions: ListReactionsRequest) -> ReactionUsers = ReactionUsers;
+    hide_message(HideMessage: HideMessageRequest) -> Ok = Ok;
     get_message_versions(GetMessageVersions: GetMessageVersionsRequest) -> MessageVersions = MessageVersions;
     get_history(GetHistory: GetHistoryRequest) -> History = History;
     mark_read(MarkRead: MarkReadRequest) -> Ok = Ok;

@@ -248,6 +248,11 @@ export class ChatClient extends Emitter<ClientEvents> {
     return this.outbox.add({ roomId, body: "", change: { kind: "delete", seq } }, clientMsgId);
   }
 
+  /** Hides a message from this user's own view on all their devices ("delete for me"). */
+  async hideMessage(roomId: bigint, seq: bigint): Promise<void> {
+    await this.call({ case: "hideMessage", value: { roomId, seq } }, "ok");
+  }
+
   /** Reacts to a message with an emoji, or (`add` false) takes the reaction back. */
   react(roomId: bigint, seq: bigint, emoji: string, add = true, clientMsgId = newClientMsgId()): OutboxEntry {
     const kind = add ? "react" : "unreact";
@@ -402,6 +407,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       case "friendRequestAccepted":
       case "friendPresence":
       case "roomSettings":
+      case "messageHidden":
         return (this.emit as (e: string, v: unknown) => void)(p.case, p.value);
       default:
         // pong, and replies to requests that timed out.

@@ -9,6 +9,7 @@ import type {
   ReadReceipt,
   RoomAdded,
   RoomOpened,
+  MessageHidden,
   RoomSettings,
   RoomUpdate,
   TypingStarted,
@@ -41,6 +42,8 @@ export interface ClientEvents extends Record<string, unknown[]> {
   friendPresence: [presence: FriendPresence];
   /** The user's own settings for a room (muted) changed, on this device or another. */
   roomSettings: [settings: RoomSettings];
+  /** The user hid a message from their own view ("delete for me"), on this device or another. */
+  messageHidden: [hidden: MessageHidden];
   /** An outbox entry changed state. */
   outbox: [entry: OutboxEntry];
   /** The log-in ended (revoked, or the refresh token is gone): log in again. */

@@ -84,3 +84,34 @@ pub async fn room_settings(store: &dyn Store, bucket_width_ms: i64) {
     let page = store.history(52, 3, 10).await.unwrap();
     assert_eq!(page, vec![renamed, first]);
 }
+
+/// A member hides entries from their own view; a non-member cannot; a mute keeps them and
+/// they keep a mute; leaving forgets them.
+pub async fn hidden_messages(store: &dyn Store) {
+    store
+        .create_room(room(54, RoomKind::Group), vec![1, 2])
+        .await
+        .unwrap();
+    assert!(store.hidden_messages(54, 1).await.unwrap().is_empty());
+    for seq in [9, 3, 9] {
+        assert!(store.hide_message(54, 1, seq).await.unwrap());
+    }
+    assert!(!store.hide_message(54, 3, 1).await.unwrap());
+    assert!(store.hidden_messages(54, 3).await.unwrap().is_empty());
+    assert!(store.set_room_muted(54, 1, true).await.unwrap());
+    assert!(store.hide_message(54, 1, 5).await.unwrap());
+    assert_eq!(store.hidden_messages(54, 1).await.unwrap(), vec![3, 5, 9]);
+    assert_eq!(store.muted_rooms(1).await.unwrap(), vec![54]);
+    assert!(store.set_room_muted(54, 1, false).await.unwrap());
+    assert_eq!(store.hidden_messages(54, 1).await.unwrap(), vec![3, 5, 9]);
+    assert!(
+        store.hidden_messages(54, 2).await.unwrap().is_empty(),
+        "per user"
+    );
+    store.remove_member(54, 1).await.unwrap();
+    store
+        .add_members(54, vec![1], ReadCursor::default())
+        .await
+        .unwrap();
+    assert!(store.hidden_messages(54, 1).await.unwrap().is_empty());
+}

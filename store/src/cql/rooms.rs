@@ -163,7 +163,30 @@ impl RoomStore for CqlStore {
         i.exec(&i.st.cursor_delete, key).await?;
         i.exec(&i.st.muted_delete, (to_cql(user), to_cql(room)))
             .await?;
+        i.exec(&i.st.hidden_delete_all, (to_cql(user), to_cql(room)))
+            .await?;
         Ok(())
+    }
+
+    async fn hide_message(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool> {
+        // Checked first, like a mute: a hide racing a leave may leave a stale row behind,
+        // never a membership.
+        if !self.is_member(room, user).await? {
+            return Ok(false);
+        }
+        let i = &self.inner;
+        let values = (to_cql(user), to_cql(room), to_cql(seq));
+        i.exec(&i.st.hidden_insert, values).await?;
+        Ok(true)
+    }
+
+    async fn hidden_messages(&self, room: RoomId, user: UserId) -> StoreResult<Vec<Seq>> {
+        let i = &self.inner;
+        let found: Vec<(i64,)> = rows(
+            i.exec(&i.st.hidden_of, (to_cql(user), to_cql(room)))
+                .await?,
+        )?;
+        Ok(found.into_iter().map(|(s,)| from_cql(s)).collect())
     }
 
     async fn set_room_muted(&self, room: RoomId, user: UserId, muted: bool) -> StoreResult<bool> {

@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 6;
+pub const LATEST: i32 = 7;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +149,15 @@ fn v6(ks: &str) -> Vec<String> {
     vec![format!("ALTER TABLE {ks}.members ADD joined_seq bigint")]
 }
 
+/// Migration 7: the entries each user hid from their own view of a room ("delete for me"),
+/// one partition per user and room.
+fn v7(ks: &str) -> Vec<String> {
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS {ks}.hidden_messages (user_id bigint, room_id bigint, \
+         seq bigint, PRIMARY KEY ((user_id, room_id), seq))"
+    )]
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
@@ -157,6 +166,7 @@ fn migration(version: i32, ks: &str) -> Vec<String> {
         4 => v4(ks),
         5 => v5(ks),
         6 => v6(ks),
+        7 => v7(ks),
         _ => Vec::new(),
     }
 }

@@ -37,6 +37,9 @@ pub(super) struct Statements {
     pub(super) muted_insert: PreparedStatement,
     pub(super) muted_delete: PreparedStatement,
     pub(super) muted_of: PreparedStatement,
+    pub(super) hidden_insert: PreparedStatement,
+    pub(super) hidden_delete_all: PreparedStatement,
+    pub(super) hidden_of: PreparedStatement,
     pub(super) cursor_upsert: PreparedStatement,
     pub(super) cursor_delete: PreparedStatement,
     pub(super) cursor_get: PreparedStatement,
@@ -154,6 +157,16 @@ impl Statements {
             muted_insert: p("INSERT INTO {ks}.muted_rooms (user_id, room_id) VALUES (?, ?)").await?,
             muted_delete: p("DELETE FROM {ks}.muted_rooms WHERE user_id = ? AND room_id = ?").await?,
             muted_of: p("SELECT room_id FROM {ks}.muted_rooms WHERE user_id = ?").await?,
+            hidden_insert: p(
+                "INSERT INTO {ks}.hidden_messages (user_id, room_id, seq) VALUES (?, ?, ?)",
+            )
+            .await?,
+            hidden_delete_all: p(
+                "DELETE FROM {ks}.hidden_messages WHERE user_id = ? AND room_id = ?",
+            )
+            .await?,
+            hidden_of: p("SELECT seq FROM {ks}.hidden_messages WHERE user_id = ? AND room_id = ?")
+                .await?,
             cursor_upsert: p("INSERT INTO {ks}.cursors (room_id, user_id, seq, ordinal) VALUES (?, ?, ?, ?)")
                 .await?,
             cursor_delete: p("DELETE FROM {ks}.cursors WHERE room_id = ? AND user_id = ?").await?,

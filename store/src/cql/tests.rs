@@ -95,6 +95,7 @@ conformance_tests!(
     rooms_and_members,
     muted_rooms,
     member_joins,
+    hidden_messages,
     direct_rooms,
     conditional_append,
     read_cursors,

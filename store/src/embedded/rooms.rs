@@ -13,6 +13,17 @@ use crate::{
 /// The value of a user's room row when they muted the room.
 const MUTED: u8 = 1;
 
+/// The hidden seqs of a user's room row (after its flags byte).
+fn hidden_seqs(value: &[u8]) -> StoreResult<Vec<Seq>> {
+    let seqs = value.get(1..).unwrap_or_default();
+    if seqs.len() % 8 != 0 {
+        return Err(StoreError::Corrupt("user room settings".into()));
+    }
+    Ok((0..seqs.len() / 8)
+        .filter_map(|i| keys::read_u64(seqs, i))
+        .collect())
+}
+
 #[async_trait::async_trait]
 impl RoomStore for EmbeddedStore {
     async fn create_room(&self, room: RoomRecord, members: Vec<UserId>) -> StoreResult<()> {
@@ -126,17 +137,53 @@ impl RoomStore for EmbeddedStore {
         self.blocking(move |t| {
             let _guard = t.lock_rmw();
             let key = keys::key_u64s([user, room]);
-            if t.user_rooms.get(&key)?.is_none() {
+            let Some(value) = t.user_rooms.get(&key)? else {
                 return Ok(false);
+            };
+            // A user's room row holds their settings for it: empty, or a flags byte ([1]
+            // when muted) followed by the seqs they hid, ascending.
+            let mut value = value.to_vec();
+            match value.first_mut() {
+                Some(flags) => *flags = u8::from(muted) * MUTED,
+                None if muted => value.push(MUTED),
+                None => {}
             }
             let mut batch = t.db.batch();
-            // A user's room row holds their settings for it: empty, or [1] when muted.
-            let value: &[u8] = if muted { &[MUTED] } else { &[] };
             batch.insert(&t.user_rooms, key, value);
             t.commit(batch)?;
             Ok(true)
         })
         .await
+    }
+
+    async fn hide_message(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let key = keys::key_u64s([user, room]);
+            let Some(value) = t.user_rooms.get(&key)? else {
+                return Ok(false);
+            };
+            let mut hidden = hidden_seqs(&value)?;
+            if let Err(at) = hidden.binary_search(&seq) {
+                hidden.insert(at, seq);
+            }
+            let mut out = vec![value.first().copied().unwrap_or(0)];
+            for s in hidden {
+                out.extend_from_slice(&s.to_be_bytes());
+            }
+            let mut batch = t.db.batch();
+            batch.insert(&t.user_rooms, key, out);
+            t.commit(batch)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn hidden_messages(&self, room: RoomId, user: UserId) -> StoreResult<Vec<Seq>> {
+        self.point(|t| match t.user_rooms.get(keys::key_u64s([user, room]))? {
+            Some(value) => hidden_seqs(&value),
+            None => Ok(Vec::new()),
+        })
     }
 
     async fn muted_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {

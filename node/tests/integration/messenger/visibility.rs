@@ -141,3 +141,84 @@ async fn newcomers_see_from_their_joining_unless_the_history_is_shared() {
     assert_eq!(h.messages.last().unwrap().body, "welcome, whoever comes");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn delete_for_me_hides_a_message_on_all_my_devices_only() {
+    use crate::grpc::{authed, channel};
+    use chat_proto::v1::message_service_client::MessageServiceClient;
+
+    let node = TestNode::start_with(|c| {
+        c.http.poll_timeout_ms = 1000;
+        c.chat.max_hidden_per_room = 2;
+    })
+    .await;
+    let http = node.http();
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut phone = Client::connect(node.addr, &ann.access_token, Wire::Json).await;
+    let mut web = PollClient::open(node.addr, &ann.access_token).await;
+    let mut b = Client::connect(node.addr, &ben.access_token, Wire::Proto).await;
+    let room = phone.create_group("g", &[ben.id]).await.id;
+    let first = b.say_ok(room, "0", "first").await.seq;
+    let oops = b.say_ok(room, "1", "oops").await.seq;
+    let keep = b.say_ok(room, "2", "keep").await.seq;
+    let hide = |seq| Command::HideMessage(v1::HideMessageRequest { room_id: room, seq });
+    assert!(matches!(phone.call(hide(oops)).await, Payload::Ok(_)));
+    let hidden = |p| match p {
+        Payload::MessageHidden(h) => Some(h),
+        _ => None,
+    };
+    for h in [web.next_where(hidden).await, phone.next_where(hidden).await] {
+        assert_eq!((h.room_id, h.seq), (room, oops));
+    }
+    // Gone from Ann's history on every device, recovery included; Ben still has it.
+    let seqs = |h: v1::History| h.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(phone.history_ok(room, 0, 50).await), vec![keep, first]);
+    let mut laptop = Client::connect(node.addr, &ann.access_token, Wire::Proto).await;
+    let opened = laptop
+        .call(Command::OpenRoom(v1::OpenRoomRequest {
+            room_id: room,
+            since_seq: first,
+        }))
+        .await;
+    let Payload::RoomOpened(opened) = opened else {
+        panic!("{opened:?}")
+    };
+    assert_eq!(opened.recovered, 1, "the recovery leaves it out too");
+    assert_eq!(laptop.next_message().await.seq, keep);
+    assert_eq!(
+        seqs(b.history_ok(room, 0, 50).await),
+        vec![keep, oops, first]
+    );
+    // Again is fine; what is not there is not found; the limit is per room.
+    assert!(matches!(phone.call(hide(oops)).await, Payload::Ok(_)));
+    assert_error(
+        phone.call(hide(99)).await,
+        ErrorCode::NotFound,
+        "MESSAGE_NOT_FOUND",
+    );
+    let ch = channel(&node).await;
+    let request = v1::HideMessageRequest {
+        room_id: room,
+        seq: keep,
+    };
+    MessageServiceClient::new(ch)
+        .hide_message(authed(&ann.access_token, request))
+        .await
+        .unwrap();
+    assert_eq!(seqs(phone.history_ok(room, 0, 50).await), vec![first]);
+    let third = b.say_ok(room, "3", "third").await.seq;
+    assert_error(
+        phone.call(hide(third)).await,
+        ErrorCode::ResourceExhausted,
+        "TOO_MANY_HIDDEN",
+    );
+    // Not a member: not yours to hide.
+    let [cat] = http.signups(["cat"]).await;
+    let mut c = Client::connect(node.addr, &cat.access_token, Wire::Json).await;
+    assert_error(
+        c.call(hide(oops)).await,
+        ErrorCode::PermissionDenied,
+        "NOT_A_MEMBER",
+    );
+    node.stop().await;
+}

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSK7EAoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAQgkKB2NvbW1hbmQizQkKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKA0SHwoFZXJyb3IYCiABKAsyDi5jaGF0LnYxLkVycm9ySAASLwoNYXV0aGVudGljYXRlZBgLIAEoCzIWLmNoYXQudjEuQXV0aGVudGljYXRlZEgAEh0KBHBvbmcYDCABKAsyDS5jaGF0LnYxLlBvbmdIABIdCgR1c2VyGA0gASgLMg0uY2hhdC52MS5Vc2VySAASHQoEcm9vbRgOIAEoCzINLmNoYXQudjEuUm9vbUgAEhkKAm9rGA8gASgLMgsuY2hhdC52MS5Pa0gAEiYKCXJvb21fbGlzdBgQIAEoCzIRLmNoYXQudjEuUm9vbUxpc3RIABIqCgtyb29tX29wZW5lZBgRIAEoCzITLmNoYXQudjEuUm9vbU9wZW5lZEgAEiQKCHNlbmRfYWNrGBIgASgLMhAuY2hhdC52MS5TZW5kQWNrSAASIwoHaGlzdG9yeRgTIAEoCzIQLmNoYXQudjEuSGlzdG9yeUgAEiwKDHVucmVhZF90b3RhbBgUIAEoCzIULmNoYXQudjEuVW5yZWFkVG90YWxIABImCgl1c2VyX2xpc3QYFSABKAsyES5jaGF0LnYxLlVzZXJMaXN0SAASIwoHZnJpZW5kcxgWIAEoCzIQLmNoYXQudjEuRnJpZW5kc0gAEiQKCGZpbGVfdXJsGBcgASgLMhAuY2hhdC52MS5GaWxlVXJsSAASMAoOcmVhY3Rpb25fdXNlcnMYGCABKAsyFi5jaGF0LnYxLlJlYWN0aW9uVXNlcnNIABI0ChBtZXNzYWdlX3ZlcnNpb25zGBkgASgLMhguY2hhdC52MS5NZXNzYWdlVmVyc2lvbnNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSABCCQoHcGF5bG9hZCIrChNBdXRoZW50aWNhdGVSZXF1ZXN0EhQKDGFjY2Vzc190b2tlbhgBIAEoCSI3ChFHZXRGaWxlVXJsUmVxdWVzdBIPCgdmaWxlX2lkGAEgASgEEhEKCXRodW1ibmFpbBgCIAEoCCItCgdGaWxlVXJsEgsKA3VybBgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIjIKEVJlbmFtZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDAoEbmFtZRgCIAEoCSI3ChNSZW1vdmVNZW1iZXJSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBCI8ChhUcmFuc2Zlck93bmVyc2hpcFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEIl4KG1NldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEi4KCnZpc2liaWxpdHkYAiABKA4yGi5jaGF0LnYxLkhpc3RvcnlWaXNpYmlsaXR5Ig0KC1BpbmdSZXF1ZXN0IjMKDkdldFVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAQiKgoXQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3QSDwoHcGVlcl9pZBgBIAEoBCJyChZDcmVhdGVHcm91cFJvb21SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKbWVtYmVyX2lkcxgCIAMoBBI2ChJoaXN0b3J5X3Zpc2liaWxpdHkYAyABKA4yGi5jaGF0LnYxLkhpc3RvcnlWaXNpYmlsaXR5IjkKFEludml0ZU1lbWJlcnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEAoIdXNlcl9pZHMYAiADKAQiIwoQTGVhdmVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIjUKE1NldFJvb21NdXRlZFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBINCgVtdXRlZBgCIAEoCCIhChBMaXN0Um9vbXNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNIjUKD09wZW5Sb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhEKCXNpbmNlX3NlcRgCIAEoBCIjChBDbG9zZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQilgEKElNlbmRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSDAoEYm9keRgDIAEoCRIQCghmaWxlX2lkcxgEIAMoBBIUCgxyZXBseV90b19zZXEYBSABKAQSIgoIbWVudGlvbnMYBiADKAsyEC5jaGF0LnYxLk1lbnRpb24iewoSRWRpdE1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDAoEYm9keRgEIAEoCRIiCghtZW50aW9ucxgFIAMoCzIQLmNoYXQudjEuTWVudGlvbiJYChJBZGRSZWFjdGlvblJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCRINCgVlbW9qaRgEIAEoCSJbChVSZW1vdmVSZWFjdGlvblJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCRINCgVlbW9qaRgEIAEoCSJpChRMaXN0UmVhY3Rpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBINCgVlbW9qaRgDIAEoCRIVCg1hZnRlcl91c2VyX2lkGAQgASgEEg0KBWxpbWl0GAUgASgNIkEKDVJlYWN0aW9uVXNlcnMSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoBCI5ChlHZXRNZXNzYWdlVmVyc2lvbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIjAKDk1lc3NhZ2VWZXJzaW9uEgwKBGJvZHkYASABKAkSEAoIc2luY2VfbXMYAiABKAMiWgoPTWVzc2FnZVZlcnNpb25zEg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEikKCHZlcnNpb25zGAMgAygLMhcuY2hhdC52MS5NZXNzYWdlVmVyc2lvbiJLChREZWxldGVNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIkcKEUdldEhpc3RvcnlSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEgoKYmVmb3JlX3NlcRgCIAEoBBINCgVsaW1pdBgDIAEoDSIvCg9NYXJrUmVhZFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiIAoNVHlwaW5nUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIhcKFUdldFVucmVhZFRvdGFsUmVxdWVzdCIcCgtVbnJlYWRUb3RhbBINCgV0b3RhbBgBIAEoBCI9Cg1BdXRoZW50aWNhdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDwoHbm9kZV9pZBgCIAEoCSIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIgQKAk9rIkUKCFJvb21MaXN0EiMKBXJvb21zGAEgAygLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIUCgx0b3RhbF91bnJlYWQYAiABKAQiegoKUm9vbU9wZW5lZBIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiAKB21lbWJlcnMYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIRCglyZWNvdmVyZWQYAyABKA0SGgoScmVjb3ZlcnlfdHJ1bmNhdGVkGAQgASgIImYKB1NlbmRBY2sSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgsKA3NlcRgDIAEoBBISCgptZXNzYWdlX2lkGAQgASgEEhIKCnNlbnRfYXRfbXMYBSABKAMiaQoHSGlzdG9yeRIPCgdyb29tX2lkGAEgASgEEiIKCG1lc3NhZ2VzGAIgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAMgASgIEhcKD25leHRfYmVmb3JlX3NlcRgEIAEoBCJlCg5NZW1iZXJzQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg4KBmpvaW5lZBgCIAMoBBIMCgRsZWZ0GAMgAygEEhAKCGFjdG9yX2lkGAQgASgEEhIKCm1lbWJlcl9pZHMYBSADKAQiUQoLUmVhZFJlY2VpcHQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEhAKCGZyb21fc2VxGAMgASgEEg4KBnRvX3NlcRgEIAEoBCKuAQoKUm9vbVVwZGF0ZRIPCgdyb29tX2lkGAEgASgEEhAKCGxhc3Rfc2VxGAIgASgEEhEKCXNlbmRlcl9pZBgDIAEoBBIPCgdwcmV2aWV3GAQgASgJEhIKCnNlbnRfYXRfbXMYBSABKAMSDgoGdW5yZWFkGAYgASgNEhUKDW1lbnRpb25fY291bnQYByABKA0SDAoEbmFtZRgIIAEoCRIQCghvd25lcl9pZBgJIAEoBCJBCglSb29tQWRkZWQSIgoEcm9vbRgBIAEoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSEAoIYWRkZWRfYnkYAiABKAQiQwoPUHJlc2VuY2VDaGFuZ2VkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZvbmxpbmUYAyABKAgiQQoNVHlwaW5nU3RhcnRlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGdHRsX21zGAMgASgNIjEKC1BvbGxTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDgoGY3Vyc29yGAIgASgJIkEKCVBvbGxCYXRjaBIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckZyYW1lEg4KBmN1cnNvchgCIAEoCSJ0ChRVcGRhdGVQcm9maWxlUmVxdWVzdBIUCgxkaXNwbGF5X25hbWUYASABKAkSFgoOc3RhdHVzX21lc3NhZ2UYAiABKAkSGwoOYXZhdGFyX2ZpbGVfaWQYAyABKARIAIgBAUIRCg9fYXZhdGFyX2ZpbGVfaWQiQgoSU2VhcmNoVXNlcnNSZXF1ZXN0Eg4KBnByZWZpeBgBIAEoCRINCgVhZnRlchgCIAEoCRINCgVsaW1pdBgDIAEoDSI8CghVc2VyTGlzdBIcCgV1c2VycxgBIAMoCzINLmNoYXQudjEuVXNlchISCgpuZXh0X2FmdGVyGAIgASgJIhQKEkxpc3RGcmllbmRzUmVxdWVzdCKNAQoHRnJpZW5kcxIgCgdmcmllbmRzGAEgAygLMg8uY2hhdC52MS5GcmllbmQSHwoIaW5jb21pbmcYAiADKAsyDS5jaGF0LnYxLlVzZXISHwoIb3V0Z29pbmcYAyADKAsyDS5jaGF0LnYxLlVzZXISHgoHYmxvY2tlZBgEIAMoCzINLmNoYXQudjEuVXNlciIrChhTZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpBY2NlcHRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi4KG0RlY2xpbmVGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkNhbmNlbEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJgoTUmVtb3ZlRnJpZW5kUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiMKEEJsb2NrVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIlChJVbmJsb2NrVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCI0ChVGcmllbmRSZXF1ZXN0UmVjZWl2ZWQSGwoEZnJvbRgBIAEoCzINLmNoYXQudjEuVXNlciI0ChVGcmllbmRSZXF1ZXN0QWNjZXB0ZWQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlciIxCg5GcmllbmRQcmVzZW5jZRIPCgd1c2VyX2lkGAEgASgEEg4KBm9ubGluZRgCIAEoCCIuCgxSb29tU2V0dGluZ3MSDwoHcm9vbV9pZBgBIAEoBBINCgVtdXRlZBgCIAEoCGIGcHJvdG8z", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLwEAoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAEjMKDGhpZGVfbWVzc2FnZRgvIAEoCzIbLmNoYXQudjEuSGlkZU1lc3NhZ2VSZXF1ZXN0SABCCQoHY29tbWFuZCL/CQoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVlcnJvchgKIAEoCzIOLmNoYXQudjEuRXJyb3JIABIvCg1hdXRoZW50aWNhdGVkGAsgASgLMhYuY2hhdC52MS5BdXRoZW50aWNhdGVkSAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEh0KBHVzZXIYDSABKAsyDS5jaGF0LnYxLlVzZXJIABIdCgRyb29tGA4gASgLMg0uY2hhdC52MS5Sb29tSAASGQoCb2sYDyABKAsyCy5jaGF0LnYxLk9rSAASJgoJcm9vbV9saXN0GBAgASgLMhEuY2hhdC52MS5Sb29tTGlzdEgAEioKC3Jvb21fb3BlbmVkGBEgASgLMhMuY2hhdC52MS5Sb29tT3BlbmVkSAASJAoIc2VuZF9hY2sYEiABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIjCgdoaXN0b3J5GBMgASgLMhAuY2hhdC52MS5IaXN0b3J5SAASLAoMdW5yZWFkX3RvdGFsGBQgASgLMhQuY2hhdC52MS5VbnJlYWRUb3RhbEgAEiYKCXVzZXJfbGlzdBgVIAEoCzIRLmNoYXQudjEuVXNlckxpc3RIABIjCgdmcmllbmRzGBYgASgLMhAuY2hhdC52MS5GcmllbmRzSAASJAoIZmlsZV91cmwYFyABKAsyEC5jaGF0LnYxLkZpbGVVcmxIABIwCg5yZWFjdGlvbl91c2VycxgYIAEoCzIWLmNoYXQudjEuUmVhY3Rpb25Vc2Vyc0gAEjQKEG1lc3NhZ2VfdmVyc2lvbnMYGSABKAsyGC5jaGF0LnYxLk1lc3NhZ2VWZXJzaW9uc0gAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIABIuCg1yb29tX3NldHRpbmdzGCggASgLMhUuY2hhdC52MS5Sb29tU2V0dGluZ3NIABIwCg5tZXNzYWdlX2hpZGRlbhgpIAEoCzIWLmNoYXQudjEuTWVzc2FnZUhpZGRlbkgAQgkKB3BheWxvYWQiKwoTQXV0aGVudGljYXRlUmVxdWVzdBIUCgxhY2Nlc3NfdG9rZW4YASABKAkiNwoRR2V0RmlsZVVybFJlcXVlc3QSDwoHZmlsZV9pZBgBIAEoBBIRCgl0aHVtYm5haWwYAiABKAgiLQoHRmlsZVVybBILCgN1cmwYASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAyIyChFSZW5hbWVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgwKBG5hbWUYAiABKAkiNwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQiPAoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBCJeChtTZXRIaXN0b3J5VmlzaWJpbGl0eVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIuCgp2aXNpYmlsaXR5GAIgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSIyChJIaWRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiLQoNTWVzc2FnZUhpZGRlbhIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCINCgtQaW5nUmVxdWVzdCIzCg5HZXRVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIPCgd1c2VyX2lkGAIgASgEIioKF0NyZWF0ZURpcmVjdFJvb21SZXF1ZXN0Eg8KB3BlZXJfaWQYASABKAQicgoWQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm1lbWJlcl9pZHMYAiADKAQSNgoSaGlzdG9yeV92aXNpYmlsaXR5GAMgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQirgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNEgwKBG5hbWUYCCABKAkSEAoIb3duZXJfaWQYCSABKAQiQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAgiLgoMUm9vbVNldHRpbmdzEg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -254,6 +254,12 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: SetHistoryVisibilityRequest;
     case: "setHistoryVisibility";
+  } | {
+    /**
+     * @generated from field: chat.v1.HideMessageRequest hide_message = 47;
+     */
+    value: HideMessageRequest;
+    case: "hideMessage";
   } | { case: undefined; value?: undefined };
 };
 
@@ -445,6 +451,12 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
      */
     value: RoomSettings;
     case: "roomSettings";
+  } | {
+    /**
+     * @generated from field: chat.v1.MessageHidden message_hidden = 41;
+     */
+    value: MessageHidden;
+    case: "messageHidden";
   } | { case: undefined; value?: undefined };
 };
 
@@ -627,6 +639,56 @@ export const SetHistoryVisibilityRequestSchema: GenMessage<SetHistoryVisibilityR
   messageDesc(file_chat_v1_frames, 8);
 
 /**
+ * "Delete for me": hides an entry of a room from the caller's own view, on all their
+ * devices (each gets MessageHidden). Answered with Ok. History and recoveries leave it out
+ * for them from then on; the other members see it as before.
+ *
+ * @generated from message chat.v1.HideMessageRequest
+ */
+export type HideMessageRequest = Message<"chat.v1.HideMessageRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.HideMessageRequest.
+ * Use `create(HideMessageRequestSchema)` to create a new message.
+ */
+export const HideMessageRequestSchema: GenMessage<HideMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 9);
+
+/**
+ * The user hid an entry from their own view (hide_message on any of their devices).
+ *
+ * @generated from message chat.v1.MessageHidden
+ */
+export type MessageHidden = Message<"chat.v1.MessageHidden"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.MessageHidden.
+ * Use `create(MessageHiddenSchema)` to create a new message.
+ */
+export const MessageHiddenSchema: GenMessage<MessageHidden> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 10);
+
+/**
  * Liveness probe; answered with Pong.
  *
  * @generated from message chat.v1.PingRequest
@@ -639,7 +701,7 @@ export type PingRequest = Message<"chat.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 9);
+  messageDesc(file_chat_v1_frames, 11);
 
 /**
  * Look a user up by username (exact) or id. Exactly one must be set.
@@ -663,7 +725,7 @@ export type GetUserRequest = Message<"chat.v1.GetUserRequest"> & {
  * Use `create(GetUserRequestSchema)` to create a new message.
  */
 export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 10);
+  messageDesc(file_chat_v1_frames, 12);
 
 /**
  * Get (or create, the first time) the one direct room between the caller and peer_id.
@@ -682,7 +744,7 @@ export type CreateDirectRoomRequest = Message<"chat.v1.CreateDirectRoomRequest">
  * Use `create(CreateDirectRoomRequestSchema)` to create a new message.
  */
 export const CreateDirectRoomRequestSchema: GenMessage<CreateDirectRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 11);
+  messageDesc(file_chat_v1_frames, 13);
 
 /**
  * Create a group room with the caller and member_ids as members.
@@ -715,7 +777,7 @@ export type CreateGroupRoomRequest = Message<"chat.v1.CreateGroupRoomRequest"> &
  * Use `create(CreateGroupRoomRequestSchema)` to create a new message.
  */
 export const CreateGroupRoomRequestSchema: GenMessage<CreateGroupRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 12);
+  messageDesc(file_chat_v1_frames, 14);
 
 /**
  * Add users to a group room the caller is a member of. Replies with the updated Room.
@@ -739,7 +801,7 @@ export type InviteMembersRequest = Message<"chat.v1.InviteMembersRequest"> & {
  * Use `create(InviteMembersRequestSchema)` to create a new message.
  */
 export const InviteMembersRequestSchema: GenMessage<InviteMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 13);
+  messageDesc(file_chat_v1_frames, 15);
 
 /**
  * Leave a room. Its history is no longer visible to the caller.
@@ -758,7 +820,7 @@ export type LeaveRoomRequest = Message<"chat.v1.LeaveRoomRequest"> & {
  * Use `create(LeaveRoomRequestSchema)` to create a new message.
  */
 export const LeaveRoomRequestSchema: GenMessage<LeaveRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 14);
+  messageDesc(file_chat_v1_frames, 16);
 
 /**
  * Mute or unmute a room for the caller (all their devices): a muted room still counts unread
@@ -783,7 +845,7 @@ export type SetRoomMutedRequest = Message<"chat.v1.SetRoomMutedRequest"> & {
  * Use `create(SetRoomMutedRequestSchema)` to create a new message.
  */
 export const SetRoomMutedRequestSchema: GenMessage<SetRoomMutedRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 15);
+  messageDesc(file_chat_v1_frames, 17);
 
 /**
  * List the caller's rooms, newest activity first. Not paged (the one list that is not): the
@@ -806,7 +868,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 18);
 
 /**
  * Start receiving the room's messages live on this connection. To recover after a
@@ -835,7 +897,7 @@ export type OpenRoomRequest = Message<"chat.v1.OpenRoomRequest"> & {
  * Use `create(OpenRoomRequestSchema)` to create a new message.
  */
 export const OpenRoomRequestSchema: GenMessage<OpenRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 19);
 
 /**
  * Stop receiving the room's messages live on this connection.
@@ -854,7 +916,7 @@ export type CloseRoomRequest = Message<"chat.v1.CloseRoomRequest"> & {
  * Use `create(CloseRoomRequestSchema)` to create a new message.
  */
 export const CloseRoomRequestSchema: GenMessage<CloseRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * Send a message. Retrying with the same client_msg_id returns the first ack.
@@ -910,7 +972,7 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * Replace the body of one of the caller's messages, within chat.edit_window_secs (default
@@ -960,7 +1022,7 @@ export type EditMessageRequest = Message<"chat.v1.EditMessageRequest"> & {
  * Use `create(EditMessageRequestSchema)` to create a new message.
  */
 export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * React to a message with an emoji: one grapheme cluster (an emoji, a symbol; not a letter,
@@ -999,7 +1061,7 @@ export type AddReactionRequest = Message<"chat.v1.AddReactionRequest"> & {
  * Use `create(AddReactionRequestSchema)` to create a new message.
  */
 export const AddReactionRequestSchema: GenMessage<AddReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * Take back the caller's reaction. An entry of its own (kind REACTION_REMOVED).
@@ -1035,7 +1097,7 @@ export type RemoveReactionRequest = Message<"chat.v1.RemoveReactionRequest"> & {
  * Use `create(RemoveReactionRequestSchema)` to create a new message.
  */
 export const RemoveReactionRequestSchema: GenMessage<RemoveReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * Who reacted to a message with an emoji, in the order they did. Paged like every list:
@@ -1079,7 +1141,7 @@ export type ListReactionsRequest = Message<"chat.v1.ListReactionsRequest"> & {
  * Use `create(ListReactionsRequestSchema)` to create a new message.
  */
 export const ListReactionsRequestSchema: GenMessage<ListReactionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * @generated from message chat.v1.ReactionUsers
@@ -1103,7 +1165,7 @@ export type ReactionUsers = Message<"chat.v1.ReactionUsers"> & {
  * Use `create(ReactionUsersSchema)` to create a new message.
  */
 export const ReactionUsersSchema: GenMessage<ReactionUsers> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * The earlier bodies of an edited message (members only).
@@ -1127,7 +1189,7 @@ export type GetMessageVersionsRequest = Message<"chat.v1.GetMessageVersionsReque
  * Use `create(GetMessageVersionsRequestSchema)` to create a new message.
  */
 export const GetMessageVersionsRequestSchema: GenMessage<GetMessageVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * One earlier body of an edited message.
@@ -1153,7 +1215,7 @@ export type MessageVersion = Message<"chat.v1.MessageVersion"> & {
  * Use `create(MessageVersionSchema)` to create a new message.
  */
 export const MessageVersionSchema: GenMessage<MessageVersion> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * @generated from message chat.v1.MessageVersions
@@ -1184,7 +1246,7 @@ export type MessageVersions = Message<"chat.v1.MessageVersions"> & {
  * Use `create(MessageVersionsSchema)` to create a new message.
  */
 export const MessageVersionsSchema: GenMessage<MessageVersions> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
@@ -1217,7 +1279,7 @@ export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -1251,7 +1313,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -1275,7 +1337,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -1295,7 +1357,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -1310,7 +1372,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -1327,7 +1389,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -1351,7 +1413,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1368,7 +1430,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * @generated from message chat.v1.Ok
@@ -1381,7 +1443,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -1405,7 +1467,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1444,7 +1506,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1483,7 +1545,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * @generated from message chat.v1.History
@@ -1521,7 +1583,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1564,7 +1626,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1599,7 +1661,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1667,7 +1729,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1691,7 +1753,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1720,7 +1782,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1751,7 +1813,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1779,7 +1841,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1803,7 +1865,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1835,7 +1897,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1869,7 +1931,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1893,7 +1955,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1908,7 +1970,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 52);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * @generated from message chat.v1.Friends
@@ -1940,7 +2002,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 53);
+  messageDesc(file_chat_v1_frames, 55);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -1959,7 +2021,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 54);
+  messageDesc(file_chat_v1_frames, 56);
 
 /**
  * Accept the pending request from user_id.
@@ -1978,7 +2040,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 55);
+  messageDesc(file_chat_v1_frames, 57);
 
 /**
  * Decline the pending request from user_id.
@@ -1997,7 +2059,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 56);
+  messageDesc(file_chat_v1_frames, 58);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -2016,7 +2078,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 57);
+  messageDesc(file_chat_v1_frames, 59);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -2033,7 +2095,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 58);
+  messageDesc(file_chat_v1_frames, 60);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -2053,7 +2115,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 59);
+  messageDesc(file_chat_v1_frames, 61);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -2070,7 +2132,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 60);
+  messageDesc(file_chat_v1_frames, 62);
 
 /**
  * Someone asked the receiver to be friends.
@@ -2089,7 +2151,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 61);
+  messageDesc(file_chat_v1_frames, 63);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -2108,7 +2170,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 62);
+  messageDesc(file_chat_v1_frames, 64);
 
 /**
  * A friend went online or offline.
@@ -2132,7 +2194,7 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 63);
+  messageDesc(file_chat_v1_frames, 65);
 
 /**
  * The user's own settings for a room changed (on this or another device).
@@ -2156,5 +2218,5 @@ export type RoomSettings = Message<"chat.v1.RoomSettings"> & {
  * Use `create(RoomSettingsSchema)` to create a new message.
  */
 export const RoomSettingsSchema: GenMessage<RoomSettings> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 64);
+  messageDesc(file_chat_v1_frames, 66);
 
