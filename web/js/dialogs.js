@@ -50,9 +50,8 @@ export function renderModal() {
   root.append(h("div.modal", { on: { click: (e) => { if (e.target.classList.contains("modal")) close(); } } }, body));
 }
 
-
-/** The members of the open room; for a group's owner, its controls: rename, hand over,
- * remove. */
+/** The members of the open room; for a group's owner, its controls: rename, history
+ * visibility, hand over, remove. */
 function membersDialog(close) {
   const v = view(S.openId);
   const summary = S.rooms.get(S.openId);

@@ -152,7 +152,7 @@ async fn dispatch(
             user,
             before,
             limit,
-        } => return reads::on_history(state, user, before, limit, reply),
+        } => return reads::on_history(state, user, before, limit, reply).await,
         RoomOp::MarkRead { user, seq } => {
             return reads::on_mark_read(myself, state, user, seq, reply).await;
         }

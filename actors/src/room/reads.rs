@@ -1,9 +1,6 @@
 //! The read side: open (with recovery), history, mark-read and typing.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chat_proto::v1;
 use chat_store::{MessageRecord, Seq, UserId};
@@ -50,6 +47,8 @@ pub(super) async fn on_open(
         .iter()
         .map(|&u| events::member(state, u))
         .collect();
+    // Read once per member and kept: history pages from the cache need it too.
+    let hidden = hidden::of(state, user).await?;
     let mut missed = Vec::new();
     let mut truncated = false;
     if since > 0 && since < state.durable_seq {
@@ -60,7 +59,6 @@ pub(super) async fn on_open(
             .max(1);
         let n = behind.min(limit);
         truncated = behind > n;
-        let hidden = hidden::of(state, user).await?;
         let page = read_page(state, user, state.durable_seq + 1, n as usize, &hidden).await?;
         missed = page.messages;
         missed.reverse();
@@ -144,13 +142,13 @@ fn page_of(
     }
 }
 
-/// A page from the recent cache (`limit` already within the reader's view), when it holds
-/// the whole page.
 /// Whether a reader whose view starts after `from` and who hid `hidden` is shown `m`.
 fn shown(m: &MessageRecord, from: Seq, hidden: &[Seq]) -> bool {
     visible_after(m, from) && hidden.binary_search(&m.seq).is_err()
 }
 
+/// A page from the recent cache (`limit` already within the reader's view), when it holds
+/// the whole page.
 fn cached_page(
     state: &RoomState,
     viewer: UserId,
@@ -198,7 +196,13 @@ fn cached_page(
     })
 }
 
-pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: usize, reply: Reply) {
+pub(super) async fn on_history(
+    state: &mut RoomState,
+    user: UserId,
+    before: Seq,
+    limit: usize,
+    reply: Reply,
+) {
     if let Err(e) = state.require_member(user) {
         let _ = reply.send(Err(e));
         return;
@@ -218,11 +222,15 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     };
-    // From the cache when the reader's hidden entries are known here too.
-    let known_hidden = state.hidden.get(&user).cloned();
-    if let Some(hidden) = &known_hidden
-        && let Some(page) = cached_page(state, user, end, limit, hidden)
-    {
+    // What the reader hid: read once per member (a point read), then kept.
+    let hidden = match hidden::of(state, user).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    if let Some(page) = cached_page(state, user, end, limit, &hidden) {
         let _ = reply.send(Ok(RoomOutcome::History(page)));
         return;
     }
@@ -234,18 +242,11 @@ pub(super) fn on_history(state: &RoomState, user: UserId, before: Seq, limit: us
     tokio::spawn(async move {
         // A caller that stops waiting (a deadline, a cancelled call) abandons the read:
         // dropping it stops the store between rows.
-        let read = async {
-            let hidden = match known_hidden {
-                Some(h) => h,
-                None => Arc::new(store.hidden_messages(room, user).await?),
-            };
-            Ok::<_, ChatError>((read_refreshed(&store, room, end, limit).await?, hidden))
-        };
         let read = tokio::select! {
-            r = read => r,
+            r = read_refreshed(&store, room, end, limit) => r,
             () = caller_gone(&reply) => return,
         };
-        let r = read.map(|(records, hidden)| {
+        let r = read.map(|records| {
             let proto =
                 |m: &MessageRecord| convert::message_for(m, unread_in(&cursors, m.seq), user);
             RoomOutcome::History(page_of(&records, from, &hidden, proto))
