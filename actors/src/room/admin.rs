@@ -72,22 +72,22 @@ pub(super) fn on_rename(
     name: String,
     reply: Reply,
 ) {
-    if let Err(e) = require_owner(state, by) {
-        let _ = reply.send(Err(e));
-        return;
-    }
-    if name == state.record.name {
-        let _ = reply.send(Ok(RoomOutcome::Snapshot(state.snapshot())));
-        return;
-    }
-    state.record.name.clone_from(&name);
-    state.meta.name = Some(name.clone());
-    let entry = SystemEntry {
-        body: name,
-        changes_meta: true,
-        ..SystemEntry::new(by, SystemEvent::Renamed, Vec::new())
-    };
-    system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
+    let body = name.clone();
+    change_setting(
+        myself,
+        state,
+        by,
+        reply,
+        (SystemEvent::Renamed, body),
+        |s| {
+            if name == s.record.name {
+                return false;
+            }
+            s.record.name.clone_from(&name);
+            s.meta.name = Some(name);
+            true
+        },
+    );
 }
 
 pub(super) fn on_set_visibility(
@@ -97,20 +97,41 @@ pub(super) fn on_set_visibility(
     shared: bool,
     reply: Reply,
 ) {
+    let body = if shared { "shared" } else { "joined" }.to_owned();
+    let line = (SystemEvent::VisibilityChanged, body);
+    change_setting(myself, state, by, reply, line, |s| {
+        if shared == s.record.shared_history {
+            return false;
+        }
+        s.record.shared_history = shared;
+        s.meta.shared_history = Some(shared);
+        true
+    });
+}
+
+/// An owner's change to a group setting: refused unless `by` owns the group; when `change`
+/// finds nothing to change, answered with the room at once; else recorded by a line
+/// (`event`, `body`) and answered once it is durable.
+fn change_setting(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    by: UserId,
+    reply: Reply,
+    (event, body): (SystemEvent, String),
+    change: impl FnOnce(&mut RoomState) -> bool,
+) {
     if let Err(e) = require_owner(state, by) {
         let _ = reply.send(Err(e));
         return;
     }
-    if shared == state.record.shared_history {
+    if !change(state) {
         let _ = reply.send(Ok(RoomOutcome::Snapshot(state.snapshot())));
         return;
     }
-    state.record.shared_history = shared;
-    state.meta.shared_history = Some(shared);
     let entry = SystemEntry {
-        body: if shared { "shared" } else { "joined" }.to_owned(),
+        body,
         changes_meta: true,
-        ..SystemEntry::new(by, SystemEvent::VisibilityChanged, Vec::new())
+        ..SystemEntry::new(by, event, Vec::new())
     };
     system::sequence(myself, state, entry, Some(reply), Answer::Snapshot);
 }

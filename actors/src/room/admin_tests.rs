@@ -8,7 +8,7 @@ use chat_store::{EntryKind, SystemEvent, UserId};
 
 use super::{
     RoomOp, RoomOutcome, RoomSnapshot,
-    tests::{ack, group, reason, send},
+    tests::{ack, ack_retrying, group, reason, send},
 };
 use crate::{
     ChatSystem, Reason,
@@ -436,14 +436,7 @@ async fn a_direct_room_brings_back_whoever_left_with_the_next_message() {
         .await
         .unwrap();
     sys.services.rooms.inject_fault(room).await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match rooms.request(room, send(a, "3")).await {
-            Ok(_) => break,
-            Err(e) if e.retryable() && tokio::time::Instant::now() < deadline => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    ack_retrying(&sys, room, send(a, "3")).await;
     assert_eq!(store.members(room).await.unwrap(), vec![a, b]);
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

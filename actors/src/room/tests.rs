@@ -76,7 +76,7 @@ async fn unread_counts(sys: &ChatSystem, room: u64, user: UserId) -> Vec<(u64, u
 }
 
 /// Like [`ack`], retrying while the room is unavailable (restarting), as a client does.
-async fn ack_retrying(sys: &ChatSystem, room: u64, op: RoomOp) -> Ack {
+pub(super) async fn ack_retrying(sys: &ChatSystem, room: u64, op: RoomOp) -> Ack {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sys.services.rooms.request(room, op.clone()).await {

@@ -19,44 +19,52 @@ fn change(room: u64, seq: u64, id: &str, body: Option<&str>) -> Command {
     }
 }
 
-/// The ack of a command, retried (same client_msg_id) while the room moves.
-async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
+/// The reply `pick` accepts to `command`, the command repeated (same client_msg_id) while
+/// the room moves, as long as the server asks (`retry_after_ms`) and at most 30 s.
+async fn retried<T>(
+    client: &mut Client,
+    command: Command,
+    pick: impl Fn(&Payload) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match client.call(command.clone()).await {
-            Payload::SendAck(a) => return a,
             Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
                 let wait = u64::from(e.retry_after_ms).max(50);
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
-            other => panic!("no ack for {command:?}: {other:?}"),
+            other => match pick(&other) {
+                Some(t) => return t,
+                None => panic!("no answer to {command:?}: {other:?}"),
+            },
         }
     }
 }
 
+/// The ack of a command, retried while the room moves.
+async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
+    retried(client, command, |p| match p {
+        Payload::SendAck(a) => Some(a.clone()),
+        _ => None,
+    })
+    .await
+}
+
 /// (unread, mention_count) of the room in the caller's list, retried while the room moves.
 async fn cat_counts(client: &mut Client, room: u64) -> (u32, u32) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match client
-            .call(Command::ListRooms(v1::ListRoomsRequest { limit: 0 }))
-            .await
-        {
-            Payload::RoomList(list) => {
-                let s = list
-                    .rooms
-                    .iter()
-                    .find(|r| r.room.as_ref().unwrap().id == room);
-                let s = s.expect("the room in the list");
-                return (s.unread, s.mention_count);
-            }
-            Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(u64::from(e.retry_after_ms).max(50)))
-                    .await;
-            }
-            other => panic!("no room list: {other:?}"),
+    let list = Command::ListRooms(v1::ListRoomsRequest { limit: 0 });
+    retried(client, list, |p| match p {
+        Payload::RoomList(list) => {
+            let s = list
+                .rooms
+                .iter()
+                .find(|r| r.room.as_ref().unwrap().id == room);
+            let s = s.expect("the room in the list");
+            Some((s.unread, s.mention_count))
         }
-    }
+        _ => None,
+    })
+    .await
 }
 
 #[tokio::test]
@@ -152,17 +160,11 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
 /// The room a command answers with, retried while the room moves (every command here is
 /// safe to repeat: the same name or owner again changes nothing).
 async fn room_reply(client: &mut Client, command: Command) -> v1::Room {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match client.call(command.clone()).await {
-            Payload::Room(r) => return r,
-            Payload::Error(e) if e.retryable && tokio::time::Instant::now() < deadline => {
-                let wait = u64::from(e.retry_after_ms).max(50);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-            }
-            other => panic!("no room for {command:?}: {other:?}"),
-        }
-    }
+    retried(client, command, |p| match p {
+        Payload::Room(r) => Some(r.clone()),
+        _ => None,
+    })
+    .await
 }
 
 #[tokio::test]
