@@ -63,6 +63,8 @@ pub struct ChatConfig {
     /// Entries one member may hide from their own view of one room ("delete for me").
     /// Default 1000.
     pub max_hidden_per_room: usize,
+    /// Messages one room may have pinned at once. Default 50.
+    pub max_pins_per_room: usize,
 }
 
 impl Default for ChatConfig {
@@ -93,6 +95,7 @@ impl Default for ChatConfig {
             max_reactions_per_user: 3,
             max_mentions_per_message: 50,
             max_hidden_per_room: 1000,
+            max_pins_per_room: 50,
         }
     }
 }
@@ -118,6 +121,7 @@ impl ChatConfig {
             ("max_reactions_per_user", self.max_reactions_per_user),
             ("max_mentions_per_message", self.max_mentions_per_message),
             ("max_hidden_per_room", self.max_hidden_per_room),
+            ("max_pins_per_room", self.max_pins_per_room),
             ("max_rooms_per_user", self.max_rooms_per_user),
             ("max_contacts_per_user", self.max_contacts_per_user),
             (

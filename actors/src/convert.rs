@@ -3,7 +3,7 @@
 use chat_proto::v1;
 use chat_store::{
     AttachmentRecord, EntryKind, FileRecord, MentionRecord, MessageRecord, ReactionRecord,
-    ReplyRecord, RoomKind, RoomRecord, SystemEvent, SystemRecord, UserId, UserRecord,
+    ReplyRecord, RoomKind, RoomMeta, RoomRecord, SystemEvent, SystemRecord, UserId, UserRecord,
 };
 
 /// A user's public profile (never the password hash).
@@ -65,6 +65,10 @@ fn system(s: &SystemRecord) -> v1::SystemEvent {
         SystemEvent::Renamed => v1::SystemEventKind::Renamed,
         SystemEvent::OwnerChanged => v1::SystemEventKind::OwnerChanged,
         SystemEvent::VisibilityChanged => v1::SystemEventKind::HistoryVisibilityChanged,
+        SystemEvent::NoticeChanged => v1::SystemEventKind::NoticeChanged,
+        SystemEvent::Pinned => v1::SystemEventKind::Pinned,
+        SystemEvent::Unpinned => v1::SystemEventKind::Unpinned,
+        SystemEvent::PermissionsChanged => v1::SystemEventKind::PermissionsChanged,
     };
     v1::SystemEvent {
         kind: kind as i32,
@@ -185,6 +189,22 @@ pub fn preview(m: &MessageRecord) -> String {
     }
 }
 
+/// A room with what its log set: the notice and the owner's reservations (groups).
+pub fn with_meta(room: v1::Room, meta: &RoomMeta) -> v1::Room {
+    let group = room.kind == v1::RoomKind::Group as i32;
+    v1::Room {
+        notice: meta.notice.as_ref().map(|n| v1::Notice {
+            text: n.text.clone(),
+            set_by: n.by,
+            set_at_ms: n.at_ms,
+            seq: n.seq,
+        }),
+        invite_owner_only: group && meta.invite_owner_only,
+        pins_owner_only: group && meta.pins_owner_only,
+        ..room
+    }
+}
+
 /// A room with its members.
 pub fn room(r: &RoomRecord, members: &[u64], last_seq: u64) -> v1::Room {
     v1::Room {
@@ -211,5 +231,9 @@ pub fn room(r: &RoomRecord, members: &[u64], last_seq: u64) -> v1::Room {
             v1::HistoryVisibility::Unspecified
         }
         .into(),
+        // From the log: see `with_meta`.
+        notice: None,
+        invite_owner_only: false,
+        pins_owner_only: false,
     }
 }

@@ -96,6 +96,8 @@ pub enum Reason {
     NotRoomOwner,
     MemberNotFound,
     TooManyHidden,
+    PinListFull,
+    InvalidNotice,
 }
 
 impl Reason {

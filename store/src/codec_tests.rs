@@ -196,7 +196,9 @@ fn settings_and_system_entries_round_trip() {
         name: Some("new".into()),
         shared_history: None,
         away: 3,
+        pins: vec![2],
         changed_seq: 7,
+        ..RoomMeta::default()
     };
     // Settings without mention marks, and with them.
     for mentions in [Vec::new(), mentioned_head().mentions] {

@@ -38,5 +38,5 @@ pub use records::{
     RoomId, RoomKind, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord, UserId,
     UserRecord, VersionRecord, mention_count, unread_count,
 };
-pub use system::{RoomMeta, SystemEvent, SystemRecord};
+pub use system::{NoticeRecord, RoomMeta, SystemEvent, SystemRecord};
 pub use timeline::REPLY_PREVIEW_CHARS;

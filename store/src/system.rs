@@ -1,6 +1,6 @@
 //! What a room records about itself: system entries in its log (who joined, left, was
 //! removed; renames and hand-overs), and the settings those entries leave in the room head
-//! (owner, name), written in the same conditional append as the entry that changes them.
+//! (owner, name, notice, pins, permissions), written in the same conditional append as the entry that changes them.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,14 @@ pub enum SystemEvent {
     OwnerChanged,
     /// The sender (the owner) set the history visibility to the body (`shared`, `joined`).
     VisibilityChanged,
+    /// The sender set the room's notice to the body (empty: took it down).
+    NoticeChanged,
+    /// The sender pinned the message at the entry's `target_seq`.
+    Pinned,
+    /// The sender unpinned the message at the entry's `target_seq`.
+    Unpinned,
+    /// The sender (the owner) changed what only the owner may do (the body lists it).
+    PermissionsChanged,
 }
 
 /// The body of a system entry (kind `EntryKind::System`).
@@ -52,13 +60,42 @@ pub struct RoomMeta {
     /// brings them back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub away: UserId,
+    /// The room's notice, while one is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<NoticeRecord>,
+    /// The pinned messages, newest pin first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pins: Vec<Seq>,
+    /// Only the owner may invite members (groups).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub invite_owner_only: bool,
+    /// Only the owner may pin and unpin messages (groups).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pins_owner_only: bool,
     /// The seq of the entry that last changed these settings.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub changed_seq: Seq,
 }
 
+/// A room's notice (KakaoTalk's 공지): its text and the system entry that set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeRecord {
+    /// The text, as checked when set.
+    pub text: String,
+    /// Who set it.
+    pub by: UserId,
+    /// When.
+    pub at_ms: i64,
+    /// The seq of its system entry.
+    pub seq: Seq,
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl RoomMeta {
@@ -74,13 +111,13 @@ impl RoomMeta {
 
     /// The settings as stored in the room head (JSON: they change rarely, and new ones are
     /// added without a new head version).
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         // A map of plain fields always serializes.
         serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// The settings from [`RoomMeta::encode`]; `None` when malformed.
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
 }
@@ -96,6 +133,15 @@ mod tests {
             name: Some("팀 채팅 ✨".into()),
             shared_history: Some(true),
             away: 0,
+            notice: Some(NoticeRecord {
+                text: "내일 10시 회의".into(),
+                by: 9,
+                at_ms: 1_700_000_000_000,
+                seq: 3,
+            }),
+            pins: vec![3, 1],
+            invite_owner_only: true,
+            pins_owner_only: false,
             changed_seq: 4,
         };
         assert_eq!(RoomMeta::decode(&meta.encode()), Some(meta.clone()));

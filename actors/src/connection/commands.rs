@@ -6,7 +6,10 @@ use std::{collections::BTreeSet, sync::Arc};
 use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use chat_store::{RoomHead, RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 
-use super::entries::{Entry, start_entry};
+use super::{
+    entries::{Entry, start_entry},
+    room_commands,
+};
 use crate::{
     convert,
     error::{ChatError, Reason},
@@ -19,7 +22,6 @@ use crate::{
     social,
 };
 
-const DEFAULT_HISTORY_PAGE: usize = 50;
 const DEFAULT_ROOM_LIST: usize = 100;
 
 /// Sends a timeline entry and answers with its ack once durable.
@@ -30,39 +32,6 @@ async fn timeline_entry(
 ) -> Result<Payload, ChatError> {
     let room = entry.room_id();
     let outcome = start_entry(services, user.id, entry).await?.await?;
-    Ok(outcome.into_payload(room))
-}
-
-async fn list_reactions(
-    services: &Services,
-    user: UserId,
-    r: v1::ListReactionsRequest,
-) -> Result<Payload, ChatError> {
-    const DEFAULT: usize = 50;
-    const MAX: usize = 100;
-    let limit = match r.limit {
-        0 => DEFAULT,
-        n if n as usize <= MAX => n as usize,
-        _ => {
-            return Err(ChatError::invalid(
-                Reason::InvalidLimit,
-                format!("limit must be 0-{MAX}"),
-            ));
-        }
-    };
-    let op = RoomOp::Reactions {
-        user,
-        seq: r.seq,
-        emoji: r.emoji,
-        after: r.after_user_id,
-        limit,
-    };
-    in_room(services, r.room_id, op).await
-}
-
-/// Runs a room operation and answers with its outcome.
-async fn in_room(services: &Services, room: RoomId, op: RoomOp) -> Result<Payload, ChatError> {
-    let outcome = services.rooms.request(room, op).await?;
     Ok(outcome.into_payload(room))
 }
 
@@ -85,7 +54,7 @@ pub async fn unary(
         Command::AddReaction(r) => timeline_entry(services, user, Entry::React(r)).await,
         Command::RemoveReaction(r) => timeline_entry(services, user, Entry::Unreact(r)).await,
         Command::LeaveRoom(l) => {
-            in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
+            room_commands::in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
         }
         Command::Authenticate(_) | Command::OpenRoom(_) | Command::CloseRoom(_) => {
             Err(ChatError::FailedPrecondition(
@@ -164,7 +133,17 @@ pub async fn execute(
         | Command::MarkRead(_)
         | Command::Typing(_)
         | Command::ListReactions(_)
-        | Command::GetMessageVersions(_)) => room_command(services, user.id, c).await,
+        | Command::GetMessageVersions(_)
+        | Command::GetHistory(_)
+        | Command::RenameRoom(_)
+        | Command::RemoveMember(_)
+        | Command::TransferOwnership(_)
+        | Command::SetHistoryVisibility(_)
+        | Command::SetNotice(_)
+        | Command::PinMessage(_)
+        | Command::UnpinMessage(_)
+        | Command::ListPins(_)
+        | Command::SetRoomPermissions(_)) => room_commands::run(services, user.id, c).await,
         Command::UpdateProfile(u) => {
             let updated = social::update_profile(
                 services,
@@ -194,13 +173,8 @@ pub async fn execute(
         Command::ListRooms(l) => list_rooms(services, user.id, l.limit)
             .await
             .map(Payload::RoomList),
-        Command::GetHistory(h) => history(services, user.id, h).await,
         Command::GetFileUrl(f) => file_url(services, user.id, f).await,
         Command::SetRoomMuted(m) => ok(set_room_muted(services, user.id, m).await),
-        c @ (Command::RenameRoom(_)
-        | Command::RemoveMember(_)
-        | Command::TransferOwnership(_)
-        | Command::SetHistoryVisibility(_)) => room_command(services, user.id, c).await,
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)
@@ -212,65 +186,6 @@ pub async fn execute(
         | Command::LeaveRoom(_) => Err(ChatError::Internal(
             "connection command routed as stateless".into(),
         )),
-    }
-}
-
-/// A command for one room's actor (besides the timeline entries and leaving, which the
-/// connection runs itself).
-async fn room_command(
-    services: &Services,
-    me: UserId,
-    command: Command,
-) -> Result<Payload, ChatError> {
-    match command {
-        Command::InviteMembers(i) => {
-            let op = RoomOp::Invite {
-                by: Some(me),
-                users: i.user_ids,
-            };
-            in_room(services, i.room_id, op).await
-        }
-        Command::MarkRead(m) => {
-            let op = RoomOp::MarkRead {
-                user: me,
-                seq: m.seq,
-            };
-            in_room(services, m.room_id, op).await
-        }
-        Command::Typing(t) => in_room(services, t.room_id, RoomOp::Typing { user: me }).await,
-        Command::ListReactions(r) => list_reactions(services, me, r).await,
-        Command::GetMessageVersions(v) => {
-            let op = RoomOp::Versions {
-                user: me,
-                seq: v.seq,
-            };
-            in_room(services, v.room_id, op).await
-        }
-        Command::RenameRoom(r) => {
-            let name = room::check_room_name(&services.core.config, &r.name)?;
-            in_room(services, r.room_id, RoomOp::Rename { by: me, name }).await
-        }
-        Command::RemoveMember(r) => {
-            let (by, user) = (me, r.user_id);
-            in_room(services, r.room_id, RoomOp::Remove { by, user }).await
-        }
-        Command::TransferOwnership(t) => {
-            let (by, to) = (me, t.user_id);
-            in_room(services, t.room_id, RoomOp::TransferOwnership { by, to }).await
-        }
-        Command::HideMessage(h) => {
-            let op = RoomOp::Hide {
-                user: me,
-                seq: h.seq,
-            };
-            in_room(services, h.room_id, op).await
-        }
-        Command::SetHistoryVisibility(v) => {
-            let shared = v.visibility == v1::HistoryVisibility::Shared as i32;
-            let op = RoomOp::SetHistoryVisibility { by: me, shared };
-            in_room(services, v.room_id, op).await
-        }
-        _ => Err(ChatError::Internal("not a room command".into())),
     }
 }
 
@@ -374,7 +289,7 @@ async fn create_direct(
         by: None,
         users: vec![me, peer],
     };
-    in_room(services, room_id, op).await
+    room_commands::in_room(services, room_id, op).await
 }
 
 async fn create_group(
@@ -528,7 +443,7 @@ async fn list_rooms(
             room.owner_id = head.meta.owner_or(record.created_by);
         }
         rooms.push(v1::RoomSummary {
-            room: Some(room),
+            room: Some(convert::with_meta(room, &head.meta)),
             // Its per-message count is not tracked here.
             last_message: newest.map(|m| convert::message_for(m, 0, me)),
             last_activity_ms,
@@ -551,28 +466,4 @@ async fn list_rooms(
         rooms,
         total_unread,
     })
-}
-
-async fn history(
-    services: &Services,
-    me: UserId,
-    h: v1::GetHistoryRequest,
-) -> Result<Payload, ChatError> {
-    let max = services.core.config.max_history_page;
-    let limit = match usize::try_from(h.limit).unwrap_or(usize::MAX) {
-        0 => DEFAULT_HISTORY_PAGE.min(max),
-        n if n <= max => n,
-        _ => {
-            return Err(ChatError::invalid(
-                Reason::InvalidLimit,
-                format!("limit must be 0-{max}"),
-            ));
-        }
-    };
-    let op = RoomOp::History {
-        user: me,
-        before: h.before_seq,
-        limit,
-    };
-    in_room(services, h.room_id, op).await
 }

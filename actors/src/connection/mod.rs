@@ -6,9 +6,9 @@
 //!
 //! Files, by concern: `open.rs` (opening, dispatching, closing), `message.rs`, `actor.rs`
 //! (the dispatcher), `commands.rs` (the commands that need no connection state),
-//! `entries.rs` (sends, edits and deletes: timeline entries, kept in order),
-//! `slot.rs` (what survives hibernation), `registry.rs` and `supervisor.rs`. This file only
-//! declares and re-exports.
+//! `room_commands.rs` (those a room actor answers), `entries.rs` (sends, edits and deletes:
+//! timeline entries, kept in order), `slot.rs` (what survives hibernation), `registry.rs`
+//! and `supervisor.rs`. This file only declares and re-exports.
 
 #[cfg(test)]
 mod access_tests;
@@ -18,6 +18,7 @@ mod entries;
 mod message;
 mod open;
 mod registry;
+mod room_commands;
 mod slot;
 mod supervisor;
 #[cfg(test)]

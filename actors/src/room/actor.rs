@@ -2,7 +2,8 @@
 //! (claiming its fencing epoch), dispatches each [`RoomOp`] to its handler, stops when idle
 //! or drained. The handlers live by concern: `sequencer.rs` (sends and the write path),
 //! `reads.rs` (open, history, mark-read, typing), `membership.rs` (invite, leave),
-//! `timeline.rs` (the rules of replies, edits and deletes).
+//! `timeline.rs` (the rules of replies, edits and deletes), `admin.rs` and `pins.rs` (the
+//! owner's controls, the notice and pins).
 
 use std::{
     collections::HashMap,
@@ -20,7 +21,7 @@ use super::{
     idempotency::IdemState,
     membership,
     ops::{Ack, RoomMessage, RoomOp, RoomOutcome},
-    reactions, reads, sequencer,
+    pins, reactions, reads, sequencer,
     state::RoomState,
     timeline,
 };
@@ -183,6 +184,21 @@ async fn dispatch(
             limit,
         } => return reactions::on_list(state, user, seq, emoji, (after, limit), reply),
         RoomOp::Versions { user, seq } => return reactions::on_versions(state, user, seq, reply),
+        RoomOp::SetNotice { by, text } => {
+            return pins::on_set_notice(myself, state, by, text, reply);
+        }
+        RoomOp::Pin { by, seq, pinned } => {
+            return pins::on_pin(myself, state, (by, seq, pinned), reply).await;
+        }
+        RoomOp::Pins { user } => pins::on_list(state, user).await,
+        RoomOp::SetPermissions {
+            by,
+            invite_owner_only,
+            pins_owner_only,
+        } => {
+            let reserved = (invite_owner_only, pins_owner_only);
+            return admin::on_set_permissions(myself, state, by, reserved, reply);
+        }
         RoomOp::RelationshipChanged => membership::load_block(state)
             .await
             .map(|()| RoomOutcome::Done),

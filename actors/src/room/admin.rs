@@ -1,5 +1,5 @@
-//! The owner's controls of a group: rename, set the history visibility, remove a member,
-//! hand the group over. Each is recorded by a system entry (`system.rs`) and answered once
+//! The owner's controls of a group: rename, set the history visibility, reserve inviting
+//! and pinning, remove a member, hand the group over. Each is recorded by a system entry (`system.rs`) and answered once
 //! that entry is durable.
 
 use chat_store::{RoomKind, SystemEvent, UserId};
@@ -31,7 +31,7 @@ pub(crate) fn check_room_name(config: &ChatConfig, name: &str) -> Result<String,
 }
 
 /// Fails unless `by` owns this group.
-fn require_owner(state: &RoomState, by: UserId) -> Result<(), ChatError> {
+pub(super) fn require_owner(state: &RoomState, by: UserId) -> Result<(), ChatError> {
     state.require_member(by)?;
     if state.record.kind != RoomKind::Group {
         return Err(ChatError::FailedPrecondition(
@@ -105,6 +105,28 @@ pub(super) fn on_set_visibility(
         }
         s.record.shared_history = shared;
         s.meta.shared_history = Some(shared);
+        true
+    });
+}
+
+pub(super) fn on_set_permissions(
+    myself: &ActorRef<RoomMessage>,
+    state: &mut RoomState,
+    by: UserId,
+    (invite, pins): (bool, bool),
+    reply: Reply,
+) {
+    let reserved: Vec<&str> = [("invite", invite), ("pins", pins)]
+        .into_iter()
+        .filter_map(|(what, owner_only)| owner_only.then_some(what))
+        .collect();
+    let line = (SystemEvent::PermissionsChanged, reserved.join(","));
+    change_setting(myself, state, by, reply, line, |s| {
+        if (s.meta.invite_owner_only, s.meta.pins_owner_only) == (invite, pins) {
+            return false;
+        }
+        s.meta.invite_owner_only = invite;
+        s.meta.pins_owner_only = pins;
         true
     });
 }

@@ -75,6 +75,12 @@ async fn add(
                 "members cannot be invited to a direct room".into(),
             ));
         }
+        if state.meta.invite_owner_only && state.owner() != by {
+            return Err(ChatError::PermissionDenied(
+                Reason::NotRoomOwner,
+                "only the room's owner may invite members here".into(),
+            ));
+        }
     }
     let new: Vec<UserId> = users
         .into_iter()

@@ -7,8 +7,11 @@
 //!
 //! Files, by concern: `ops.rs` (what a room is asked and answers), `actor.rs` (lifecycle and
 //! dispatch), `state.rs`, the handlers `sequencer.rs`, `reads.rs`, `membership.rs`,
-//! `system.rs` (system entries), `admin.rs` (the owner's controls), `timeline.rs` (replies, edits, deletes, reactions), `reactions.rs` (who reacted), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this node's room
-//! actors), `remote.rs` (the wire mapping to peers), `directory.rs` (routing by placement).
+//! `system.rs` (system entries), `admin.rs` (the owner's controls), `pins.rs` (the notice
+//! and pinned messages), `timeline.rs` (replies, edits, deletes, reactions), `reactions.rs`
+//! (who reacted), `events.rs` (what a room publishes), `supervisor.rs` and `local.rs` (this
+//! node's room actors), `remote.rs` and `remote_settings.rs` (the wire mapping to peers),
+//! `directory.rs` (routing by placement).
 //! This file only declares and re-exports.
 
 mod actor;
@@ -26,9 +29,13 @@ mod membership;
 mod mention_tests;
 mod mentions;
 mod ops;
+mod pins;
+#[cfg(test)]
+mod pins_tests;
 mod reactions;
 mod reads;
 mod remote;
+mod remote_settings;
 mod sequencer;
 mod state;
 mod supervisor;

@@ -5,7 +5,7 @@
 
 use chat_proto::v1::{self, server_frame::Payload};
 use chat_store::{
-    AttachmentRecord, EntryKind, MentionRecord, MessageRecord, RoomId, RoomRecord, Seq,
+    AttachmentRecord, EntryKind, MentionRecord, MessageRecord, RoomId, RoomMeta, RoomRecord, Seq,
     StoreResult, UserId,
 };
 use ractor::RpcReplyPort;
@@ -141,6 +141,38 @@ pub enum RoomOp {
         /// The new owner.
         to: UserId,
     },
+    /// Sets the room's notice (empty: takes it down); answers [`RoomOutcome::Snapshot`].
+    SetNotice {
+        /// Who asks (the owner of a group, either member of a direct room).
+        by: UserId,
+        /// The text, as the client sent it (the room checks it).
+        text: String,
+    },
+    /// Pins or unpins a message; answers [`RoomOutcome::Done`].
+    Pin {
+        /// Who asks (a member; the owner when pins are reserved).
+        by: UserId,
+        /// The message.
+        seq: Seq,
+        /// Pin (true) or unpin.
+        pinned: bool,
+    },
+    /// The pinned messages `user` may see; answers [`RoomOutcome::Reply`] with
+    /// `PinnedMessages`.
+    Pins {
+        /// Who asks.
+        user: UserId,
+    },
+    /// The owner reserves inviting and pinning to themself (or opens them to every
+    /// member); answers [`RoomOutcome::Snapshot`].
+    SetPermissions {
+        /// Who asks (must own the room).
+        by: UserId,
+        /// Only the owner may invite.
+        invite_owner_only: bool,
+        /// Only the owner may pin and unpin.
+        pins_owner_only: bool,
+    },
 }
 
 /// What a room answered.
@@ -250,6 +282,8 @@ pub struct RoomSnapshot {
     pub last_seq: Seq,
     /// A group's owner (0 for direct rooms).
     pub owner: UserId,
+    /// The settings the log left: notice, pins, permissions.
+    pub meta: RoomMeta,
 }
 
 /// What a member gets when opening a room.
@@ -263,6 +297,8 @@ pub struct Opened {
     pub missed: Vec<v1::Message>,
     /// More were missed than delivered.
     pub truncated: bool,
+    /// The pinned messages the member may see, newest pin first.
+    pub pinned: Vec<v1::Message>,
 }
 
 /// One page of history, newest first, with unread counts.
@@ -289,10 +325,13 @@ pub fn ack_to_proto(a: &Ack) -> v1::SendAck {
 
 /// The protocol form of a snapshot.
 pub fn snapshot_to_proto(s: &RoomSnapshot) -> v1::Room {
-    v1::Room {
-        owner_id: s.owner,
-        ..convert::room(&s.record, &s.members, s.last_seq)
-    }
+    convert::with_meta(
+        v1::Room {
+            owner_id: s.owner,
+            ..convert::room(&s.record, &s.members, s.last_seq)
+        },
+        &s.meta,
+    )
 }
 
 /// The protocol form of an opened room.
@@ -302,5 +341,6 @@ pub fn opened_to_proto(o: &Opened) -> v1::RoomOpened {
         members: o.members.clone(),
         recovered: u32::try_from(o.missed.len()).unwrap_or(u32::MAX),
         recovery_truncated: o.truncated,
+        pinned: o.pinned.clone(),
     }
 }

@@ -10,7 +10,7 @@ use super::{
     cursors::unread_in,
     events, hidden,
     ops::{HistoryPage, Opened, Reply, RoomMessage, RoomOutcome},
-    sequencer,
+    pins, sequencer,
     state::{RoomState, visible_after},
     timeline,
 };
@@ -68,6 +68,7 @@ pub(super) async fn on_open(
         members,
         missed,
         truncated,
+        pinned: pins::pinned_for(state, user).await?,
     })
 }
 

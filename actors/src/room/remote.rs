@@ -5,12 +5,15 @@
 
 use chat_cluster::PendingReply;
 use chat_proto::{cluster as pb, v1};
-use chat_store::{AttachmentRecord, EntryKind, MentionRecord, RoomId, RoomKind, RoomRecord};
+use chat_store::{
+    AttachmentRecord, EntryKind, MentionRecord, RoomId, RoomKind, RoomMeta, RoomRecord,
+};
 use futures::future::BoxFuture;
 
 use super::{
     directory::RoomDirectory,
     ops::{Ack, HistoryPage, Opened, RoomOp, RoomOutcome, RoomSnapshot, SendRequest},
+    remote_settings::{self, garbled},
 };
 use crate::{
     error::ChatError,
@@ -24,7 +27,7 @@ impl Shard<RoomOp, RoomOutcome> for Peer {
         op: RoomOp,
         hops: u32,
     ) -> BoxFuture<'_, Result<Pending<RoomOutcome>, ChatError>> {
-        let sent = self.call(&request(room, &op, hops));
+        let sent = request(room, &op, hops).and_then(|r| self.call(&r));
         Box::pin(async move {
             let reply = sent?;
             let answer: Pending<RoomOutcome> = Box::pin(async move { outcome(reply.await?) });
@@ -53,13 +56,8 @@ pub(crate) async fn serve(
     }
 }
 
-/// An error for a peer that sent something undecodable or unexpected.
-fn garbled(what: &str) -> ChatError {
-    ChatError::Internal(format!("cluster: malformed {what}"))
-}
-
 /// Encodes a request for a room's owner.
-fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
+fn request(room: RoomId, op: &RoomOp, hops: u32) -> Result<pb::PeerRequest, ChatError> {
     use pb::room_request::Op;
     let op = match op {
         RoomOp::Send(s) => Op::Send(send_to_pb(s)),
@@ -104,35 +102,27 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> pb::PeerRequest {
             user: *user,
             seq: *seq,
         }),
-        RoomOp::Rename { by, name } => Op::Rename(pb::Rename {
-            by: *by,
-            name: name.clone(),
-        }),
-        RoomOp::Remove { by, user } => Op::RemoveMember(pb::RemoveMember {
-            by: *by,
-            user: *user,
-        }),
-        RoomOp::TransferOwnership { by, to } => {
-            Op::TransferOwnership(pb::TransferOwnership { by: *by, to: *to })
-        }
         RoomOp::Hide { user, seq } => Op::Hide(pb::Hide {
             user: *user,
             seq: *seq,
         }),
-        RoomOp::SetHistoryVisibility { by, shared } => {
-            Op::SetHistoryVisibility(pb::SetHistoryVisibility {
-                by: *by,
-                shared: *shared,
-            })
-        }
+        RoomOp::Rename { .. }
+        | RoomOp::Remove { .. }
+        | RoomOp::TransferOwnership { .. }
+        | RoomOp::SetHistoryVisibility { .. }
+        | RoomOp::SetNotice { .. }
+        | RoomOp::Pin { .. }
+        | RoomOp::Pins { .. }
+        | RoomOp::SetPermissions { .. } => remote_settings::to_pb(op)
+            .ok_or_else(|| ChatError::Internal("cluster: unmapped room op".into()))?,
     };
-    pb::PeerRequest {
+    Ok(pb::PeerRequest {
         hops,
         kind: Some(pb::peer_request::Kind::Room(pb::RoomRequest {
             room_id: room,
             op: Some(op),
         })),
-    }
+    })
 }
 
 fn send_to_pb(s: &SendRequest) -> pb::Send {
@@ -212,23 +202,18 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
             user: v.user,
             seq: v.seq,
         },
-        Op::Rename(r) => RoomOp::Rename {
-            by: r.by,
-            name: r.name,
-        },
-        Op::RemoveMember(r) => RoomOp::Remove {
-            by: r.by,
-            user: r.user,
-        },
-        Op::TransferOwnership(t) => RoomOp::TransferOwnership { by: t.by, to: t.to },
         Op::Hide(h) => RoomOp::Hide {
             user: h.user,
             seq: h.seq,
         },
-        Op::SetHistoryVisibility(v) => RoomOp::SetHistoryVisibility {
-            by: v.by,
-            shared: v.shared,
-        },
+        op @ (Op::Rename(_)
+        | Op::RemoveMember(_)
+        | Op::TransferOwnership(_)
+        | Op::SetHistoryVisibility(_)
+        | Op::SetNotice(_)
+        | Op::Pin(_)
+        | Op::Pins(_)
+        | Op::SetPermissions(_)) => remote_settings::from_pb(op)?,
     };
     Ok((r.room_id, op))
 }
@@ -250,6 +235,7 @@ fn reply(result: Result<RoomOutcome, ChatError>) -> pb::PeerReply {
             members: o.members,
             missed: o.missed,
             truncated: o.truncated,
+            pinned: o.pinned,
         }),
         Ok(RoomOutcome::History(h)) => Kind::History(pb::HistoryPage {
             messages: h.messages,
@@ -283,6 +269,7 @@ fn outcome(kind: pb::peer_reply::Kind) -> Result<RoomOutcome, ChatError> {
             members: o.members,
             missed: o.missed,
             truncated: o.truncated,
+            pinned: o.pinned,
         })),
         Kind::History(h) => Ok(RoomOutcome::History(HistoryPage {
             messages: h.messages,
@@ -336,6 +323,7 @@ fn snapshot_to_pb(s: &RoomSnapshot) -> pb::RoomSnapshot {
         members: s.members.clone(),
         last_seq: s.last_seq,
         owner: s.owner,
+        meta: s.meta.encode(),
     }
 }
 
@@ -358,6 +346,11 @@ fn snapshot_from_pb(s: pb::RoomSnapshot) -> Result<RoomSnapshot, ChatError> {
         members: s.members,
         last_seq: s.last_seq,
         owner: s.owner,
+        meta: if s.meta.is_empty() {
+            RoomMeta::default()
+        } else {
+            RoomMeta::decode(&s.meta).ok_or_else(|| garbled("room meta"))?
+        },
     })
 }
 
@@ -375,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_and_replies_round_trip() {
+    fn requests_round_trip() {
         let op = RoomOp::Send(SendRequest {
             sender: 7,
             client_msg_id: "c1".into(),
@@ -390,7 +383,7 @@ mod tests {
             }],
             ..Default::default()
         });
-        let req = request(42, &op, 1);
+        let req = request(42, &op, 1).unwrap();
         assert_eq!(req.hops, 1);
         let Some(pb::peer_request::Kind::Room(r)) = req.kind else {
             panic!("not a room request")
@@ -421,14 +414,32 @@ mod tests {
                 by: 7,
                 shared: true,
             },
+            RoomOp::SetNotice {
+                by: 7,
+                text: "공지: 금요일 회식".into(),
+            },
+            RoomOp::Pin {
+                by: 7,
+                seq: 3,
+                pinned: true,
+            },
+            RoomOp::Pins { user: 8 },
+            RoomOp::SetPermissions {
+                by: 7,
+                invite_owner_only: true,
+                pins_owner_only: false,
+            },
         ] {
-            let Some(pb::peer_request::Kind::Room(r)) = request(42, &op, 0).kind else {
+            let Some(pb::peer_request::Kind::Room(r)) = request(42, &op, 0).unwrap().kind else {
                 panic!("not a room request")
             };
             let (_, back) = decode_op(r).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(format!("{back:?}"), format!("{op:?}"));
         }
+    }
 
+    #[test]
+    fn replies_round_trip() {
         let snapshot = RoomSnapshot {
             record: RoomRecord {
                 id: 42,
@@ -441,6 +452,17 @@ mod tests {
             members: vec![7, 8],
             last_seq: 9,
             owner: 8,
+            meta: RoomMeta {
+                notice: Some(chat_store::NoticeRecord {
+                    text: "n".into(),
+                    by: 8,
+                    at_ms: 6,
+                    seq: 9,
+                }),
+                pins: vec![4, 2],
+                pins_owner_only: true,
+                ..RoomMeta::default()
+            },
         };
         match across(reply(Ok(RoomOutcome::Snapshot(snapshot.clone())))) {
             Ok(RoomOutcome::Snapshot(s)) => assert_eq!(format!("{s:?}"), format!("{snapshot:?}")),

@@ -76,15 +76,29 @@ pub(super) async fn on_send(
         &record.client_msg_id,
         IdemState::Pending(seq),
     );
+    let meta = unpin_deleted(state, &record);
     state.pending.push(Pending {
         record,
         rewrite,
+        carries: None,
         replies: vec![reply],
         answer: Answer::Ack,
-        meta: None,
+        meta,
         at: std::time::Instant::now(),
     });
     submit_next(myself, state);
+}
+
+/// A message deleted for everyone leaves the pinned list: the settings as the delete
+/// leaves them, when it was pinned.
+fn unpin_deleted(state: &mut RoomState, record: &MessageRecord) -> Option<chat_store::RoomMeta> {
+    if record.kind != EntryKind::Delete || !state.meta.pins.contains(&record.target_seq) {
+        return None;
+    }
+    state.meta.pins.retain(|&s| s != record.target_seq);
+    state.meta.changed_seq = record.seq;
+    state.timeline = true;
+    Some(state.meta.clone())
 }
 
 /// The next entry of the log, from a checked send.
@@ -289,7 +303,7 @@ pub(super) fn on_batch_done(
             &p.record.client_msg_id,
             IdemState::Done(ack.clone()),
         );
-        events::publish_message(state, &p.record, p.rewrite.as_ref());
+        events::publish_message(state, &p.record, p.rewrite.as_ref().or(p.carries.as_ref()));
         let answer = match p.answer {
             Answer::Ack => RoomOutcome::Ack(ack),
             Answer::Snapshot => RoomOutcome::Snapshot(state.snapshot()),

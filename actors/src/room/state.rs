@@ -29,6 +29,8 @@ pub(super) struct Pending {
     pub(super) record: MessageRecord,
     /// The earlier entry a change rewrites, as it leaves it.
     pub(super) rewrite: Option<MessageRecord>,
+    /// The message a system entry is about (a pin), as the live event shows it; not written.
+    pub(super) carries: Option<MessageRecord>,
     pub(super) replies: Vec<Reply>,
     /// What the replies get once the entry is durable.
     pub(super) answer: Answer,
@@ -187,6 +189,7 @@ impl RoomState {
             members: self.members.iter().copied().collect(),
             last_seq: self.durable_seq,
             owner: self.owner(),
+            meta: self.meta.clone(),
         }
     }
 

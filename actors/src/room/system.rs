@@ -1,9 +1,9 @@
 //! System entries: what a room records about itself in its own timeline (joins, leaves,
-//! removals, renames, hand-overs), sequenced like any entry. A change to the room's settings
-//! (`RoomMeta`: owner, name) is applied to the state when its entry is sequenced and written
+//! removals, renames, hand-overs, the notice, pins, permissions), sequenced like any entry. A
+//! change to the room's settings (`RoomMeta`: owner, name, notice, pins) is applied to the state when its entry is sequenced and written
 //! to the head in the same append as the entry.
 
-use chat_store::{EntryKind, MessageRecord, SystemEvent, SystemRecord, UserId};
+use chat_store::{EntryKind, MessageRecord, Seq, SystemEvent, SystemRecord, UserId};
 use ractor::ActorRef;
 
 use super::{
@@ -23,6 +23,10 @@ pub(super) struct SystemEntry {
     pub(super) body: String,
     /// It changed the room's settings (`state.meta` already holds the change).
     pub(super) changes_meta: bool,
+    /// The message it is about (a pin), 0 for none.
+    pub(super) target: Seq,
+    /// That message as it is now, carried by the live event (not written).
+    pub(super) carries: Option<MessageRecord>,
 }
 
 impl SystemEntry {
@@ -33,6 +37,8 @@ impl SystemEntry {
             users,
             body: String::new(),
             changes_meta: false,
+            target: 0,
+            carries: None,
         }
     }
 }
@@ -50,6 +56,13 @@ pub(super) fn sequence(
     let sent_at_ms = now_ms().max(state.last_ts);
     let meta = entry.changes_meta.then(|| {
         state.meta.changed_seq = seq;
+        // A notice is stamped by the entry that sets it.
+        if entry.event == SystemEvent::NoticeChanged
+            && let Some(notice) = state.meta.notice.as_mut()
+        {
+            notice.seq = seq;
+            notice.at_ms = sent_at_ms;
+        }
         state.timeline = true;
         state.meta.clone()
     });
@@ -63,6 +76,7 @@ pub(super) fn sequence(
         body: entry.body,
         sent_at_ms,
         kind: EntryKind::System,
+        target_seq: entry.target,
         ordinal: state.ordinal,
         system: Some(SystemRecord {
             event: entry.event,
@@ -75,6 +89,7 @@ pub(super) fn sequence(
     state.pending.push(Pending {
         record,
         rewrite: None,
+        carries: entry.carries,
         replies: reply.into_iter().collect(),
         answer,
         meta,

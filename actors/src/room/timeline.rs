@@ -55,7 +55,7 @@ fn no_message(seq: Seq) -> ChatError {
 
 /// The message at `seq`: a real message, not a change, that `viewer` may see (one from
 /// before they joined is not there for them).
-async fn message_at(
+pub(super) async fn message_at(
     state: &RoomState,
     viewer: UserId,
     seq: Seq,
@@ -73,7 +73,7 @@ async fn message_at(
     Ok(m)
 }
 
-fn require_not_deleted(m: &MessageRecord) -> Result<(), ChatError> {
+pub(super) fn require_not_deleted(m: &MessageRecord) -> Result<(), ChatError> {
     if m.state.deleted.is_some() {
         return Err(ChatError::FailedPrecondition(
             Reason::MessageDeleted,
@@ -318,7 +318,12 @@ pub(super) async fn unapplied_changes(state: &RoomState) -> Result<Vec<MessageRe
     // Each target read once, however many changes it has (a popular message's reactions).
     let mut targets: HashMap<Seq, Option<MessageRecord>> = HashMap::new();
     let mut fixed = std::collections::BTreeSet::new();
-    for change in state.recent.iter().filter(|m| !m.is_message()) {
+    // System entries refer to messages (pins) but change none.
+    let changes = state
+        .recent
+        .iter()
+        .filter(|m| !m.is_message() && m.kind != EntryKind::System);
+    for change in changes {
         let seq = change.target_seq;
         if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry(seq) {
             slot.insert(entry(state, seq).await?);

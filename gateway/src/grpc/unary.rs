@@ -81,6 +81,11 @@ service!(RoomService {
     remove_member(RemoveMember: RemoveMemberRequest) -> Room = Room;
     transfer_ownership(TransferOwnership: TransferOwnershipRequest) -> Room = Room;
     set_history_visibility(SetHistoryVisibility: SetHistoryVisibilityRequest) -> Room = Room;
+    set_room_permissions(SetRoomPermissions: SetRoomPermissionsRequest) -> Room = Room;
+    set_notice(SetNotice: SetNoticeRequest) -> Room = Room;
+    pin_message(PinMessage: PinMessageRequest) -> Ok = Ok;
+    unpin_message(UnpinMessage: UnpinMessageRequest) -> Ok = Ok;
+    list_pins(ListPins: ListPinsRequest) -> PinnedMessages = PinnedMessages;
     list_rooms(ListRooms: ListRoomsRequest) -> RoomList = RoomList;
     get_unread_total(GetUnreadTotal: GetUnreadTotalRequest) -> UnreadTotal = UnreadTotal;
 });

@@ -55,6 +55,15 @@ pub async fn room_settings(store: &dyn Store, bucket_width_ms: i64) {
         name: Some("새 이름".into()),
         shared_history: Some(true),
         away: 0,
+        notice: Some(crate::NoticeRecord {
+            text: "공지\n둘째 줄".into(),
+            by: 2,
+            at_ms: 10 + bucket_width_ms,
+            seq: 2,
+        }),
+        pins: vec![1],
+        invite_owner_only: true,
+        pins_owner_only: true,
         changed_seq: 2,
     };
     let batch = AppendBatch {

@@ -11,6 +11,7 @@ use crate::common::*;
 mod delivery;
 mod mentions;
 mod mute;
+mod pins;
 mod reads;
 mod recovery;
 mod roles;
