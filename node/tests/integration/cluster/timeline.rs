@@ -251,3 +251,85 @@ async fn roles_and_system_lines_cross_nodes_and_survive_the_owner_moving() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn the_notice_and_pins_cross_nodes_and_survive_the_owner_moving() {
+    let Some(mut cluster) = TestCluster::start(3).await else {
+        return;
+    };
+    let http = Http::new(cluster.addr(0));
+    let [ann, ben] = http.signups(["ann", "ben"]).await;
+    let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
+    let room = a.create_group("plans", &[ben.id]).await.id;
+    let owner = cluster.owner_of(0, room).await;
+    let (na, nb) = match owner {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Proto).await;
+    let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Json).await;
+    b.open(room).await;
+    let said = acked(&mut a, send_cmd(room, "m1", "meet at 6")).await.seq;
+    let notice = Command::SetNotice(v1::SetNoticeRequest {
+        room_id: room,
+        text: "6시 강남역".into(),
+    });
+    let set = room_reply(&mut a, notice).await;
+    assert_eq!(set.notice.unwrap().text, "6시 강남역");
+    let pin = Command::PinMessage(v1::PinMessageRequest {
+        room_id: room,
+        seq: said,
+    });
+    retried(&mut b, pin, |p| matches!(p, Payload::Ok(_)).then_some(())).await;
+    // Live on the other node: the notice, then the pin with the message it pins.
+    let (line, event) = b.next_system().await;
+    assert_eq!(
+        (line.body.as_str(), event.kind),
+        ("6시 강남역", v1::SystemEventKind::NoticeChanged as i32)
+    );
+    let (line, event) = b.next_system().await;
+    assert_eq!(event.kind, v1::SystemEventKind::Pinned as i32);
+    assert_eq!(line.updated.unwrap().body, "meet at 6");
+
+    // The owner node leaves; the next one reads notice, pins and reservations from the head.
+    let status = cluster.terminate(owner);
+    assert!(status.success(), "node {owner} exited with {status}");
+    let open = Command::OpenRoom(v1::OpenRoomRequest {
+        room_id: room,
+        since_seq: 0,
+    });
+    let opened = retried(&mut a, open, |p| match p {
+        Payload::RoomOpened(o) => Some(o.clone()),
+        _ => None,
+    })
+    .await;
+    let seqs: Vec<u64> = opened.pinned.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![said]);
+    assert_eq!(opened.room.unwrap().notice.unwrap().text, "6시 강남역");
+    let reserve = Command::SetRoomPermissions(v1::SetRoomPermissionsRequest {
+        room_id: room,
+        invite_owner_only: false,
+        pins_owner_only: true,
+    });
+    assert!(room_reply(&mut a, reserve).await.pins_owner_only);
+    let unpin = Command::UnpinMessage(v1::UnpinMessageRequest {
+        room_id: room,
+        seq: said,
+    });
+    let refused = retried(&mut b, unpin.clone(), |p| match p {
+        Payload::Error(e) => Some(e.reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refused, "NOT_ROOM_OWNER");
+    retried(&mut a, unpin, |p| matches!(p, Payload::Ok(_)).then_some(())).await;
+    let list = Command::ListPins(v1::ListPinsRequest { room_id: room });
+    let left = retried(&mut b, list, |p| match p {
+        Payload::PinnedMessages(p) => Some(p.messages.len()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, 0);
+    cluster.stop().await;
+}
