@@ -15,7 +15,7 @@ import type { ClientEvents, ConnectionState } from "./events.js";
 import { ChatError } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
-import { Outbox, entryCommand, type MentionInit, type OutboxEntry } from "./outbox.js";
+import { Outbox, entryCommand, newClientMsgId, type MentionInit, type OutboxEntry } from "./outbox.js";
 import { RoomTracker } from "./rooms.js";
 import type { AccessToken } from "./session.js";
 import { PollingTransport } from "./transport/polling.js";
@@ -42,12 +42,6 @@ interface Pending {
   resolve(p: Payload): void;
   reject(e: ChatError): void;
   timer: ReturnType<typeof setTimeout>;
-}
-
-function newClientMsgId(): string {
-  const c = globalThis.crypto;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 export class ChatClient extends Emitter<ClientEvents> {
@@ -206,6 +200,30 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** The owner hands a group over to another member. */
   transferOwnership(roomId: bigint, userId: bigint): Promise<Room> {
     return this.call({ case: "transferOwnership", value: { roomId, userId } }, "room");
+  }
+
+  /** The owner reserves inviting and pinning to themself, or opens them to every member. */
+  setRoomPermissions(roomId: bigint, p: { inviteOwnerOnly: boolean; pinsOwnerOnly: boolean }): Promise<Room> {
+    return this.call({ case: "setRoomPermissions", value: { roomId, ...p } }, "room");
+  }
+
+  /** Sets the room's notice (the owner's, in groups); an empty text takes it down. */
+  setNotice(roomId: bigint, text: string): Promise<Room> {
+    return this.call({ case: "setNotice", value: { roomId, text } }, "room");
+  }
+
+  /** Pins a message; a PINNED line in the timeline says so. */
+  async pinMessage(roomId: bigint, seq: bigint): Promise<void> {
+    await this.call({ case: "pinMessage", value: { roomId, seq } }, "ok");
+  }
+
+  async unpinMessage(roomId: bigint, seq: bigint): Promise<void> {
+    await this.call({ case: "unpinMessage", value: { roomId, seq } }, "ok");
+  }
+
+  /** The room's pinned messages this user can see, each as it is now, newest pin first. */
+  async listPins(roomId: bigint): Promise<Message[]> {
+    return (await this.call({ case: "listPins", value: { roomId } }, "pinnedMessages")).messages;
   }
 
   async markRead(roomId: bigint, seq: bigint): Promise<void> {

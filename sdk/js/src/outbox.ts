@@ -280,3 +280,10 @@ export function mentionOf(body: string, text: string, who: bigint | "all", from 
     ? { all: true, offset, length: text.length }
     : { userId: who, offset, length: text.length };
 }
+
+/** A fresh client_msg_id (a UUID where the platform has one). */
+export function newClientMsgId(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}

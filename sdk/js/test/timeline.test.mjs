@@ -163,3 +163,37 @@ test("history visibility: newcomers see from their joining until the owner share
   assert.equal(shared.historyVisibility, HistoryVisibility.SHARED);
   assert.deepEqual(await bodies(), ["shared", "", "before cat"]);
 });
+
+test("the notice and pins: set, listed, live in the timeline, reserved by the owner", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const a = await online(client(node, alice));
+  const b = await online(client(node, bob, { wire: "binary" }));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob]);
+  await b.openRoom(room.id);
+  const got = inbox(b);
+  const said = await a.send(room.id, "Friday 7 pm").done;
+  await assert.rejects(b.setNotice(room.id, "mine"), (e) => e.reason === "NOT_ROOM_OWNER");
+  const set = await a.setNotice(room.id, " 금요일 7시 ");
+  assert.equal(set.notice.text, "금요일 7시");
+  assert.equal(set.notice.setBy, alice.user.id);
+  await b.pinMessage(room.id, said.seq);
+  await assert.rejects(b.pinMessage(room.id, 99n), (e) => e.reason === "MESSAGE_NOT_FOUND");
+  assert.deepEqual((await a.listPins(room.id)).map((m) => m.body), ["Friday 7 pm"]);
+  await until(() => got.length === 3, "the message, the notice and the pin");
+  const [, notice, pin] = got;
+  assert.equal(notice.system.kind, SystemEventKind.NOTICE_CHANGED);
+  assert.equal(pin.system.kind, SystemEventKind.PINNED);
+  assert.equal(pin.targetSeq, said.seq);
+  assert.equal(pin.updated.body, "Friday 7 pm");
+  const reserved = await a.setRoomPermissions(room.id, { inviteOwnerOnly: false, pinsOwnerOnly: true });
+  assert.ok(reserved.pinsOwnerOnly && !reserved.inviteOwnerOnly);
+  await assert.rejects(b.unpinMessage(room.id, said.seq), (e) => e.reason === "NOT_ROOM_OWNER");
+  await a.unpinMessage(room.id, said.seq);
+  assert.deepEqual(await b.listPins(room.id), []);
+  const opened = await b.openRoom(room.id);
+  assert.equal(opened.room.notice.text, "금요일 7시");
+  assert.deepEqual(opened.pinned, []);
+});

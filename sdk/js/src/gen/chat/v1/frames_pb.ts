@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLwEAoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAEjMKDGhpZGVfbWVzc2FnZRgvIAEoCzIbLmNoYXQudjEuSGlkZU1lc3NhZ2VSZXF1ZXN0SABCCQoHY29tbWFuZCL/CQoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVlcnJvchgKIAEoCzIOLmNoYXQudjEuRXJyb3JIABIvCg1hdXRoZW50aWNhdGVkGAsgASgLMhYuY2hhdC52MS5BdXRoZW50aWNhdGVkSAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEh0KBHVzZXIYDSABKAsyDS5jaGF0LnYxLlVzZXJIABIdCgRyb29tGA4gASgLMg0uY2hhdC52MS5Sb29tSAASGQoCb2sYDyABKAsyCy5jaGF0LnYxLk9rSAASJgoJcm9vbV9saXN0GBAgASgLMhEuY2hhdC52MS5Sb29tTGlzdEgAEioKC3Jvb21fb3BlbmVkGBEgASgLMhMuY2hhdC52MS5Sb29tT3BlbmVkSAASJAoIc2VuZF9hY2sYEiABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIjCgdoaXN0b3J5GBMgASgLMhAuY2hhdC52MS5IaXN0b3J5SAASLAoMdW5yZWFkX3RvdGFsGBQgASgLMhQuY2hhdC52MS5VbnJlYWRUb3RhbEgAEiYKCXVzZXJfbGlzdBgVIAEoCzIRLmNoYXQudjEuVXNlckxpc3RIABIjCgdmcmllbmRzGBYgASgLMhAuY2hhdC52MS5GcmllbmRzSAASJAoIZmlsZV91cmwYFyABKAsyEC5jaGF0LnYxLkZpbGVVcmxIABIwCg5yZWFjdGlvbl91c2VycxgYIAEoCzIWLmNoYXQudjEuUmVhY3Rpb25Vc2Vyc0gAEjQKEG1lc3NhZ2VfdmVyc2lvbnMYGSABKAsyGC5jaGF0LnYxLk1lc3NhZ2VWZXJzaW9uc0gAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIABIuCg1yb29tX3NldHRpbmdzGCggASgLMhUuY2hhdC52MS5Sb29tU2V0dGluZ3NIABIwCg5tZXNzYWdlX2hpZGRlbhgpIAEoCzIWLmNoYXQudjEuTWVzc2FnZUhpZGRlbkgAQgkKB3BheWxvYWQiKwoTQXV0aGVudGljYXRlUmVxdWVzdBIUCgxhY2Nlc3NfdG9rZW4YASABKAkiNwoRR2V0RmlsZVVybFJlcXVlc3QSDwoHZmlsZV9pZBgBIAEoBBIRCgl0aHVtYm5haWwYAiABKAgiLQoHRmlsZVVybBILCgN1cmwYASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAyIyChFSZW5hbWVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgwKBG5hbWUYAiABKAkiNwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQiPAoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBCJeChtTZXRIaXN0b3J5VmlzaWJpbGl0eVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIuCgp2aXNpYmlsaXR5GAIgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSIyChJIaWRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiLQoNTWVzc2FnZUhpZGRlbhIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCINCgtQaW5nUmVxdWVzdCIzCg5HZXRVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIPCgd1c2VyX2lkGAIgASgEIioKF0NyZWF0ZURpcmVjdFJvb21SZXF1ZXN0Eg8KB3BlZXJfaWQYASABKAQicgoWQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm1lbWJlcl9pZHMYAiADKAQSNgoSaGlzdG9yeV92aXNpYmlsaXR5GAMgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJHChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhIKCmJlZm9yZV9zZXEYAiABKAQSDQoFbGltaXQYAyABKA0iLwoPTWFya1JlYWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIiAKDVR5cGluZ1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCIXChVHZXRVbnJlYWRUb3RhbFJlcXVlc3QiHAoLVW5yZWFkVG90YWwSDQoFdG90YWwYASABKAQiPQoNQXV0aGVudGljYXRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg8KB25vZGVfaWQYAiABKAkiHgoEUG9uZxIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyIECgJPayJFCghSb29tTGlzdBIjCgVyb29tcxgBIAMoCzIULmNoYXQudjEuUm9vbVN1bW1hcnkSFAoMdG90YWxfdW5yZWFkGAIgASgEInoKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCCJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQirgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNEgwKBG5hbWUYCCABKAkSEAoIb3duZXJfaWQYCSABKAQiQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAgiLgoMUm9vbVNldHRpbmdzEg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSL+EgoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAEjMKDGhpZGVfbWVzc2FnZRgvIAEoCzIbLmNoYXQudjEuSGlkZU1lc3NhZ2VSZXF1ZXN0SAASLwoKc2V0X25vdGljZRgwIAEoCzIZLmNoYXQudjEuU2V0Tm90aWNlUmVxdWVzdEgAEjEKC3Bpbl9tZXNzYWdlGDEgASgLMhouY2hhdC52MS5QaW5NZXNzYWdlUmVxdWVzdEgAEjUKDXVucGluX21lc3NhZ2UYMiABKAsyHC5jaGF0LnYxLlVucGluTWVzc2FnZVJlcXVlc3RIABItCglsaXN0X3BpbnMYMyABKAsyGC5jaGF0LnYxLkxpc3RQaW5zUmVxdWVzdEgAEkIKFHNldF9yb29tX3Blcm1pc3Npb25zGDQgASgLMiIuY2hhdC52MS5TZXRSb29tUGVybWlzc2lvbnNSZXF1ZXN0SABCCQoHY29tbWFuZCKzCgoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVlcnJvchgKIAEoCzIOLmNoYXQudjEuRXJyb3JIABIvCg1hdXRoZW50aWNhdGVkGAsgASgLMhYuY2hhdC52MS5BdXRoZW50aWNhdGVkSAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEh0KBHVzZXIYDSABKAsyDS5jaGF0LnYxLlVzZXJIABIdCgRyb29tGA4gASgLMg0uY2hhdC52MS5Sb29tSAASGQoCb2sYDyABKAsyCy5jaGF0LnYxLk9rSAASJgoJcm9vbV9saXN0GBAgASgLMhEuY2hhdC52MS5Sb29tTGlzdEgAEioKC3Jvb21fb3BlbmVkGBEgASgLMhMuY2hhdC52MS5Sb29tT3BlbmVkSAASJAoIc2VuZF9hY2sYEiABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIjCgdoaXN0b3J5GBMgASgLMhAuY2hhdC52MS5IaXN0b3J5SAASLAoMdW5yZWFkX3RvdGFsGBQgASgLMhQuY2hhdC52MS5VbnJlYWRUb3RhbEgAEiYKCXVzZXJfbGlzdBgVIAEoCzIRLmNoYXQudjEuVXNlckxpc3RIABIjCgdmcmllbmRzGBYgASgLMhAuY2hhdC52MS5GcmllbmRzSAASJAoIZmlsZV91cmwYFyABKAsyEC5jaGF0LnYxLkZpbGVVcmxIABIwCg5yZWFjdGlvbl91c2VycxgYIAEoCzIWLmNoYXQudjEuUmVhY3Rpb25Vc2Vyc0gAEjQKEG1lc3NhZ2VfdmVyc2lvbnMYGSABKAsyGC5jaGF0LnYxLk1lc3NhZ2VWZXJzaW9uc0gAEjIKD3Bpbm5lZF9tZXNzYWdlcxgaIAEoCzIXLmNoYXQudjEuUGlubmVkTWVzc2FnZXNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSAASMAoObWVzc2FnZV9oaWRkZW4YKSABKAsyFi5jaGF0LnYxLk1lc3NhZ2VIaWRkZW5IAEIJCgdwYXlsb2FkIisKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJIjcKEUdldEZpbGVVcmxSZXF1ZXN0Eg8KB2ZpbGVfaWQYASABKAQSEQoJdGh1bWJuYWlsGAIgASgIIi0KB0ZpbGVVcmwSCwoDdXJsGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiMgoRUmVuYW1lUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIMCgRuYW1lGAIgASgJIjcKE1JlbW92ZU1lbWJlclJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEIjwKGFRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQiXgobU2V0SGlzdG9yeVZpc2liaWxpdHlSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSLgoKdmlzaWJpbGl0eRgCIAEoDjIaLmNoYXQudjEuSGlzdG9yeVZpc2liaWxpdHkiMgoSSGlkZU1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIjEKEFNldE5vdGljZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIMCgR0ZXh0GAIgASgJIjEKEVBpbk1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIjMKE1VucGluTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiIgoPTGlzdFBpbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiRQoOUGlubmVkTWVzc2FnZXMSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZSJgChlTZXRSb29tUGVybWlzc2lvbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSGQoRaW52aXRlX293bmVyX29ubHkYAiABKAgSFwoPcGluc19vd25lcl9vbmx5GAMgASgIIi0KDU1lc3NhZ2VIaWRkZW4SDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiDQoLUGluZ1JlcXVlc3QiMwoOR2V0VXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDwoHdXNlcl9pZBgCIAEoBCIqChdDcmVhdGVEaXJlY3RSb29tUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgEInIKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygEEjYKEmhpc3RvcnlfdmlzaWJpbGl0eRgDIAEoDjIaLmNoYXQudjEuSGlzdG9yeVZpc2liaWxpdHkiOQoUSW52aXRlTWVtYmVyc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIQCgh1c2VyX2lkcxgCIAMoBCIjChBMZWF2ZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiNQoTU2V0Um9vbU11dGVkUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg0KBW11dGVkGAIgASgIIiEKEExpc3RSb29tc1JlcXVlc3QSDQoFbGltaXQYASABKA0iNQoPT3BlblJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEQoJc2luY2Vfc2VxGAIgASgEIiMKEENsb3NlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCKWAQoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRIMCgRib2R5GAMgASgJEhAKCGZpbGVfaWRzGAQgAygEEhQKDHJlcGx5X3RvX3NlcRgFIAEoBBIiCghtZW50aW9ucxgGIAMoCzIQLmNoYXQudjEuTWVudGlvbiJ7ChJFZGl0TWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIMCgRib2R5GAQgASgJEiIKCG1lbnRpb25zGAUgAygLMhAuY2hhdC52MS5NZW50aW9uIlgKEkFkZFJlYWN0aW9uUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg0KBWVtb2ppGAQgASgJIlsKFVJlbW92ZVJlYWN0aW9uUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg0KBWVtb2ppGAQgASgJImkKFExpc3RSZWFjdGlvbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEg0KBWVtb2ppGAMgASgJEhUKDWFmdGVyX3VzZXJfaWQYBCABKAQSDQoFbGltaXQYBSABKA0iQQoNUmVhY3Rpb25Vc2VycxIcCgV1c2VycxgBIAMoCzINLmNoYXQudjEuVXNlchISCgpuZXh0X2FmdGVyGAIgASgEIjkKGUdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiMAoOTWVzc2FnZVZlcnNpb24SDAoEYm9keRgBIAEoCRIQCghzaW5jZV9tcxgCIAEoAyJaCg9NZXNzYWdlVmVyc2lvbnMSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSKQoIdmVyc2lvbnMYAyADKAsyFy5jaGF0LnYxLk1lc3NhZ2VWZXJzaW9uIksKFERlbGV0ZU1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkiRwoRR2V0SGlzdG9yeVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBISCgpiZWZvcmVfc2VxGAIgASgEEg0KBWxpbWl0GAMgASgNIi8KD01hcmtSZWFkUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIgCg1UeXBpbmdSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiFwoVR2V0VW5yZWFkVG90YWxSZXF1ZXN0IhwKC1VucmVhZFRvdGFsEg0KBXRvdGFsGAEgASgEIj0KDUF1dGhlbnRpY2F0ZWQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIPCgdub2RlX2lkGAIgASgJIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiBAoCT2siRQoIUm9vbUxpc3QSIwoFcm9vbXMYASADKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhQKDHRvdGFsX3VucmVhZBgCIAEoBCKcAQoKUm9vbU9wZW5lZBIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiAKB21lbWJlcnMYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIRCglyZWNvdmVyZWQYAyABKA0SGgoScmVjb3ZlcnlfdHJ1bmNhdGVkGAQgASgIEiAKBnBpbm5lZBgFIAMoCzIQLmNoYXQudjEuTWVzc2FnZSJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQirgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNEgwKBG5hbWUYCCABKAkSEAoIb3duZXJfaWQYCSABKAQiQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAgiLgoMUm9vbVNldHRpbmdzEg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -260,6 +260,36 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: HideMessageRequest;
     case: "hideMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.SetNoticeRequest set_notice = 48;
+     */
+    value: SetNoticeRequest;
+    case: "setNotice";
+  } | {
+    /**
+     * @generated from field: chat.v1.PinMessageRequest pin_message = 49;
+     */
+    value: PinMessageRequest;
+    case: "pinMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.UnpinMessageRequest unpin_message = 50;
+     */
+    value: UnpinMessageRequest;
+    case: "unpinMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.ListPinsRequest list_pins = 51;
+     */
+    value: ListPinsRequest;
+    case: "listPins";
+  } | {
+    /**
+     * @generated from field: chat.v1.SetRoomPermissionsRequest set_room_permissions = 52;
+     */
+    value: SetRoomPermissionsRequest;
+    case: "setRoomPermissions";
   } | { case: undefined; value?: undefined };
 };
 
@@ -383,6 +413,12 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
      */
     value: MessageVersions;
     case: "messageVersions";
+  } | {
+    /**
+     * @generated from field: chat.v1.PinnedMessages pinned_messages = 26;
+     */
+    value: PinnedMessages;
+    case: "pinnedMessages";
   } | {
     /**
      * Events.
@@ -665,6 +701,161 @@ export const HideMessageRequestSchema: GenMessage<HideMessageRequest> = /*@__PUR
   messageDesc(file_chat_v1_frames, 9);
 
 /**
+ * The owner sets a group's notice (KakaoTalk's 공지), shown at the top of the room: trimmed,
+ * up to chat.max_message_bytes bytes (INVALID_NOTICE); an empty text takes it down. Either member sets it in a
+ * direct room. Answered with the Room (its `notice`); a system entry
+ * (SYSTEM_EVENT_KIND_NOTICE_CHANGED, body = the text) goes to the timeline.
+ *
+ * @generated from message chat.v1.SetNoticeRequest
+ */
+export type SetNoticeRequest = Message<"chat.v1.SetNoticeRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: string text = 2;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message chat.v1.SetNoticeRequest.
+ * Use `create(SetNoticeRequestSchema)` to create a new message.
+ */
+export const SetNoticeRequestSchema: GenMessage<SetNoticeRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 10);
+
+/**
+ * Pins a message to the room's pinned list (newest first, at most chat.max_pins_per_room:
+ * PIN_LIST_FULL). Any member may pin unless the owner reserved pins
+ * (Room.pins_owner_only). Answered with Ok; a system entry (SYSTEM_EVENT_KIND_PINNED,
+ * target_seq = the message) goes to the timeline. Pinning a pinned message changes nothing.
+ *
+ * @generated from message chat.v1.PinMessageRequest
+ */
+export type PinMessageRequest = Message<"chat.v1.PinMessageRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.PinMessageRequest.
+ * Use `create(PinMessageRequestSchema)` to create a new message.
+ */
+export const PinMessageRequestSchema: GenMessage<PinMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 11);
+
+/**
+ * Takes a message off the pinned list (SYSTEM_EVENT_KIND_UNPINNED). Answered with Ok;
+ * unpinning a message that is not pinned changes nothing. Deleting a message for everyone
+ * unpins it too.
+ *
+ * @generated from message chat.v1.UnpinMessageRequest
+ */
+export type UnpinMessageRequest = Message<"chat.v1.UnpinMessageRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.UnpinMessageRequest.
+ * Use `create(UnpinMessageRequestSchema)` to create a new message.
+ */
+export const UnpinMessageRequestSchema: GenMessage<UnpinMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 12);
+
+/**
+ * The room's pinned messages the caller may see, newest pin first. Answered with
+ * PinnedMessages (RoomOpened carries the same list).
+ *
+ * @generated from message chat.v1.ListPinsRequest
+ */
+export type ListPinsRequest = Message<"chat.v1.ListPinsRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+};
+
+/**
+ * Describes the message chat.v1.ListPinsRequest.
+ * Use `create(ListPinsRequestSchema)` to create a new message.
+ */
+export const ListPinsRequestSchema: GenMessage<ListPinsRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 13);
+
+/**
+ * The pinned messages, each as it is now, newest pin first.
+ *
+ * @generated from message chat.v1.PinnedMessages
+ */
+export type PinnedMessages = Message<"chat.v1.PinnedMessages"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: repeated chat.v1.Message messages = 2;
+   */
+  messages: Message$1[];
+};
+
+/**
+ * Describes the message chat.v1.PinnedMessages.
+ * Use `create(PinnedMessagesSchema)` to create a new message.
+ */
+export const PinnedMessagesSchema: GenMessage<PinnedMessages> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 14);
+
+/**
+ * The owner decides what only they may do in a group: invite members, pin and unpin
+ * messages. Both false (the default): every member may. Answered with the Room; a system
+ * entry (SYSTEM_EVENT_KIND_PERMISSIONS_CHANGED) goes to the timeline.
+ *
+ * @generated from message chat.v1.SetRoomPermissionsRequest
+ */
+export type SetRoomPermissionsRequest = Message<"chat.v1.SetRoomPermissionsRequest"> & {
+  /**
+   * @generated from field: uint64 room_id = 1;
+   */
+  roomId: bigint;
+
+  /**
+   * @generated from field: bool invite_owner_only = 2;
+   */
+  inviteOwnerOnly: boolean;
+
+  /**
+   * @generated from field: bool pins_owner_only = 3;
+   */
+  pinsOwnerOnly: boolean;
+};
+
+/**
+ * Describes the message chat.v1.SetRoomPermissionsRequest.
+ * Use `create(SetRoomPermissionsRequestSchema)` to create a new message.
+ */
+export const SetRoomPermissionsRequestSchema: GenMessage<SetRoomPermissionsRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 15);
+
+/**
  * The user hid an entry from their own view (hide_message on any of their devices).
  *
  * @generated from message chat.v1.MessageHidden
@@ -686,7 +877,7 @@ export type MessageHidden = Message<"chat.v1.MessageHidden"> & {
  * Use `create(MessageHiddenSchema)` to create a new message.
  */
 export const MessageHiddenSchema: GenMessage<MessageHidden> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 10);
+  messageDesc(file_chat_v1_frames, 16);
 
 /**
  * Liveness probe; answered with Pong.
@@ -701,7 +892,7 @@ export type PingRequest = Message<"chat.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 11);
+  messageDesc(file_chat_v1_frames, 17);
 
 /**
  * Look a user up by username (exact) or id. Exactly one must be set.
@@ -725,7 +916,7 @@ export type GetUserRequest = Message<"chat.v1.GetUserRequest"> & {
  * Use `create(GetUserRequestSchema)` to create a new message.
  */
 export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 12);
+  messageDesc(file_chat_v1_frames, 18);
 
 /**
  * Get (or create, the first time) the one direct room between the caller and peer_id.
@@ -744,7 +935,7 @@ export type CreateDirectRoomRequest = Message<"chat.v1.CreateDirectRoomRequest">
  * Use `create(CreateDirectRoomRequestSchema)` to create a new message.
  */
 export const CreateDirectRoomRequestSchema: GenMessage<CreateDirectRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 13);
+  messageDesc(file_chat_v1_frames, 19);
 
 /**
  * Create a group room with the caller and member_ids as members.
@@ -777,7 +968,7 @@ export type CreateGroupRoomRequest = Message<"chat.v1.CreateGroupRoomRequest"> &
  * Use `create(CreateGroupRoomRequestSchema)` to create a new message.
  */
 export const CreateGroupRoomRequestSchema: GenMessage<CreateGroupRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 14);
+  messageDesc(file_chat_v1_frames, 20);
 
 /**
  * Add users to a group room the caller is a member of. Replies with the updated Room.
@@ -801,7 +992,7 @@ export type InviteMembersRequest = Message<"chat.v1.InviteMembersRequest"> & {
  * Use `create(InviteMembersRequestSchema)` to create a new message.
  */
 export const InviteMembersRequestSchema: GenMessage<InviteMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 15);
+  messageDesc(file_chat_v1_frames, 21);
 
 /**
  * Leave a room. Its history is no longer visible to the caller.
@@ -820,7 +1011,7 @@ export type LeaveRoomRequest = Message<"chat.v1.LeaveRoomRequest"> & {
  * Use `create(LeaveRoomRequestSchema)` to create a new message.
  */
 export const LeaveRoomRequestSchema: GenMessage<LeaveRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 16);
+  messageDesc(file_chat_v1_frames, 22);
 
 /**
  * Mute or unmute a room for the caller (all their devices): a muted room still counts unread
@@ -845,7 +1036,7 @@ export type SetRoomMutedRequest = Message<"chat.v1.SetRoomMutedRequest"> & {
  * Use `create(SetRoomMutedRequestSchema)` to create a new message.
  */
 export const SetRoomMutedRequestSchema: GenMessage<SetRoomMutedRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 17);
+  messageDesc(file_chat_v1_frames, 23);
 
 /**
  * List the caller's rooms, newest activity first. Not paged (the one list that is not): the
@@ -868,7 +1059,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 18);
+  messageDesc(file_chat_v1_frames, 24);
 
 /**
  * Start receiving the room's messages live on this connection. To recover after a
@@ -897,7 +1088,7 @@ export type OpenRoomRequest = Message<"chat.v1.OpenRoomRequest"> & {
  * Use `create(OpenRoomRequestSchema)` to create a new message.
  */
 export const OpenRoomRequestSchema: GenMessage<OpenRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 19);
+  messageDesc(file_chat_v1_frames, 25);
 
 /**
  * Stop receiving the room's messages live on this connection.
@@ -916,7 +1107,7 @@ export type CloseRoomRequest = Message<"chat.v1.CloseRoomRequest"> & {
  * Use `create(CloseRoomRequestSchema)` to create a new message.
  */
 export const CloseRoomRequestSchema: GenMessage<CloseRoomRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 20);
+  messageDesc(file_chat_v1_frames, 26);
 
 /**
  * Send a message. Retrying with the same client_msg_id returns the first ack.
@@ -972,7 +1163,7 @@ export type SendMessageRequest = Message<"chat.v1.SendMessageRequest"> & {
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 21);
+  messageDesc(file_chat_v1_frames, 27);
 
 /**
  * Replace the body of one of the caller's messages, within chat.edit_window_secs (default
@@ -1022,7 +1213,7 @@ export type EditMessageRequest = Message<"chat.v1.EditMessageRequest"> & {
  * Use `create(EditMessageRequestSchema)` to create a new message.
  */
 export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 22);
+  messageDesc(file_chat_v1_frames, 28);
 
 /**
  * React to a message with an emoji: one grapheme cluster (an emoji, a symbol; not a letter,
@@ -1061,7 +1252,7 @@ export type AddReactionRequest = Message<"chat.v1.AddReactionRequest"> & {
  * Use `create(AddReactionRequestSchema)` to create a new message.
  */
 export const AddReactionRequestSchema: GenMessage<AddReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 23);
+  messageDesc(file_chat_v1_frames, 29);
 
 /**
  * Take back the caller's reaction. An entry of its own (kind REACTION_REMOVED).
@@ -1097,7 +1288,7 @@ export type RemoveReactionRequest = Message<"chat.v1.RemoveReactionRequest"> & {
  * Use `create(RemoveReactionRequestSchema)` to create a new message.
  */
 export const RemoveReactionRequestSchema: GenMessage<RemoveReactionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 24);
+  messageDesc(file_chat_v1_frames, 30);
 
 /**
  * Who reacted to a message with an emoji, in the order they did. Paged like every list:
@@ -1141,7 +1332,7 @@ export type ListReactionsRequest = Message<"chat.v1.ListReactionsRequest"> & {
  * Use `create(ListReactionsRequestSchema)` to create a new message.
  */
 export const ListReactionsRequestSchema: GenMessage<ListReactionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 25);
+  messageDesc(file_chat_v1_frames, 31);
 
 /**
  * @generated from message chat.v1.ReactionUsers
@@ -1165,7 +1356,7 @@ export type ReactionUsers = Message<"chat.v1.ReactionUsers"> & {
  * Use `create(ReactionUsersSchema)` to create a new message.
  */
 export const ReactionUsersSchema: GenMessage<ReactionUsers> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 26);
+  messageDesc(file_chat_v1_frames, 32);
 
 /**
  * The earlier bodies of an edited message (members only).
@@ -1189,7 +1380,7 @@ export type GetMessageVersionsRequest = Message<"chat.v1.GetMessageVersionsReque
  * Use `create(GetMessageVersionsRequestSchema)` to create a new message.
  */
 export const GetMessageVersionsRequestSchema: GenMessage<GetMessageVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 27);
+  messageDesc(file_chat_v1_frames, 33);
 
 /**
  * One earlier body of an edited message.
@@ -1215,7 +1406,7 @@ export type MessageVersion = Message<"chat.v1.MessageVersion"> & {
  * Use `create(MessageVersionSchema)` to create a new message.
  */
 export const MessageVersionSchema: GenMessage<MessageVersion> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 28);
+  messageDesc(file_chat_v1_frames, 34);
 
 /**
  * @generated from message chat.v1.MessageVersions
@@ -1246,7 +1437,7 @@ export type MessageVersions = Message<"chat.v1.MessageVersions"> & {
  * Use `create(MessageVersionsSchema)` to create a new message.
  */
 export const MessageVersionsSchema: GenMessage<MessageVersions> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 29);
+  messageDesc(file_chat_v1_frames, 35);
 
 /**
  * Delete a message for everyone ("unsend"): its sender within chat.unsend_window_secs
@@ -1279,7 +1470,7 @@ export type DeleteMessageRequest = Message<"chat.v1.DeleteMessageRequest"> & {
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 30);
+  messageDesc(file_chat_v1_frames, 36);
 
 /**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
@@ -1313,7 +1504,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 31);
+  messageDesc(file_chat_v1_frames, 37);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -1337,7 +1528,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 32);
+  messageDesc(file_chat_v1_frames, 38);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -1357,7 +1548,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 33);
+  messageDesc(file_chat_v1_frames, 39);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -1372,7 +1563,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 34);
+  messageDesc(file_chat_v1_frames, 40);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -1389,7 +1580,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 35);
+  messageDesc(file_chat_v1_frames, 41);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -1413,7 +1604,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 36);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1430,7 +1621,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 37);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * @generated from message chat.v1.Ok
@@ -1443,7 +1634,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -1467,7 +1658,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1499,6 +1690,13 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
    * @generated from field: bool recovery_truncated = 4;
    */
   recoveryTruncated: boolean;
+
+  /**
+   * The room's pinned messages the caller may see, as they are now, newest pin first.
+   *
+   * @generated from field: repeated chat.v1.Message pinned = 5;
+   */
+  pinned: Message$1[];
 };
 
 /**
@@ -1506,7 +1704,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1545,7 +1743,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * @generated from message chat.v1.History
@@ -1583,7 +1781,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1626,7 +1824,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1661,7 +1859,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1729,7 +1927,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -1753,7 +1951,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -1782,7 +1980,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * A member is typing in a room this connection has open.
@@ -1813,7 +2011,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -1841,7 +2039,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 55);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -1865,7 +2063,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 56);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -1897,7 +2095,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 57);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -1931,7 +2129,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 52);
+  messageDesc(file_chat_v1_frames, 58);
 
 /**
  * @generated from message chat.v1.UserList
@@ -1955,7 +2153,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 53);
+  messageDesc(file_chat_v1_frames, 59);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -1970,7 +2168,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 54);
+  messageDesc(file_chat_v1_frames, 60);
 
 /**
  * @generated from message chat.v1.Friends
@@ -2002,7 +2200,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 55);
+  messageDesc(file_chat_v1_frames, 61);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -2021,7 +2219,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 56);
+  messageDesc(file_chat_v1_frames, 62);
 
 /**
  * Accept the pending request from user_id.
@@ -2040,7 +2238,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 57);
+  messageDesc(file_chat_v1_frames, 63);
 
 /**
  * Decline the pending request from user_id.
@@ -2059,7 +2257,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 58);
+  messageDesc(file_chat_v1_frames, 64);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -2078,7 +2276,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 59);
+  messageDesc(file_chat_v1_frames, 65);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -2095,7 +2293,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 60);
+  messageDesc(file_chat_v1_frames, 66);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -2115,7 +2313,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 61);
+  messageDesc(file_chat_v1_frames, 67);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -2132,7 +2330,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 62);
+  messageDesc(file_chat_v1_frames, 68);
 
 /**
  * Someone asked the receiver to be friends.
@@ -2151,7 +2349,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 63);
+  messageDesc(file_chat_v1_frames, 69);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -2170,7 +2368,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 64);
+  messageDesc(file_chat_v1_frames, 70);
 
 /**
  * A friend went online or offline.
@@ -2194,7 +2392,7 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 65);
+  messageDesc(file_chat_v1_frames, 71);
 
 /**
  * The user's own settings for a room changed (on this or another device).
@@ -2218,5 +2416,5 @@ export type RoomSettings = Message<"chat.v1.RoomSettings"> & {
  * Use `create(RoomSettingsSchema)` to create a new message.
  */
 export const RoomSettingsSchema: GenMessage<RoomSettings> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 66);
+  messageDesc(file_chat_v1_frames, 72);
 

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/models.proto.
  */
 export const file_chat_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMi3AEKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBBIQCghvd25lcl9pZBgIIAEoBBI2ChJoaXN0b3J5X3Zpc2liaWxpdHkYCSABKA4yGi5jaGF0LnYxLkhpc3RvcnlWaXNpYmlsaXR5IkcKC1N5c3RlbUV2ZW50EiYKBGtpbmQYASABKA4yGC5jaGF0LnYxLlN5c3RlbUV2ZW50S2luZBIQCgh1c2VyX2lkcxgCIAMoBCJOCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhYKDmZpcnN0X3VzZXJfaWRzGAQgAygEIkcKB01lbnRpb24SDwoHdXNlcl9pZBgBIAEoBBIOCgZvZmZzZXQYAiABKA0SDgoGbGVuZ3RoGAMgASgNEgsKA2FsbBgEIAEoCCJqCg1RdW90ZWRNZXNzYWdlEgsKA3NlcRgBIAEoBBIRCglzZW5kZXJfaWQYAiABKAQSDwoHcHJldmlldxgDIAEoCRIXCg9hdHRhY2htZW50X3R5cGUYBCABKAkSDwoHZGVsZXRlZBgFIAEoCCL+AwoHTWVzc2FnZRIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIKCgJpZBgDIAEoBBIRCglzZW5kZXJfaWQYBCABKAQSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgRib2R5GAYgASgJEhIKCnNlbnRfYXRfbXMYByABKAMSDgoGdW5yZWFkGAggASgNEigKC2F0dGFjaG1lbnRzGAkgAygLMhMuY2hhdC52MS5BdHRhY2htZW50EiIKBGtpbmQYCiABKA4yFC5jaGF0LnYxLk1lc3NhZ2VLaW5kEhIKCnRhcmdldF9zZXEYCyABKAQSIQoHdXBkYXRlZBgMIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIoCghyZXBseV90bxgNIAEoCzIWLmNoYXQudjEuUXVvdGVkTWVzc2FnZRIUCgxlZGl0ZWRfYXRfbXMYDiABKAMSDwoHZGVsZXRlZBgPIAEoCBISCgpkZWxldGVkX2J5GBAgASgEEhMKC2NoYW5nZWRfc2VxGBEgASgEEiQKCXJlYWN0aW9ucxgSIAMoCzIRLmNoYXQudjEuUmVhY3Rpb24SIgoIbWVudGlvbnMYEyADKAsyEC5jaGF0LnYxLk1lbnRpb24SJAoGc3lzdGVtGBQgASgLMhQuY2hhdC52MS5TeXN0ZW1FdmVudCJuCgpBdHRhY2htZW50Eg8KB2ZpbGVfaWQYASABKAQSDAoEbmFtZRgCIAEoCRIMCgRzaXplGAMgASgEEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRINCgV3aWR0aBgFIAEoDRIOCgZoZWlnaHQYBiABKA0itwEKCEZpbGVJbmZvEgoKAmlkGAEgASgEEhAKCG93bmVyX2lkGAIgASgEEgwKBG5hbWUYAyABKAkSDAoEc2l6ZRgEIAEoBBIUCgxjb250ZW50X3R5cGUYBSABKAkSDgoGc2hhMjU2GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEhUKDWhhc190aHVtYm5haWwYCiABKAgiTAoGTWVtYmVyEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDgoGb25saW5lGAIgASgIEhUKDWxhc3RfcmVhZF9zZXEYAyABKAQiuQEKC1Jvb21TdW1tYXJ5EhsKBHJvb20YASABKAsyDS5jaGF0LnYxLlJvb20SJgoMbGFzdF9tZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlEhgKEGxhc3RfYWN0aXZpdHlfbXMYAyABKAMSDgoGdW5yZWFkGAQgASgNEhUKDWxhc3RfcmVhZF9zZXEYBSABKAQSFQoNbWVudGlvbl9jb3VudBgGIAEoDRINCgVtdXRlZBgHIAEoCCpQCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfRElSRUNUEAESEwoPUk9PTV9LSU5EX0dST1VQEAIqVgoRSGlzdG9yeVZpc2liaWxpdHkSIgoeSElTVE9SWV9WSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASHQoZSElTVE9SWV9WSVNJQklMSVRZX1NIQVJFRBABKrgBCgtNZXNzYWdlS2luZBIcChhNRVNTQUdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX0tJTkRfRURJVBABEhcKE01FU1NBR0VfS0lORF9ERUxFVEUQAhIfChtNRVNTQUdFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIhCh1NRVNTQUdFX0tJTkRfUkVBQ1RJT05fUkVNT1ZFRBAEEhcKE01FU1NBR0VfS0lORF9TWVNURU0QBSqDAgoPU3lzdGVtRXZlbnRLaW5kEiEKHVNZU1RFTV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYU1lTVEVNX0VWRU5UX0tJTkRfSk9JTkVEEAESGgoWU1lTVEVNX0VWRU5UX0tJTkRfTEVGVBACEh0KGVNZU1RFTV9FVkVOVF9LSU5EX1JFTU9WRUQQAxIdChlTWVNURU1fRVZFTlRfS0lORF9SRU5BTUVEEAQSIwofU1lTVEVNX0VWRU5UX0tJTkRfT1dORVJfQ0hBTkdFRBAFEjAKLFNZU1RFTV9FVkVOVF9LSU5EX0hJU1RPUllfVklTSUJJTElUWV9DSEFOR0VEEAZiBnByb3RvMw");
+  fileDesc("ChRjaGF0L3YxL21vZGVscy5wcm90bxIHY2hhdC52MSKBAQoEVXNlchIKCgJpZBgBIAEoBBIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIWCg5zdGF0dXNfbWVzc2FnZRgFIAEoCRIWCg5hdmF0YXJfZmlsZV9pZBgGIAEoBCJHCgZGcmllbmQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIOCgZvbmxpbmUYAiABKAgSEAoIc2luY2VfbXMYAyABKAMisQIKBFJvb20SCgoCaWQYASABKAQSHwoEa2luZBgCIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDAoEbmFtZRgDIAEoCRISCgptZW1iZXJfaWRzGAQgAygEEhIKCmNyZWF0ZWRfYnkYBSABKAQSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIQCghsYXN0X3NlcRgHIAEoBBIQCghvd25lcl9pZBgIIAEoBBI2ChJoaXN0b3J5X3Zpc2liaWxpdHkYCSABKA4yGi5jaGF0LnYxLkhpc3RvcnlWaXNpYmlsaXR5Eh8KBm5vdGljZRgKIAEoCzIPLmNoYXQudjEuTm90aWNlEhkKEWludml0ZV9vd25lcl9vbmx5GAsgASgIEhcKD3BpbnNfb3duZXJfb25seRgMIAEoCCJGCgZOb3RpY2USDAoEdGV4dBgBIAEoCRIOCgZzZXRfYnkYAiABKAQSEQoJc2V0X2F0X21zGAMgASgDEgsKA3NlcRgEIAEoBCJHCgtTeXN0ZW1FdmVudBImCgRraW5kGAEgASgOMhguY2hhdC52MS5TeXN0ZW1FdmVudEtpbmQSEAoIdXNlcl9pZHMYAiADKAQiTgoIUmVhY3Rpb24SDQoFZW1vamkYASABKAkSDQoFY291bnQYAiABKA0SDAoEbWluZRgDIAEoCBIWCg5maXJzdF91c2VyX2lkcxgEIAMoBCJHCgdNZW50aW9uEg8KB3VzZXJfaWQYASABKAQSDgoGb2Zmc2V0GAIgASgNEg4KBmxlbmd0aBgDIAEoDRILCgNhbGwYBCABKAgiagoNUXVvdGVkTWVzc2FnZRILCgNzZXEYASABKAQSEQoJc2VuZGVyX2lkGAIgASgEEg8KB3ByZXZpZXcYAyABKAkSFwoPYXR0YWNobWVudF90eXBlGAQgASgJEg8KB2RlbGV0ZWQYBSABKAgi/gMKB01lc3NhZ2USDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSCgoCaWQYAyABKAQSEQoJc2VuZGVyX2lkGAQgASgEEhUKDWNsaWVudF9tc2dfaWQYBSABKAkSDAoEYm9keRgGIAEoCRISCgpzZW50X2F0X21zGAcgASgDEg4KBnVucmVhZBgIIAEoDRIoCgthdHRhY2htZW50cxgJIAMoCzITLmNoYXQudjEuQXR0YWNobWVudBIiCgRraW5kGAogASgOMhQuY2hhdC52MS5NZXNzYWdlS2luZBISCgp0YXJnZXRfc2VxGAsgASgEEiEKB3VwZGF0ZWQYDCABKAsyEC5jaGF0LnYxLk1lc3NhZ2USKAoIcmVwbHlfdG8YDSABKAsyFi5jaGF0LnYxLlF1b3RlZE1lc3NhZ2USFAoMZWRpdGVkX2F0X21zGA4gASgDEg8KB2RlbGV0ZWQYDyABKAgSEgoKZGVsZXRlZF9ieRgQIAEoBBITCgtjaGFuZ2VkX3NlcRgRIAEoBBIkCglyZWFjdGlvbnMYEiADKAsyES5jaGF0LnYxLlJlYWN0aW9uEiIKCG1lbnRpb25zGBMgAygLMhAuY2hhdC52MS5NZW50aW9uEiQKBnN5c3RlbRgUIAEoCzIULmNoYXQudjEuU3lzdGVtRXZlbnQibgoKQXR0YWNobWVudBIPCgdmaWxlX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSDAoEc2l6ZRgDIAEoBBIUCgxjb250ZW50X3R5cGUYBCABKAkSDQoFd2lkdGgYBSABKA0SDgoGaGVpZ2h0GAYgASgNIrcBCghGaWxlSW5mbxIKCgJpZBgBIAEoBBIQCghvd25lcl9pZBgCIAEoBBIMCgRuYW1lGAMgASgJEgwKBHNpemUYBCABKAQSFAoMY29udGVudF90eXBlGAUgASgJEg4KBnNoYTI1NhgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEg0KBXdpZHRoGAggASgNEg4KBmhlaWdodBgJIAEoDRIVCg1oYXNfdGh1bWJuYWlsGAogASgIIkwKBk1lbWJlchIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyEg4KBm9ubGluZRgCIAEoCBIVCg1sYXN0X3JlYWRfc2VxGAMgASgEIrkBCgtSb29tU3VtbWFyeRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiYKDGxhc3RfbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZRIYChBsYXN0X2FjdGl2aXR5X21zGAMgASgDEg4KBnVucmVhZBgEIAEoDRIVCg1sYXN0X3JlYWRfc2VxGAUgASgEEhUKDW1lbnRpb25fY291bnQYBiABKA0SDQoFbXV0ZWQYByABKAgqUAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX0RJUkVDVBABEhMKD1JPT01fS0lORF9HUk9VUBACKlYKEUhpc3RvcnlWaXNpYmlsaXR5EiIKHkhJU1RPUllfVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEh0KGUhJU1RPUllfVklTSUJJTElUWV9TSEFSRUQQASq4AQoLTWVzc2FnZUtpbmQSHAoYTUVTU0FHRV9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRTUVTU0FHRV9LSU5EX0VESVQQARIXChNNRVNTQUdFX0tJTkRfREVMRVRFEAISHwobTUVTU0FHRV9LSU5EX1JFQUNUSU9OX0FEREVEEAMSIQodTUVTU0FHRV9LSU5EX1JFQUNUSU9OX1JFTU9WRUQQBBIXChNNRVNTQUdFX0tJTkRfU1lTVEVNEAUqkgMKD1N5c3RlbUV2ZW50S2luZBIhCh1TWVNURU1fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhwKGFNZU1RFTV9FVkVOVF9LSU5EX0pPSU5FRBABEhoKFlNZU1RFTV9FVkVOVF9LSU5EX0xFRlQQAhIdChlTWVNURU1fRVZFTlRfS0lORF9SRU1PVkVEEAMSHQoZU1lTVEVNX0VWRU5UX0tJTkRfUkVOQU1FRBAEEiMKH1NZU1RFTV9FVkVOVF9LSU5EX09XTkVSX0NIQU5HRUQQBRIwCixTWVNURU1fRVZFTlRfS0lORF9ISVNUT1JZX1ZJU0lCSUxJVFlfQ0hBTkdFRBAGEiQKIFNZU1RFTV9FVkVOVF9LSU5EX05PVElDRV9DSEFOR0VEEAcSHAoYU1lTVEVNX0VWRU5UX0tJTkRfUElOTkVEEAgSHgoaU1lTVEVNX0VWRU5UX0tJTkRfVU5QSU5ORUQQCRIpCiVTWVNURU1fRVZFTlRfS0lORF9QRVJNSVNTSU9OU19DSEFOR0VEEApiBnByb3RvMw");
 
 /**
  * A user's public profile. Never carries credentials.
@@ -149,6 +149,27 @@ export type Room = Message$1<"chat.v1.Room"> & {
    * @generated from field: chat.v1.HistoryVisibility history_visibility = 9;
    */
   historyVisibility: HistoryVisibility;
+
+  /**
+   * The room's notice (KakaoTalk's 공지), shown at the top; absent when there is none.
+   *
+   * @generated from field: chat.v1.Notice notice = 10;
+   */
+  notice?: Notice | undefined;
+
+  /**
+   * Only the owner may invite members to this group (set_room_permissions).
+   *
+   * @generated from field: bool invite_owner_only = 11;
+   */
+  inviteOwnerOnly: boolean;
+
+  /**
+   * Only the owner may pin and unpin messages in this group.
+   *
+   * @generated from field: bool pins_owner_only = 12;
+   */
+  pinsOwnerOnly: boolean;
 };
 
 /**
@@ -157,6 +178,40 @@ export type Room = Message$1<"chat.v1.Room"> & {
  */
 export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
   messageDesc(file_chat_v1_models, 2);
+
+/**
+ * A room's notice: its text, who set it and when (the seq of its system entry).
+ *
+ * @generated from message chat.v1.Notice
+ */
+export type Notice = Message$1<"chat.v1.Notice"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * @generated from field: uint64 set_by = 2;
+   */
+  setBy: bigint;
+
+  /**
+   * @generated from field: int64 set_at_ms = 3;
+   */
+  setAtMs: bigint;
+
+  /**
+   * @generated from field: uint64 seq = 4;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.Notice.
+ * Use `create(NoticeSchema)` to create a new message.
+ */
+export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
+  messageDesc(file_chat_v1_models, 3);
 
 /**
  * The event of a system entry (kind MESSAGE_KIND_SYSTEM).
@@ -182,7 +237,7 @@ export type SystemEvent = Message$1<"chat.v1.SystemEvent"> & {
  * Use `create(SystemEventSchema)` to create a new message.
  */
 export const SystemEventSchema: GenMessage<SystemEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 3);
+  messageDesc(file_chat_v1_models, 4);
 
 /**
  * One emoji's reactions to a message.
@@ -225,7 +280,7 @@ export type Reaction = Message$1<"chat.v1.Reaction"> & {
  * Use `create(ReactionSchema)` to create a new message.
  */
 export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 4);
+  messageDesc(file_chat_v1_models, 5);
 
 /**
  * A mention in a message's body: one member, or everyone in a group (all, "@all").
@@ -270,7 +325,7 @@ export type Mention = Message$1<"chat.v1.Mention"> & {
  * Use `create(MentionSchema)` to create a new message.
  */
 export const MentionSchema: GenMessage<Mention> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 5);
+  messageDesc(file_chat_v1_models, 6);
 
 /**
  * The message a reply quotes, as it is now (kept current: an edit or a delete of the quoted
@@ -314,7 +369,7 @@ export type QuotedMessage = Message$1<"chat.v1.QuotedMessage"> & {
  * Use `create(QuotedMessageSchema)` to create a new message.
  */
 export const QuotedMessageSchema: GenMessage<QuotedMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 6);
+  messageDesc(file_chat_v1_models, 7);
 
 /**
  * One entry of a room's timeline: a message, or a change to an earlier one (kind). seq is
@@ -463,7 +518,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 7);
+  messageDesc(file_chat_v1_models, 8);
 
 /**
  * A file carried by a message. Download it with GET /v1/files/{file_id}; images also have
@@ -514,7 +569,7 @@ export type Attachment = Message$1<"chat.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 8);
+  messageDesc(file_chat_v1_models, 9);
 
 /**
  * An uploaded file's metadata (POST /v1/files, GET /v1/files/{id}/info).
@@ -586,7 +641,7 @@ export type FileInfo = Message$1<"chat.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 9);
+  messageDesc(file_chat_v1_models, 10);
 
 /**
  * A room member as seen by someone who opens the room.
@@ -619,7 +674,7 @@ export type Member = Message$1<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 10);
+  messageDesc(file_chat_v1_models, 11);
 
 /**
  * One entry of a user's room list.
@@ -681,7 +736,7 @@ export type RoomSummary = Message$1<"chat.v1.RoomSummary"> & {
  * Use `create(RoomSummarySchema)` to create a new message.
  */
 export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
-  messageDesc(file_chat_v1_models, 11);
+  messageDesc(file_chat_v1_models, 12);
 
 /**
  * What kind of room: a direct room has exactly two members, one per pair of users.
@@ -848,6 +903,35 @@ export enum SystemEventKind {
    * @generated from enum value: SYSTEM_EVENT_KIND_HISTORY_VISIBILITY_CHANGED = 6;
    */
   HISTORY_VISIBILITY_CHANGED = 6,
+
+  /**
+   * The sender set the room's notice to the body (empty: took it down).
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_NOTICE_CHANGED = 7;
+   */
+  NOTICE_CHANGED = 7,
+
+  /**
+   * The sender pinned the message at target_seq.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_PINNED = 8;
+   */
+  PINNED = 8,
+
+  /**
+   * The sender unpinned the message at target_seq.
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_UNPINNED = 9;
+   */
+  UNPINNED = 9,
+
+  /**
+   * The sender (the owner) changed what only the owner may do: the body lists it,
+   * comma-separated, from "invite" and "pins" (empty: every member may do both).
+   *
+   * @generated from enum value: SYSTEM_EVENT_KIND_PERMISSIONS_CHANGED = 10;
+   */
+  PERMISSIONS_CHANGED = 10,
 }
 
 /**
