@@ -64,6 +64,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/js/mentions.js"),
     ),
     (
+        "js/pins.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/pins.js"),
+    ),
+    (
         "js/dialogs.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/js/dialogs.js"),

@@ -29,6 +29,7 @@ export async function openRoom(roomId, recovering = false) {
       S.users.set(idOf(m.user.id), m.user);
       v.members.set(idOf(m.user.id), m);
     }
+    v.pinned = r.room_opened.pinned || [];
     const summary = S.rooms.get(id);
     if (summary) summary.room = r.room_opened.room;
     if (v.messages.size === 0) await loadOlder(id);

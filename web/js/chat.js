@@ -5,6 +5,7 @@ import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemT
 import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, deleteForMe, toggleReaction, setMuted } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 import { mentionPicker, bodyWithMentions } from "./mentions.js";
+import { topBars, mayPin, maySetNotice, mayInvite, isPinned, setPinned, setNotice } from "./pins.js";
 
 /** The open composer's mention picker (the composer survives re-renders, and so does it). */
 let picker = null;
@@ -25,6 +26,7 @@ export function renderChat() {
     main.dataset.room = S.openId;
     main.append(
       h("header.chat-head"),
+      h("div.top-bars"),
       h("div#messages.messages", { on: { scroll: onScroll } }),
       h("div.typing"),
       composer(),
@@ -40,8 +42,11 @@ export function renderChat() {
       h("button.icon.back", { title: "Back", on: { click: () => { S.openId = null; ui.render(); } } }, "‹"),
       h("div.chat-title", h("strong", roomTitle(summary)),
         h("small.members", `${members.length} members · ${online} online`)),
-      summary.room.kind === "ROOM_KIND_GROUP"
+      summary.room.kind === "ROOM_KIND_GROUP" && mayInvite(summary)
         ? h("button.small", { on: { click: () => { S.modal = { kind: "invite" }; ui.renderModal(); } } }, "Invite")
+        : null,
+      maySetNotice(summary) && !summary.room.notice
+        ? h("button.small", { title: "Set a notice at the top of this chat", on: { click: () => setNotice() } }, "Notice")
         : null,
       h("button.small", { on: { click: () => { S.modal = { kind: "members" }; ui.renderModal(); } } }, "Members"),
       h("button.small.mute", { "aria-pressed": summary.muted ? "true" : "false", title: summary.muted ? "Notifications are off for this chat" : "Turn off notifications for this chat", on: { click: () => setMuted(!summary.muted) } },
@@ -49,6 +54,7 @@ export function renderChat() {
       h("button.small.danger", { on: { click: leaveRoom } }, "Leave"),
     ),
   );
+  main.querySelector(".top-bars").replaceWith(topBars(summary, v, jumpTo));
   renderComposeContext();
   main.querySelector(".typing").textContent = typingNames.length
     ? `${typingNames.join(", ")} ${typingNames.length > 1 ? "are" : "is"} typing…`
@@ -221,7 +227,7 @@ function quote(q) {
   );
 }
 
-function jumpTo(seq) {
+export function jumpTo(seq) {
   const el = document.querySelector(`#messages .msg[data-seq="${Number(seq)}"]`);
   if (!el) return;
   el.scrollIntoView({ block: "center" });
@@ -270,6 +276,10 @@ function openMenu(button, m, own) {
     m.body ? item("Copy", () => navigator.clipboard?.writeText(m.body).catch(() => {})) : null,
     own && m.body ? item("Edit", () => startCompose("edit", m)) : null,
     own || owner ? item("Delete for everyone", () => deleteForEveryone(m.seq)) : null,
+    mayPin(summary)
+      ? item(isPinned(view(S.openId), m.seq) ? "Unpin" : "Pin", () => setPinned(m, !isPinned(view(S.openId), m.seq)))
+      : null,
+    maySetNotice(summary) && m.body ? item("Set as notice", () => setNotice(m.body)) : null,
     item("Delete for me", () => deleteForMe(m.seq)),
   );
   document.body.append(menu);

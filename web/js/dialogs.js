@@ -1,8 +1,10 @@
-// Dialogs: a new group, inviting friends, the members of the open room.
+// Dialogs: a new group, inviting friends, the members of the open room, its pinned messages.
 
 import { S, idOf, me, ownerOf, view } from "./state.js";
 import { act, openRoom } from "./actions.js";
 import { h, clear, initials } from "./h.js";
+import { pinsDialog } from "./pins.js";
+import { jumpTo } from "./chat.js";
 
 export function renderModal() {
   const root = document.getElementById("modal-root");
@@ -46,12 +48,14 @@ export function renderModal() {
     );
   } else if (S.modal.kind === "members") {
     body = membersDialog(close);
+  } else if (S.modal.kind === "pins") {
+    body = pinsDialog(close, jumpTo);
   }
   root.append(h("div.modal", { on: { click: (e) => { if (e.target.classList.contains("modal")) close(); } } }, body));
 }
 
 /** The members of the open room; for a group's owner, its controls: rename, history
- * visibility, hand over, remove. */
+ * visibility, who may invite and pin, hand over, remove. */
 function membersDialog(close) {
   const v = view(S.openId);
   const summary = S.rooms.get(S.openId);
@@ -86,6 +90,18 @@ function membersDialog(close) {
       },
     }), "New members see earlier messages")
     : null;
+  const reserve = (cls, label, key) => isOwner
+    ? h(`label.pick.${cls}`, h("input", {
+      type: "checkbox",
+      checked: !!room[key],
+      on: {
+        change: (e) => {
+          const now = { invite_owner_only: !!room.invite_owner_only, pins_owner_only: !!room.pins_owner_only, [key]: e.target.checked };
+          act({ set_room_permissions: { room_id: S.openId, ...now } }, update);
+        },
+      },
+    }), label)
+    : null;
   const controls = (id) => !isOwner || id === mine ? null : h("span.controls",
     h("button.small", { on: { click: () => act({ transfer_ownership: { room_id: S.openId, user_id: id } }, update) } }, "Make owner"),
     h("button.small.danger", {
@@ -102,6 +118,8 @@ function membersDialog(close) {
     h("h2", "Members"),
     rename,
     visibility,
+    reserve("invite-owner-only", "Only I can invite", "invite_owner_only"),
+    reserve("pins-owner-only", "Only I can pin messages", "pins_owner_only"),
     h("ul.people", [...v.members.values()].map((m) => {
       const id = idOf(m.user.id);
       return h("li.person", { dataset: { userId: id } },

@@ -3,6 +3,7 @@
 
 import { S, ui, me, idOf, view, ensureUsers, isChange, isSystem, applyChange, applySystem } from "./state.js";
 import { loadFriends, markReadSoon } from "./actions.js";
+import { applyPins } from "./pins.js";
 
 export function onEvent(e) {
   if (e.message) return onMessage(e.message);
@@ -52,9 +53,11 @@ function onMessage(m) {
   if (isSystem(m)) {
     // A line, not a message: the chat list keeps showing the newest message.
     applySystem(summary, m);
+    applyPins(roomId, m);
     ensureUsers([m.sender_id, ...(m.system?.user_ids || [])]).then(ui.render);
   } else if (isChange(m)) {
     const target = applyChange(v, m);
+    applyPins(roomId, m, target);
     if (target && summary?.last_message && summary.last_message.seq === target.seq) summary.last_message = target;
   } else {
     v.typing.delete(idOf(m.sender_id));

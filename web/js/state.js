@@ -85,6 +85,8 @@ export function view(roomId) {
       hasMore: true,
       loadingOlder: false,
       opened: false,
+      /** The pinned messages, newest pin first (room_opened, then the timeline's lines). */
+      pinned: [],
     });
   }
   return S.views.get(id);
@@ -141,6 +143,16 @@ export function systemText(m) {
       return m.body === "shared"
         ? `${by} let new members see earlier messages`
         : `${by} set new members to see messages from when they join`;
+    case "SYSTEM_EVENT_KIND_NOTICE_CHANGED":
+      return m.body ? `${by} set the notice: “${m.body}”` : `${by} took the notice down`;
+    case "SYSTEM_EVENT_KIND_PINNED":
+      return `${by} pinned a message`;
+    case "SYSTEM_EVENT_KIND_UNPINNED":
+      return `${by} unpinned a message`;
+    case "SYSTEM_EVENT_KIND_PERMISSIONS_CHANGED": {
+      const what = (m.body ? m.body.split(",") : []).map((w) => (w === "invite" ? "inviting" : "pinning"));
+      return what.length ? `${by} made ${what.join(" and ")} owner-only` : `${by} let every member invite and pin`;
+    }
     default:
       return "";
   }
@@ -153,6 +165,14 @@ export function applySystem(summary, m) {
   if (m.system?.kind === "SYSTEM_EVENT_KIND_OWNER_CHANGED") summary.room.owner_id = m.system.user_ids[0];
   if (m.system?.kind === "SYSTEM_EVENT_KIND_HISTORY_VISIBILITY_CHANGED") {
     summary.room.history_visibility = m.body === "shared" ? "HISTORY_VISIBILITY_SHARED" : undefined;
+  }
+  if (m.system?.kind === "SYSTEM_EVENT_KIND_NOTICE_CHANGED") {
+    summary.room.notice = m.body ? { text: m.body, set_by: m.sender_id, set_at_ms: m.sent_at_ms, seq: m.seq } : undefined;
+  }
+  if (m.system?.kind === "SYSTEM_EVENT_KIND_PERMISSIONS_CHANGED") {
+    const reserved = m.body ? m.body.split(",") : [];
+    summary.room.invite_owner_only = reserved.includes("invite");
+    summary.room.pins_owner_only = reserved.includes("pins");
   }
 }
 

@@ -347,6 +347,30 @@ try {
   await ben.page.locator(".modal .person", { hasText: "Ann Lee" }).getByRole("button", { name: "Remove" }).waitFor();
   await ben.page.locator(".modal").getByRole("button", { name: "Close" }).click();
 
+  step("the owner sets the notice, members pin, and the owner reserves pinning");
+  ben.page.once("dialog", (d) => d.accept("Meet on Friday at 7"));
+  await ben.page.locator(".chat-head").getByRole("button", { name: "Notice" }).click();
+  await ann.page.locator(".notice-bar", { hasText: "Meet on Friday at 7" }).waitFor();
+  await ann.page.locator(".system", { hasText: "Ben Kim set the notice" }).waitFor();
+  await menu(ann.page, msgWith(ann.page, "vote please", ".own"), "Pin");
+  await ben.page.locator(".pin-bar", { hasText: "vote please" }).waitFor();
+  await ben.page.locator(".system", { hasText: "Ann Lee pinned a message" }).waitFor();
+  await ann.page.screenshot({ path: `${SHOTS}/10-notice-and-pin.png` });
+  await ben.page.locator(".chat-head").getByRole("button", { name: "Members" }).click();
+  await ben.page.locator(".modal .pins-owner-only input").check();
+  await ann.page.locator(".system", { hasText: "Ben Kim made pinning owner-only" }).waitFor();
+  await ben.page.locator(".modal").getByRole("button", { name: "Close" }).click();
+  const annMsg = msgWith(ann.page, "vote please", ".own");
+  await annMsg.hover();
+  await annMsg.locator(".msg-menu").click();
+  await ann.page.getByRole("menuitem", { name: "Delete for me" }).waitFor();
+  assert.equal(await ann.page.getByRole("menuitem", { name: "Unpin" }).count(), 0, "pinning is the owner's now");
+  await ann.page.keyboard.press("Escape");
+  await ben.page.locator(".pin-bar").getByRole("button", { name: "Pinned" }).click();
+  await ben.page.locator(".modal .pin", { hasText: "vote please" }).getByRole("button", { name: "Unpin" }).click();
+  await ann.page.locator(".pin-bar").waitFor({ state: "detached" });
+  await ben.page.locator(".modal").getByRole("button", { name: "Close" }).click();
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");
