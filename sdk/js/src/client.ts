@@ -9,10 +9,10 @@ import type {
   ServerFrame,
 } from "./gen/chat/v1/frames_pb.js";
 import { HistoryVisibility, type Message, type Room } from "./gen/chat/v1/models_pb.js";
-import { clientFrame, type Command, type Payload } from "./codec.js";
+import { clientFrame, type Command, type Payload, type ReplyOf } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import type { ClientEvents, ConnectionState } from "./events.js";
-import { ChatError } from "./errors.js";
+import { ChatError, FATAL, RECONNECT_NOW, SIGNED_OUT } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
 import { Outbox, entryCommand, newClientMsgId, type MentionInit, type OutboxEntry } from "./outbox.js";
@@ -25,16 +25,6 @@ import type {
   WebSocketConstructor,
 } from "./transport/types.js";
 import { WebSocketTransport } from "./transport/websocket.js";
-
-/** Reasons a token source gives when the log-in is over. */
-const SIGNED_OUT = new Set(["REFRESH_TOKEN_INVALID", "AUTH_REVOKED", "BAD_CREDENTIALS"]);
-/** Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes"). */
-const FATAL = new Set([4102, 4103]);
-/** Close codes asking to reconnect at once (elsewhere) rather than after backoff. */
-const RECONNECT_NOW = new Set([4000, 4003]);
-
-/** The value of a reply payload of one kind, e.g. `ReplyOf<"history">` is `History`. */
-export type ReplyOf<K extends NonNullable<Payload["case"]>> = Extract<Payload, { case: K }>["value"];
 
 type TimerName = "retry" | "reauth" | "connect" | "heartbeat" | "probe";
 

@@ -57,3 +57,6 @@ export function decode(data: string | ArrayBuffer | Uint8Array): ServerFrame {
 export function decodeJson(json: JsonValue): ServerFrame {
   return fromJson(ServerFrameSchema, json, { ignoreUnknownFields: true });
 }
+
+/** The value of a reply payload of one kind, e.g. `ReplyOf<"history">` is `History`. */
+export type ReplyOf<K extends NonNullable<Payload["case"]>> = Extract<Payload, { case: K }>["value"];

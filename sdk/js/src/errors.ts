@@ -1,6 +1,13 @@
 import type { Error as ErrorFrame } from "./gen/chat/v1/errors_pb.js";
 import { ErrorCode } from "./gen/chat/v1/errors_pb.js";
 
+/** Reasons a token source gives when the log-in is over. */
+export const SIGNED_OUT = new Set(["REFRESH_TOKEN_INVALID", "AUTH_REVOKED", "BAD_CREDENTIALS"]);
+/** Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes"). */
+export const FATAL = new Set([4102, 4103]);
+/** Close codes asking to reconnect at once (elsewhere) rather than after backoff. */
+export const RECONNECT_NOW = new Set([4000, 4003]);
+
 /** Reasons the SDK itself gives (the server's are in docs/protocol.md). */
 export type LocalReason =
   | "OFFLINE"
