@@ -1,6 +1,7 @@
 //! What a room records about itself: system entries in its log (who joined, left, was
-//! removed; renames and hand-overs), and the settings those entries leave in the room head
-//! (owner, name, notice, pins, permissions), written in the same conditional append as the entry that changes them.
+//! removed; renames, hand-overs, the notice, pins), and the settings those entries leave in
+//! the room head (owner, name, notice, pins, permissions), written in the same conditional
+//! append as the entry that changes them.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! The owner's controls of a group: rename, set the history visibility, reserve inviting
-//! and pinning, remove a member, hand the group over. Each is recorded by a system entry (`system.rs`) and answered once
-//! that entry is durable.
+//! and pinning, remove a member, hand the group over. Each is recorded by a system entry
+//! (`system.rs`) and answered once that entry is durable.
 
 use chat_store::{RoomKind, SystemEvent, UserId};
 use ractor::ActorRef;

@@ -1,7 +1,7 @@
 //! System entries: what a room records about itself in its own timeline (joins, leaves,
 //! removals, renames, hand-overs, the notice, pins, permissions), sequenced like any entry. A
-//! change to the room's settings (`RoomMeta`: owner, name, notice, pins) is applied to the state when its entry is sequenced and written
-//! to the head in the same append as the entry.
+//! change to the room's settings (`RoomMeta`: owner, name, notice, pins) is applied to the
+//! state when its entry is sequenced and written to the head in the same append as the entry.
 
 use chat_store::{EntryKind, MessageRecord, Seq, SystemEvent, SystemRecord, UserId};
 use ractor::ActorRef;
