@@ -41,6 +41,15 @@ async fn retried<T>(
     }
 }
 
+/// The two nodes of the three that do not own a room owned by `owner`.
+fn other_nodes(owner: usize) -> (usize, usize) {
+    match owner {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    }
+}
+
 /// The ack of a command, retried while the room moves.
 async fn acked(client: &mut Client, command: Command) -> v1::SendAck {
     retried(client, command, |p| match p {
@@ -78,11 +87,7 @@ async fn changes_cross_nodes_and_survive_the_owner_moving() {
     let room = a.create_group("moving", &[ben.id, cat.id]).await.id;
     let owner = cluster.owner_of(0, room).await;
     // Ann and Ben both on nodes that do not own the room.
-    let (na, nb) = match owner {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
+    let (na, nb) = other_nodes(owner);
     let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Json).await;
     let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Proto).await;
     b.open(room).await;
@@ -177,11 +182,7 @@ async fn roles_and_system_lines_cross_nodes_and_survive_the_owner_moving() {
     let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
     let room = a.create_group("first", &[ben.id, cat.id]).await.id;
     let owner = cluster.owner_of(0, room).await;
-    let (na, nb) = match owner {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
+    let (na, nb) = other_nodes(owner);
     let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Proto).await;
     let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Json).await;
     let mut c = Client::connect(cluster.addr(nb), &cat.access_token, Wire::Json).await;
@@ -262,11 +263,7 @@ async fn the_notice_and_pins_cross_nodes_and_survive_the_owner_moving() {
     let mut a = Client::connect(cluster.addr(0), &ann.access_token, Wire::Json).await;
     let room = a.create_group("plans", &[ben.id]).await.id;
     let owner = cluster.owner_of(0, room).await;
-    let (na, nb) = match owner {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
+    let (na, nb) = other_nodes(owner);
     let mut a = Client::connect(cluster.addr(na), &ann.access_token, Wire::Proto).await;
     let mut b = Client::connect(cluster.addr(nb), &ben.access_token, Wire::Json).await;
     b.open(room).await;
