@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::{
     error::StoreResult,
     records::{
-        AppendBatch, FileId, FileRecord, FileUse, MessageRecord, ReadCursor, RefreshOutcome,
+        AppendBatch, FileId, FileRecord, FileRef, FileUse, MessageRecord, ReadCursor, RefreshOutcome,
         RefreshRecord, Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge,
         ThumbnailRecord, UserId, UserRecord,
     },
@@ -34,6 +34,7 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
     /// Looks a user up by (normalized) username.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a user's display name, status message and avatar (0: none); the updated
     /// user, if it exists.
     async fn update_profile(
         &self,
@@ -42,6 +43,7 @@ pub trait AccountStore: Send + Sync {
         status_message: String,
         avatar_file_id: FileId,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Users whose username starts with `prefix` and sorts after `after`, ascending, at most
     /// `limit`.
     async fn search_users(
         &self,
@@ -124,6 +126,8 @@ pub trait RoomStore: Send + Sync {
     async fn user_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
     /// Whether a user is a member of a room.
     async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
+    /// The seq a member joined at (see [`Self::member_joins`]); `None` unless they are one.
+    async fn member_join(&self, room: RoomId, user: UserId) -> StoreResult<Option<Seq>>;
     /// Every stored read cursor of a room.
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>>;
     /// One user's read cursor in a room (zero when none is stored).
@@ -145,8 +149,14 @@ pub trait RoomStore: Send + Sync {
 pub trait MessageLog: Send + Sync {
     /// The newest durable state of a room's message log.
     async fn room_head(&self, room: RoomId) -> StoreResult<RoomHead>;
+    /// Makes the caller the room's only writer: advances the room's fencing epoch and
+    /// returns it. Appends made with an older epoch fail from now on, so two owners of a
     /// room (during a failover) can never both extend its log.
     async fn claim_room(&self, room: RoomId) -> StoreResult<u64>;
+    /// Appends consecutive entries (and read-cursor moves) to a room's log if and only if
+    /// `epoch` is still the room's epoch and the log currently ends at `expected_last_seq`
+    /// (else `Conflict`: another writer got there first, and nothing is written). The
+    /// messages' file refs and the batch's released files are written with it. Backends
     /// batch concurrent appends from many rooms into one durable write (group commit).
     async fn append(
         &self,
@@ -155,6 +165,7 @@ pub trait MessageLog: Send + Sync {
         expected_last_seq: Seq,
         batch: AppendBatch,
     ) -> StoreResult<()>;
+    /// Up to `limit` entries with `seq < before_seq` (all when `before_seq` is 0),
     /// newest first.
     async fn history(
         &self,
@@ -173,17 +184,31 @@ pub trait MessageLog: Send + Sync {
     ) -> StoreResult<Option<MessageRecord>>;
 }
 
-/// Uploaded files' metadata and where they are shared.
+/// Uploaded files' metadata, the messages that hold them, and the queues of files to clean
+/// up (never attached; released by a delete for everyone).
 #[async_trait::async_trait]
 pub trait FileStore: Send + Sync {
+    /// Records an uploaded file (its bytes are already in the blob store). An unattached
     /// file is listed by [`FileStore::unattached_files`] until it is attached.
     async fn put_file(&self, file: FileRecord) -> StoreResult<()>;
     /// A file's metadata.
     async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>>;
-    /// file is gone (e.g. cleaned up as an orphan a moment before).
+    /// Marks a file as about to be sent in a message, or makes it an avatar (idempotent);
+    /// `NotFound` when the file is gone (cleaned up as an orphan, or erased, a moment
+    /// before).
     async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()>;
-    /// The rooms a file was shared in.
-    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>>;
+    /// The messages that hold a file (some may no longer: a ref outlives a delete until
+    /// the release queue looks at it), ascending.
+    async fn file_refs(&self, id: FileId) -> StoreResult<Vec<FileRef>>;
+    /// Forgets one ref (a message that no longer holds the file).
+    async fn remove_file_ref(&self, id: FileId, at: FileRef) -> StoreResult<()>;
+    /// Up to `limit` files released by deletes for everyone and not looked at yet.
+    async fn released_files(&self, limit: usize) -> StoreResult<Vec<FileId>>;
+    /// Takes a file off the release queue.
+    async fn forget_released(&self, id: FileId) -> StoreResult<()>;
+    /// Deletes a file's metadata and refs (the caller deletes its bytes next, then takes
+    /// it off the release queue); idempotent.
+    async fn erase_file(&self, id: FileId) -> StoreResult<()>;
     /// Records a file's image size and generated thumbnail; `NotFound` when the file is gone.
     async fn set_file_image(
         &self,

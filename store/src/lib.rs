@@ -32,7 +32,7 @@ pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    AppendBatch, AttachmentRecord, DeletionRecord, EntryKind, FileId, FileRecord, FileUse,
+    AppendBatch, AttachmentRecord, DeletionRecord, EntryKind, FileId, FileRecord, FileRef, FileUse,
     HeadChange, MAX_MENTION_MARKS, MentionMark, MentionRecord, MessageRecord, MessageState,
     ReactionRecord, ReadCursor, RefreshOutcome, RefreshRecord, ReplyRecord, Revocation, RoomHead,
     RoomId, RoomKind, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord, UserId,

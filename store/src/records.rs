@@ -148,6 +148,16 @@ impl RoomRecord {
             self.shared_history = shared;
         }
     }
+
+    /// The seq after which a member who joined at `joined` sees the log: 0 in a group that
+    /// shares its history, else where they joined. (Apply the room's meta first.)
+    pub fn visible_from(&self, joined: Seq) -> Seq {
+        if self.shared_history && self.kind == RoomKind::Group {
+            0
+        } else {
+            joined
+        }
+    }
 }
 
 /// One entry in a room's log: a message, or a change to an earlier one (see `timeline`).
@@ -424,10 +434,22 @@ pub struct ThumbnailRecord {
 /// What a file is attached to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileUse {
-    /// Shared in a room: readable by the room's members.
-    Room(RoomId),
+    /// Sent in a message: kept while a message holds it (its `FileRef`), readable by those
+    /// who see that message.
+    Message,
     /// A profile picture: readable by every signed-in user.
     Avatar,
+}
+
+/// A message that holds a file, written with the message by the append: the file is
+/// readable by those who see that message, and erased once no message holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileRef {
+    /// The message's room.
+    pub room_id: RoomId,
+    /// The message's seq; 0 for a share recorded before refs named their message (it
+    /// grants every member, as it did then, and keeps the file).
+    pub seq: Seq,
 }
 
 /// The durable end of a room's log.
@@ -491,6 +513,9 @@ pub struct AppendBatch {
     pub cursors: Vec<(UserId, ReadCursor)>,
     /// The head's new preview and deleted list, when this batch changes them.
     pub head: Option<HeadChange>,
+    /// Files the batch's deletions for everyone took off their messages: each is queued
+    /// for erasure, which happens once no message holds it (see `FileStore`).
+    pub released: Vec<FileId>,
 }
 
 /// What an append changes in the room head besides its end.

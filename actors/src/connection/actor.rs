@@ -365,7 +365,7 @@ async fn add_entry(
     let outbound = state.outbound.clone();
     tokio::spawn(async move {
         let answer = match pending {
-            Ok(ack) => ack.await,
+            Ok(started) => started.finish().await,
             Err(e) => Err(e),
         };
         outbound.send_frame(match answer {

@@ -31,7 +31,7 @@ async fn timeline_entry(
     entry: Entry,
 ) -> Result<Payload, ChatError> {
     let room = entry.room_id();
-    let outcome = start_entry(services, user.id, entry).await?.await?;
+    let outcome = start_entry(services, user.id, entry).await?.finish().await?;
     Ok(outcome.into_payload(room))
 }
 
@@ -436,7 +436,7 @@ async fn list_rooms(
             .iter()
             .find(|&&(u, _)| u == me)
             .map_or(0, |&(_, seq)| seq);
-        let from = if record.shared_history { 0 } else { joined };
+        let from = record.visible_from(joined);
         let newest = newest.filter(|m| m.seq > from);
         let mut room = convert::room(&record, &members, head.last_seq);
         if record.kind == RoomKind::Group {

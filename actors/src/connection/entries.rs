@@ -8,6 +8,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::{
     error::{ChatError, Reason},
+    files::FileService,
     room::{RoomOp, RoomOutcome, SendRequest},
     route::Pending,
     services::Services,
@@ -161,15 +162,37 @@ fn reaction(
     })
 }
 
-/// Validates an entry and hands it to its room, in call order. The returned future
-/// resolves to the ack once the entry is durable.
+/// An entry its room accepted, to await.
+pub(super) struct Started {
+    ack: Pending<RoomOutcome>,
+    /// Set for a delete for everyone: the files it released are erased before its sender
+    /// hears back.
+    erase_with: Option<FileService>,
+}
+
+impl Started {
+    /// The ack once the entry is durable (and what it released is erased).
+    pub(super) async fn finish(self) -> Result<RoomOutcome, ChatError> {
+        let outcome = self.ack.await?;
+        if let Some(files) = self.erase_with
+            && let Err(e) = files.erase_released().await
+        {
+            // The delete stands; the sweeper erases the files later.
+            tracing::warn!(error = %e, "erasing released files failed");
+        }
+        Ok(outcome)
+    }
+}
+
+/// Validates an entry and hands it to its room, in call order.
 pub(super) async fn start_entry(
     services: &Services,
     sender: UserId,
     entry: Entry,
-) -> Result<Pending<RoomOutcome>, ChatError> {
+) -> Result<Started, ChatError> {
     validate_client_msg_id(entry.client_msg_id())?;
     let room = entry.room_id();
+    let erase_with = matches!(entry, Entry::Delete(_)).then(|| services.files.clone());
     let request = match entry {
         Entry::Send(send) => {
             validate_body(services, &send.body, !send.file_ids.is_empty())?;
@@ -235,7 +258,8 @@ pub(super) async fn start_entry(
             }
         }
     };
-    services.rooms.submit(room, RoomOp::Send(request)).await
+    let ack = services.rooms.submit(room, RoomOp::Send(request)).await?;
+    Ok(Started { ack, erase_with })
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! Files: streamed uploads (size-limited, type sniffed, hashed), access control, attachments,
-//! avatars, thumbnails made off the request path, and the orphan sweeper.
+//! avatars, thumbnails made off the request path, the orphan sweeper, and the erasure of
+//! files a delete for everyone left unheld.
 //!
 //! Bytes go to the blob store (`chat_store::Blobs`), metadata to the store. An upload is
 //! visible only once both are written; every failure on the way removes what was written.
 //!
-//! Access: the uploader, members of rooms the file was shared in, and (for avatars) every
-//! signed-in user. Anyone else gets `FILE_NOT_FOUND`, exactly like a missing id.
+//! Access: the uploader, whoever sees a message holding the file (`access`), and (for
+//! avatars) every signed-in user. Anyone else gets `FILE_NOT_FOUND`, exactly like a missing
+//! id.
 
+mod access;
 pub mod inspect;
+mod release;
 pub mod thumbnail;
 mod urls;
 mod variant;
@@ -136,20 +140,7 @@ impl FileService {
 
     /// The file's metadata if `user` may read it, else `FILE_NOT_FOUND`.
     pub async fn readable(&self, user: UserId, id: FileId) -> Result<FileRecord, ChatError> {
-        let store = &self.inner.store;
-        let file = store
-            .file(id)
-            .await?
-            .ok_or_else(ChatError::file_not_found)?;
-        if file.owner_id == user || file.public {
-            return Ok(file);
-        }
-        for room in store.file_rooms(id).await? {
-            if store.is_member(room, user).await? {
-                return Ok(file);
-            }
-        }
-        Err(ChatError::file_not_found())
+        access::readable(&self.inner.store, user, id).await
     }
 
     /// A signed URL for `variant` of a file `user` may read, and when it expires (ms).
@@ -226,8 +217,9 @@ impl FileService {
         Ok(stream.map_err(ChatError::from).boxed())
     }
 
-    /// Shares files in a room for a message from `sender` and returns them as attachments.
-    /// The sender must be a member and able to read every file.
+    /// Readies files for a message `sender` sends to a room and returns them as
+    /// attachments (the message, once appended, is what lets its readers read them). The
+    /// sender must be a member and able to read every file.
     pub async fn attach_to_room(
         &self,
         sender: UserId,
@@ -256,7 +248,7 @@ impl FileService {
         for &id in ids {
             let file = self.readable(sender, id).await?;
             store
-                .attach_file(id, FileUse::Room(room))
+                .attach_file(id, FileUse::Message)
                 .await
                 .map_err(not_found_as_file)?;
             out.push(AttachmentRecord {
@@ -297,6 +289,13 @@ impl FileService {
     /// Deletes uploads never attached within the orphan time; returns how many.
     pub async fn sweep_orphans(&self) -> Result<usize, ChatError> {
         self.inner.sweep_orphans().await
+    }
+
+    /// Erases the files deletes for everyone released that no message holds any more;
+    /// returns how many. Run after each delete (so its files are gone when its sender
+    /// hears back) and by the sweeper (after a crash in between).
+    pub async fn erase_released(&self) -> Result<usize, ChatError> {
+        self.inner.erase_released().await
     }
 }
 
@@ -438,6 +437,24 @@ impl Inner {
         }
     }
 
+    async fn erase_released(&self) -> Result<usize, ChatError> {
+        let mut erased = 0;
+        loop {
+            let (ids, full) = release::to_erase(&self.store).await?;
+            for id in ids {
+                // Metadata first, as for orphans: a crash then leaks bytes, never a link
+                // to missing ones.
+                self.store.erase_file(id).await?;
+                self.delete_blobs(id).await;
+                self.store.forget_released(id).await?;
+                erased += 1;
+            }
+            if !full {
+                return Ok(erased);
+            }
+        }
+    }
+
     async fn delete_blobs(&self, id: FileId) {
         for key in [BlobKey::File(id), BlobKey::Thumbnail(id)] {
             if let Err(e) = self.blobs.delete(key).await {
@@ -470,6 +487,11 @@ async fn sweeper(inner: std::sync::Weak<Inner>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "orphan uploads cleaned up"),
             Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+        }
+        match inner.erase_released().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(erased = n, "files no message holds erased"),
+            Err(e) => tracing::warn!(error = %e, "erasing released files failed"),
         }
     }
 }

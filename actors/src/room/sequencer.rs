@@ -62,6 +62,7 @@ pub(super) async fn on_send(
     let seq = record.seq;
     // Mention counts live in the head: from the first mention on, every append writes it.
     state.timeline |= !record.mentions.is_empty();
+    let released = released_by(&record, checked.target.as_ref());
     let rewrite = checked.target.map(|mut target| {
         target.apply(&record, state.core.config.max_edit_versions);
         state.overlay.insert(target.seq, target.clone());
@@ -81,12 +82,23 @@ pub(super) async fn on_send(
         record,
         rewrite,
         carries: None,
+        released,
         replies: vec![reply],
         answer: Answer::Ack,
         meta,
         at: std::time::Instant::now(),
     });
     submit_next(myself, state);
+}
+
+/// The files a delete for everyone takes off its target (to erase once nothing holds them).
+fn released_by(record: &MessageRecord, target: Option<&MessageRecord>) -> Vec<chat_store::FileId> {
+    match target {
+        Some(t) if record.kind == EntryKind::Delete => {
+            t.attachments.iter().map(|a| a.file_id).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// A message deleted for everyone leaves the pinned list: the settings as the delete
@@ -219,6 +231,7 @@ pub(super) fn submit_next(myself: &ActorRef<RoomMessage>, state: &mut RoomState)
         rewrites: rewrites.into_values().collect(),
         cursors: cursors.into_iter().collect(),
         head: state.timeline.then(|| next.clone()),
+        released: messages.iter().flat_map(|p| p.released.clone()).collect(),
     };
     state.in_flight.next = next;
     state.in_flight.active = true;

@@ -31,6 +31,8 @@ pub(super) struct Pending {
     pub(super) rewrite: Option<MessageRecord>,
     /// The message a system entry is about (a pin), as the live event shows it; not written.
     pub(super) carries: Option<MessageRecord>,
+    /// The files a delete for everyone takes off its target.
+    pub(super) released: Vec<chat_store::FileId>,
     pub(super) replies: Vec<Reply>,
     /// What the replies get once the entry is durable.
     pub(super) answer: Answer,
@@ -211,11 +213,8 @@ impl RoomState {
     /// The seq after which `user` sees the room's log: 0 in a room with shared history,
     /// else where they joined.
     pub(super) fn visible_from(&self, user: UserId) -> Seq {
-        if self.record.shared_history && self.record.kind == RoomKind::Group {
-            0
-        } else {
-            self.joined.get(&user).copied().unwrap_or(0)
-        }
+        self.record
+            .visible_from(self.joined.get(&user).copied().unwrap_or(0))
     }
 
     /// Members who may not see a change to the message at `target` (they joined after it).

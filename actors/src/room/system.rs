@@ -90,6 +90,7 @@ pub(super) fn sequence(
         record,
         rewrite: None,
         carries: entry.carries,
+        released: Vec::new(),
         replies: reply.into_iter().collect(),
         answer,
         meta,

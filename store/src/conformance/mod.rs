@@ -3,10 +3,12 @@
 #![allow(missing_docs)]
 
 mod accounts;
+mod files;
 mod fixtures;
 mod rooms;
 mod settings;
 
 pub use accounts::*;
+pub use files::*;
 pub use rooms::*;
 pub use settings::*;

@@ -1,9 +1,9 @@
-//! The conformance suite: rooms, the message log, read cursors and files.
+//! The conformance suite: rooms, the message log and read cursors.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use crate::{
-    AppendBatch, AttachmentRecord, EntryKind, FileRecord, FileUse, HeadChange, MentionRecord,
-    MessageRecord, ReadCursor, RoomKind, Store, StoreError, ThumbnailRecord,
+    AppendBatch, EntryKind, HeadChange, MentionRecord, MessageRecord, ReadCursor, RoomKind, Store,
+    StoreError,
 };
 
 use super::fixtures::*;
@@ -392,6 +392,7 @@ pub async fn timeline_changes(store: &dyn Store, bucket_width_ms: i64) {
             mentions: edited.mention_mark().into_iter().collect(),
             ..HeadChange::default()
         }),
+        ..AppendBatch::default()
     };
     store.append(40, e, 2, batch).await.unwrap();
     assert_eq!(store.message(40, 1).await.unwrap(), Some(edited.clone()));
@@ -446,95 +447,4 @@ async fn refuses_and_keeps(
         (Some(deleted), vec![2])
     );
     assert_eq!(head.mentions.len(), 1);
-}
-
-pub async fn files(store: &dyn Store) {
-    for (id, at) in [(1, 100), (2, 200), (3, 300)] {
-        store.put_file(file(id, at)).await.unwrap();
-    }
-    assert_eq!(store.file(1).await.unwrap(), Some(file(1, 100)));
-    assert_eq!(store.file(9).await.unwrap(), None);
-    // Orphan candidates: unattached, older than the cut-off, oldest first.
-    let ids = |v: Vec<FileRecord>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.unattached_files(250, 10).await.unwrap()), [1, 2]);
-    assert_eq!(ids(store.unattached_files(1000, 1).await.unwrap()), [1]);
-    // Attaching to rooms (idempotent) keeps a file forever and lists its rooms.
-    store.attach_file(1, FileUse::Room(50)).await.unwrap();
-    store.attach_file(1, FileUse::Room(50)).await.unwrap();
-    store.attach_file(1, FileUse::Room(40)).await.unwrap();
-    assert_eq!(store.file_rooms(1).await.unwrap(), [40, 50]);
-    assert!(store.file(1).await.unwrap().unwrap().attached);
-    assert_eq!(ids(store.unattached_files(1000, 10).await.unwrap()), [2, 3]);
-    assert!(!store.delete_unattached_file(1).await.unwrap(), "attached");
-    // An avatar is public.
-    store.attach_file(2, FileUse::Avatar).await.unwrap();
-    let avatar = store.file(2).await.unwrap().unwrap();
-    assert!(avatar.attached && avatar.public);
-    assert!(store.file_rooms(2).await.unwrap().is_empty());
-    // Orphan deletion, then attaching the deleted file fails.
-    assert!(store.delete_unattached_file(3).await.unwrap());
-    assert!(
-        !store.delete_unattached_file(3).await.unwrap(),
-        "already gone"
-    );
-    assert_eq!(store.file(3).await.unwrap(), None);
-    assert_eq!(
-        store.attach_file(3, FileUse::Room(50)).await,
-        Err(StoreError::NotFound)
-    );
-    assert!(store.unattached_files(1000, 10).await.unwrap().is_empty());
-    // Image metadata arrives later.
-    let thumb = ThumbnailRecord {
-        size: 5,
-        content_type: "image/jpeg".into(),
-        width: 32,
-        height: 24,
-    };
-    store
-        .set_file_image(1, 640, 480, thumb.clone())
-        .await
-        .unwrap();
-    let f = store.file(1).await.unwrap().unwrap();
-    assert_eq!(
-        (f.width, f.height, f.thumbnail),
-        (640, 480, Some(thumb.clone()))
-    );
-    assert_eq!(
-        store.set_file_image(3, 1, 1, thumb).await,
-        Err(StoreError::NotFound)
-    );
-}
-
-pub async fn membership_and_attachments(store: &dyn Store) {
-    store
-        .create_room(room(5, RoomKind::Group), vec![1, 2])
-        .await
-        .unwrap();
-    let e = store.claim_room(5).await.unwrap();
-    assert!(store.is_member(5, 1).await.unwrap());
-    assert!(!store.is_member(5, 3).await.unwrap());
-    store.remove_member(5, 2).await.unwrap();
-    assert!(!store.is_member(5, 2).await.unwrap());
-    let mut m = msg(5, 1, 10);
-    m.attachments = vec![AttachmentRecord {
-        file_id: 8,
-        name: "a.png".into(),
-        size: 3,
-        content_type: "image/png".into(),
-        width: 2,
-        height: 1,
-    }];
-    store
-        .append(5, e, 0, AppendBatch::messages(vec![m.clone()]))
-        .await
-        .unwrap();
-    assert_eq!(store.history(5, 0, 10).await.unwrap(), vec![m.clone()]);
-    assert_eq!(
-        store.room_head(5).await.unwrap().last_message,
-        Some(m.clone())
-    );
-    assert_eq!(
-        store.find_client_message(5, 1, "c1").await.unwrap(),
-        Some(m)
-    );
 }

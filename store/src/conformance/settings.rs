@@ -28,6 +28,9 @@ pub async fn member_joins(store: &dyn Store) {
         store.member_joins(50).await.unwrap(),
         vec![(1, 9), (2, 7), (3, 0)]
     );
+    assert_eq!(store.member_join(50, 1).await.unwrap(), Some(9));
+    assert_eq!(store.member_join(50, 3).await.unwrap(), Some(0));
+    assert_eq!(store.member_join(50, 4).await.unwrap(), None);
     assert!(store.member_joins(51).await.unwrap().is_empty());
 }
 

@@ -1,5 +1,5 @@
-//! Files' metadata, where they are shared, and the index of uploads not attached yet (by
-//! day) for the orphan sweeper.
+//! Files' metadata, the messages that hold them, the index of uploads not attached yet (by
+//! day) for the orphan sweeper, and the queue of files released by deletes.
 
 use super::{
     store::{CqlStore, Inner},
@@ -8,7 +8,7 @@ use super::{
 use crate::{
     backend::FileStore,
     error::{StoreError, StoreResult},
-    records::{FileId, FileRecord, FileUse, RoomId, ThumbnailRecord},
+    records::{FileId, FileRecord, FileRef, FileUse, ThumbnailRecord},
 };
 
 impl Inner {
@@ -53,16 +53,12 @@ impl FileStore for CqlStore {
     async fn attach_file(&self, id: FileId, to: FileUse) -> StoreResult<()> {
         let i = &self.inner;
         let statement = match to {
-            FileUse::Room(_) => &i.st.file_attach,
+            FileUse::Message => &i.st.file_attach,
             FileUse::Avatar => &i.st.file_make_public,
         };
         let (applied, _) = lwt(i.exec(statement, (to_cql(id),)).await?)?;
         if !applied {
             return Err(StoreError::NotFound);
-        }
-        if let FileUse::Room(room) = to {
-            i.exec(&i.st.share_insert, (to_cql(id), to_cql(room)))
-                .await?;
         }
         if let Some(file) = i.file(id).await? {
             i.exec(
@@ -74,8 +70,58 @@ impl FileStore for CqlStore {
         Ok(())
     }
 
-    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>> {
-        self.inner.ids(&self.inner.st.shares_of, id).await
+    async fn file_refs(&self, id: FileId) -> StoreResult<Vec<FileRef>> {
+        let i = &self.inner;
+        let found: Vec<(i64, i64)> = rows(i.exec(&i.st.refs_of, (to_cql(id),)).await?)?;
+        let mut refs: Vec<FileRef> = found
+            .into_iter()
+            .map(|(room, seq)| FileRef {
+                room_id: from_cql(room),
+                seq: from_cql(seq),
+            })
+            .collect();
+        // Shares from before refs named their message.
+        for room_id in i.ids(&i.st.shares_of, id).await? {
+            refs.push(FileRef { room_id, seq: 0 });
+        }
+        refs.sort_unstable();
+        Ok(refs)
+    }
+
+    async fn remove_file_ref(&self, id: FileId, at: FileRef) -> StoreResult<()> {
+        let i = &self.inner;
+        let key = (to_cql(id), to_cql(at.room_id), to_cql(at.seq));
+        i.exec(&i.st.ref_delete, key).await?;
+        Ok(())
+    }
+
+    async fn released_files(&self, limit: usize) -> StoreResult<Vec<FileId>> {
+        let i = &self.inner;
+        let want = i32::try_from(limit).unwrap_or(i32::MAX);
+        let found: Vec<(i64,)> = rows(i.exec(&i.st.released, (want,)).await?)?;
+        Ok(found.into_iter().map(|(id,)| from_cql(id)).collect())
+    }
+
+    async fn forget_released(&self, id: FileId) -> StoreResult<()> {
+        let i = &self.inner;
+        i.exec(&i.st.release_delete, (to_cql(id),)).await?;
+        Ok(())
+    }
+
+    async fn erase_file(&self, id: FileId) -> StoreResult<()> {
+        let i = &self.inner;
+        if let Some(file) = i.file(id).await? {
+            i.exec(
+                &i.st.pending_delete,
+                (day_of(file.created_at_ms), file.created_at_ms, to_cql(id)),
+            )
+            .await?;
+        }
+        // The metadata first: once it is gone the file can no longer be attached.
+        i.exec(&i.st.file_delete, (to_cql(id),)).await?;
+        i.exec(&i.st.refs_delete_all, (to_cql(id),)).await?;
+        i.exec(&i.st.share_delete_all, (to_cql(id),)).await?;
+        Ok(())
     }
 
     async fn set_file_image(
@@ -147,6 +193,7 @@ impl FileStore for CqlStore {
             )
             .await?;
             i.exec(&i.st.share_delete_all, (to_cql(id),)).await?;
+            i.exec(&i.st.refs_delete_all, (to_cql(id),)).await?;
         }
         Ok(applied)
     }

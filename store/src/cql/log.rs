@@ -56,6 +56,7 @@ impl Inner {
         self.write_messages(room, &per_bucket, ts).await?;
         self.write_idempotency_keys(room, &batch.messages, ts)
             .await?;
+        self.write_file_refs(room, batch).await?;
         let new_last_seq = self
             .commit_head(room, epoch, exists, expected_last_seq, batch)
             .await?;
@@ -218,6 +219,29 @@ impl Inner {
             self.exec(&self.st.idem_insert, key)
         });
         for r in futures::future::join_all(keys).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// The messages' file refs and the files the batch released. Before the commit: a ref
+    /// a fenced-off owner leaves names a seq that will hold another message (which does not
+    /// hold the file, so the ref grants nothing), and a released file is only looked at.
+    async fn write_file_refs(&self, room: RoomId, batch: &AppendBatch) -> StoreResult<()> {
+        let refs = batch.messages.iter().flat_map(|m| {
+            m.attachments.iter().map(move |a| {
+                let key = (to_cql(a.file_id), to_cql(room), to_cql(m.seq));
+                self.exec(&self.st.ref_insert, key)
+            })
+        });
+        for r in futures::future::join_all(refs).await {
+            r?;
+        }
+        let released = batch
+            .released
+            .iter()
+            .map(|&id| self.exec(&self.st.release_insert, (to_cql(id),)));
+        for r in futures::future::join_all(released).await {
             r?;
         }
         Ok(())

@@ -212,12 +212,16 @@ impl RoomStore for CqlStore {
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        Ok(self.member_join(room, user).await?.is_some())
+    }
+
+    async fn member_join(&self, room: RoomId, user: UserId) -> StoreResult<Option<Seq>> {
         let i = &self.inner;
-        let row: Option<(i64,)> = first(
+        let row: Option<(i64, Option<i64>)> = first(
             i.exec(&i.st.member_get, (to_cql(room), to_cql(user)))
                 .await?,
         )?;
-        Ok(row.is_some())
+        Ok(row.map(|(_, seq)| seq.map_or(0, from_cql)))
     }
 
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>> {

@@ -15,7 +15,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 7;
+pub const LATEST: i32 = 8;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +158,21 @@ fn v7(ks: &str) -> Vec<String> {
     )]
 }
 
+/// Migration 8: the messages that hold each file (access follows the message, and a file
+/// no message holds is erased), and the queue of files deletes for everyone released (one
+/// partition: it is short-lived, drained as it fills).
+fn v8(ks: &str) -> Vec<String> {
+    [
+        "CREATE TABLE IF NOT EXISTS {ks}.file_refs (file_id bigint, room_id bigint, \
+         seq bigint, PRIMARY KEY (file_id, room_id, seq))",
+        "CREATE TABLE IF NOT EXISTS {ks}.released_files (shard int, file_id bigint, \
+         PRIMARY KEY (shard, file_id)) WITH gc_grace_seconds = 3600",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
@@ -167,6 +182,7 @@ fn migration(version: i32, ks: &str) -> Vec<String> {
         5 => v5(ks),
         6 => v6(ks),
         7 => v7(ks),
+        8 => v8(ks),
         _ => Vec::new(),
     }
 }

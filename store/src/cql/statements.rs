@@ -71,9 +71,16 @@ pub(super) struct Statements {
     pub(super) file_make_public: PreparedStatement,
     pub(super) file_set_record: PreparedStatement,
     pub(super) file_delete_unattached: PreparedStatement,
-    pub(super) share_insert: PreparedStatement,
     pub(super) shares_of: PreparedStatement,
     pub(super) share_delete_all: PreparedStatement,
+    pub(super) file_delete: PreparedStatement,
+    pub(super) ref_insert: PreparedStatement,
+    pub(super) refs_of: PreparedStatement,
+    pub(super) ref_delete: PreparedStatement,
+    pub(super) refs_delete_all: PreparedStatement,
+    pub(super) release_insert: PreparedStatement,
+    pub(super) released: PreparedStatement,
+    pub(super) release_delete: PreparedStatement,
     pub(super) pending_insert: PreparedStatement,
     pub(super) pending_delete: PreparedStatement,
     pub(super) pending_before: PreparedStatement,
@@ -144,7 +151,9 @@ impl Statements {
             )
             .await?,
             member_delete: p("DELETE FROM {ks}.members WHERE room_id = ? AND user_id = ?").await?,
-            member_get: p("SELECT user_id FROM {ks}.members WHERE room_id = ? AND user_id = ?")
+            member_get: p(
+                "SELECT user_id, joined_seq FROM {ks}.members WHERE room_id = ? AND user_id = ?",
+            )
                 .await?,
             members_of: p("SELECT user_id FROM {ks}.members WHERE room_id = ?").await?,
             member_joins: p("SELECT user_id, joined_seq FROM {ks}.members WHERE room_id = ?")
@@ -267,10 +276,23 @@ impl Statements {
             file_set_record: p("UPDATE {ks}.files SET record = ? WHERE id = ? IF EXISTS").await?,
             file_delete_unattached: p("DELETE FROM {ks}.files WHERE id = ? IF attached = false")
                 .await?,
-            share_insert: p("INSERT INTO {ks}.file_shares (file_id, room_id) VALUES (?, ?)")
-                .await?,
             shares_of: p("SELECT room_id FROM {ks}.file_shares WHERE file_id = ?").await?,
             share_delete_all: p("DELETE FROM {ks}.file_shares WHERE file_id = ?").await?,
+            file_delete: p("DELETE FROM {ks}.files WHERE id = ?").await?,
+            ref_insert: p("INSERT INTO {ks}.file_refs (file_id, room_id, seq) VALUES (?, ?, ?)")
+                .await?,
+            refs_of: p("SELECT room_id, seq FROM {ks}.file_refs WHERE file_id = ?").await?,
+            ref_delete: p(
+                "DELETE FROM {ks}.file_refs WHERE file_id = ? AND room_id = ? AND seq = ?",
+            )
+            .await?,
+            refs_delete_all: p("DELETE FROM {ks}.file_refs WHERE file_id = ?").await?,
+            release_insert: p("INSERT INTO {ks}.released_files (shard, file_id) VALUES (0, ?)")
+                .await?,
+            released: p("SELECT file_id FROM {ks}.released_files WHERE shard = 0 LIMIT ?")
+                .await?,
+            release_delete: p("DELETE FROM {ks}.released_files WHERE shard = 0 AND file_id = ?")
+                .await?,
             pending_insert: p(
                 "INSERT INTO {ks}.pending_files (day, created_at_ms, file_id) VALUES (?, ?, ?)",
             )

@@ -102,6 +102,7 @@ conformance_tests!(
     profiles_and_search,
     social_edges,
     files,
+    file_refs_and_release,
     membership_and_attachments
 );
 

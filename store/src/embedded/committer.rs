@@ -125,7 +125,8 @@ fn stage_heads(
     Ok(())
 }
 
-/// Earlier entries as changes left them (encoded in `rewrites`), and read cursors.
+/// Earlier entries as changes left them (encoded in `rewrites`), the messages' file refs and
+/// released files, and read cursors.
 fn stage_rewrites_and_cursors(
     tables: &Tables,
     batch: &mut fjall::OwnedWriteBatch,
@@ -139,6 +140,18 @@ fn stage_rewrites_and_cursors(
             keys::message(req.room, bucket, m.seq),
             value,
         );
+    }
+    for m in &req.batch.messages {
+        for a in &m.attachments {
+            batch.insert(
+                &tables.file_refs,
+                keys::key_u64s([a.file_id, req.room, m.seq]),
+                [],
+            );
+        }
+    }
+    for id in &req.batch.released {
+        batch.insert(&tables.file_release, id.to_be_bytes(), []);
     }
     for (user, cursor) in &req.batch.cursors {
         batch.insert(

@@ -1,12 +1,12 @@
-//! Files' metadata, where they are shared, and the index of uploads not attached yet for
-//! the orphan sweeper.
+//! Files' metadata, the messages that hold them, the index of uploads not attached yet for
+//! the orphan sweeper, and the queue of files released by deletes.
 
 use super::store::EmbeddedStore;
 use crate::{
     backend::FileStore,
     error::{StoreError, StoreResult},
     keys,
-    records::{FileId, FileRecord, FileUse, RoomId, ThumbnailRecord},
+    records::{FileId, FileRecord, FileRef, FileUse, ThumbnailRecord},
 };
 
 #[async_trait::async_trait]
@@ -35,13 +35,10 @@ impl FileStore for EmbeddedStore {
             };
             let was = file.clone();
             file.attached = true;
-            let mut batch = t.db.batch();
-            match to {
-                FileUse::Room(room) => {
-                    batch.insert(&t.file_shares, keys::key_u64s([id, room]), []);
-                }
-                FileUse::Avatar => file.public = true,
+            if to == FileUse::Avatar {
+                file.public = true;
             }
+            let mut batch = t.db.batch();
             if file != was {
                 batch.remove(&t.file_pending, keys::pending_file(&was));
                 batch.insert(&t.files, id.to_be_bytes(), serde_json::to_vec(&file)?);
@@ -51,9 +48,77 @@ impl FileStore for EmbeddedStore {
         .await
     }
 
-    async fn file_rooms(&self, id: FileId) -> StoreResult<Vec<RoomId>> {
-        self.blocking(move |t| t.second_ids(&t.file_shares, id))
-            .await
+    async fn file_refs(&self, id: FileId) -> StoreResult<Vec<FileRef>> {
+        self.blocking(move |t| {
+            let mut refs = Vec::new();
+            for kv in t.file_refs.prefix(id.to_be_bytes()) {
+                let key = kv.key()?;
+                let (Some(room_id), Some(seq)) = (keys::read_u64(&key, 1), keys::read_u64(&key, 2))
+                else {
+                    return Err(StoreError::Corrupt("short file ref key".into()));
+                };
+                refs.push(FileRef { room_id, seq });
+            }
+            // Shares from before refs named their message.
+            for room_id in t.second_ids(&t.file_shares, id)? {
+                refs.push(FileRef { room_id, seq: 0 });
+            }
+            refs.sort_unstable();
+            Ok(refs)
+        })
+        .await
+    }
+
+    async fn remove_file_ref(&self, id: FileId, at: FileRef) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.remove(&t.file_refs, keys::key_u64s([id, at.room_id, at.seq]));
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn released_files(&self, limit: usize) -> StoreResult<Vec<FileId>> {
+        self.blocking(move |t| {
+            let mut out = Vec::new();
+            for kv in t.file_release.iter().take(limit) {
+                let key = kv.key()?;
+                out.push(
+                    keys::read_u64(&key, 0)
+                        .ok_or_else(|| StoreError::Corrupt("short released key".into()))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn forget_released(&self, id: FileId) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let mut batch = t.db.batch();
+            batch.remove(&t.file_release, id.to_be_bytes());
+            t.commit(batch)
+        })
+        .await
+    }
+
+    async fn erase_file(&self, id: FileId) -> StoreResult<()> {
+        self.blocking(move |t| {
+            let _guard = t.lock_rmw();
+            let mut batch = t.db.batch();
+            if let Some(file) = t.get_json::<FileRecord>(&t.files, &id.to_be_bytes())? {
+                batch.remove(&t.file_pending, keys::pending_file(&file));
+            }
+            batch.remove(&t.files, id.to_be_bytes());
+            for kv in t.file_refs.prefix(id.to_be_bytes()) {
+                batch.remove(&t.file_refs, kv.key()?);
+            }
+            for kv in t.file_shares.prefix(id.to_be_bytes()) {
+                batch.remove(&t.file_shares, kv.key()?);
+            }
+            t.commit(batch)
+        })
+        .await
     }
 
     async fn set_file_image(
@@ -110,6 +175,9 @@ impl FileStore for EmbeddedStore {
             let mut batch = t.db.batch();
             batch.remove(&t.file_pending, keys::pending_file(&file));
             batch.remove(&t.files, id.to_be_bytes());
+            for kv in t.file_refs.prefix(id.to_be_bytes()) {
+                batch.remove(&t.file_refs, kv.key()?);
+            }
             t.commit(batch)?;
             Ok(true)
         })

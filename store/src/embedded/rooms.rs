@@ -212,6 +212,20 @@ impl RoomStore for EmbeddedStore {
         self.point(|t| Ok(t.members.contains_key(keys::key_u64s([room, user]))?))
     }
 
+    async fn member_join(&self, room: RoomId, user: UserId) -> StoreResult<Option<Seq>> {
+        self.point(|t| {
+            let Some(value) = t.members.get(keys::key_u64s([room, user]))? else {
+                return Ok(None);
+            };
+            match value.len() {
+                0 => Ok(Some(0)),
+                _ => keys::read_u64(&value, 0)
+                    .map(Some)
+                    .ok_or_else(|| StoreError::Corrupt("short membership value".into())),
+            }
+        })
+    }
+
     async fn read_cursors(&self, room: RoomId) -> StoreResult<Vec<(UserId, ReadCursor)>> {
         self.blocking(move |t| {
             let mut out = Vec::new();

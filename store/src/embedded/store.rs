@@ -88,6 +88,8 @@ impl EmbeddedStore {
             files: ks("files")?,
             file_pending: ks("file_pending")?,
             file_shares: ks("file_shares")?,
+            file_refs: ks("file_refs")?,
+            file_release: ks("file_release")?,
             bucket_width_ms: config.bucket_width_ms,
             persist: config.fsync.then_some(PersistMode::SyncAll),
             rmw: Mutex::new(()),

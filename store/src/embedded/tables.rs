@@ -44,8 +44,13 @@ pub(crate) struct Tables {
     pub(super) files: Keyspace,
     /// `(created_at_ms, file id)` -> nothing: files not attached yet (orphan candidates).
     pub(super) file_pending: Keyspace,
-    /// `(file id, room id)` -> nothing: rooms a file was shared in.
+    /// `(file id, room id)` -> nothing: rooms a file was shared in before refs named
+    /// their message (read only; see `FileRef::seq`).
     pub(super) file_shares: Keyspace,
+    /// `(file id, room id, seq)` -> nothing: the messages that hold a file.
+    pub(super) file_refs: Keyspace,
+    /// `file id` -> nothing: files released by deletes for everyone, to look at.
+    pub(super) file_release: Keyspace,
     pub(super) bucket_width_ms: i64,
     pub(super) persist: Option<PersistMode>,
     /// Serializes the rare read-modify-write operations (unique usernames, direct pairs,

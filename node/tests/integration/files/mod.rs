@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::common::*;
 
 mod access;
+mod erasure;
 mod transfer;
 
 /// The files API, as a client sees it.
