@@ -53,6 +53,7 @@ pub fn message_for(m: &MessageRecord, unread: u32, viewer: UserId) -> v1::Messag
             .collect(),
         mentions: m.mentions.iter().map(mention).collect(),
         system: m.system.as_ref().map(system),
+        forwarded: m.forwarded,
     }
 }
 

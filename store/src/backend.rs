@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::{
     error::StoreResult,
     records::{
-        AppendBatch, FileId, FileRecord, FileRef, FileUse, MessageRecord, ReadCursor, RefreshOutcome,
-        RefreshRecord, Revocation, RoomHead, RoomId, RoomRecord, Seq, SessionRecord, SocialEdge,
-        ThumbnailRecord, UserId, UserRecord,
+        AppendBatch, FileId, FileRecord, FileRef, FileUse, MessageRecord, ReadCursor,
+        RefreshOutcome, RefreshRecord, Revocation, RoomHead, RoomId, RoomRecord, Seq,
+        SessionRecord, SocialEdge, ThumbnailRecord, UserId, UserRecord,
     },
 };
 

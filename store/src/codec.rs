@@ -10,7 +10,8 @@
 //! An entry that is not a plain message (a change, a reply, an edited or deleted message, or
 //! any entry once the room's log holds changes) starts with `3`: version 2's fields (with an
 //! attachment count even when zero), then `ordinal u64 | kind u8 | target_seq u64 | extra
-//! (u32 length + JSON of the reply and state, empty when there are none)`. Versions 1 and 2
+//! (u32 length + JSON of the reply, state, mentions, system event and forwarded mark, empty
+//! when there are none)`. Versions 1 and 2
 //! read as kind message with ordinal = seq, which they were.
 //! Head: `2 | epoch u64 | last_seq u64 | 0 or (1 + message)` (version 1, written before
 //! fencing epochs, has no epoch and reads as epoch 0); version 3 adds `0 or (1 + preview
@@ -46,6 +47,8 @@ struct Extra {
     mentions: Vec<MentionRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     system: Option<SystemRecord>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    forwarded: bool,
 }
 
 /// Whether an entry needs version 3 (anything but a plain message at ordinal = seq).
@@ -56,6 +59,7 @@ fn is_timeline(m: &MessageRecord) -> bool {
         || m.reply.is_some()
         || !m.state.is_empty()
         || !m.mentions.is_empty()
+        || m.forwarded
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -99,7 +103,7 @@ fn put_timeline(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> 
     out.push(m.kind.code());
     out.extend_from_slice(&m.target_seq.to_be_bytes());
     let plain = m.reply.is_none() && m.state.is_empty() && m.mentions.is_empty();
-    let extra = if plain && m.system.is_none() {
+    let extra = if plain && m.system.is_none() && !m.forwarded {
         Vec::new()
     } else {
         let extra = Extra {
@@ -107,6 +111,7 @@ fn put_timeline(out: &mut Vec<u8>, m: &MessageRecord) -> Result<(), StoreError> 
             state: m.state.clone(),
             mentions: m.mentions.clone(),
             system: m.system.clone(),
+            forwarded: m.forwarded,
         };
         serde_json::to_vec(&extra).map_err(|e| StoreError::Invalid(e.to_string()))?
     };
@@ -243,6 +248,7 @@ fn read_message(r: &mut Reader<'_>) -> Option<MessageRecord> {
         state: extra.state,
         mentions: extra.mentions,
         system: extra.system,
+        forwarded: extra.forwarded,
     })
 }
 

@@ -72,6 +72,13 @@ fn round_trips() {
         decode_message(&encode_message(&no_extra).unwrap()).unwrap(),
         no_extra
     );
+    let forwarded = MessageRecord {
+        forwarded: true,
+        ..with_attachments()
+    };
+    let bytes = encode_message(&forwarded).unwrap();
+    assert_eq!(bytes[0], VERSION_TIMELINE, "the mark needs the extra part");
+    assert_eq!(decode_message(&bytes).unwrap(), forwarded);
     for h in [
         RoomHead::default(),
         RoomHead {

@@ -202,6 +202,9 @@ pub struct MessageRecord {
     /// A system entry's event (kind `System` only).
     #[serde(default)]
     pub system: Option<SystemRecord>,
+    /// Forwarded from another message (which is not named: see `forward_message`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
 }
 
 /// One mention in a message's body: a member, or everyone (`user_id` 0, `@all`).

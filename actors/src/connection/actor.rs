@@ -202,6 +202,10 @@ async fn on_frame(
         }
         return;
     }
+    let command = match Entry::of(command) {
+        Ok(entry) => return add_entry(state, &user, request_id, entry, permit).await,
+        Err(other) => other,
+    };
     match command {
         Command::Authenticate(a) => reauthenticate(state, &user, request_id, &a.access_token),
         Command::OpenRoom(open) => open_room(state, &user, request_id, open).await,
@@ -210,21 +214,6 @@ async fn on_frame(
             state
                 .outbound
                 .send_frame(reply(request_id, Payload::Ok(v1::Ok {})));
-        }
-        Command::SendMessage(send) => {
-            add_entry(state, &user, request_id, Entry::Send(send), permit).await
-        }
-        Command::EditMessage(e) => {
-            add_entry(state, &user, request_id, Entry::Edit(e), permit).await
-        }
-        Command::DeleteMessage(d) => {
-            add_entry(state, &user, request_id, Entry::Delete(d), permit).await;
-        }
-        Command::AddReaction(r) => {
-            add_entry(state, &user, request_id, Entry::React(r), permit).await
-        }
-        Command::RemoveReaction(r) => {
-            add_entry(state, &user, request_id, Entry::Unreact(r), permit).await;
         }
         Command::LeaveRoom(leave) => leave_room(state, &user, request_id, leave.room_id).await,
         other => {

@@ -31,7 +31,10 @@ async fn timeline_entry(
     entry: Entry,
 ) -> Result<Payload, ChatError> {
     let room = entry.room_id();
-    let outcome = start_entry(services, user.id, entry).await?.finish().await?;
+    let outcome = start_entry(services, user.id, entry)
+        .await?
+        .finish()
+        .await?;
     Ok(outcome.into_payload(room))
 }
 
@@ -47,12 +50,11 @@ pub async fn unary(
     user: &UserRecord,
     command: Command,
 ) -> Result<Payload, ChatError> {
+    let command = match Entry::of(command) {
+        Ok(entry) => return timeline_entry(services, user, entry).await,
+        Err(other) => other,
+    };
     match command {
-        Command::SendMessage(send) => timeline_entry(services, user, Entry::Send(send)).await,
-        Command::EditMessage(edit) => timeline_entry(services, user, Entry::Edit(edit)).await,
-        Command::DeleteMessage(d) => timeline_entry(services, user, Entry::Delete(d)).await,
-        Command::AddReaction(r) => timeline_entry(services, user, Entry::React(r)).await,
-        Command::RemoveReaction(r) => timeline_entry(services, user, Entry::Unreact(r)).await,
         Command::LeaveRoom(l) => {
             room_commands::in_room(services, l.room_id, RoomOp::Leave { user: user.id }).await
         }
@@ -183,6 +185,7 @@ pub async fn execute(
         | Command::DeleteMessage(_)
         | Command::AddReaction(_)
         | Command::RemoveReaction(_)
+        | Command::ForwardMessage(_)
         | Command::LeaveRoom(_) => Err(ChatError::Internal(
             "connection command routed as stateless".into(),
         )),

@@ -2,7 +2,7 @@
 //! Checked for shape here; the room checks them against its rules and sequences them, in
 //! the order each connection sent them.
 
-use chat_proto::v1;
+use chat_proto::v1::{self, client_frame::Command, server_frame::Payload};
 use chat_store::{EntryKind, MentionRecord, RoomId, UserId};
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -28,9 +28,25 @@ pub(super) enum Entry {
     React(v1::AddReactionRequest),
     /// `remove_reaction`.
     Unreact(v1::RemoveReactionRequest),
+    /// `forward_message` (a message in the target room).
+    Forward(v1::ForwardMessageRequest),
 }
 
 impl Entry {
+    /// The entry a command adds, or the command back when it adds none. Every transport
+    /// routes commands through this, so a new kind of entry is added here only.
+    pub(super) fn of(command: Command) -> Result<Self, Command> {
+        Ok(match command {
+            Command::SendMessage(s) => Self::Send(s),
+            Command::EditMessage(e) => Self::Edit(e),
+            Command::DeleteMessage(d) => Self::Delete(d),
+            Command::AddReaction(r) => Self::React(r),
+            Command::RemoveReaction(r) => Self::Unreact(r),
+            Command::ForwardMessage(f) => Self::Forward(f),
+            other => return Err(other),
+        })
+    }
+
     /// The room it goes to.
     pub(super) fn room_id(&self) -> RoomId {
         match self {
@@ -39,6 +55,7 @@ impl Entry {
             Self::Delete(d) => d.room_id,
             Self::React(r) => r.room_id,
             Self::Unreact(r) => r.room_id,
+            Self::Forward(f) => f.room_id,
         }
     }
 
@@ -49,6 +66,7 @@ impl Entry {
             Self::Delete(d) => &d.client_msg_id,
             Self::React(r) => &r.client_msg_id,
             Self::Unreact(r) => &r.client_msg_id,
+            Self::Forward(f) => &f.client_msg_id,
         }
     }
 }
@@ -193,7 +211,19 @@ pub(super) async fn start_entry(
     validate_client_msg_id(entry.client_msg_id())?;
     let room = entry.room_id();
     let erase_with = matches!(entry, Entry::Delete(_)).then(|| services.files.clone());
-    let request = match entry {
+    let request = send_request(services, sender, entry).await?;
+    let ack = services.rooms.submit(room, RoomOp::Send(request)).await?;
+    Ok(Started { ack, erase_with })
+}
+
+/// What the room is asked to append for an entry, checked for shape.
+async fn send_request(
+    services: &Services,
+    sender: UserId,
+    entry: Entry,
+) -> Result<SendRequest, ChatError> {
+    let room = entry.room_id();
+    Ok(match entry {
         Entry::Send(send) => {
             validate_body(services, &send.body, !send.file_ids.is_empty())?;
             let mentions = mentions(send.mentions)?;
@@ -257,9 +287,48 @@ pub(super) async fn start_entry(
                 ..SendRequest::default()
             }
         }
+        Entry::Forward(f) => forward(services, sender, f).await?,
+    })
+}
+
+/// A forward: the source message as the sender sees it (their view of its room's history),
+/// its files readied for the target room under the sender's own access (they can read
+/// them because they see that message), and a new message of the same body and files.
+async fn forward(
+    services: &Services,
+    sender: UserId,
+    f: v1::ForwardMessageRequest,
+) -> Result<SendRequest, ChatError> {
+    require_seq(f.seq)?;
+    services.core.limits.message(sender)?;
+    let op = RoomOp::MessageAt {
+        user: sender,
+        seq: f.seq,
     };
-    let ack = services.rooms.submit(room, RoomOp::Send(request)).await?;
-    Ok(Started { ack, erase_with })
+    let source = match services.rooms.request(f.from_room_id, op).await? {
+        RoomOutcome::Reply(reply) => match *reply {
+            Payload::Message(m) => m,
+            other => return Err(unexpected(&other)),
+        },
+        other => return Err(unexpected(&other)),
+    };
+    let file_ids: Vec<u64> = source.attachments.iter().map(|a| a.file_id).collect();
+    let attachments = services
+        .files
+        .attach_to_room(sender, f.room_id, &file_ids)
+        .await?;
+    Ok(SendRequest {
+        sender,
+        client_msg_id: f.client_msg_id,
+        body: source.body,
+        attachments,
+        forwarded: true,
+        ..SendRequest::default()
+    })
+}
+
+fn unexpected(answer: &impl std::fmt::Debug) -> ChatError {
+    ChatError::Internal(format!("forward: unexpected answer {answer:?}"))
 }
 
 #[cfg(test)]

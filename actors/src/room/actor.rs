@@ -184,6 +184,9 @@ async fn dispatch(
             limit,
         } => return reactions::on_list(state, user, seq, emoji, (after, limit), reply),
         RoomOp::Versions { user, seq } => return reactions::on_versions(state, user, seq, reply),
+        RoomOp::MessageAt { user, seq } => {
+            return reactions::on_message_at(state, user, seq, reply);
+        }
         RoomOp::SetNotice { by, text } => {
             return pins::on_set_notice(myself, state, by, text, reply);
         }

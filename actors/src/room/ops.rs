@@ -103,6 +103,14 @@ pub enum RoomOp {
         /// The message.
         seq: Seq,
     },
+    /// The message at `seq` as `user` sees it, to forward it: a real message in their
+    /// view, not deleted; answers [`RoomOutcome::Reply`] with `Message`.
+    MessageAt {
+        /// Who asks.
+        user: UserId,
+        /// The message.
+        seq: Seq,
+    },
     /// The owner renames a group; answers [`RoomOutcome::Snapshot`] once the system entry
     /// is durable.
     Rename {
@@ -241,6 +249,8 @@ pub struct SendRequest {
     pub target: Seq,
     /// A message's or an edit's mentions (ranges of `body`).
     pub mentions: Vec<MentionRecord>,
+    /// A message forwarded from another.
+    pub forwarded: bool,
 }
 
 /// The acknowledgement of a durable message (identical for retries).

@@ -1,5 +1,6 @@
 //! Reads about one message, off the actor like older history: who reacted with an emoji (a
-//! page, with public profiles), and the earlier bodies of an edited message.
+//! page, with public profiles), the earlier bodies of an edited message, and the message
+//! itself (to forward it).
 
 use chat_proto::v1::{self, server_frame::Payload};
 use chat_store::{MessageRecord, Seq, UserId};
@@ -7,6 +8,7 @@ use chat_store::{MessageRecord, Seq, UserId};
 use super::{
     ops::{Reply, RoomOutcome},
     state::RoomState,
+    timeline::{self, no_message},
 };
 use crate::{
     convert,
@@ -41,10 +43,7 @@ fn lookup(
     state.require_member(user)?;
     // Before the asker's view of the log (history visibility) is as absent as the future.
     if seq == 0 || seq > state.durable_seq || seq <= state.visible_from(user) {
-        return Err(ChatError::NotFound(
-            Reason::MessageNotFound,
-            format!("no message at seq {seq}"),
-        ));
+        return Err(no_message(seq));
     }
     let cached = state.recent_entry(seq).cloned();
     let store = state.core.store.clone();
@@ -83,6 +82,31 @@ pub(super) fn on_versions(state: &RoomState, user: UserId, seq: Seq, reply: Repl
                 versions,
             };
             RoomOutcome::Reply(Box::new(Payload::MessageVersions(list)))
+        });
+        let _ = reply.send(answer);
+    });
+}
+
+pub(super) fn on_message_at(state: &RoomState, user: UserId, seq: Seq, reply: Reply) {
+    let read = match lookup(state, user, seq) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let answer = read.await.and_then(|m| {
+            let m = m.ok_or_else(|| no_message(seq))?;
+            if !m.is_message() {
+                return Err(ChatError::invalid(
+                    Reason::NotAMessage,
+                    format!("seq {seq} is not a message"),
+                ));
+            }
+            timeline::require_not_deleted(&m)?;
+            let message = convert::message_for(&m, 0, user);
+            Ok(RoomOutcome::Reply(Box::new(Payload::Message(message))))
         });
         let _ = reply.send(answer);
     });

@@ -102,6 +102,10 @@ fn request(room: RoomId, op: &RoomOp, hops: u32) -> Result<pb::PeerRequest, Chat
             user: *user,
             seq: *seq,
         }),
+        RoomOp::MessageAt { user, seq } => Op::MessageAt(pb::MessageAt {
+            user: *user,
+            seq: *seq,
+        }),
         RoomOp::Hide { user, seq } => Op::Hide(pb::Hide {
             user: *user,
             seq: *seq,
@@ -143,6 +147,7 @@ fn send_to_pb(s: &SendRequest) -> pb::Send {
                 length: m.length,
             })
             .collect(),
+        forwarded: s.forwarded,
     }
 }
 
@@ -170,6 +175,7 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
                     length: m.length,
                 })
                 .collect(),
+            forwarded: s.forwarded,
         }),
         Op::Open(o) => RoomOp::Open {
             user: o.user,
@@ -201,6 +207,10 @@ fn decode_op(r: pb::RoomRequest) -> Result<(RoomId, RoomOp), ChatError> {
         Op::Versions(v) => RoomOp::Versions {
             user: v.user,
             seq: v.seq,
+        },
+        Op::MessageAt(m) => RoomOp::MessageAt {
+            user: m.user,
+            seq: m.seq,
         },
         Op::Hide(h) => RoomOp::Hide {
             user: h.user,
@@ -403,6 +413,7 @@ mod tests {
                 ..Default::default()
             }),
             RoomOp::Versions { user: 7, seq: 3 },
+            RoomOp::MessageAt { user: 7, seq: 3 },
             RoomOp::Rename {
                 by: 7,
                 name: "새 방".into(),

@@ -137,6 +137,7 @@ fn new_entry(
         state: Default::default(),
         mentions: req.mentions,
         system: None,
+        forwarded: req.forwarded,
     }
 }
 

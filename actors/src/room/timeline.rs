@@ -49,7 +49,7 @@ pub(super) async fn cursor_at(state: &RoomState, seq: Seq) -> Result<ReadCursor,
     }
 }
 
-fn no_message(seq: Seq) -> ChatError {
+pub(super) fn no_message(seq: Seq) -> ChatError {
     ChatError::NotFound(Reason::MessageNotFound, format!("no message at seq {seq}"))
 }
 

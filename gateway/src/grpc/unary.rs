@@ -94,6 +94,7 @@ service!(MessageService {
     send_message(SendMessage: SendMessageRequest) -> SendAck = SendAck;
     edit_message(EditMessage: EditMessageRequest) -> SendAck = SendAck;
     delete_message(DeleteMessage: DeleteMessageRequest) -> SendAck = SendAck;
+    forward_message(ForwardMessage: ForwardMessageRequest) -> SendAck = SendAck;
     add_reaction(AddReaction: AddReactionRequest) -> SendAck = SendAck;
     remove_reaction(RemoveReaction: RemoveReactionRequest) -> SendAck = SendAck;
     list_reactions(ListReactions: ListReactionsRequest) -> ReactionUsers = ReactionUsers;

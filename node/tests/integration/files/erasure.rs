@@ -50,7 +50,9 @@ async fn newcomers_read_files_from_their_view_and_unsent_files_are_erased() {
     let mut a = Client::connect(node.addr, &alice.access_token, Wire::Json).await;
     let mut b = Client::connect(node.addr, &bob.access_token, Wire::Proto).await;
     let room = a.create_group("ab", &[bob.id]).await.id;
-    let photo = api.upload_ok(&alice.access_token, "p.png", &png(8, 8)).await;
+    let photo = api
+        .upload_ok(&alice.access_token, "p.png", &png(8, 8))
+        .await;
     let doc = api.upload_ok(&alice.access_token, "d.txt", b"twice").await;
     let s1 = acked(a.call(send_files(room, "s1", "", &[photo.id])).await);
     let s2 = acked(a.call(send_files(room, "s2", "", &[doc.id])).await);
@@ -71,7 +73,10 @@ async fn newcomers_read_files_from_their_view_and_unsent_files_are_erased() {
 
     wait_for_thumbnail(&api, &alice.access_token, photo.id).await;
     let before = stored_blobs(&node).await;
-    assert!(before.contains(&format!("thumbnails/{}", photo.id)), "{before:?}");
+    assert!(
+        before.contains(&format!("thumbnails/{}", photo.id)),
+        "{before:?}"
+    );
     // Unsending the only message with the photo erases it for everyone, its uploader too,
     // bytes and thumbnail included; a link handed out before stops working.
     let Payload::FileUrl(link) = b

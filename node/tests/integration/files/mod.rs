@@ -13,6 +13,7 @@ use crate::common::*;
 
 mod access;
 mod erasure;
+mod forward;
 mod transfer;
 
 /// The files API, as a client sees it.
