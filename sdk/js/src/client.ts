@@ -256,6 +256,11 @@ export class ChatClient extends Emitter<ClientEvents> {
     return this.outbox.add({ roomId, body: "", change: { kind: "delete", seq } }, clientMsgId);
   }
 
+  /** Forwards a message this user sees to a room they are in (through the outbox). */
+  forwardMessage(fromRoomId: bigint, seq: bigint, toRoomId: bigint, clientMsgId = newClientMsgId()): OutboxEntry {
+    return this.outbox.add({ roomId: toRoomId, body: "", change: { kind: "forward", seq, fromRoomId } }, clientMsgId);
+  }
+
   /** Hides a message from this user's own view on all their devices ("delete for me"). */
   async hideMessage(roomId: bigint, seq: bigint): Promise<void> {
     await this.call({ case: "hideMessage", value: { roomId, seq } }, "ok");
@@ -584,11 +589,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     });
   }
 
-  private later(
-    name: TimerName,
-    ms: number,
-    f: () => void | Promise<void>,
-  ): void {
+  private later(name: TimerName, ms: number, f: () => void | Promise<void>): void {
     clearTimeout(this.timers[name]);
     this.timers[name] = setTimeout(() => void f(), ms);
   }

@@ -12,13 +12,16 @@ export type OutboxState = "queued" | "sending" | "sent" | "failed";
 
 /**
  * A change to an earlier message, sent through the outbox like a message (in order with the
- * room's sends): an edit (`body` is the new text), a delete for everyone, or a reaction
- * added or taken back (`body` is the emoji).
+ * room's sends): an edit (`body` is the new text), a delete for everyone, a reaction added
+ * or taken back (`body` is the emoji), or a forward (a new message in this room, copied
+ * from message `seq` of room `fromRoomId`).
  */
 export interface OutboxChange {
-  readonly kind: "edit" | "delete" | "react" | "unreact";
-  /** The message it changes. */
+  readonly kind: "edit" | "delete" | "react" | "unreact" | "forward";
+  /** The message it changes (or forwards). */
   readonly seq: bigint;
+  /** A forward: the room of the message forwarded. */
+  readonly fromRoomId?: bigint;
 }
 
 /**
@@ -238,7 +241,7 @@ export class Outbox {
   }
 }
 
-/** The command that sends an entry: send_message, edit_message or delete_message. */
+/** The command that sends an entry: a message, a change to one, or a forward. */
 export function entryCommand(e: OutboxEntry): Command {
   const { roomId, clientMsgId } = e;
   switch (e.change?.kind) {
@@ -253,6 +256,11 @@ export function entryCommand(e: OutboxEntry): Command {
       return { case: "addReaction", value: { roomId, clientMsgId, seq: e.change.seq, emoji: e.body } };
     case "unreact":
       return { case: "removeReaction", value: { roomId, clientMsgId, seq: e.change.seq, emoji: e.body } };
+    case "forward":
+      return {
+        case: "forwardMessage",
+        value: { roomId, clientMsgId, seq: e.change.seq, fromRoomId: e.change.fromRoomId ?? 0n },
+      };
     default:
       return {
         case: "sendMessage",

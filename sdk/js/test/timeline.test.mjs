@@ -197,3 +197,25 @@ test("the notice and pins: set, listed, live in the timeline, reserved by the ow
   assert.equal(opened.room.notice.text, "금요일 7시");
   assert.deepEqual(opened.pinned, []);
 });
+
+test("forward: a message goes to another room through the outbox, marked forwarded", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob, carol] = [await account(node, "alice"), await account(node, "bob"), await account(node, "carol")];
+  const a = await online(client(node, alice));
+  const c = await online(client(node, carol, { wire: "binary" }));
+  t.after(() => (a.close(), c.close()));
+  const from = await groupRoom(a, [bob]);
+  const to = await groupRoom(a, [carol]);
+  await c.openRoom(to.id);
+  const got = inbox(c);
+  const said = await a.send(from.id, "see you at 7").done;
+  const copy = await a.forwardMessage(from.id, said.seq, to.id).done;
+  assert.equal(copy.roomId, to.id);
+  await until(() => got.length === 1, "the forwarded message");
+  assert.equal(got[0].body, "see you at 7");
+  assert.ok(got[0].forwarded);
+  const failed = a.forwardMessage(from.id, 99n, to.id);
+  await assert.rejects(failed.done, (e) => e.reason === "MESSAGE_NOT_FOUND");
+  assert.equal(failed.state, "failed");
+});
