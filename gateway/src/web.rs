@@ -69,6 +69,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/js/pins.js"),
     ),
     (
+        "js/forward.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/js/forward.js"),
+    ),
+    (
         "js/dialogs.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/js/dialogs.js"),

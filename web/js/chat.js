@@ -1,10 +1,11 @@
 // The open chat: its header, the messages (with their unread counts), typing, the composer.
 
 import * as api from "./api.js";
-import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemText, ownerOf } from "./state.js";
+import { S, ui, me, idOf, userName, roomTitle, view, isChange, isSystem, systemText, ownerOf, preview } from "./state.js";
 import { loadOlder, send, sendFile, typing, leaveRoom, editMessage, deleteForEveryone, deleteForMe, toggleReaction, setMuted } from "./actions.js";
 import { h, clear, time, day, initials } from "./h.js";
 import { mentionPicker, bodyWithMentions } from "./mentions.js";
+import { startForward } from "./forward.js";
 import { topBars, mayPin, maySetNotice, mayInvite, isPinned, setPinned, setNotice } from "./pins.js";
 
 /** The open composer's mention picker (the composer survives re-renders, and so does it). */
@@ -161,11 +162,12 @@ export function renderMessages() {
 
 function bubble(m, own, first) {
   const content = [];
+  if (m.forwarded && !m.deleted) content.push(h("div.forwarded", "Forwarded"));
   if (m.reply_to) content.push(quote(m.reply_to));
   if (m.deleted) content.push(h("div.tombstone", "This message was deleted"));
   if (m.body) content.push(h("div.text", bodyWithMentions(m)));
   for (const a of m.attachments || []) content.push(attachment(a));
-  const photoOnly = !m.body && !m.deleted && !m.reply_to && (m.attachments || []).every((a) => a.content_type.startsWith("image/"));
+  const photoOnly = !m.body && !m.deleted && !m.reply_to && !m.forwarded && (m.attachments || []).every((a) => a.content_type.startsWith("image/"));
   return h(
     "div.msg",
     { class: `msg ${own ? "own" : "other"}${m.pending ? " pending" : ""}`, dataset: { seq: m.seq ?? "", clientMsgId: m.client_msg_id } },
@@ -273,6 +275,7 @@ function openMenu(button, m, own) {
     h("div.quick-reactions", QUICK_REACTIONS.map((e) =>
       h("button", { type: "button", role: "menuitem", title: `React with ${e}`, "aria-label": `React with ${e}`, on: { click: () => { closeMenu(); toggleReaction(m, e); } } }, e))),
     item("Reply", () => startCompose("reply", m)),
+    item("Forward", () => { startForward(m, preview(m)); ui.renderModal(); }),
     m.body ? item("Copy", () => navigator.clipboard?.writeText(m.body).catch(() => {})) : null,
     own && m.body ? item("Edit", () => startCompose("edit", m)) : null,
     own || owner ? item("Delete for everyone", () => deleteForEveryone(m.seq)) : null,
@@ -292,6 +295,9 @@ function openMenu(button, m, own) {
 }
 
 function closeMenu() {
+  // A menu closed with Escape leaves its click-outside listener behind, which would close
+  // the next menu the moment its button's click reaches the document.
+  document.removeEventListener("click", closeMenu);
   document.querySelector(".msg-actions")?.remove();
 }
 

@@ -128,6 +128,11 @@ export class Connection {
   remove(roomId, seq) {
     return this.client.deleteMessage(BigInt(roomId), BigInt(seq)).clientMsgId;
   }
+
+  /** Forwards a message to another room (or the same) through the outbox. */
+  forward(fromRoomId, seq, toRoomId) {
+    return this.client.forwardMessage(BigInt(fromRoomId), BigInt(seq), BigInt(toRoomId)).clientMsgId;
+  }
 }
 
 /** Mentions as the web client holds them (JSON field names) to the SDK's message inits. */

@@ -1,9 +1,11 @@
-// Dialogs: a new group, inviting friends, the members of the open room, its pinned messages.
+// Dialogs: a new group, inviting friends, the members of the open room, its pinned messages,
+// forwarding a message.
 
 import { S, idOf, me, ownerOf, view } from "./state.js";
 import { act, openRoom } from "./actions.js";
 import { h, clear, initials } from "./h.js";
 import { pinsDialog } from "./pins.js";
+import { forwardDialog } from "./forward.js";
 import { jumpTo } from "./chat.js";
 
 export function renderModal() {
@@ -50,6 +52,8 @@ export function renderModal() {
     body = membersDialog(close);
   } else if (S.modal.kind === "pins") {
     body = pinsDialog(close, jumpTo);
+  } else if (S.modal.kind === "forward") {
+    body = forwardDialog(close);
   }
   root.append(h("div.modal", { on: { click: (e) => { if (e.target.classList.contains("modal")) close(); } } }, body));
 }

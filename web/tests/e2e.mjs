@@ -371,6 +371,17 @@ try {
   await ann.page.locator(".pin-bar").waitFor({ state: "detached" });
   await ben.page.locator(".modal").getByRole("button", { name: "Close" }).click();
 
+  step("a message is forwarded to another chat, marked as forwarded");
+  await menu(ann.page, msgWith(ann.page, "vote please", ".own"), "Forward");
+  await ann.page.locator(".modal.forward, .modal .forward").first().waitFor();
+  await ann.page.locator(".modal label", { hasText: "Ben Kim" }).locator("input").check();
+  await ann.page.locator(".modal").getByRole("button", { name: "Forward" }).click();
+  await ann.page.locator(".modal .forward").waitFor({ state: "detached" });
+  await ben.page.locator(".room-item", { hasText: "Ann Lee" }).click();
+  const forwarded = msgWith(ben.page, "vote please");
+  await forwarded.locator(".forwarded", { hasText: "Forwarded" }).waitFor();
+  await ben.page.screenshot({ path: `${SHOTS}/11-forwarded.png` });
+
   step("a phone-width screen shows one pane at a time");
   const phone = await user("cat", { width: 390, height: 780 });
   await signUp(phone, "Cat Park");
