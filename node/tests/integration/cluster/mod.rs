@@ -13,6 +13,7 @@ mod access;
 mod bus;
 mod chatload;
 mod failover;
+mod forward;
 mod membership;
 mod order;
 mod timeline;
