@@ -42,7 +42,7 @@ fn unsend(room_id: u64, seq: u64, client_msg_id: &str) -> Command {
 
 #[tokio::test]
 async fn a_forward_crosses_nodes_and_its_file_is_erased_everywhere_after_the_last_unsend() {
-    let Some(mut cluster) = TestCluster::start(3).await else {
+    let Some(cluster) = TestCluster::start(3).await else {
         return;
     };
     let addrs: Vec<SocketAddr> = (0..3).map(|i| cluster.addr(i)).collect();
