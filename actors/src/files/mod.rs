@@ -12,6 +12,8 @@
 mod access;
 pub mod inspect;
 mod release;
+#[cfg(test)]
+mod release_tests;
 pub mod thumbnail;
 mod urls;
 mod variant;

@@ -408,3 +408,32 @@ async fn reactions_count_per_emoji_mark_mine_and_keep_their_limits() {
     assert_eq!(reason(late.await), Reason::MessageDeleted);
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// The message to forward: a real message in the asker's view, as it is now.
+#[tokio::test]
+async fn message_at_answers_only_what_a_member_may_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = system(dir.path()).await;
+    let ids = users(&sys, &["ann", "ben", "cat"]).await;
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let room = group(&sys, &[a, b]).await;
+    let rooms = &sys.services.rooms;
+    let first = ack(&sys, room, send(a, "1")).await.seq;
+    let edit = ack(&sys, room, change(a, "e", EntryKind::Edit, first, "hello!"))
+        .await
+        .seq;
+    let second = ack(&sys, room, send(a, "2")).await.seq;
+    let at = |user, seq| rooms.request(room, RoomOp::MessageAt { user, seq });
+    match at(b, first).await {
+        Ok(RoomOutcome::Reply(p)) => match *p {
+            v1::server_frame::Payload::Message(m) => assert_eq!(m.body, "hello!"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reason(at(b, edit).await), Reason::NotAMessage);
+    assert_eq!(reason(at(b, 99).await), Reason::MessageNotFound);
+    assert_eq!(reason(at(c, first).await), Reason::NotAMember);
+    ack(&sys, room, change(a, "d", EntryKind::Delete, second, "")).await;
+    assert_eq!(reason(at(b, second).await), Reason::MessageDeleted);
+}
