@@ -11,6 +11,7 @@ use crate::{
         RefreshOutcome, RefreshRecord, Revocation, RoomHead, RoomId, RoomRecord, Seq,
         SessionRecord, SocialEdge, ThumbnailRecord, UserId, UserRecord,
     },
+    search::{IndexedMessage, LogBucket},
 };
 
 /// A shared handle to a store backend.
@@ -19,7 +20,15 @@ pub type SharedStore = Arc<dyn Store>;
 /// Everything the messenger persists. Every write is durable when its future resolves `Ok`.
 #[async_trait::async_trait]
 pub trait Store:
-    AccountStore + SocialStore + RoomStore + MessageLog + FileStore + Send + Sync + 'static
+    AccountStore
+    + SocialStore
+    + RoomStore
+    + MessageLog
+    + FileStore
+    + SearchIndex
+    + Send
+    + Sync
+    + 'static
 {
     /// Makes every write so far durable (used at shutdown).
     async fn flush(&self) -> StoreResult<()>;
@@ -221,4 +230,40 @@ pub trait FileStore: Send + Sync {
     async fn unattached_files(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<FileRecord>>;
     /// Deletes a file's metadata if it is still unattached; true when deleted.
     async fn delete_unattached_file(&self, id: FileId) -> StoreResult<bool>;
+}
+
+/// The message search index: per room and time bucket (the log's own buckets), each term's
+/// postings (the seqs of the messages indexed under it), each indexed message's terms (so a
+/// change removes exactly what it added), and how far the room's log is indexed.
+#[async_trait::async_trait]
+pub trait SearchIndex: Send + Sync {
+    /// The bucket a message sent at `sent_at_ms` is kept in (the log's and the index's).
+    fn bucket_of(&self, sent_at_ms: i64) -> u64;
+    /// A room's log buckets, newest first.
+    async fn log_buckets(&self, room: RoomId) -> StoreResult<Vec<LogBucket>>;
+    /// Indexes each message under its terms instead of what it was indexed under before
+    /// (no terms: takes it out of the index), then records the room's log as indexed up to
+    /// `watermark` (never lowering it). Idempotent: a crash between the two re-indexes.
+    async fn index_messages(
+        &self,
+        room: RoomId,
+        messages: Vec<IndexedMessage>,
+        watermark: Seq,
+    ) -> StoreResult<()>;
+    /// Up to `limit` seqs at most `at_most` indexed under `term` in a bucket, newest first.
+    async fn postings(
+        &self,
+        room: RoomId,
+        bucket: u64,
+        term: &str,
+        at_most: Seq,
+        limit: usize,
+    ) -> StoreResult<Vec<Seq>>;
+    /// How far a room's log is indexed (0: not at all).
+    async fn index_watermark(&self, room: RoomId) -> StoreResult<Seq>;
+    /// The terms a message is indexed under, ascending (empty when it is not).
+    async fn indexed_terms(&self, room: RoomId, bucket: u64, seq: Seq) -> StoreResult<Vec<String>>;
+    /// Up to `limit` room ids above `after`, ascending by the backend's own order (the
+    /// backfill's walk over every room); the last one is the next call's `after`.
+    async fn rooms_after(&self, after: Option<RoomId>, limit: usize) -> StoreResult<Vec<RoomId>>;
 }

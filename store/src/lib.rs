@@ -18,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod keys;
 mod records;
+mod search;
 mod system;
 mod timeline;
 
@@ -25,7 +26,7 @@ mod timeline;
 pub mod conformance;
 
 pub use backend::{
-    AccountStore, FileStore, MessageLog, RoomStore, SharedStore, SocialStore, Store,
+    AccountStore, FileStore, MessageLog, RoomStore, SearchIndex, SharedStore, SocialStore, Store,
 };
 pub use blobs::{BlobConfig, BlobKey, BlobWriter, Blobs, PART_BYTES, S3Config};
 pub use cql::{CqlConfig, CqlStore, Replication, SCHEMA_VERSION};
@@ -38,5 +39,6 @@ pub use records::{
     RoomId, RoomKind, RoomRecord, Seq, SessionRecord, SocialEdge, ThumbnailRecord, UserId,
     UserRecord, VersionRecord, mention_count, unread_count,
 };
+pub use search::{IndexedMessage, LogBucket, MAX_TERM_BYTES, MAX_TERMS_PER_MESSAGE};
 pub use system::{NoticeRecord, RoomMeta, SystemEvent, SystemRecord};
 pub use timeline::REPLY_PREVIEW_CHARS;

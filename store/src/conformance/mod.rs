@@ -6,9 +6,11 @@ mod accounts;
 mod files;
 mod fixtures;
 mod rooms;
+mod search;
 mod settings;
 
 pub use accounts::*;
 pub use files::*;
 pub use rooms::*;
+pub use search::*;
 pub use settings::*;

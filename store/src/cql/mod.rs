@@ -15,12 +15,13 @@
 //! Files, by concern: `config.rs`, `store.rs` (the session and statements), `statements.rs`,
 //! `values.rs`, `schema.rs` (migrations), then what is stored: `accounts.rs`, `search.rs`
 //! (the username tree), `social.rs`, `rooms.rs`, `log.rs` (and its `tails.rs` hint),
-//! `files.rs`. This file only declares and re-exports.
+//! `files.rs`, `message_index.rs` (message search). This file only declares and re-exports.
 
 mod accounts;
 mod config;
 mod files;
 mod log;
+mod message_index;
 mod rooms;
 mod schema;
 mod search;

@@ -7,7 +7,8 @@
 //! (bounded by `chat.max_rooms_per_user` and `chat.max_contacts_per_user`), a room's bucket
 //! index by room (one row per bucket width: 37 a year at 10 days), uploads waiting to be
 //! attached by day, user search by node of a prefix tree whose nodes split
-//! when full (see `search.rs`).
+//! when full (see `search.rs`), the message index's postings by `(room_id, bucket, term)`
+//! and its terms rows by `(room_id, bucket)` (see `message_index.rs`).
 
 use scylla::client::session::Session;
 
@@ -15,7 +16,7 @@ use super::values::cql_error;
 use crate::error::{StoreError, StoreResult};
 
 /// The schema version this build writes and understands.
-pub const LATEST: i32 = 8;
+pub const LATEST: i32 = 9;
 
 /// Keyspace replication, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +174,22 @@ fn v8(ks: &str) -> Vec<String> {
     .collect()
 }
 
+/// Migration 9: the message search index (see `message_index.rs`). Postings and terms are
+/// partitioned by the message buckets; postings are read newest first.
+fn v9(ks: &str) -> Vec<String> {
+    [
+        "CREATE TABLE IF NOT EXISTS {ks}.search_postings (room_id bigint, bucket bigint, \
+         term text, seq bigint, PRIMARY KEY ((room_id, bucket, term), seq)) \
+         WITH CLUSTERING ORDER BY (seq DESC)",
+        "CREATE TABLE IF NOT EXISTS {ks}.search_terms (room_id bigint, bucket bigint, \
+         seq bigint, terms list<text>, PRIMARY KEY ((room_id, bucket), seq))",
+        "CREATE TABLE IF NOT EXISTS {ks}.search_marks (room_id bigint PRIMARY KEY, seq bigint)",
+    ]
+    .iter()
+    .map(|s| s.replace("{ks}", ks))
+    .collect()
+}
+
 fn migration(version: i32, ks: &str) -> Vec<String> {
     match version {
         1 => v1(ks),
@@ -183,6 +200,7 @@ fn migration(version: i32, ks: &str) -> Vec<String> {
         6 => v6(ks),
         7 => v7(ks),
         8 => v8(ks),
+        9 => v9(ks),
         _ => Vec::new(),
     }
 }

@@ -60,6 +60,16 @@ pub(super) struct Statements {
     pub(super) head_touch: PreparedStatement,
     pub(super) bucket_insert: PreparedStatement,
     pub(super) buckets_of: PreparedStatement,
+    pub(super) search_posting_insert: PreparedStatement,
+    pub(super) search_posting_delete: PreparedStatement,
+    pub(super) search_postings_upto: PreparedStatement,
+    pub(super) search_terms_insert: PreparedStatement,
+    pub(super) search_terms_delete: PreparedStatement,
+    pub(super) search_terms_get: PreparedStatement,
+    pub(super) search_mark_set: PreparedStatement,
+    pub(super) search_mark_get: PreparedStatement,
+    pub(super) search_rooms_first: PreparedStatement,
+    pub(super) search_rooms_next: PreparedStatement,
     pub(super) message_insert: PreparedStatement,
     pub(super) message_get: PreparedStatement,
     pub(super) messages_before: PreparedStatement,
@@ -239,6 +249,41 @@ impl Statements {
             .await?,
             buckets_of: p("SELECT bucket, first_seq FROM {ks}.room_buckets WHERE room_id = ?")
                 .await?,
+
+            search_posting_insert: p(
+                "INSERT INTO {ks}.search_postings (room_id, bucket, term, seq) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .await?,
+            search_posting_delete: p(
+                "DELETE FROM {ks}.search_postings WHERE room_id = ? AND bucket = ? \
+                 AND term = ? AND seq = ?",
+            )
+            .await?,
+            search_postings_upto: p("SELECT seq FROM {ks}.search_postings WHERE room_id = ? \
+                 AND bucket = ? AND term = ? AND seq <= ? LIMIT ?")
+            .await?,
+            search_terms_insert: p(
+                "INSERT INTO {ks}.search_terms (room_id, bucket, seq, terms) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .await?,
+            search_terms_delete: p(
+                "DELETE FROM {ks}.search_terms WHERE room_id = ? AND bucket = ? AND seq = ?",
+            )
+            .await?,
+            search_terms_get: p(
+                "SELECT terms FROM {ks}.search_terms WHERE room_id = ? AND bucket = ? AND seq = ?",
+            )
+            .await?,
+            search_mark_set: p(
+                "INSERT INTO {ks}.search_marks (room_id, seq) VALUES (?, ?) \
+                 USING TIMESTAMP ?",
+            )
+            .await?,
+            search_mark_get: p("SELECT seq FROM {ks}.search_marks WHERE room_id = ?").await?,
+            search_rooms_first: p("SELECT id FROM {ks}.rooms LIMIT ?").await?,
+            search_rooms_next: p("SELECT id FROM {ks}.rooms WHERE token(id) > token(?) LIMIT ?").await?,
             message_insert: p(
                 "INSERT INTO {ks}.messages (room_id, bucket, seq, record) VALUES (?, ?, ?, ?) \
                  USING TIMESTAMP ?",

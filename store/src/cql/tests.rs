@@ -128,6 +128,13 @@ async fn history_across_buckets() {
 }
 
 #[tokio::test]
+async fn search_index() {
+    let Some(store) = open().await else { return };
+    conformance::search_index(&*store, WIDTH).await;
+    store.done().await;
+}
+
+#[tokio::test]
 async fn concurrent_appends() {
     let Some(store) = open().await else { return };
     conformance::concurrent_appends(Arc::new(store.store.clone())).await;

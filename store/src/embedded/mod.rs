@@ -6,13 +6,14 @@
 //!
 //! Files, by concern: `store.rs` (opening, threads), `tables.rs`, `committer.rs` (group
 //! commit), then what is stored: `accounts.rs`, `social.rs`, `rooms.rs`, `log.rs`,
-//! `files.rs`. This file only declares and re-exports.
+//! `files.rs`, `search.rs` (the message index). This file only declares and re-exports.
 
 mod accounts;
 mod committer;
 mod files;
 mod log;
 mod rooms;
+mod search;
 mod social;
 mod store;
 mod tables;

@@ -51,6 +51,14 @@ pub(crate) struct Tables {
     pub(super) file_refs: Keyspace,
     /// `file id` -> nothing: files released by deletes for everyone, to look at.
     pub(super) file_release: Keyspace,
+    /// `(room, bucket, term length, term, seq)` -> nothing: the search index's postings.
+    pub(super) search_postings: Keyspace,
+    /// `(room, bucket, seq)` -> JSON list of the terms a message is indexed under.
+    pub(super) search_docs: Keyspace,
+    /// `room` -> the seq its log is indexed up to.
+    pub(super) search_marks: Keyspace,
+    /// Serializes index writes: each reads a message's terms before replacing them.
+    pub(super) search_lock: Mutex<()>,
     pub(super) bucket_width_ms: i64,
     pub(super) persist: Option<PersistMode>,
     /// Serializes the rare read-modify-write operations (unique usernames, direct pairs,

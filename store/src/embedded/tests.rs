@@ -64,6 +64,12 @@ async fn history_across_buckets() {
 }
 
 #[tokio::test]
+async fn search_index() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::search_index(&open(dir.path()), WIDTH).await;
+}
+
+#[tokio::test]
 async fn concurrent_appends() {
     let dir = tempfile::tempdir().unwrap();
     conformance::concurrent_appends(Arc::new(open(dir.path()))).await;
