@@ -31,6 +31,8 @@ pub struct Core {
     pub(crate) metrics: Arc<Metrics>,
     /// Rate and connection limits.
     pub(crate) limits: Arc<Limits>,
+    /// Keeps the search index of this node's rooms in step with their logs.
+    pub(crate) indexer: Arc<chat_search::Indexer>,
     /// Enables test-only fault injection (never on in production).
     pub(crate) fault_injection: bool,
 }

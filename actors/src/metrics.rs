@@ -48,6 +48,11 @@ pub struct Metrics {
     cluster_members: Gauge,
     bus_up: Gauge,
     bus_dropped: Counter,
+    index_lag: Gauge,
+    index_pending_rooms: Gauge,
+    index_entries: Counter,
+    index_failures: Counter,
+    index_dropped: Counter,
 }
 
 /// Live values read at scrape time.
@@ -61,6 +66,16 @@ pub struct Live {
     pub bus_up: bool,
     /// Events the bus dropped so far.
     pub bus_dropped: u64,
+    /// Log entries committed and not yet in the search index (rooms this node owns).
+    pub index_lag: u64,
+    /// Rooms waiting for the search indexer.
+    pub index_pending_rooms: usize,
+    /// Totals kept by the indexer: entries indexed, store failures, dropped notifications.
+    pub index_entries: u64,
+    /// See `index_entries`.
+    pub index_failures: u64,
+    /// See `index_entries`.
+    pub index_dropped: u64,
 }
 
 impl Default for Metrics {
@@ -90,6 +105,11 @@ impl Metrics {
             cluster_members: Gauge::default(),
             bus_up: Gauge::default(),
             bus_dropped: Counter::default(),
+            index_lag: Gauge::default(),
+            index_pending_rooms: Gauge::default(),
+            index_entries: Counter::default(),
+            index_failures: Counter::default(),
+            index_dropped: Counter::default(),
             registry: Registry::default(),
         };
         register!(&mut registry,
@@ -108,6 +128,11 @@ impl Metrics {
             "cluster_members", "Cluster members in this node's view", m.cluster_members;
             "bus_up", "1 while the event bus is connected", m.bus_up;
             "bus_dropped", "Events that never left this node (the bus's publish queue was full)", m.bus_dropped;
+            "search_index_lag_entries", "Log entries of this node's rooms not yet in the search index", m.index_lag;
+            "search_index_pending_rooms", "Rooms waiting for the search indexer", m.index_pending_rooms;
+            "search_indexed_entries", "Log entries the search indexer went through", m.index_entries;
+            "search_index_failures", "Store errors while indexing (each retried)", m.index_failures;
+            "search_index_dropped", "Indexing notifications dropped (too many rooms waiting; caught up later)", m.index_dropped;
         );
         Self { registry, ..m }
     }
@@ -123,6 +148,16 @@ impl Metrics {
         // A total kept by the bus: the counter catches up with it.
         self.bus_dropped
             .inc_by(live.bus_dropped.saturating_sub(self.bus_dropped.get()));
+        gauge(&self.index_pending_rooms, live.index_pending_rooms);
+        self.index_lag
+            .set(i64::try_from(live.index_lag).unwrap_or(i64::MAX));
+        for (c, total) in [
+            (&self.index_entries, live.index_entries),
+            (&self.index_failures, live.index_failures),
+            (&self.index_dropped, live.index_dropped),
+        ] {
+            c.inc_by(total.saturating_sub(c.get()));
+        }
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             text.clear();
@@ -151,6 +186,7 @@ mod tests {
         assert!(text.contains("chat_bus_up 1"), "{text}");
         assert!(text.contains("chat_bus_dropped_total 2"), "{text}");
         assert!(text.contains("chat_send_seconds_bucket"), "{text}");
+        assert!(text.contains("chat_search_index_lag_entries 0"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

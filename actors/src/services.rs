@@ -1,7 +1,7 @@
 //! What a command needs: accounts, rooms, user sessions, files and the node's shared
 //! wiring; plus the few questions the transports may ask about the node.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use chat_cluster::{Key, Owner, View};
 use chat_store::RoomId;
@@ -34,6 +34,11 @@ impl Services {
             cluster_members: core.placement.view().members.len(),
             bus_up: core.bus.healthy(),
             bus_dropped: core.bus.dropped(),
+            index_lag: core.indexer.lag_entries(),
+            index_pending_rooms: core.indexer.pending_rooms(),
+            index_entries: core.indexer.stats().entries.load(Ordering::Relaxed),
+            index_failures: core.indexer.stats().failures.load(Ordering::Relaxed),
+            index_dropped: core.indexer.stats().dropped.load(Ordering::Relaxed),
         })
     }
 

@@ -117,6 +117,7 @@ impl ChatSystem {
             placement,
             metrics,
             limits: limits.clone(),
+            indexer: Arc::new(chat_search::Indexer::start(store.clone())),
             fault_injection: config.fault_injection,
         });
         let (root, _) = Actor::spawn(None, NodeRoot, ())

@@ -13,10 +13,12 @@ pub mod engine;
 pub mod indexer;
 pub mod query;
 pub mod snippet;
+pub mod worker;
 
 pub use cursor::{BadCursor, Cursor};
 pub use engine::{Filters, Hit, Page, RoomView, search};
 pub use query::{Query, QueryError};
+pub use worker::Indexer;
 
 #[cfg(test)]
 mod test_log;

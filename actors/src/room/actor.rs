@@ -229,6 +229,11 @@ async fn load(state: &mut RoomState) -> Result<(), ActorProcessingErr> {
         .await?;
     state.last_seq = head.last_seq;
     state.durable_seq = head.last_seq;
+    // The new owner of a room resumes indexing it where the index's watermark says (an
+    // old room's first start here builds its index).
+    if head.last_seq > 0 {
+        state.core.indexer.notify(room, head.last_seq);
+    }
     state.ordinal = head.ordinal();
     state.durable_ordinal = head.ordinal();
     state.durable_preview = head.newest_message().cloned();

@@ -36,6 +36,8 @@ mod reactions;
 mod reads;
 mod remote;
 mod remote_settings;
+#[cfg(test)]
+mod search_tests;
 mod sequencer;
 mod state;
 mod supervisor;

@@ -292,50 +292,62 @@ pub(super) fn on_batch_done(
     let mentions_change = batch.next.mentions != state.durable_mentions;
     state.durable_mentions = batch.next.mentions;
     state.durable_meta = batch.next.meta;
+    let durable_before = state.durable_seq;
     let metrics = state.core.metrics.clone();
     metrics
         .messages_sequenced
         .inc_by(batch.messages.len() as u64);
     for p in batch.messages {
-        metrics.send_seconds.observe(p.at.elapsed().as_secs_f64());
-        let ack = Ack::of(&p.record);
-        state.durable_seq = p.record.seq;
-        state.durable_ordinal = p.record.ordinal;
-        let sender = p.record.sender_id;
-        // Sending reads everything before: say so only when there was something unread
-        // (the message itself goes out already counting its sender as a reader).
-        if let Some(from) = state.cursors.advance(sender, ReadCursor::at(&p.record))
-            && from + 1 < p.record.seq
-        {
-            events::publish_read(state, sender, from, p.record.seq - 1);
-        }
-        if let Some(r) = &p.rewrite {
-            apply_durable_rewrite(state, r);
-        }
-        state.idem.insert(
-            sender,
-            &p.record.client_msg_id,
-            IdemState::Done(ack.clone()),
-        );
-        events::publish_message(state, &p.record, p.rewrite.as_ref().or(p.carries.as_ref()));
-        let answer = match p.answer {
-            Answer::Ack => RoomOutcome::Ack(ack),
-            Answer::Snapshot => RoomOutcome::Snapshot(state.snapshot()),
-            Answer::Done => RoomOutcome::Done,
-        };
-        for r in p.replies {
-            let _ = r.send(Ok(answer.clone()));
-        }
-        state.recent.push_back(p.record);
-        if state.recent.len() > state.core.config.recent_cache {
-            state.recent.pop_front();
-        }
+        settle(state, p, &metrics);
     }
     if lists_change || mentions_change {
         events::publish_room_updates(state);
     }
+    if state.durable_seq > durable_before {
+        state
+            .core
+            .indexer
+            .notify(state.record.id, state.durable_seq);
+    }
     submit_next(myself, state);
     finish_drain_if_idle(myself, state);
+}
+
+/// A durable entry: acked, published, cached, and its sender's cursor moved.
+fn settle(state: &mut RoomState, p: Pending, metrics: &crate::metrics::Metrics) {
+    metrics.send_seconds.observe(p.at.elapsed().as_secs_f64());
+    let ack = Ack::of(&p.record);
+    state.durable_seq = p.record.seq;
+    state.durable_ordinal = p.record.ordinal;
+    let sender = p.record.sender_id;
+    // Sending reads everything before: say so only when there was something unread
+    // (the message itself goes out already counting its sender as a reader).
+    if let Some(from) = state.cursors.advance(sender, ReadCursor::at(&p.record))
+        && from + 1 < p.record.seq
+    {
+        events::publish_read(state, sender, from, p.record.seq - 1);
+    }
+    if let Some(r) = &p.rewrite {
+        apply_durable_rewrite(state, r);
+    }
+    state.idem.insert(
+        sender,
+        &p.record.client_msg_id,
+        IdemState::Done(ack.clone()),
+    );
+    events::publish_message(state, &p.record, p.rewrite.as_ref().or(p.carries.as_ref()));
+    let answer = match p.answer {
+        Answer::Ack => RoomOutcome::Ack(ack),
+        Answer::Snapshot => RoomOutcome::Snapshot(state.snapshot()),
+        Answer::Done => RoomOutcome::Done,
+    };
+    for r in p.replies {
+        let _ = r.send(Ok(answer.clone()));
+    }
+    state.recent.push_back(p.record);
+    if state.recent.len() > state.core.config.recent_cache {
+        state.recent.pop_front();
+    }
 }
 
 /// A durable rewrite replaces its entry in the recent cache and, if no later change waits,

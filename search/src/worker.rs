@@ -1,0 +1,234 @@
+//! The node's indexing worker: rooms tell it where their logs end after each commit (a map
+//! insert, never a wait), and one background task brings each room's index up to there, a
+//! step at a time and room by room, so sending never waits for indexing and one busy room
+//! cannot starve the rest. A room's owner tells it, so one node indexes a room at a time.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chat_store::{RoomId, Seq, SharedStore};
+use tokio::sync::Notify;
+
+use crate::indexer;
+
+/// Most rooms waiting at once; past it a notification is dropped (counted) and the room
+/// catches up on its next one.
+pub const MAX_PENDING_ROOMS: usize = 100_000;
+
+/// Pause after a store error before the room is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A room waiting to be indexed: up to where, and how far it is indexed once the worker
+/// has read its watermark.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    head: Seq,
+    indexed: Option<Seq>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IndexStats {
+    /// Log entries indexed (watermark advances).
+    pub entries: AtomicU64,
+    /// Store errors while indexing.
+    pub failures: AtomicU64,
+    /// Notifications dropped because too many rooms were waiting.
+    pub dropped: AtomicU64,
+}
+
+/// The rooms waiting, and the order they are served in (each room once).
+#[derive(Default)]
+struct Queue {
+    rooms: HashMap<RoomId, Pending>,
+    order: VecDeque<RoomId>,
+}
+
+struct Shared {
+    store: SharedStore,
+    pending: Mutex<Queue>,
+    wake: Notify,
+    stats: IndexStats,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The map is consistent after any panic (single inserts and removes).
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Handle to the indexing worker; the worker stops when it is dropped.
+pub struct Indexer {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Indexer {
+    /// Starts the worker on the current runtime.
+    pub fn start(store: SharedStore) -> Self {
+        let shared = Arc::new(Shared {
+            store,
+            pending: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            stats: IndexStats::default(),
+        });
+        let task = tokio::spawn(run(shared.clone()));
+        Self { shared, task }
+    }
+
+    /// A room's log ends at `head` now.
+    pub fn notify(&self, room: RoomId, head: Seq) {
+        {
+            let mut pending = self.shared.lock();
+            let full = pending.rooms.len() >= MAX_PENDING_ROOMS;
+            match pending.rooms.get_mut(&room) {
+                Some(p) => p.head = p.head.max(head),
+                None if full => {
+                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                None => {
+                    pending.rooms.insert(
+                        room,
+                        Pending {
+                            head,
+                            indexed: None,
+                        },
+                    );
+                    pending.order.push_back(room);
+                }
+            }
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Log entries committed and not indexed yet, over the rooms waiting whose watermark
+    /// the worker has read (a room just told of counts from its first step on).
+    pub fn lag_entries(&self) -> u64 {
+        self.shared
+            .lock()
+            .rooms
+            .values()
+            .filter_map(|p| Some(p.head.saturating_sub(p.indexed?)))
+            .sum()
+    }
+
+    /// Rooms waiting to be indexed.
+    pub fn pending_rooms(&self) -> usize {
+        self.shared.lock().rooms.len()
+    }
+
+    /// The worker's counters.
+    pub fn stats(&self) -> &IndexStats {
+        &self.shared.stats
+    }
+}
+
+/// One room at a time, one step each, round the waiting rooms.
+async fn run(shared: Arc<Shared>) {
+    let mut known: HashMap<RoomId, Seq> = HashMap::new();
+    loop {
+        let next = {
+            let queue = shared.lock();
+            queue
+                .order
+                .front()
+                .and_then(|r| queue.rooms.get(r).map(|p| (*r, *p)))
+        };
+        let Some((room, pending)) = next else {
+            known.clear();
+            shared.wake.notified().await;
+            continue;
+        };
+        let from = match known.get(&room) {
+            Some(w) => Ok(*w),
+            None => shared.store.index_watermark(room).await,
+        };
+        let stepped = match from {
+            Ok(w) => indexer::step(&shared.store, room, w, pending.head)
+                .await
+                .map(|to| (w, to)),
+            Err(e) => Err(e),
+        };
+        match stepped {
+            Ok((from, to)) => {
+                shared
+                    .stats
+                    .entries
+                    .fetch_add(to.saturating_sub(from), Ordering::Relaxed);
+                finish(&shared, &mut known, room, to);
+            }
+            Err(e) => {
+                shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(room, error = %e, "search indexing failed; retrying");
+                known.remove(&room);
+                {
+                    let mut queue = shared.lock();
+                    queue.order.pop_front();
+                    queue.order.push_back(room);
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Records a step: the room leaves the queue once its index reached the newest head told,
+/// else goes to the back of it.
+fn finish(shared: &Shared, known: &mut HashMap<RoomId, Seq>, room: RoomId, to: Seq) {
+    let mut queue = shared.lock();
+    queue.order.pop_front();
+    let Some(p) = queue.rooms.get_mut(&room) else {
+        return;
+    };
+    p.indexed = Some(to);
+    if to >= p.head {
+        queue.rooms.remove(&room);
+        known.remove(&room);
+    } else {
+        known.insert(room, to);
+        queue.order.push_back(room);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_log::Log;
+
+    #[tokio::test]
+    async fn indexes_what_rooms_report_and_reports_its_lag() {
+        let mut log = Log::new(1).await;
+        for i in 0..(indexer::STEP_ENTRIES * 2 + 5) {
+            log.send(1, &format!("word{i}")).await;
+        }
+        let indexer = Indexer::start(log.store.clone());
+        indexer.notify(1, log.last);
+        while indexer.pending_rooms() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(indexer.lag_entries(), 0);
+        assert_eq!(log.store.index_watermark(1).await.unwrap(), log.last);
+        assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), log.last);
+        // A notification of what is indexed already is a no-op.
+        indexer.notify(1, log.last);
+        while indexer.pending_rooms() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), log.last);
+    }
+}
