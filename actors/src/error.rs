@@ -98,6 +98,8 @@ pub enum Reason {
     TooManyHidden,
     PinListFull,
     InvalidNotice,
+    EmptyQuery,
+    QueryTooLong,
 }
 
 impl Reason {

@@ -4,7 +4,6 @@
 //! the room, which the caller works out (the messenger's rules live with the rooms).
 
 use chat_store::{MessageRecord, RoomId, Seq, SharedStore, StoreResult};
-use futures::{StreamExt, TryStreamExt};
 
 use crate::{
     cursor::Cursor,
@@ -86,12 +85,15 @@ pub async fn search(
     limit: usize,
 ) -> StoreResult<Page> {
     let limit = limit.max(1);
-    let per_room: Vec<Vec<Hit>> = futures::stream::iter(rooms)
-        .map(|view| search_room(store, view, query, filters, cursor, limit))
-        .buffer_unordered(CONCURRENT_ROOMS)
-        .try_collect()
-        .await?;
-    let mut hits: Vec<Hit> = per_room.into_iter().flatten().collect();
+    let mut hits: Vec<Hit> = Vec::new();
+    for chunk in rooms.chunks(CONCURRENT_ROOMS) {
+        let searches = chunk
+            .iter()
+            .map(|view| search_room(store, view, query, filters, cursor, limit));
+        for found in futures::future::try_join_all(searches).await? {
+            hits.extend(found);
+        }
+    }
     hits.sort_unstable_by_key(|h| std::cmp::Reverse(Cursor::of(&h.message)));
     let more = hits.len() > limit;
     hits.truncate(limit);

@@ -8,7 +8,7 @@ use chat_store::{RoomHead, RoomId, RoomKind, RoomRecord, UserId, UserRecord};
 
 use super::{
     entries::{Entry, start_entry},
-    room_commands,
+    room_commands, search,
 };
 use crate::{
     convert,
@@ -177,6 +177,9 @@ pub async fn execute(
             .map(Payload::RoomList),
         Command::GetFileUrl(f) => file_url(services, user.id, f).await,
         Command::SetRoomMuted(m) => ok(set_room_muted(services, user.id, m).await),
+        Command::SearchMessages(q) => search::search_messages(services, user.id, q)
+            .await
+            .map(Payload::SearchResults),
         Command::Authenticate(_)
         | Command::OpenRoom(_)
         | Command::CloseRoom(_)

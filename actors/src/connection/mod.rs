@@ -6,7 +6,7 @@
 //!
 //! Files, by concern: `open.rs` (opening, dispatching, closing), `message.rs`, `actor.rs`
 //! (the dispatcher), `commands.rs` (the commands that need no connection state),
-//! `room_commands.rs` (those a room actor answers), `entries.rs` (sends, edits and deletes:
+//! `room_commands.rs` (those a room actor answers), `search.rs` (message search), `entries.rs` (sends, edits and deletes:
 //! timeline entries, kept in order), `slot.rs` (what survives hibernation), `registry.rs`
 //! and `supervisor.rs`. This file only declares and re-exports.
 
@@ -19,6 +19,7 @@ mod message;
 mod open;
 mod registry;
 mod room_commands;
+mod search;
 mod slot;
 mod supervisor;
 #[cfg(test)]

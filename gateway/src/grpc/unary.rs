@@ -95,6 +95,7 @@ service!(MessageService {
     edit_message(EditMessage: EditMessageRequest) -> SendAck = SendAck;
     delete_message(DeleteMessage: DeleteMessageRequest) -> SendAck = SendAck;
     forward_message(ForwardMessage: ForwardMessageRequest) -> SendAck = SendAck;
+    search_messages(SearchMessages: SearchMessagesRequest) -> SearchResults = SearchResults;
     add_reaction(AddReaction: AddReactionRequest) -> SendAck = SendAck;
     remove_reaction(RemoveReaction: RemoveReactionRequest) -> SendAck = SendAck;
     list_reactions(ListReactions: ListReactionsRequest) -> ReactionUsers = ReactionUsers;

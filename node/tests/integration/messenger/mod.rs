@@ -15,6 +15,7 @@ mod pins;
 mod reads;
 mod recovery;
 mod roles;
+mod search;
 mod timeline;
 mod visibility;
 

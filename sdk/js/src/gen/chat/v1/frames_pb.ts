@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSK5EwoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAEjMKDGhpZGVfbWVzc2FnZRgvIAEoCzIbLmNoYXQudjEuSGlkZU1lc3NhZ2VSZXF1ZXN0SAASLwoKc2V0X25vdGljZRgwIAEoCzIZLmNoYXQudjEuU2V0Tm90aWNlUmVxdWVzdEgAEjEKC3Bpbl9tZXNzYWdlGDEgASgLMhouY2hhdC52MS5QaW5NZXNzYWdlUmVxdWVzdEgAEjUKDXVucGluX21lc3NhZ2UYMiABKAsyHC5jaGF0LnYxLlVucGluTWVzc2FnZVJlcXVlc3RIABItCglsaXN0X3BpbnMYMyABKAsyGC5jaGF0LnYxLkxpc3RQaW5zUmVxdWVzdEgAEkIKFHNldF9yb29tX3Blcm1pc3Npb25zGDQgASgLMiIuY2hhdC52MS5TZXRSb29tUGVybWlzc2lvbnNSZXF1ZXN0SAASOQoPZm9yd2FyZF9tZXNzYWdlGDUgASgLMh4uY2hhdC52MS5Gb3J3YXJkTWVzc2FnZVJlcXVlc3RIAEIJCgdjb21tYW5kIrMKCgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgNEh8KBWVycm9yGAogASgLMg4uY2hhdC52MS5FcnJvckgAEi8KDWF1dGhlbnRpY2F0ZWQYCyABKAsyFi5jaGF0LnYxLkF1dGhlbnRpY2F0ZWRIABIdCgRwb25nGAwgASgLMg0uY2hhdC52MS5Qb25nSAASHQoEdXNlchgNIAEoCzINLmNoYXQudjEuVXNlckgAEh0KBHJvb20YDiABKAsyDS5jaGF0LnYxLlJvb21IABIZCgJvaxgPIAEoCzILLmNoYXQudjEuT2tIABImCglyb29tX2xpc3QYECABKAsyES5jaGF0LnYxLlJvb21MaXN0SAASKgoLcm9vbV9vcGVuZWQYESABKAsyEy5jaGF0LnYxLlJvb21PcGVuZWRIABIkCghzZW5kX2FjaxgSIAEoCzIQLmNoYXQudjEuU2VuZEFja0gAEiMKB2hpc3RvcnkYEyABKAsyEC5jaGF0LnYxLkhpc3RvcnlIABIsCgx1bnJlYWRfdG90YWwYFCABKAsyFC5jaGF0LnYxLlVucmVhZFRvdGFsSAASJgoJdXNlcl9saXN0GBUgASgLMhEuY2hhdC52MS5Vc2VyTGlzdEgAEiMKB2ZyaWVuZHMYFiABKAsyEC5jaGF0LnYxLkZyaWVuZHNIABIkCghmaWxlX3VybBgXIAEoCzIQLmNoYXQudjEuRmlsZVVybEgAEjAKDnJlYWN0aW9uX3VzZXJzGBggASgLMhYuY2hhdC52MS5SZWFjdGlvblVzZXJzSAASNAoQbWVzc2FnZV92ZXJzaW9ucxgZIAEoCzIYLmNoYXQudjEuTWVzc2FnZVZlcnNpb25zSAASMgoPcGlubmVkX21lc3NhZ2VzGBogASgLMhcuY2hhdC52MS5QaW5uZWRNZXNzYWdlc0gAEiMKB21lc3NhZ2UYHiABKAsyEC5jaGF0LnYxLk1lc3NhZ2VIABIyCg9tZW1iZXJzX2NoYW5nZWQYHyABKAsyFy5jaGF0LnYxLk1lbWJlcnNDaGFuZ2VkSAASLAoMcmVhZF9yZWNlaXB0GCAgASgLMhQuY2hhdC52MS5SZWFkUmVjZWlwdEgAEioKC3Jvb21fdXBkYXRlGCEgASgLMhMuY2hhdC52MS5Sb29tVXBkYXRlSAASKAoKcm9vbV9hZGRlZBgiIAEoCzISLmNoYXQudjEuUm9vbUFkZGVkSAASNAoQcHJlc2VuY2VfY2hhbmdlZBgjIAEoCzIYLmNoYXQudjEuUHJlc2VuY2VDaGFuZ2VkSAASMAoOdHlwaW5nX3N0YXJ0ZWQYJCABKAsyFi5jaGF0LnYxLlR5cGluZ1N0YXJ0ZWRIABJBChdmcmllbmRfcmVxdWVzdF9yZWNlaXZlZBglIAEoCzIeLmNoYXQudjEuRnJpZW5kUmVxdWVzdFJlY2VpdmVkSAASQQoXZnJpZW5kX3JlcXVlc3RfYWNjZXB0ZWQYJiABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RBY2NlcHRlZEgAEjIKD2ZyaWVuZF9wcmVzZW5jZRgnIAEoCzIXLmNoYXQudjEuRnJpZW5kUHJlc2VuY2VIABIuCg1yb29tX3NldHRpbmdzGCggASgLMhUuY2hhdC52MS5Sb29tU2V0dGluZ3NIABIwCg5tZXNzYWdlX2hpZGRlbhgpIAEoCzIWLmNoYXQudjEuTWVzc2FnZUhpZGRlbkgAQgkKB3BheWxvYWQiKwoTQXV0aGVudGljYXRlUmVxdWVzdBIUCgxhY2Nlc3NfdG9rZW4YASABKAkiNwoRR2V0RmlsZVVybFJlcXVlc3QSDwoHZmlsZV9pZBgBIAEoBBIRCgl0aHVtYm5haWwYAiABKAgiLQoHRmlsZVVybBILCgN1cmwYASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAyIyChFSZW5hbWVSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgwKBG5hbWUYAiABKAkiNwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQiPAoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBCJeChtTZXRIaXN0b3J5VmlzaWJpbGl0eVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIuCgp2aXNpYmlsaXR5GAIgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSIyChJIaWRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiMQoQU2V0Tm90aWNlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgwKBHRleHQYAiABKAkiMQoRUGluTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiMwoTVW5waW5NZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIiCg9MaXN0UGluc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCJFCg5QaW5uZWRNZXNzYWdlcxIPCgdyb29tX2lkGAEgASgEEiIKCG1lc3NhZ2VzGAIgAygLMhAuY2hhdC52MS5NZXNzYWdlImAKGVNldFJvb21QZXJtaXNzaW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIZChFpbnZpdGVfb3duZXJfb25seRgCIAEoCBIXCg9waW5zX293bmVyX29ubHkYAyABKAgiLQoNTWVzc2FnZUhpZGRlbhIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCINCgtQaW5nUmVxdWVzdCIzCg5HZXRVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIPCgd1c2VyX2lkGAIgASgEIioKF0NyZWF0ZURpcmVjdFJvb21SZXF1ZXN0Eg8KB3BlZXJfaWQYASABKAQicgoWQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm1lbWJlcl9pZHMYAiADKAQSNgoSaGlzdG9yeV92aXNpYmlsaXR5GAMgASgOMhouY2hhdC52MS5IaXN0b3J5VmlzaWJpbGl0eSI5ChRJbnZpdGVNZW1iZXJzUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEhAKCHVzZXJfaWRzGAIgAygEIiMKEExlYXZlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCI1ChNTZXRSb29tTXV0ZWRSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAgiIQoQTGlzdFJvb21zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI1Cg9PcGVuUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIRCglzaW5jZV9zZXEYAiABKAQiIwoQQ2xvc2VSb29tUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIpYBChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIVCg1jbGllbnRfbXNnX2lkGAIgASgJEgwKBGJvZHkYAyABKAkSEAoIZmlsZV9pZHMYBCADKAQSFAoMcmVwbHlfdG9fc2VxGAUgASgEEiIKCG1lbnRpb25zGAYgAygLMhAuY2hhdC52MS5NZW50aW9uInsKEkVkaXRNZXNzYWdlUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSIgoIbWVudGlvbnMYBSADKAsyEC5jaGF0LnYxLk1lbnRpb24iWAoSQWRkUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiWwoVUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDQoFZW1vamkYBCABKAkiaQoUTGlzdFJlYWN0aW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDQoFZW1vamkYAyABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgEIAEoBBINCgVsaW1pdBgFIAEoDSJBCg1SZWFjdGlvblVzZXJzEhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAQiOQoZR2V0TWVzc2FnZVZlcnNpb25zUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIwCg5NZXNzYWdlVmVyc2lvbhIMCgRib2R5GAEgASgJEhAKCHNpbmNlX21zGAIgASgDIloKD01lc3NhZ2VWZXJzaW9ucxIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIpCgh2ZXJzaW9ucxgDIAMoCzIXLmNoYXQudjEuTWVzc2FnZVZlcnNpb24iSwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJiChVGb3J3YXJkTWVzc2FnZVJlcXVlc3QSFAoMZnJvbV9yb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIPCgdyb29tX2lkGAMgASgEEhUKDWNsaWVudF9tc2dfaWQYBCABKAkiRwoRR2V0SGlzdG9yeVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBISCgpiZWZvcmVfc2VxGAIgASgEEg0KBWxpbWl0GAMgASgNIi8KD01hcmtSZWFkUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBCIgCg1UeXBpbmdSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiFwoVR2V0VW5yZWFkVG90YWxSZXF1ZXN0IhwKC1VucmVhZFRvdGFsEg0KBXRvdGFsGAEgASgEIj0KDUF1dGhlbnRpY2F0ZWQSGwoEdXNlchgBIAEoCzINLmNoYXQudjEuVXNlchIPCgdub2RlX2lkGAIgASgJIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiBAoCT2siRQoIUm9vbUxpc3QSIwoFcm9vbXMYASADKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhQKDHRvdGFsX3VucmVhZBgCIAEoBCKcAQoKUm9vbU9wZW5lZBIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEiAKB21lbWJlcnMYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIRCglyZWNvdmVyZWQYAyABKA0SGgoScmVjb3ZlcnlfdHJ1bmNhdGVkGAQgASgIEiAKBnBpbm5lZBgFIAMoCzIQLmNoYXQudjEuTWVzc2FnZSJmCgdTZW5kQWNrEg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRILCgNzZXEYAyABKAQSEgoKbWVzc2FnZV9pZBgEIAEoBBISCgpzZW50X2F0X21zGAUgASgDImkKB0hpc3RvcnkSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCBIXCg9uZXh0X2JlZm9yZV9zZXEYBCABKAQiZQoOTWVtYmVyc0NoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIOCgZqb2luZWQYAiADKAQSDAoEbGVmdBgDIAMoBBIQCghhY3Rvcl9pZBgEIAEoBBISCgptZW1iZXJfaWRzGAUgAygEIlEKC1JlYWRSZWNlaXB0Eg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIQCghmcm9tX3NlcRgDIAEoBBIOCgZ0b19zZXEYBCABKAQirgEKClJvb21VcGRhdGUSDwoHcm9vbV9pZBgBIAEoBBIQCghsYXN0X3NlcRgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHcHJldmlldxgEIAEoCRISCgpzZW50X2F0X21zGAUgASgDEg4KBnVucmVhZBgGIAEoDRIVCg1tZW50aW9uX2NvdW50GAcgASgNEgwKBG5hbWUYCCABKAkSEAoIb3duZXJfaWQYCSABKAQiQQoJUm9vbUFkZGVkEiIKBHJvb20YASABKAsyFC5jaGF0LnYxLlJvb21TdW1tYXJ5EhAKCGFkZGVkX2J5GAIgASgEIkMKD1ByZXNlbmNlQ2hhbmdlZBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSDgoGb25saW5lGAMgASgIIkEKDVR5cGluZ1N0YXJ0ZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBnR0bF9tcxgDIAEoDSIxCgtQb2xsU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCSJBCglQb2xsQmF0Y2gSJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJGcmFtZRIOCgZjdXJzb3IYAiABKAkidAoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDnN0YXR1c19tZXNzYWdlGAIgASgJEhsKDmF2YXRhcl9maWxlX2lkGAMgASgESACIAQFCEQoPX2F2YXRhcl9maWxlX2lkIkIKElNlYXJjaFVzZXJzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPAoIVXNlckxpc3QSHAoFdXNlcnMYASADKAsyDS5jaGF0LnYxLlVzZXISEgoKbmV4dF9hZnRlchgCIAEoCSIUChJMaXN0RnJpZW5kc1JlcXVlc3QijQEKB0ZyaWVuZHMSIAoHZnJpZW5kcxgBIAMoCzIPLmNoYXQudjEuRnJpZW5kEh8KCGluY29taW5nGAIgAygLMg0uY2hhdC52MS5Vc2VyEh8KCG91dGdvaW5nGAMgAygLMg0uY2hhdC52MS5Vc2VyEh4KB2Jsb2NrZWQYBCADKAsyDS5jaGF0LnYxLlVzZXIiKwoYU2VuZEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQWNjZXB0RnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIuChtEZWNsaW5lRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCItChpDYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiYKE1JlbW92ZUZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCIjChBCbG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiJQoSVW5ibG9ja1VzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiNAoVRnJpZW5kUmVxdWVzdFJlY2VpdmVkEhsKBGZyb20YASABKAsyDS5jaGF0LnYxLlVzZXIiNAoVRnJpZW5kUmVxdWVzdEFjY2VwdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXIiMQoORnJpZW5kUHJlc2VuY2USDwoHdXNlcl9pZBgBIAEoBBIOCgZvbmxpbmUYAiABKAgiLgoMUm9vbVNldHRpbmdzEg8KB3Jvb21faWQYASABKAQSDQoFbXV0ZWQYAiABKAhiBnByb3RvMw", [file_chat_v1_errors, file_chat_v1_models]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSL0EwoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRI0CgxhdXRoZW50aWNhdGUYCiABKAsyHC5jaGF0LnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3RIABIkCgRwaW5nGAsgASgLMhQuY2hhdC52MS5QaW5nUmVxdWVzdEgAEisKCGdldF91c2VyGAwgASgLMhcuY2hhdC52MS5HZXRVc2VyUmVxdWVzdEgAEj4KEmNyZWF0ZV9kaXJlY3Rfcm9vbRgNIAEoCzIgLmNoYXQudjEuQ3JlYXRlRGlyZWN0Um9vbVJlcXVlc3RIABI8ChFjcmVhdGVfZ3JvdXBfcm9vbRgOIAEoCzIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdEgAEjcKDmludml0ZV9tZW1iZXJzGA8gASgLMh0uY2hhdC52MS5JbnZpdGVNZW1iZXJzUmVxdWVzdEgAEi8KCmxlYXZlX3Jvb20YECABKAsyGS5jaGF0LnYxLkxlYXZlUm9vbVJlcXVlc3RIABIvCgpsaXN0X3Jvb21zGBEgASgLMhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0SAASLQoJb3Blbl9yb29tGBIgASgLMhguY2hhdC52MS5PcGVuUm9vbVJlcXVlc3RIABIvCgpjbG9zZV9yb29tGBMgASgLMhkuY2hhdC52MS5DbG9zZVJvb21SZXF1ZXN0SAASMwoMc2VuZF9tZXNzYWdlGBQgASgLMhsuY2hhdC52MS5TZW5kTWVzc2FnZVJlcXVlc3RIABIxCgtnZXRfaGlzdG9yeRgVIAEoCzIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3RIABItCgltYXJrX3JlYWQYFiABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEigKBnR5cGluZxgXIAEoCzIWLmNoYXQudjEuVHlwaW5nUmVxdWVzdEgAEjoKEGdldF91bnJlYWRfdG90YWwYGCABKAsyHi5jaGF0LnYxLkdldFVucmVhZFRvdGFsUmVxdWVzdEgAEjcKDnVwZGF0ZV9wcm9maWxlGBkgASgLMh0uY2hhdC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdEgAEjMKDHNlYXJjaF91c2VycxgaIAEoCzIbLmNoYXQudjEuU2VhcmNoVXNlcnNSZXF1ZXN0SAASMwoMbGlzdF9mcmllbmRzGBsgASgLMhsuY2hhdC52MS5MaXN0RnJpZW5kc1JlcXVlc3RIABJAChNzZW5kX2ZyaWVuZF9yZXF1ZXN0GBwgASgLMiEuY2hhdC52MS5TZW5kRnJpZW5kUmVxdWVzdFJlcXVlc3RIABJEChVhY2NlcHRfZnJpZW5kX3JlcXVlc3QYHSABKAsyIy5jaGF0LnYxLkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRgoWZGVjbGluZV9mcmllbmRfcmVxdWVzdBgeIAEoCzIkLmNoYXQudjEuRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0SAASRAoVY2FuY2VsX2ZyaWVuZF9yZXF1ZXN0GB8gASgLMiMuY2hhdC52MS5DYW5jZWxGcmllbmRSZXF1ZXN0UmVxdWVzdEgAEjUKDXJlbW92ZV9mcmllbmQYICABKAsyHC5jaGF0LnYxLlJlbW92ZUZyaWVuZFJlcXVlc3RIABIvCgpibG9ja191c2VyGCEgASgLMhkuY2hhdC52MS5CbG9ja1VzZXJSZXF1ZXN0SAASMwoMdW5ibG9ja191c2VyGCIgASgLMhsuY2hhdC52MS5VbmJsb2NrVXNlclJlcXVlc3RIABIyCgxnZXRfZmlsZV91cmwYIyABKAsyGi5jaGF0LnYxLkdldEZpbGVVcmxSZXF1ZXN0SAASMwoMZWRpdF9tZXNzYWdlGCQgASgLMhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3RIABI3Cg5kZWxldGVfbWVzc2FnZRglIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABIzCgxhZGRfcmVhY3Rpb24YJiABKAsyGy5jaGF0LnYxLkFkZFJlYWN0aW9uUmVxdWVzdEgAEjkKD3JlbW92ZV9yZWFjdGlvbhgnIAEoCzIeLmNoYXQudjEuUmVtb3ZlUmVhY3Rpb25SZXF1ZXN0SAASNwoObGlzdF9yZWFjdGlvbnMYKCABKAsyHS5jaGF0LnYxLkxpc3RSZWFjdGlvbnNSZXF1ZXN0SAASQgoUZ2V0X21lc3NhZ2VfdmVyc2lvbnMYKSABKAsyIi5jaGF0LnYxLkdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3RIABI2Cg5zZXRfcm9vbV9tdXRlZBgqIAEoCzIcLmNoYXQudjEuU2V0Um9vbU11dGVkUmVxdWVzdEgAEjEKC3JlbmFtZV9yb29tGCsgASgLMhouY2hhdC52MS5SZW5hbWVSb29tUmVxdWVzdEgAEjUKDXJlbW92ZV9tZW1iZXIYLCABKAsyHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3RIABI/ChJ0cmFuc2Zlcl9vd25lcnNoaXAYLSABKAsyIS5jaGF0LnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdEgAEkYKFnNldF9oaXN0b3J5X3Zpc2liaWxpdHkYLiABKAsyJC5jaGF0LnYxLlNldEhpc3RvcnlWaXNpYmlsaXR5UmVxdWVzdEgAEjMKDGhpZGVfbWVzc2FnZRgvIAEoCzIbLmNoYXQudjEuSGlkZU1lc3NhZ2VSZXF1ZXN0SAASLwoKc2V0X25vdGljZRgwIAEoCzIZLmNoYXQudjEuU2V0Tm90aWNlUmVxdWVzdEgAEjEKC3Bpbl9tZXNzYWdlGDEgASgLMhouY2hhdC52MS5QaW5NZXNzYWdlUmVxdWVzdEgAEjUKDXVucGluX21lc3NhZ2UYMiABKAsyHC5jaGF0LnYxLlVucGluTWVzc2FnZVJlcXVlc3RIABItCglsaXN0X3BpbnMYMyABKAsyGC5jaGF0LnYxLkxpc3RQaW5zUmVxdWVzdEgAEkIKFHNldF9yb29tX3Blcm1pc3Npb25zGDQgASgLMiIuY2hhdC52MS5TZXRSb29tUGVybWlzc2lvbnNSZXF1ZXN0SAASOQoPZm9yd2FyZF9tZXNzYWdlGDUgASgLMh4uY2hhdC52MS5Gb3J3YXJkTWVzc2FnZVJlcXVlc3RIABI5Cg9zZWFyY2hfbWVzc2FnZXMYNiABKAsyHi5jaGF0LnYxLlNlYXJjaE1lc3NhZ2VzUmVxdWVzdEgAQgkKB2NvbW1hbmQi5QoKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKA0SHwoFZXJyb3IYCiABKAsyDi5jaGF0LnYxLkVycm9ySAASLwoNYXV0aGVudGljYXRlZBgLIAEoCzIWLmNoYXQudjEuQXV0aGVudGljYXRlZEgAEh0KBHBvbmcYDCABKAsyDS5jaGF0LnYxLlBvbmdIABIdCgR1c2VyGA0gASgLMg0uY2hhdC52MS5Vc2VySAASHQoEcm9vbRgOIAEoCzINLmNoYXQudjEuUm9vbUgAEhkKAm9rGA8gASgLMgsuY2hhdC52MS5Pa0gAEiYKCXJvb21fbGlzdBgQIAEoCzIRLmNoYXQudjEuUm9vbUxpc3RIABIqCgtyb29tX29wZW5lZBgRIAEoCzITLmNoYXQudjEuUm9vbU9wZW5lZEgAEiQKCHNlbmRfYWNrGBIgASgLMhAuY2hhdC52MS5TZW5kQWNrSAASIwoHaGlzdG9yeRgTIAEoCzIQLmNoYXQudjEuSGlzdG9yeUgAEiwKDHVucmVhZF90b3RhbBgUIAEoCzIULmNoYXQudjEuVW5yZWFkVG90YWxIABImCgl1c2VyX2xpc3QYFSABKAsyES5jaGF0LnYxLlVzZXJMaXN0SAASIwoHZnJpZW5kcxgWIAEoCzIQLmNoYXQudjEuRnJpZW5kc0gAEiQKCGZpbGVfdXJsGBcgASgLMhAuY2hhdC52MS5GaWxlVXJsSAASMAoOcmVhY3Rpb25fdXNlcnMYGCABKAsyFi5jaGF0LnYxLlJlYWN0aW9uVXNlcnNIABI0ChBtZXNzYWdlX3ZlcnNpb25zGBkgASgLMhguY2hhdC52MS5NZXNzYWdlVmVyc2lvbnNIABIyCg9waW5uZWRfbWVzc2FnZXMYGiABKAsyFy5jaGF0LnYxLlBpbm5lZE1lc3NhZ2VzSAASMAoOc2VhcmNoX3Jlc3VsdHMYGyABKAsyFi5jaGF0LnYxLlNlYXJjaFJlc3VsdHNIABIjCgdtZXNzYWdlGB4gASgLMhAuY2hhdC52MS5NZXNzYWdlSAASMgoPbWVtYmVyc19jaGFuZ2VkGB8gASgLMhcuY2hhdC52MS5NZW1iZXJzQ2hhbmdlZEgAEiwKDHJlYWRfcmVjZWlwdBggIAEoCzIULmNoYXQudjEuUmVhZFJlY2VpcHRIABIqCgtyb29tX3VwZGF0ZRghIAEoCzITLmNoYXQudjEuUm9vbVVwZGF0ZUgAEigKCnJvb21fYWRkZWQYIiABKAsyEi5jaGF0LnYxLlJvb21BZGRlZEgAEjQKEHByZXNlbmNlX2NoYW5nZWQYIyABKAsyGC5jaGF0LnYxLlByZXNlbmNlQ2hhbmdlZEgAEjAKDnR5cGluZ19zdGFydGVkGCQgASgLMhYuY2hhdC52MS5UeXBpbmdTdGFydGVkSAASQQoXZnJpZW5kX3JlcXVlc3RfcmVjZWl2ZWQYJSABKAsyHi5jaGF0LnYxLkZyaWVuZFJlcXVlc3RSZWNlaXZlZEgAEkEKF2ZyaWVuZF9yZXF1ZXN0X2FjY2VwdGVkGCYgASgLMh4uY2hhdC52MS5GcmllbmRSZXF1ZXN0QWNjZXB0ZWRIABIyCg9mcmllbmRfcHJlc2VuY2UYJyABKAsyFy5jaGF0LnYxLkZyaWVuZFByZXNlbmNlSAASLgoNcm9vbV9zZXR0aW5ncxgoIAEoCzIVLmNoYXQudjEuUm9vbVNldHRpbmdzSAASMAoObWVzc2FnZV9oaWRkZW4YKSABKAsyFi5jaGF0LnYxLk1lc3NhZ2VIaWRkZW5IAEIJCgdwYXlsb2FkIisKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSFAoMYWNjZXNzX3Rva2VuGAEgASgJIjcKEUdldEZpbGVVcmxSZXF1ZXN0Eg8KB2ZpbGVfaWQYASABKAQSEQoJdGh1bWJuYWlsGAIgASgIIi0KB0ZpbGVVcmwSCwoDdXJsGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiMgoRUmVuYW1lUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIMCgRuYW1lGAIgASgJIjcKE1JlbW92ZU1lbWJlclJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEIjwKGFRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQiXgobU2V0SGlzdG9yeVZpc2liaWxpdHlSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSLgoKdmlzaWJpbGl0eRgCIAEoDjIaLmNoYXQudjEuSGlzdG9yeVZpc2liaWxpdHkiMgoSSGlkZU1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIjEKEFNldE5vdGljZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIMCgR0ZXh0GAIgASgJIjEKEVBpbk1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEIjMKE1VucGluTWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiIgoPTGlzdFBpbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiRQoOUGlubmVkTWVzc2FnZXMSDwoHcm9vbV9pZBgBIAEoBBIiCghtZXNzYWdlcxgCIAMoCzIQLmNoYXQudjEuTWVzc2FnZSJgChlTZXRSb29tUGVybWlzc2lvbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSGQoRaW52aXRlX293bmVyX29ubHkYAiABKAgSFwoPcGluc19vd25lcl9vbmx5GAMgASgIIi0KDU1lc3NhZ2VIaWRkZW4SDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiDQoLUGluZ1JlcXVlc3QiMwoOR2V0VXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDwoHdXNlcl9pZBgCIAEoBCIqChdDcmVhdGVEaXJlY3RSb29tUmVxdWVzdBIPCgdwZWVyX2lkGAEgASgEInIKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgptZW1iZXJfaWRzGAIgAygEEjYKEmhpc3RvcnlfdmlzaWJpbGl0eRgDIAEoDjIaLmNoYXQudjEuSGlzdG9yeVZpc2liaWxpdHkiOQoUSW52aXRlTWVtYmVyc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBIQCgh1c2VyX2lkcxgCIAMoBCIjChBMZWF2ZVJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQiNQoTU2V0Um9vbU11dGVkUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEg0KBW11dGVkGAIgASgIIiEKEExpc3RSb29tc1JlcXVlc3QSDQoFbGltaXQYASABKA0iNQoPT3BlblJvb21SZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEQoJc2luY2Vfc2VxGAIgASgEIiMKEENsb3NlUm9vbVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBCKWAQoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSFQoNY2xpZW50X21zZ19pZBgCIAEoCRIMCgRib2R5GAMgASgJEhAKCGZpbGVfaWRzGAQgAygEEhQKDHJlcGx5X3RvX3NlcRgFIAEoBBIiCghtZW50aW9ucxgGIAMoCzIQLmNoYXQudjEuTWVudGlvbiJ7ChJFZGl0TWVzc2FnZVJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIMCgRib2R5GAQgASgJEiIKCG1lbnRpb25zGAUgAygLMhAuY2hhdC52MS5NZW50aW9uIlgKEkFkZFJlYWN0aW9uUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg0KBWVtb2ppGAQgASgJIlsKFVJlbW92ZVJlYWN0aW9uUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg0KBWVtb2ppGAQgASgJImkKFExpc3RSZWFjdGlvbnNSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEg0KBWVtb2ppGAMgASgJEhUKDWFmdGVyX3VzZXJfaWQYBCABKAQSDQoFbGltaXQYBSABKA0iQQoNUmVhY3Rpb25Vc2VycxIcCgV1c2VycxgBIAMoCzINLmNoYXQudjEuVXNlchISCgpuZXh0X2FmdGVyGAIgASgEIjkKGUdldE1lc3NhZ2VWZXJzaW9uc1JlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiMAoOTWVzc2FnZVZlcnNpb24SDAoEYm9keRgBIAEoCRIQCghzaW5jZV9tcxgCIAEoAyJaCg9NZXNzYWdlVmVyc2lvbnMSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSKQoIdmVyc2lvbnMYAyADKAsyFy5jaGF0LnYxLk1lc3NhZ2VWZXJzaW9uIksKFERlbGV0ZU1lc3NhZ2VSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkiYgoVRm9yd2FyZE1lc3NhZ2VSZXF1ZXN0EhQKDGZyb21fcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQSDwoHcm9vbV9pZBgDIAEoBBIVCg1jbGllbnRfbXNnX2lkGAQgASgJIrcBChVTZWFyY2hNZXNzYWdlc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSDwoHcm9vbV9pZBgCIAEoBBIRCglzZW5kZXJfaWQYAyABKAQSDwoHZnJvbV9tcxgEIAEoAxIQCgh1bnRpbF9tcxgFIAEoAxIWCg5oYXNfYXR0YWNobWVudBgGIAEoCBIRCgloYXNfcGhvdG8YByABKAgSDgoGY3Vyc29yGAggASgJEg0KBWxpbWl0GAkgASgNIisKCVRleHRSYW5nZRIOCgZvZmZzZXQYASABKA0SDgoGbGVuZ3RoGAIgASgNImcKCVNlYXJjaEhpdBIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlEg8KB3NuaXBwZXQYAiABKAkSJgoKaGlnaGxpZ2h0cxgDIAMoCzISLmNoYXQudjEuVGV4dFJhbmdlIkYKDVNlYXJjaFJlc3VsdHMSIAoEaGl0cxgBIAMoCzISLmNoYXQudjEuU2VhcmNoSGl0EhMKC25leHRfY3Vyc29yGAIgASgJIkcKEUdldEhpc3RvcnlSZXF1ZXN0Eg8KB3Jvb21faWQYASABKAQSEgoKYmVmb3JlX3NlcRgCIAEoBBINCgVsaW1pdBgDIAEoDSIvCg9NYXJrUmVhZFJlcXVlc3QSDwoHcm9vbV9pZBgBIAEoBBILCgNzZXEYAiABKAQiIAoNVHlwaW5nUmVxdWVzdBIPCgdyb29tX2lkGAEgASgEIhcKFUdldFVucmVhZFRvdGFsUmVxdWVzdCIcCgtVbnJlYWRUb3RhbBINCgV0b3RhbBgBIAEoBCI9Cg1BdXRoZW50aWNhdGVkEhsKBHVzZXIYASABKAsyDS5jaGF0LnYxLlVzZXISDwoHbm9kZV9pZBgCIAEoCSIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIgQKAk9rIkUKCFJvb21MaXN0EiMKBXJvb21zGAEgAygLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIUCgx0b3RhbF91bnJlYWQYAiABKAQinAEKClJvb21PcGVuZWQSGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbRIgCgdtZW1iZXJzGAIgAygLMg8uY2hhdC52MS5NZW1iZXISEQoJcmVjb3ZlcmVkGAMgASgNEhoKEnJlY292ZXJ5X3RydW5jYXRlZBgEIAEoCBIgCgZwaW5uZWQYBSADKAsyEC5jaGF0LnYxLk1lc3NhZ2UiZgoHU2VuZEFjaxIPCgdyb29tX2lkGAEgASgEEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSCwoDc2VxGAMgASgEEhIKCm1lc3NhZ2VfaWQYBCABKAQSEgoKc2VudF9hdF9tcxgFIAEoAyJpCgdIaXN0b3J5Eg8KB3Jvb21faWQYASABKAQSIgoIbWVzc2FnZXMYAiADKAsyEC5jaGF0LnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAyABKAgSFwoPbmV4dF9iZWZvcmVfc2VxGAQgASgEImUKDk1lbWJlcnNDaGFuZ2VkEg8KB3Jvb21faWQYASABKAQSDgoGam9pbmVkGAIgAygEEgwKBGxlZnQYAyADKAQSEAoIYWN0b3JfaWQYBCABKAQSEgoKbWVtYmVyX2lkcxgFIAMoBCJRCgtSZWFkUmVjZWlwdBIPCgdyb29tX2lkGAEgASgEEg8KB3VzZXJfaWQYAiABKAQSEAoIZnJvbV9zZXEYAyABKAQSDgoGdG9fc2VxGAQgASgEIq4BCgpSb29tVXBkYXRlEg8KB3Jvb21faWQYASABKAQSEAoIbGFzdF9zZXEYAiABKAQSEQoJc2VuZGVyX2lkGAMgASgEEg8KB3ByZXZpZXcYBCABKAkSEgoKc2VudF9hdF9tcxgFIAEoAxIOCgZ1bnJlYWQYBiABKA0SFQoNbWVudGlvbl9jb3VudBgHIAEoDRIMCgRuYW1lGAggASgJEhAKCG93bmVyX2lkGAkgASgEIkEKCVJvb21BZGRlZBIiCgRyb29tGAEgASgLMhQuY2hhdC52MS5Sb29tU3VtbWFyeRIQCghhZGRlZF9ieRgCIAEoBCJDCg9QcmVzZW5jZUNoYW5nZWQSDwoHcm9vbV9pZBgBIAEoBBIPCgd1c2VyX2lkGAIgASgEEg4KBm9ubGluZRgDIAEoCCJBCg1UeXBpbmdTdGFydGVkEg8KB3Jvb21faWQYASABKAQSDwoHdXNlcl9pZBgCIAEoBBIOCgZ0dGxfbXMYAyABKA0iMQoLUG9sbFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkiQQoJUG9sbEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRnJhbWUSDgoGY3Vyc29yGAIgASgJInQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhQKDGRpc3BsYXlfbmFtZRgBIAEoCRIWCg5zdGF0dXNfbWVzc2FnZRgCIAEoCRIbCg5hdmF0YXJfZmlsZV9pZBgDIAEoBEgAiAEBQhEKD19hdmF0YXJfZmlsZV9pZCJCChJTZWFyY2hVc2Vyc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIjwKCFVzZXJMaXN0EhwKBXVzZXJzGAEgAygLMg0uY2hhdC52MS5Vc2VyEhIKCm5leHRfYWZ0ZXIYAiABKAkiFAoSTGlzdEZyaWVuZHNSZXF1ZXN0Io0BCgdGcmllbmRzEiAKB2ZyaWVuZHMYASADKAsyDy5jaGF0LnYxLkZyaWVuZBIfCghpbmNvbWluZxgCIAMoCzINLmNoYXQudjEuVXNlchIfCghvdXRnb2luZxgDIAMoCzINLmNoYXQudjEuVXNlchIeCgdibG9ja2VkGAQgAygLMg0uY2hhdC52MS5Vc2VyIisKGFNlbmRGcmllbmRSZXF1ZXN0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIi0KGkFjY2VwdEZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLgobRGVjbGluZUZyaWVuZFJlcXVlc3RSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiLQoaQ2FuY2VsRnJpZW5kUmVxdWVzdFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoBCImChNSZW1vdmVGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAQiIwoQQmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIiUKElVuYmxvY2tVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgEIjQKFUZyaWVuZFJlcXVlc3RSZWNlaXZlZBIbCgRmcm9tGAEgASgLMg0uY2hhdC52MS5Vc2VyIjQKFUZyaWVuZFJlcXVlc3RBY2NlcHRlZBIbCgR1c2VyGAEgASgLMg0uY2hhdC52MS5Vc2VyIjEKDkZyaWVuZFByZXNlbmNlEg8KB3VzZXJfaWQYASABKAQSDgoGb25saW5lGAIgASgIIi4KDFJvb21TZXR0aW5ncxIPCgdyb29tX2lkGAEgASgEEg0KBW11dGVkGAIgASgIYgZwcm90bzM", [file_chat_v1_errors, file_chat_v1_models]);
 
 /**
  * Everything a client sends on a session (WebSocket text/binary frame).
@@ -296,6 +296,12 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: ForwardMessageRequest;
     case: "forwardMessage";
+  } | {
+    /**
+     * @generated from field: chat.v1.SearchMessagesRequest search_messages = 54;
+     */
+    value: SearchMessagesRequest;
+    case: "searchMessages";
   } | { case: undefined; value?: undefined };
 };
 
@@ -425,6 +431,12 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
      */
     value: PinnedMessages;
     case: "pinnedMessages";
+  } | {
+    /**
+     * @generated from field: chat.v1.SearchResults search_results = 27;
+     */
+    value: SearchResults;
+    case: "searchResults";
   } | {
     /**
      * Events.
@@ -1522,6 +1534,166 @@ export const ForwardMessageRequestSchema: GenMessage<ForwardMessageRequest> = /*
   messageDesc(file_chat_v1_frames, 37);
 
 /**
+ * Finds messages the caller may read: in one room (`room_id`) or in every room they are in
+ * (0), newest first. Every word of `query` must match (Korean words also without the
+ * particles they end in, see docs/protocol.md "Search"); a "quoted phrase" must appear in
+ * that order. 1-256 characters with something to search for (EMPTY_QUERY, QUERY_TOO_LONG).
+ * Deleted messages, messages from before the caller's view of a room's history and
+ * messages they hid are never found; an edited message is found by its new text only; a
+ * file by its name. Answered with SearchResults.
+ *
+ * @generated from message chat.v1.SearchMessagesRequest
+ */
+export type SearchMessagesRequest = Message<"chat.v1.SearchMessagesRequest"> & {
+  /**
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * 0: every room of the caller. A room they are not in: NOT_FOUND (ROOM_NOT_FOUND).
+   *
+   * @generated from field: uint64 room_id = 2;
+   */
+  roomId: bigint;
+
+  /**
+   * Only messages from this user (0: anyone).
+   *
+   * @generated from field: uint64 sender_id = 3;
+   */
+  senderId: bigint;
+
+  /**
+   * Only messages sent at or after this time, ms since the Unix epoch (0: no bound).
+   *
+   * @generated from field: int64 from_ms = 4;
+   */
+  fromMs: bigint;
+
+  /**
+   * Only messages sent before this time (0: no bound).
+   *
+   * @generated from field: int64 until_ms = 5;
+   */
+  untilMs: bigint;
+
+  /**
+   * Only messages with at least one file.
+   *
+   * @generated from field: bool has_attachment = 6;
+   */
+  hasAttachment: boolean;
+
+  /**
+   * Only messages with at least one image.
+   *
+   * @generated from field: bool has_photo = 7;
+   */
+  hasPhoto: boolean;
+
+  /**
+   * `next_cursor` of the previous page; empty for the first (INVALID_CURSOR otherwise).
+   *
+   * @generated from field: string cursor = 8;
+   */
+  cursor: string;
+
+  /**
+   * 1-50; 0 means 20 (INVALID_LIMIT above 50).
+   *
+   * @generated from field: uint32 limit = 9;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message chat.v1.SearchMessagesRequest.
+ * Use `create(SearchMessagesRequestSchema)` to create a new message.
+ */
+export const SearchMessagesRequestSchema: GenMessage<SearchMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 38);
+
+/**
+ * A range of a text in UTF-16 code units (the unit of mention ranges).
+ *
+ * @generated from message chat.v1.TextRange
+ */
+export type TextRange = Message<"chat.v1.TextRange"> & {
+  /**
+   * @generated from field: uint32 offset = 1;
+   */
+  offset: number;
+
+  /**
+   * @generated from field: uint32 length = 2;
+   */
+  length: number;
+};
+
+/**
+ * Describes the message chat.v1.TextRange.
+ * Use `create(TextRangeSchema)` to create a new message.
+ */
+export const TextRangeSchema: GenMessage<TextRange> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 39);
+
+/**
+ * One message found: as it is now (its `unread` is not filled in), and its text around what
+ * matched (line breaks as spaces, at most 160 characters, "…" where cut) with the matches.
+ * To show it in context, open the room and page history with before_seq = seq + 26.
+ *
+ * @generated from message chat.v1.SearchHit
+ */
+export type SearchHit = Message<"chat.v1.SearchHit"> & {
+  /**
+   * @generated from field: chat.v1.Message message = 1;
+   */
+  message?: Message$1 | undefined;
+
+  /**
+   * @generated from field: string snippet = 2;
+   */
+  snippet: string;
+
+  /**
+   * @generated from field: repeated chat.v1.TextRange highlights = 3;
+   */
+  highlights: TextRange[];
+};
+
+/**
+ * Describes the message chat.v1.SearchHit.
+ * Use `create(SearchHitSchema)` to create a new message.
+ */
+export const SearchHitSchema: GenMessage<SearchHit> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 40);
+
+/**
+ * A page of hits, newest first; `next_cursor` is empty on the last page.
+ *
+ * @generated from message chat.v1.SearchResults
+ */
+export type SearchResults = Message<"chat.v1.SearchResults"> & {
+  /**
+   * @generated from field: repeated chat.v1.SearchHit hits = 1;
+   */
+  hits: SearchHit[];
+
+  /**
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message chat.v1.SearchResults.
+ * Use `create(SearchResultsSchema)` to create a new message.
+ */
+export const SearchResultsSchema: GenMessage<SearchResults> = /*@__PURE__*/
+  messageDesc(file_chat_v1_frames, 41);
+
+/**
  * Page backwards through a room's history, newest first. Paged like every list: `limit`,
  * and the key to continue from, which the previous page returned (`next_before_seq`).
  *
@@ -1553,7 +1725,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 38);
+  messageDesc(file_chat_v1_frames, 42);
 
 /**
  * Move the caller's read cursor in a room forward to seq (a lower seq is ignored).
@@ -1577,7 +1749,7 @@ export type MarkReadRequest = Message<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 39);
+  messageDesc(file_chat_v1_frames, 43);
 
 /**
  * The caller is typing in a room. Ephemeral: never stored; forwarded at most once per
@@ -1597,7 +1769,7 @@ export type TypingRequest = Message<"chat.v1.TypingRequest"> & {
  * Use `create(TypingRequestSchema)` to create a new message.
  */
 export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 40);
+  messageDesc(file_chat_v1_frames, 44);
 
 /**
  * The sum of the caller's unread counts over all rooms.
@@ -1612,7 +1784,7 @@ export type GetUnreadTotalRequest = Message<"chat.v1.GetUnreadTotalRequest"> & {
  * Use `create(GetUnreadTotalRequestSchema)` to create a new message.
  */
 export const GetUnreadTotalRequestSchema: GenMessage<GetUnreadTotalRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 41);
+  messageDesc(file_chat_v1_frames, 45);
 
 /**
  * @generated from message chat.v1.UnreadTotal
@@ -1629,7 +1801,7 @@ export type UnreadTotal = Message<"chat.v1.UnreadTotal"> & {
  * Use `create(UnreadTotalSchema)` to create a new message.
  */
 export const UnreadTotalSchema: GenMessage<UnreadTotal> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 42);
+  messageDesc(file_chat_v1_frames, 46);
 
 /**
  * @generated from message chat.v1.Authenticated
@@ -1653,7 +1825,7 @@ export type Authenticated = Message<"chat.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 43);
+  messageDesc(file_chat_v1_frames, 47);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1670,7 +1842,7 @@ export type Pong = Message<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 44);
+  messageDesc(file_chat_v1_frames, 48);
 
 /**
  * @generated from message chat.v1.Ok
@@ -1683,7 +1855,7 @@ export type Ok = Message<"chat.v1.Ok"> & {
  * Use `create(OkSchema)` to create a new message.
  */
 export const OkSchema: GenMessage<Ok> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 45);
+  messageDesc(file_chat_v1_frames, 49);
 
 /**
  * @generated from message chat.v1.RoomList
@@ -1707,7 +1879,7 @@ export type RoomList = Message<"chat.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 46);
+  messageDesc(file_chat_v1_frames, 50);
 
 /**
  * @generated from message chat.v1.RoomOpened
@@ -1753,7 +1925,7 @@ export type RoomOpened = Message<"chat.v1.RoomOpened"> & {
  * Use `create(RoomOpenedSchema)` to create a new message.
  */
 export const RoomOpenedSchema: GenMessage<RoomOpened> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 47);
+  messageDesc(file_chat_v1_frames, 51);
 
 /**
  * A message was made durable. Same ack for a retry with the same client_msg_id.
@@ -1792,7 +1964,7 @@ export type SendAck = Message<"chat.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 48);
+  messageDesc(file_chat_v1_frames, 52);
 
 /**
  * @generated from message chat.v1.History
@@ -1830,7 +2002,7 @@ export type History = Message<"chat.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 49);
+  messageDesc(file_chat_v1_frames, 53);
 
 /**
  * Members joined or left a room; sent to connections that have the room open.
@@ -1873,7 +2045,7 @@ export type MembersChanged = Message<"chat.v1.MembersChanged"> & {
  * Use `create(MembersChangedSchema)` to create a new message.
  */
 export const MembersChangedSchema: GenMessage<MembersChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 50);
+  messageDesc(file_chat_v1_frames, 54);
 
 /**
  * A member's read cursor moved from from_seq to to_seq: every message with
@@ -1908,7 +2080,7 @@ export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
  * Use `create(ReadReceiptSchema)` to create a new message.
  */
 export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 51);
+  messageDesc(file_chat_v1_frames, 55);
 
 /**
  * Chat-list push for a room the connection has NOT open: its newest message and the
@@ -1976,7 +2148,7 @@ export type RoomUpdate = Message<"chat.v1.RoomUpdate"> & {
  * Use `create(RoomUpdateSchema)` to create a new message.
  */
 export const RoomUpdateSchema: GenMessage<RoomUpdate> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 52);
+  messageDesc(file_chat_v1_frames, 56);
 
 /**
  * The receiver was added to a room (created with them, or invited).
@@ -2000,7 +2172,7 @@ export type RoomAdded = Message<"chat.v1.RoomAdded"> & {
  * Use `create(RoomAddedSchema)` to create a new message.
  */
 export const RoomAddedSchema: GenMessage<RoomAdded> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 53);
+  messageDesc(file_chat_v1_frames, 57);
 
 /**
  * A member of a room this connection has open went online or offline.
@@ -2029,7 +2201,7 @@ export type PresenceChanged = Message<"chat.v1.PresenceChanged"> & {
  * Use `create(PresenceChangedSchema)` to create a new message.
  */
 export const PresenceChangedSchema: GenMessage<PresenceChanged> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 54);
+  messageDesc(file_chat_v1_frames, 58);
 
 /**
  * A member is typing in a room this connection has open.
@@ -2060,7 +2232,7 @@ export type TypingStarted = Message<"chat.v1.TypingStarted"> & {
  * Use `create(TypingStartedSchema)` to create a new message.
  */
 export const TypingStartedSchema: GenMessage<TypingStarted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 55);
+  messageDesc(file_chat_v1_frames, 59);
 
 /**
  * Long polling: a session replaces a socket for clients that cannot keep one.
@@ -2088,7 +2260,7 @@ export type PollSession = Message<"chat.v1.PollSession"> & {
  * Use `create(PollSessionSchema)` to create a new message.
  */
 export const PollSessionSchema: GenMessage<PollSession> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 56);
+  messageDesc(file_chat_v1_frames, 60);
 
 /**
  * GET /v1/poll: the frames after the cursor, and the cursor to pass next.
@@ -2112,7 +2284,7 @@ export type PollBatch = Message<"chat.v1.PollBatch"> & {
  * Use `create(PollBatchSchema)` to create a new message.
  */
 export const PollBatchSchema: GenMessage<PollBatch> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 57);
+  messageDesc(file_chat_v1_frames, 61);
 
 /**
  * Change the caller's display name (1-64 characters) and status message (0-140).
@@ -2144,7 +2316,7 @@ export type UpdateProfileRequest = Message<"chat.v1.UpdateProfileRequest"> & {
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 58);
+  messageDesc(file_chat_v1_frames, 62);
 
 /**
  * Users whose username starts with prefix (1-32 characters), ascending, after `after`.
@@ -2178,7 +2350,7 @@ export type SearchUsersRequest = Message<"chat.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 59);
+  messageDesc(file_chat_v1_frames, 63);
 
 /**
  * @generated from message chat.v1.UserList
@@ -2202,7 +2374,7 @@ export type UserList = Message<"chat.v1.UserList"> & {
  * Use `create(UserListSchema)` to create a new message.
  */
 export const UserListSchema: GenMessage<UserList> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 60);
+  messageDesc(file_chat_v1_frames, 64);
 
 /**
  * The caller's friends (with presence), pending requests both ways, and blocked users.
@@ -2217,7 +2389,7 @@ export type ListFriendsRequest = Message<"chat.v1.ListFriendsRequest"> & {
  * Use `create(ListFriendsRequestSchema)` to create a new message.
  */
 export const ListFriendsRequestSchema: GenMessage<ListFriendsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 61);
+  messageDesc(file_chat_v1_frames, 65);
 
 /**
  * @generated from message chat.v1.Friends
@@ -2249,7 +2421,7 @@ export type Friends = Message<"chat.v1.Friends"> & {
  * Use `create(FriendsSchema)` to create a new message.
  */
 export const FriendsSchema: GenMessage<Friends> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 62);
+  messageDesc(file_chat_v1_frames, 66);
 
 /**
  * Ask user_id to be friends. If they already asked the caller, both become friends at once.
@@ -2268,7 +2440,7 @@ export type SendFriendRequestRequest = Message<"chat.v1.SendFriendRequestRequest
  * Use `create(SendFriendRequestRequestSchema)` to create a new message.
  */
 export const SendFriendRequestRequestSchema: GenMessage<SendFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 63);
+  messageDesc(file_chat_v1_frames, 67);
 
 /**
  * Accept the pending request from user_id.
@@ -2287,7 +2459,7 @@ export type AcceptFriendRequestRequest = Message<"chat.v1.AcceptFriendRequestReq
  * Use `create(AcceptFriendRequestRequestSchema)` to create a new message.
  */
 export const AcceptFriendRequestRequestSchema: GenMessage<AcceptFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 64);
+  messageDesc(file_chat_v1_frames, 68);
 
 /**
  * Decline the pending request from user_id.
@@ -2306,7 +2478,7 @@ export type DeclineFriendRequestRequest = Message<"chat.v1.DeclineFriendRequestR
  * Use `create(DeclineFriendRequestRequestSchema)` to create a new message.
  */
 export const DeclineFriendRequestRequestSchema: GenMessage<DeclineFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 65);
+  messageDesc(file_chat_v1_frames, 69);
 
 /**
  * Withdraw the caller's pending request to user_id.
@@ -2325,7 +2497,7 @@ export type CancelFriendRequestRequest = Message<"chat.v1.CancelFriendRequestReq
  * Use `create(CancelFriendRequestRequestSchema)` to create a new message.
  */
 export const CancelFriendRequestRequestSchema: GenMessage<CancelFriendRequestRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 66);
+  messageDesc(file_chat_v1_frames, 70);
 
 /**
  * @generated from message chat.v1.RemoveFriendRequest
@@ -2342,7 +2514,7 @@ export type RemoveFriendRequest = Message<"chat.v1.RemoveFriendRequest"> & {
  * Use `create(RemoveFriendRequestSchema)` to create a new message.
  */
 export const RemoveFriendRequestSchema: GenMessage<RemoveFriendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 67);
+  messageDesc(file_chat_v1_frames, 71);
 
 /**
  * Block user_id: ends any friendship and pending request; they can no longer ask the caller
@@ -2362,7 +2534,7 @@ export type BlockUserRequest = Message<"chat.v1.BlockUserRequest"> & {
  * Use `create(BlockUserRequestSchema)` to create a new message.
  */
 export const BlockUserRequestSchema: GenMessage<BlockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 68);
+  messageDesc(file_chat_v1_frames, 72);
 
 /**
  * @generated from message chat.v1.UnblockUserRequest
@@ -2379,7 +2551,7 @@ export type UnblockUserRequest = Message<"chat.v1.UnblockUserRequest"> & {
  * Use `create(UnblockUserRequestSchema)` to create a new message.
  */
 export const UnblockUserRequestSchema: GenMessage<UnblockUserRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 69);
+  messageDesc(file_chat_v1_frames, 73);
 
 /**
  * Someone asked the receiver to be friends.
@@ -2398,7 +2570,7 @@ export type FriendRequestReceived = Message<"chat.v1.FriendRequestReceived"> & {
  * Use `create(FriendRequestReceivedSchema)` to create a new message.
  */
 export const FriendRequestReceivedSchema: GenMessage<FriendRequestReceived> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 70);
+  messageDesc(file_chat_v1_frames, 74);
 
 /**
  * The receiver and `user` are now friends (sent to both).
@@ -2417,7 +2589,7 @@ export type FriendRequestAccepted = Message<"chat.v1.FriendRequestAccepted"> & {
  * Use `create(FriendRequestAcceptedSchema)` to create a new message.
  */
 export const FriendRequestAcceptedSchema: GenMessage<FriendRequestAccepted> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 71);
+  messageDesc(file_chat_v1_frames, 75);
 
 /**
  * A friend went online or offline.
@@ -2441,7 +2613,7 @@ export type FriendPresence = Message<"chat.v1.FriendPresence"> & {
  * Use `create(FriendPresenceSchema)` to create a new message.
  */
 export const FriendPresenceSchema: GenMessage<FriendPresence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 72);
+  messageDesc(file_chat_v1_frames, 76);
 
 /**
  * The user's own settings for a room changed (on this or another device).
@@ -2465,5 +2637,5 @@ export type RoomSettings = Message<"chat.v1.RoomSettings"> & {
  * Use `create(RoomSettingsSchema)` to create a new message.
  */
 export const RoomSettingsSchema: GenMessage<RoomSettings> = /*@__PURE__*/
-  messageDesc(file_chat_v1_frames, 73);
+  messageDesc(file_chat_v1_frames, 77);
 
