@@ -181,6 +181,7 @@ impl ChatSystem {
             .close_all(CloseCode::Draining, "node shutting down");
         self.services.rooms.drain_all(deadline).await;
         self.services.files.stop();
+        self.services.core.indexer.stop().await;
         self.services.auth.revocations().stop();
         if let Err(e) = self.services.core.store.flush().await {
             tracing::error!(error = %e, "store flush at shutdown failed");

@@ -6,7 +6,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -53,7 +53,6 @@ struct Queue {
 struct Shared {
     store: SharedStore,
     pending: Mutex<Queue>,
-    wake: Notify,
     stats: IndexStats,
 }
 
@@ -64,15 +63,19 @@ impl Shared {
     }
 }
 
-/// Handle to the indexing worker; the worker stops when it is dropped.
+/// Handle to the indexing worker; the worker stops when it is dropped or stopped. The
+/// worker holds the store only while it indexes, so a node that stops lets go of it.
 pub struct Indexer {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+    wake: Arc<Notify>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Indexer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.take_task() {
+            task.abort();
+        }
     }
 }
 
@@ -82,11 +85,28 @@ impl Indexer {
         let shared = Arc::new(Shared {
             store,
             pending: Mutex::new(Queue::default()),
-            wake: Notify::new(),
             stats: IndexStats::default(),
         });
-        let task = tokio::spawn(run(shared.clone()));
-        Self { shared, task }
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(Arc::downgrade(&shared), wake.clone()));
+        Self {
+            shared,
+            wake,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    fn take_task(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Stops the worker and waits until it let go of the store (what is left to index is
+    /// picked up from the watermarks when the rooms start again).
+    pub async fn stop(&self) {
+        if let Some(task) = self.take_task() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// A room's log ends at `head` now.
@@ -112,7 +132,7 @@ impl Indexer {
                 }
             }
         }
-        self.shared.wake.notify_one();
+        self.wake.notify_one();
     }
 
     /// Log entries committed and not indexed yet, over the rooms waiting whose watermark
@@ -138,9 +158,12 @@ impl Indexer {
 }
 
 /// One room at a time, one step each, round the waiting rooms.
-async fn run(shared: Arc<Shared>) {
+async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
     let mut known: HashMap<RoomId, Seq> = HashMap::new();
     loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let next = {
             let queue = shared.lock();
             queue
@@ -150,7 +173,8 @@ async fn run(shared: Arc<Shared>) {
         };
         let Some((room, pending)) = next else {
             known.clear();
-            shared.wake.notified().await;
+            drop(shared);
+            wake.notified().await;
             continue;
         };
         let from = match known.get(&room) {
