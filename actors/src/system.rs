@@ -30,6 +30,23 @@ use crate::{
     user::UserDirectory,
 };
 
+/// Rooms whose logs are ahead of their index (older than search, or a crash lost the
+/// indexer's queue) are indexed once the node knows which rooms are its own.
+fn start_backfill(core: &Core, cluster: bool) {
+    let settle = if cluster {
+        BACKFILL_SETTLE
+    } else {
+        Duration::ZERO
+    };
+    let placement = core.placement.clone();
+    core.indexer.backfill(settle, move |room| {
+        placement.owner(Key::Room(room)) == Owner::Local
+    });
+}
+
+/// How long a cluster node waits before its search backfill judges which rooms it owns.
+const BACKFILL_SETTLE: Duration = Duration::from_secs(10);
+
 /// How to build a node's actor system.
 pub struct SystemConfig {
     /// Messenger limits.
@@ -120,6 +137,7 @@ impl ChatSystem {
             indexer: Arc::new(chat_search::Indexer::start(store.clone())),
             fault_injection: config.fault_injection,
         });
+        start_backfill(&core, config.cluster.enabled);
         let (root, _) = Actor::spawn(None, NodeRoot, ())
             .await
             .map_err(|e| StartError::Spawn(format!("node root: {e}")))?;

@@ -61,6 +61,30 @@ impl Shared {
         // The map is consistent after any panic (single inserts and removes).
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Queues a room to be indexed up to `head`; false when the queue was full.
+    fn enqueue(&self, room: RoomId, head: Seq) -> bool {
+        let mut queue = self.lock();
+        let full = queue.rooms.len() >= MAX_PENDING_ROOMS;
+        match queue.rooms.get_mut(&room) {
+            Some(p) => p.head = p.head.max(head),
+            None if full => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            None => {
+                queue.rooms.insert(
+                    room,
+                    Pending {
+                        head,
+                        indexed: None,
+                    },
+                );
+                queue.order.push_back(room);
+            }
+        }
+        true
+    }
 }
 
 /// Handle to the indexing worker; the worker stops when it is dropped or stopped. The
@@ -68,12 +92,13 @@ impl Shared {
 pub struct Indexer {
     shared: Arc<Shared>,
     wake: Arc<Notify>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The worker, and the backfill while it runs.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Indexer {
     fn drop(&mut self) {
-        if let Some(task) = self.take_task() {
+        for task in self.take_tasks() {
             task.abort();
         }
     }
@@ -92,18 +117,36 @@ impl Indexer {
         Self {
             shared,
             wake,
-            task: Mutex::new(Some(task)),
+            tasks: Mutex::new(vec![task]),
         }
     }
 
-    fn take_task(&self) -> Option<tokio::task::JoinHandle<()>> {
-        self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn take_tasks(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Walks every room once, in the background, and queues those `owns` says this node
+    /// indexes whose index is behind their log: the index of what logs held before search
+    /// existed, or before a crash lost the queue, for rooms nobody opens. Starts after
+    /// `delay` (a cluster node lets its view of the members settle first, so it judges
+    /// ownership as the others do).
+    pub fn backfill(&self, delay: Duration, owns: impl Fn(RoomId) -> bool + Send + Sync + 'static) {
+        let task = tokio::spawn(backfill(
+            Arc::downgrade(&self.shared),
+            self.wake.clone(),
+            delay,
+            owns,
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
     }
 
     /// Stops the worker and waits until it let go of the store (what is left to index is
     /// picked up from the watermarks when the rooms start again).
     pub async fn stop(&self) {
-        if let Some(task) = self.take_task() {
+        for task in self.take_tasks() {
             task.abort();
             let _ = task.await;
         }
@@ -111,28 +154,9 @@ impl Indexer {
 
     /// A room's log ends at `head` now.
     pub fn notify(&self, room: RoomId, head: Seq) {
-        {
-            let mut pending = self.shared.lock();
-            let full = pending.rooms.len() >= MAX_PENDING_ROOMS;
-            match pending.rooms.get_mut(&room) {
-                Some(p) => p.head = p.head.max(head),
-                None if full => {
-                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                None => {
-                    pending.rooms.insert(
-                        room,
-                        Pending {
-                            head,
-                            indexed: None,
-                        },
-                    );
-                    pending.order.push_back(room);
-                }
-            }
+        if self.shared.enqueue(room, head) {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
     }
 
     /// Log entries committed and not indexed yet, over the rooms waiting whose watermark
@@ -211,6 +235,61 @@ async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
     }
 }
 
+/// Rooms read per page of the backfill's walk.
+const BACKFILL_PAGE: usize = 256;
+
+/// The backfill waits while this many rooms are queued, so it never crowds out live rooms.
+const BACKFILL_QUEUE: usize = 1_000;
+
+async fn backfill(
+    shared: Weak<Shared>,
+    wake: Arc<Notify>,
+    delay: Duration,
+    owns: impl Fn(RoomId) -> bool,
+) {
+    tokio::time::sleep(delay).await;
+    let mut after = None;
+    let mut queued = 0u64;
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        if s.lock().rooms.len() >= BACKFILL_QUEUE {
+            drop(s);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let page = match s.store.rooms_after(after, BACKFILL_PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "search backfill: listing rooms failed; retrying");
+                drop(s);
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
+        };
+        let Some(&last) = page.last() else {
+            tracing::info!(rooms_queued = queued, "search backfill walked every room");
+            return;
+        };
+        for room in page.into_iter().filter(|r| owns(*r)) {
+            let behind = match (
+                s.store.room_head(room).await,
+                s.store.index_watermark(room).await,
+            ) {
+                (Ok(head), Ok(w)) => (w < head.last_seq).then_some(head.last_seq),
+                // The room's next start queues it anyway.
+                _ => None,
+            };
+            if let Some(head) = behind
+                && s.enqueue(room, head)
+            {
+                queued += 1;
+                wake.notify_one();
+            }
+        }
+        after = Some(last);
+    }
+}
+
 /// Records a step: the room leaves the queue once its index reached the newest head told,
 /// else goes to the back of it.
 fn finish(shared: &Shared, known: &mut HashMap<RoomId, Seq>, room: RoomId, to: Seq) {
@@ -254,5 +333,36 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), log.last);
+    }
+
+    #[tokio::test]
+    async fn the_backfill_queues_the_rooms_it_owns_that_lag() {
+        let mut one = Log::new(1).await;
+        let mut two = one.beside(2).await;
+        let mut three = one.beside(3).await;
+        for log in [&mut one, &mut two, &mut three] {
+            log.send(1, "old words").await;
+        }
+        three.index().await;
+        for id in [1, 2, 3] {
+            let record = chat_store::RoomRecord {
+                id,
+                kind: chat_store::RoomKind::Group,
+                name: "r".into(),
+                created_by: 1,
+                created_at_ms: 1,
+                shared_history: false,
+            };
+            one.store.create_room(record, vec![1]).await.unwrap();
+        }
+        let indexer = Indexer::start(one.store.clone());
+        // This node owns rooms 1 and 3; room 3 is indexed already.
+        indexer.backfill(Duration::ZERO, |room| room != 2);
+        while one.store.index_watermark(1).await.unwrap() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        indexer.stop().await;
+        assert_eq!(one.store.index_watermark(2).await.unwrap(), 0);
+        assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), 1);
     }
 }
