@@ -8,14 +8,14 @@ import type {
   SendAck,
   ServerFrame,
 } from "./gen/chat/v1/frames_pb.js";
-import { HistoryVisibility, type Message, type Room } from "./gen/chat/v1/models_pb.js";
+import type { Message } from "./gen/chat/v1/models_pb.js";
 import { clientFrame, type Command, type Payload, type ReplyOf } from "./codec.js";
-import { Emitter } from "./emitter.js";
-import type { ClientEvents, ConnectionState } from "./events.js";
+import type { ConnectionState } from "./events.js";
 import { ChatError, FATAL, RECONNECT_NOW, SIGNED_OUT } from "./errors.js";
 import { HttpApi } from "./http.js";
 import { settings, type ClientOptions, type Settings } from "./options.js";
 import { Outbox, entryCommand, newClientMsgId, type MentionInit, type OutboxEntry } from "./outbox.js";
+import { RoomCalls } from "./room_calls.js";
 import { RoomTracker } from "./rooms.js";
 import type { AccessToken } from "./session.js";
 import { PollingTransport } from "./transport/polling.js";
@@ -34,7 +34,7 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-export class ChatClient extends Emitter<ClientEvents> {
+export class ChatClient extends RoomCalls {
   readonly http: HttpApi;
   private readonly o: Settings;
   private readonly rooms: RoomTracker;
@@ -164,56 +164,6 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   listRooms(limit = 100): Promise<RoomList> {
     return this.call({ case: "listRooms", value: { limit } }, "roomList");
-  }
-
-  /** Mutes (or unmutes) a room for this user on all their devices; it still counts unread. */
-  async setRoomMuted(roomId: bigint, muted: boolean): Promise<void> {
-    await this.call({ case: "setRoomMuted", value: { roomId, muted } }, "ok");
-  }
-
-  /** The owner renames a group; resolves with the room once the timeline records it. */
-  renameRoom(roomId: bigint, name: string): Promise<Room> {
-    return this.call({ case: "renameRoom", value: { roomId, name } }, "room");
-  }
-
-  /** The owner removes a member from a group. */
-  removeMember(roomId: bigint, userId: bigint): Promise<Room> {
-    return this.call({ case: "removeMember", value: { roomId, userId } }, "room");
-  }
-
-  /** The owner sets whether members see what was said before they joined (`shared`). */
-  setHistoryVisibility(roomId: bigint, shared: boolean): Promise<Room> {
-    const visibility = shared ? HistoryVisibility.SHARED : HistoryVisibility.UNSPECIFIED;
-    return this.call({ case: "setHistoryVisibility", value: { roomId, visibility } }, "room");
-  }
-
-  /** The owner hands a group over to another member. */
-  transferOwnership(roomId: bigint, userId: bigint): Promise<Room> {
-    return this.call({ case: "transferOwnership", value: { roomId, userId } }, "room");
-  }
-
-  /** The owner reserves inviting and pinning to themself, or opens them to every member. */
-  setRoomPermissions(roomId: bigint, p: { inviteOwnerOnly: boolean; pinsOwnerOnly: boolean }): Promise<Room> {
-    return this.call({ case: "setRoomPermissions", value: { roomId, ...p } }, "room");
-  }
-
-  /** Sets the room's notice (the owner's, in groups); an empty text takes it down. */
-  setNotice(roomId: bigint, text: string): Promise<Room> {
-    return this.call({ case: "setNotice", value: { roomId, text } }, "room");
-  }
-
-  /** Pins a message; a PINNED line in the timeline says so. */
-  async pinMessage(roomId: bigint, seq: bigint): Promise<void> {
-    await this.call({ case: "pinMessage", value: { roomId, seq } }, "ok");
-  }
-
-  async unpinMessage(roomId: bigint, seq: bigint): Promise<void> {
-    await this.call({ case: "unpinMessage", value: { roomId, seq } }, "ok");
-  }
-
-  /** The room's pinned messages this user can see, each as it is now, newest pin first. */
-  async listPins(roomId: bigint): Promise<Message[]> {
-    return (await this.call({ case: "listPins", value: { roomId } }, "pinnedMessages")).messages;
   }
 
   async markRead(roomId: bigint, seq: bigint): Promise<void> {

@@ -2,6 +2,7 @@
 export { ChatClient } from "./client.js";
 export type { ClientEvents, ConnectionState } from "./events.js";
 export type { ClientOptions } from "./options.js";
+export type { SearchOptions } from "./room_calls.js";
 export { ChatError, type LocalReason } from "./errors.js";
 export { HttpApi, type Fetch } from "./http.js";
 export { Session, type AccessToken, type TokenSource } from "./session.js";

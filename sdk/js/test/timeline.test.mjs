@@ -219,3 +219,32 @@ test("forward: a message goes to another room through the outbox, marked forward
   await assert.rejects(failed.done, (e) => e.reason === "MESSAGE_NOT_FOUND");
   assert.equal(failed.state, "failed");
 });
+
+test("search finds messages by their words, in one room or all, page by page", async (t) => {
+  const node = await TestNode.start();
+  t.after(() => node.destroy());
+  const [alice, bob] = [await account(node, "alice"), await account(node, "bob")];
+  const a = await online(client(node, alice));
+  const b = await online(client(node, bob, { wire: "binary" }));
+  t.after(() => (a.close(), b.close()));
+  const room = await groupRoom(a, [bob]);
+  const said = await a.send(room.id, "친구에게 주소 보냈어").done;
+  const asked = await b.send(room.id, "친구한테 물어볼게").done;
+  // The index follows the log a moment behind the acks.
+  let found = [];
+  await until(async () => {
+    found = (await b.searchMessages("친구", { roomId: room.id })).hits;
+    return found.length === 2;
+  }, "both messages found");
+  assert.deepEqual(found.map((h) => h.message.seq), [asked.seq, said.seq]);
+  assert.equal(found[1].snippet, "친구에게 주소 보냈어");
+  assert.deepEqual(found[1].highlights.map((r) => [r.offset, r.length]), [[0, 2]]);
+  const first = await a.searchMessages("친구", { limit: 1, senderId: bob.user.id });
+  assert.deepEqual(first.hits.map((h) => h.message.seq), [asked.seq]);
+  assert.equal(first.nextCursor, "");
+  const page = await a.searchMessages("친구", { limit: 1 });
+  assert.notEqual(page.nextCursor, "");
+  const rest = await a.searchMessages("친구", { limit: 1, cursor: page.nextCursor });
+  assert.deepEqual(rest.hits.map((h) => h.message.seq), [said.seq]);
+  await assert.rejects(a.searchMessages(" ! "), (e) => e.reason === "EMPTY_QUERY");
+});
