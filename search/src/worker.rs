@@ -311,7 +311,7 @@ fn finish(shared: &Shared, known: &mut HashMap<RoomId, Seq>, room: RoomId, to: S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_log::Log;
+    use crate::test_log::{Log, until};
 
     #[tokio::test]
     async fn indexes_what_rooms_report_and_reports_its_lag() {
@@ -321,17 +321,19 @@ mod tests {
         }
         let indexer = Indexer::start(log.store.clone());
         indexer.notify(1, log.last);
-        while indexer.pending_rooms() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the queue drains", || async {
+            indexer.pending_rooms() == 0
+        })
+        .await;
         assert_eq!(indexer.lag_entries(), 0);
         assert_eq!(log.store.index_watermark(1).await.unwrap(), log.last);
         assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), log.last);
         // A notification of what is indexed already is a no-op.
         indexer.notify(1, log.last);
-        while indexer.pending_rooms() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the queue drains", || async {
+            indexer.pending_rooms() == 0
+        })
+        .await;
         assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), log.last);
     }
 
@@ -358,9 +360,10 @@ mod tests {
         let indexer = Indexer::start(one.store.clone());
         // This node owns rooms 1 and 3; room 3 is indexed already.
         indexer.backfill(Duration::ZERO, |room| room != 2);
-        while one.store.index_watermark(1).await.unwrap() < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("room 1 is indexed", || async {
+            one.store.index_watermark(1).await.unwrap() >= 1
+        })
+        .await;
         indexer.stop().await;
         assert_eq!(one.store.index_watermark(2).await.unwrap(), 0);
         assert_eq!(indexer.stats().entries.load(Ordering::Relaxed), 1);

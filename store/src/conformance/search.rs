@@ -4,6 +4,9 @@
 use super::fixtures::{msg, room};
 use crate::{AppendBatch, IndexedMessage, LogBucket, RoomKind, Store};
 
+/// Far enough from 0 to be in another bucket at any bucket width up to 30 days.
+const SECOND_BUCKET_MS: i64 = 30 * 86_400_000;
+
 fn doc(seq: u64, at: i64, terms: &[&str]) -> IndexedMessage {
     IndexedMessage {
         seq,
@@ -14,22 +17,22 @@ fn doc(seq: u64, at: i64, terms: &[&str]) -> IndexedMessage {
 
 /// Postings per bucket newest first, a change replacing exactly what was indexed, removal,
 /// the watermark only rising, the log's buckets, and the walk over every room.
-pub async fn search_index(store: &dyn Store, bucket_width_ms: i64) {
-    let (k0, k1) = postings(store, bucket_width_ms).await;
+pub async fn search_index(store: &dyn Store) {
+    let (k0, k1) = postings(store).await;
     assert!(k1 > k0);
     changes(store, k0).await;
     every_room(store).await;
 }
 
 /// Indexes three messages in two buckets; returns the buckets.
-async fn postings(store: &dyn Store, bucket_width_ms: i64) -> (u64, u64) {
+async fn postings(store: &dyn Store) -> (u64, u64) {
     let r = 31;
     store
         .create_room(room(r, RoomKind::Group), vec![1])
         .await
         .unwrap();
     let e = store.claim_room(r).await.unwrap();
-    let (b0, b1) = (0, 2 * bucket_width_ms);
+    let (b0, b1) = (0, SECOND_BUCKET_MS);
     let batch = vec![msg(r, 1, b0 + 1), msg(r, 2, b0 + 2), msg(r, 3, b1 + 1)];
     store
         .append(r, e, 0, AppendBatch::messages(batch))

@@ -103,7 +103,8 @@ conformance_tests!(
     social_edges,
     files,
     file_refs_and_release,
-    membership_and_attachments
+    membership_and_attachments,
+    search_index
 );
 
 #[tokio::test]
@@ -124,13 +125,6 @@ async fn timeline_changes() {
 async fn history_across_buckets() {
     let Some(store) = open().await else { return };
     conformance::history_across_buckets(&*store, WIDTH).await;
-    store.done().await;
-}
-
-#[tokio::test]
-async fn search_index() {
-    let Some(store) = open().await else { return };
-    conformance::search_index(&*store, WIDTH).await;
     store.done().await;
 }
 

@@ -42,7 +42,8 @@ conformance_tests!(
     social_edges,
     files,
     file_refs_and_release,
-    membership_and_attachments
+    membership_and_attachments,
+    search_index
 );
 
 #[tokio::test]
@@ -61,12 +62,6 @@ async fn timeline_changes() {
 async fn history_across_buckets() {
     let dir = tempfile::tempdir().unwrap();
     conformance::history_across_buckets(&open(dir.path()), WIDTH).await;
-}
-
-#[tokio::test]
-async fn search_index() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance::search_index(&open(dir.path()), WIDTH).await;
 }
 
 #[tokio::test]
